@@ -1,0 +1,120 @@
+"""Engines for the mart and the workflow store, configured from the environment."""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / ".data"
+DEFAULT_MART_PATH = DATA_DIR / "mart.duckdb"
+DEFAULT_WORKFLOW_PATH = DATA_DIR / "workflow.sqlite"
+
+#: Environment variables read by Concerto (documented in README; a test keeps them in step).
+ENV_MART_URL = "CONCERTO_MART_URL"
+ENV_WORKFLOW_URL = "CONCERTO_WORKFLOW_URL"
+
+
+class ConcertoError(Exception):
+    """An error a user can cause and fix; its message says what is wrong."""
+
+
+def _secret(name: str) -> str | None:
+    path = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as handle:
+            value = tomllib.load(handle).get(name)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConcertoError(f".streamlit/secrets.toml is not valid TOML: {exc}") from exc
+    return str(value) if value else None
+
+
+def mart_url() -> str:
+    """The mart's SQLAlchemy URL: environment, then secrets, then the embedded DuckDB file."""
+    return (
+        os.environ.get(ENV_MART_URL)
+        or _secret(ENV_MART_URL)
+        or f"duckdb:///{DEFAULT_MART_PATH}"
+    )
+
+
+def workflow_url() -> str:
+    """The workflow store's URL: environment, then secrets, then an embedded SQLite file."""
+    return (
+        os.environ.get(ENV_WORKFLOW_URL)
+        or _secret(ENV_WORKFLOW_URL)
+        or f"sqlite:///{DEFAULT_WORKFLOW_PATH}"
+    )
+
+
+def duckdb_path(url: str) -> Path | None:
+    """The file behind a ``duckdb:///`` URL, or None for other engines and in-memory DuckDB."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "duckdb" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def mart_version(url: str) -> float:
+    """A number that changes when an embedded mart file is swapped in (0 for servers)."""
+    path = duckdb_path(url)
+    if path is None or not path.exists():
+        return 0.0
+    return path.stat().st_mtime
+
+
+def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa.Engine:
+    """Create an engine for the mart.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL; defaults to :func:`mart_url`.
+    read_only : bool
+        Open an embedded DuckDB file read-only, so that a running app never holds
+        DuckDB's single writer lock (builds write a new file and swap it in).
+    """
+    url = url or mart_url()
+    path = duckdb_path(url)
+    if path is not None:
+        if read_only and not path.exists():
+            raise ConcertoError(
+                f"No mart at {path}. Build the demo mart with "
+                "`python -m data_access.generate` or load an extract with `python -m data_access.load DIR`."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"threads": os.cpu_count() or 2}
+        return sa.create_engine(
+            url, connect_args={"read_only": read_only, "config": config}, poolclass=sa.pool.NullPool
+        )
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A query's rows and how long it took."""
+
+    frame: pd.DataFrame
+    seconds: float
+
+
+def read_frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
+    """Run one Core statement and return its rows as a DataFrame (the only read path)."""
+    return timed_read(engine, statement).frame
+
+
+def timed_read(engine: sa.Engine, statement: sa.Executable) -> QueryResult:
+    """Run a statement and time it."""
+    start = time.perf_counter()
+    with engine.connect() as conn:
+        result = conn.execute(statement)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return QueryResult(frame, time.perf_counter() - start)
