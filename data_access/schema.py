@@ -269,6 +269,18 @@ sum_channel_month = sa.Table(
     comment="Summary: monthly measures per activation channel.",
 )
 
+sum_region_channel_month = sa.Table(
+    "sum_region_channel_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("channel_id", sa.Integer, primary_key=True),
+    *_summary_measure_columns(),
+    comment=(
+        "Summary: monthly measures per subscriber micro-region × activation channel, so that a "
+        "micro-region's channels add up to the micro-region."
+    ),
+)
+
 sum_group_month = sa.Table(
     "sum_group_month", MART,
     sa.Column("month", sa.Date, primary_key=True),
@@ -292,4 +304,6 @@ EXTRACT_TABLES: tuple[sa.Table, ...] = (
 #: Tables a real extract may provide; absent means empty.
 OPTIONAL_TABLES: tuple[sa.Table, ...] = (planted_truth, truth_churn_prob)
 #: Tables derived from the others by ``data_access.summaries``.
-SUMMARY_TABLES: tuple[sa.Table, ...] = (sum_cube_month, sum_channel_month, sum_group_month)
+SUMMARY_TABLES: tuple[sa.Table, ...] = (
+    sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,
+)

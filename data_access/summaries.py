@@ -60,6 +60,8 @@ def rebuild_summaries(conn: sa.Connection) -> None:
         (s.sum_cube_month, {"region_id": sub.c.region_id, "channel_type": chan.c.channel_type,
                             "plan_id": sub.c.plan_id, "segment": sub.c.segment}, None),
         (s.sum_channel_month, {"channel_id": sub.c.channel_id}, None),
+        (s.sum_region_channel_month, {"region_id": sub.c.region_id,
+                                      "channel_id": sub.c.channel_id}, None),
         (s.sum_group_month, {"group_id": sub.c.group_id}, sub.c.group_id.is_not(None)),
     ]
     for target, keys, where in plans:

@@ -1,0 +1,69 @@
+"""Streamlit-cached access to the mart (the only data_access module that imports Streamlit).
+
+The engine is cached per URL and mart file version, so a rebuilt mart swapped in by the
+generator or the loader is picked up on the next rerun; frames are cached with a TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+import streamlit as st
+
+from data_access import db, queries
+
+R = TypeVar("R")
+TTL_SECONDS = 600
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _engine(url: str, version: float) -> sa.Engine:
+    return db.create_mart_engine(url, read_only=True)
+
+
+def mart_key() -> tuple[str, float]:
+    """The current mart's URL and file version (the cache key of everything read from it)."""
+    url = db.mart_url()
+    return url, db.mart_version(url)
+
+
+def mart_engine() -> sa.Engine:
+    """The read-only engine on the current mart."""
+    return _engine(*mart_key())
+
+
+def mart_available() -> bool:
+    """False when the embedded mart file has not been built yet."""
+    url = db.mart_url()
+    path = db.duckdb_path(url)
+    return path is None or path.exists()
+
+
+def _cached(func: Callable[..., R]) -> Callable[..., R]:
+    """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version."""
+
+    def run(url: str, version: float, *args: object, **kwargs: object) -> R:
+        return func(_engine(url, version), *args, **kwargs)
+
+    # Streamlit keys a cache by the function's qualified name and source: make it unique.
+    run.__qualname__ = run.__name__ = f"cached_{func.__name__}"
+    cached = st.cache_data(ttl=TTL_SECONDS, max_entries=256, show_spinner=False)(run)
+
+    def call(*args: object, **kwargs: object) -> R:
+        return cached(*mart_key(), *args, **kwargs)
+
+    call.__doc__ = func.__doc__
+    call.__name__ = func.__name__
+    return call
+
+
+available_months = _cached(queries.available_months)
+region_table = _cached(queries.load_region_table)
+mart_info = _cached(queries.load_mart_info)
+planted_truths = _cached(queries.load_planted_truths)
+monthly_totals = _cached(queries.load_monthly_totals)
+breakdown = _cached(queries.load_breakdown)
+subscriber_rows = _cached(queries.load_subscriber_rows)
+subscriber_ledger = _cached(queries.load_subscriber_ledger)

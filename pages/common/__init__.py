@@ -1,0 +1,1 @@
+"""Pieces shared by pages: global filters, KPI cards, maps and tables."""
