@@ -41,6 +41,18 @@ def mart_available() -> bool:
     return path is None or path.exists()
 
 
+def rebuildable() -> bool:
+    """True when the mart is the embedded demo file (absent, or built by the generator).
+
+    A loaded extract or a server mart is never overwritten from the app.
+    """
+    url = db.mart_url()
+    path = db.duckdb_path(url)
+    if path is None:
+        return False
+    return not path.exists() or mart_info().get("source") == "generator"
+
+
 def _cached(func: Callable[..., R]) -> Callable[..., R]:
     """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version."""
 
@@ -63,6 +75,7 @@ available_months = _cached(queries.available_months)
 region_table = _cached(queries.load_region_table)
 mart_info = _cached(queries.load_mart_info)
 planted_truths = _cached(queries.load_planted_truths)
+table_counts = _cached(queries.load_table_counts)
 monthly_totals = _cached(queries.load_monthly_totals)
 breakdown = _cached(queries.load_breakdown)
 subscriber_rows = _cached(queries.load_subscriber_rows)

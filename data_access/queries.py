@@ -135,6 +135,16 @@ def load_mart_info(engine: sa.Engine) -> dict[str, str]:
     return dict(zip(frame["key"], frame["value"], strict=True))
 
 
+def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
+    """Rows per mart table, in dependency order."""
+    rows = []
+    with engine.connect() as conn:
+        for table in s.MART.sorted_tables:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            rows.append({"table": table.name, "rows": int(count), "about": table.comment or ""})
+    return pd.DataFrame(rows)
+
+
 def load_planted_truths(engine: sa.Engine) -> pd.DataFrame:
     """What the generator planted (empty for real extracts)."""
     return read_frame(engine, sa.select(s.planted_truth).order_by(s.planted_truth.c.truth_id))

@@ -1,0 +1,192 @@
+"""Numbers for the reader: money in 万/亿, counts, percentages, usage, and masked phone numbers."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+#: The units a KPI value can carry; ``pct`` values are fractions (0.0152 is 1.52%).
+UNITS: tuple[str, ...] = ("yuan", "yuan_per_sub", "subs", "pct", "min", "mb")
+#: What the reader sees for a missing value.
+MISSING = "–"
+
+_WAN = 1e4  # 万
+_YI = 1e8  # 亿
+_DATA_UNITS = ("GB", "TB", "PB")
+_ELEVEN_DIGITS = re.compile(r"\d{11}")
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None when it is missing or not finite."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _chinese_scale(magnitude: float, exact_below: float) -> str:
+    """A non-negative amount in full below ``exact_below``, then in 万 (one decimal), then 亿."""
+    if float(f"{magnitude:.0f}") < exact_below:
+        return f"{magnitude:,.0f}"
+    wan = f"{magnitude / _WAN:.1f}"
+    if float(wan) < _YI / _WAN:
+        return f"{wan}万"
+    return f"{magnitude / _YI:,.2f}亿"
+
+
+def _magnitude(number: float, unit: str) -> str:
+    """The text for ``abs(number)`` in ``unit``, without a sign."""
+    size = abs(number)
+    if unit == "yuan":
+        return "¥" + _chinese_scale(size, _WAN)
+    if unit == "yuan_per_sub":
+        return f"¥{size:,.2f}"
+    if unit == "subs":
+        # Counts stay exact up to 99,999 so a micro-region's base reads in full.
+        return _chinese_scale(size, 10 * _WAN)
+    if unit == "pct":
+        return f"{size * 100:.2f}%"
+    if unit == "min":
+        return f"{size:,.0f} min"
+    if unit == "mb":
+        if float(f"{size:.0f}") < 1024:
+            return f"{size:,.0f} MB"
+        scaled, name = size / 1024, _DATA_UNITS[0]
+        for bigger in _DATA_UNITS[1:]:
+            if float(f"{scaled:.1f}") < 1024:
+                break
+            scaled, name = scaled / 1024, bigger
+        return f"{scaled:,.1f} {name}"
+    raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+
+
+def format_value(value: Any, unit: str) -> str:
+    """Format a KPI value for display.
+
+    Parameters
+    ----------
+    value : float or None
+        The number; None, NaN, pd.NA and infinities show as "–".
+    unit : str
+        One of ``UNITS``. ``yuan`` is exact below 10,000, then 万 (10⁴) and 亿 (10⁸);
+        ``subs`` is exact below 100,000, then 万 and 亿; ``yuan_per_sub`` has two decimals;
+        ``pct`` takes a fraction; ``mb`` switches to GB (and TB, PB) from 1,024.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_value(1234.4, "yuan"), format_value(123456, "yuan"), format_value(1.234e8, "yuan")
+    ('¥1,234', '¥12.3万', '¥1.23亿')
+    >>> format_value(12345, "subs"), format_value(123456, "subs"), format_value(0.01523, "pct")
+    ('12,345', '12.3万', '1.52%')
+    >>> format_value(81.3, "yuan_per_sub"), format_value(412.2, "min"), format_value(5222, "mb")
+    ('¥81.30', '412 min', '5.1 GB')
+    >>> format_value(float("nan"), "yuan"), format_value(-25000, "yuan")
+    ('–', '-¥2.5万')
+    """
+    number = _number(value)
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    if number is None:
+        return MISSING
+    text = _magnitude(number, unit)
+    # No "-¥0": the sign only shows when the rounded magnitude is not zero.
+    negative = number < 0 and any(ch in "123456789" for ch in text)
+    return ("-" if negative else "") + text
+
+
+def format_change(change: Any, unit: str, pct: Any = None) -> str:
+    """Format a change with an arrow: ▲ up, ▼ down, = unchanged.
+
+    The arrow shows the direction of the number, not whether it is good news; colour it from
+    the KPI's ``direction``. A change of a ``pct`` KPI is shown in percentage points (pp).
+
+    Parameters
+    ----------
+    change : float or None
+        The absolute change, in ``unit``.
+    unit : str
+        One of ``UNITS``.
+    pct : float, optional
+        The relative change as a fraction; appended in brackets, or shown alone when
+        ``change`` is missing.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_change(-12000, "yuan"), format_change(None, "yuan", pct=0.032)
+    ('▼ ¥1.2万', '▲ 3.2%')
+    >>> format_change(2500, "yuan", pct=0.032), format_change(0.0012, "pct")
+    ('▲ ¥2,500 (+3.2%)', '▲ 0.12 pp')
+    >>> format_change(0, "subs"), format_change(None, "subs")
+    ('= 0', '–')
+    """
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
+    number, relative = _number(change), _number(pct)
+    if number is None:
+        if relative is None:
+            return MISSING
+        return f"{_arrow(relative)} {abs(relative):.1%}"
+    body = f"{abs(number) * 100:.2f} pp" if unit == "pct" else _magnitude(number, unit)
+    text = f"{_arrow(number)} {body}"
+    if relative is not None:
+        text += f" ({relative:+.1%})"
+    return text
+
+
+def _arrow(number: float) -> str:
+    return "▲" if number > 0 else "▼" if number < 0 else "="
+
+
+def mask_msisdn(number: Any) -> str:
+    """Mask a phone number: keep the first 7 of 11 digits, otherwise only the first 3 characters.
+
+    Parameters
+    ----------
+    number : str or int
+        The number; surrounding whitespace is ignored. None and NaN give "–".
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> mask_msisdn("13512345678"), mask_msisdn(13512345678), mask_msisdn("+8613512345678")
+    ('1351234****', '1351234****', '+86***********')
+    >>> mask_msisdn("10086")
+    '100**'
+    """
+    if number is None or number is pd.NA or (isinstance(number, float) and math.isnan(number)):
+        return MISSING
+    text = str(number).strip()
+    keep = 7 if _ELEVEN_DIGITS.fullmatch(text) else 3
+    return text[:keep] + "*" * max(len(text) - keep, 0)
+
+
+def mask_msisdn_series(numbers: pd.Series) -> pd.Series:
+    """Vectorised ``mask_msisdn``: same rule, same index and name, strings out.
+
+    Examples
+    --------
+    >>> mask_msisdn_series(pd.Series(["13512345678", "10086", None])).tolist()
+    ['1351234****', '100**', '–']
+    """
+    text = numbers.astype("string").str.strip()
+    eleven = text.str.fullmatch(r"\d{11}").fillna(False).astype(bool)
+    masked = text.str.replace(r"(?<=.{3}).", "*", regex=True)
+    masked = masked.where(~eleven, text.str.replace(r"(?<=.{7}).", "*", regex=True))
+    return masked.fillna(MISSING).astype(object).rename(numbers.name)

@@ -1,0 +1,51 @@
+"""Mart page: what is loaded, how big it is, and the truths the generator planted."""
+
+import json
+
+import streamlit as st
+
+from data_access import cache
+from pages.common.empty import build_demo_mart_button, require_mart
+
+st.title("Mart & planted truths 数据集市")
+require_mart()
+
+info = cache.mart_info()
+source = info.get("source", "unknown")
+cols = st.columns(4)
+cols[0].metric("Source 来源", "generator 生成器" if source == "generator" else source)
+cols[1].metric("Subscribers 用户", f"{int(info['subscribers']):,}" if "subscribers" in info else "–")
+cols[2].metric("Months 月份", info.get("months", "–"))
+cols[3].metric("Built 生成时间", info.get("built_at", "–").replace("T", " ")[:16])
+if source == "generator":
+    st.caption(f"Seed {info.get('seed')} · latest month {info.get('end_month')} · "
+               f"schema version {info.get('schema_version')}")
+
+st.subheader("Tables 数据表")
+counts = cache.table_counts()
+st.dataframe(counts, hide_index=True, column_config={
+    "rows": st.column_config.NumberColumn("rows", format="localized"),
+})
+st.download_button("Download table counts (CSV)", counts.to_csv(index=False).encode("utf-8"),
+                   "mart_tables.csv", "text/csv")
+st.caption("Column-level definitions: docs/data_dictionary.md. Extract format for real data: "
+           "docs/extract_format.md.")
+
+st.subheader("Planted truths 预设事实")
+truths = cache.planted_truths()
+if truths.empty:
+    st.info("This mart came from a real extract: nothing was planted. Planted truths exist only "
+            "in generated marts, where they let every analytic be checked.")
+else:
+    shown = truths.assign(where=truths["where_json"].map(
+        lambda w: ", ".join(f"{k}={v}" for k, v in json.loads(w).items())))
+    st.dataframe(shown[["truth_id", "kind", "where", "size", "period", "detail"]],
+                 hide_index=True)
+    st.download_button("Download planted truths (CSV)", truths.to_csv(index=False).encode("utf-8"),
+                       "planted_truths.csv", "text/csv")
+
+if cache.rebuildable():
+    with st.expander("Rebuild the demo mart 重建演示数据"):
+        st.write("Replaces the demo mart with a fresh build (same seed, same data). "
+                 "Open sessions switch to the new file on their next click.")
+        build_demo_mart_button("Rebuild now")

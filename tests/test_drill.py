@@ -1,0 +1,89 @@
+"""Drill tables: members' KPIs, statuses and contributions that add up exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.drill import SPECS, member_kpis, months_needed
+from analytics.kpis import MEASURES, compute_kpis
+
+
+def _random_frame(rng: np.random.Generator, members: int, months: list[pd.Timestamp]) -> pd.DataFrame:
+    rows = []
+    for m in months:
+        for i in range(members):
+            subs = float(rng.integers(0, 500))
+            row = {"member": f"m{i}", "month": m, **{k: 0.0 for k in MEASURES}}
+            row.update(active_subs=subs, new_subs=float(rng.integers(0, 30)),
+                       churned_subs=float(rng.integers(0, 20)), revenue=subs * rng.uniform(40, 120),
+                       mou=subs * rng.uniform(200, 500), data_mb=subs * rng.uniform(2e3, 8e3),
+                       own_subs=subs, market_subs=subs * rng.uniform(1.3, 2.0))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _kpi_of_totals(frame: pd.DataFrame, kpi: str, month: pd.Timestamp) -> tuple[float, float]:
+    totals = frame.groupby("month").sum(numeric_only=True).sort_index()
+    totals = totals.reindex(pd.date_range(totals.index[0], totals.index[-1], freq="MS"), fill_value=0)
+    values = compute_kpis(totals)[kpi]
+    return float(values.loc[month]), float(values.loc[month - pd.DateOffset(months=1)])
+
+
+@pytest.mark.parametrize("kpi", sorted(SPECS))
+def test_contributions_sum_exactly_to_the_change_of_the_total(kpi):
+    rng = np.random.default_rng(3)
+    month = pd.Timestamp("2026-10-01")
+    months = sorted(set(months_needed(month)))
+    for _ in range(20):
+        frame = _random_frame(rng, int(rng.integers(2, 9)), months)
+        table = member_kpis(frame, ["member"], kpi, month)
+        now, before = _kpi_of_totals(frame, kpi, month)
+        assert table["contribution"].sum() == pytest.approx(now - before, rel=1e-9, abs=1e-9)
+
+
+def test_hand_case_arpu_growth_below_average_counts_as_a_drag():
+    rows = pd.DataFrame({
+        "region": ["a", "a", "b", "b"],
+        "month": pd.to_datetime(["2026-01-01", "2026-02-01"] * 2),
+        "revenue": [8000.0, 8000.0, 5000.0, 10000.0],
+        "active_subs": [100.0, 100.0, 100.0, 200.0],
+    })
+    table = member_kpis(rows, ["region"], "arpu", "2026-02").set_index("region")
+    # City ARPU 65 → 60 with both members' ARPU flat: all of it is mix. b doubled its base at
+    # 50 yuan, below the mean of 62.5: (2/3 − 1/2)(50 − 62.5) = −25/12; a (80 yuan) lost
+    # weight: (1/3 − 1/2)(80 − 62.5) = −35/12.
+    assert table.loc["b", "value"] == 50.0 and table.loc["b", "change"] == 0.0
+    assert table.loc["a", "contribution"] == pytest.approx(-35 / 12)
+    assert table.loc["b", "contribution"] == pytest.approx(-25 / 12)
+
+
+def test_churn_rate_uses_last_months_base():
+    rows = pd.DataFrame({
+        "r": ["x"] * 3,
+        "month": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"]),
+        "churned_subs": [0.0, 2.0, 3.0], "active_subs": [100.0, 100.0, 150.0],
+    })
+    table = member_kpis(rows, ["r"], "churn_rate", "2026-03")
+    assert table.loc[0, "value"] == pytest.approx(0.03)
+    assert table.loc[0, "previous"] == pytest.approx(0.02)
+
+
+def test_status_against_last_year_and_the_fallback_without_one():
+    month = pd.Timestamp("2026-10-01")
+    rows = pd.DataFrame({"r": ["old", "old", "old", "new", "new"],
+                         "month": [month - pd.DateOffset(months=12), month - pd.DateOffset(months=1),
+                                   month, month - pd.DateOffset(months=1), month],
+                         "revenue": [100.0, 99.0, 101.0, 100.0, 90.0]})
+    table = member_kpis(rows, ["r"], "revenue", month).set_index("r")
+    assert table.loc["old", "target"] == pytest.approx(103.0)
+    assert table.loc["old", "status"] == "amber"  # 101 misses 103 by less than 2%
+    assert np.isnan(table.loc["new", "last_year"])
+    assert table.loc["new", "target"] == pytest.approx(100 * 1.03 ** (1 / 12))
+    assert table.loc["new", "status"] == "red"
+
+
+def test_unknown_kpi_is_refused_by_name():
+    with pytest.raises(ValueError, match="discount_rate"):
+        member_kpis(pd.DataFrame({"r": [], "month": []}), ["r"], "discount_rate", "2026-01")

@@ -1,0 +1,128 @@
+"""Data-access behaviour, on DuckDB and on PostgreSQL (the same generated mart on both)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data_access import queries, schema
+from data_access.db import ConcertoError, create_mart_engine, read_frame
+from data_access.queries import Slice
+
+
+@pytest.fixture
+def engine(any_mart: str):
+    engine = create_mart_engine(any_mart, read_only=any_mart.startswith("duckdb"))
+    yield engine
+    engine.dispose()
+
+
+def _fact_totals(engine: sa.Engine) -> pd.DataFrame:
+    fact = schema.fact_subscriber_month
+    frame = read_frame(engine, sa.select(fact.c.month, sa.func.count().label("active_subs"),
+                                         sa.func.sum(fact.c.revenue).label("revenue"))
+                       .group_by(fact.c.month).order_by(fact.c.month))
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame.set_index("month").astype(float)
+
+
+def test_monthly_totals_equal_a_direct_pass_over_the_fact(engine):
+    totals = queries.load_monthly_totals(engine)
+    direct = _fact_totals(engine)
+    assert list(totals.index) == list(direct.index)
+    np.testing.assert_allclose(totals["revenue"], direct["revenue"], rtol=1e-9)
+    np.testing.assert_array_equal(totals["active_subs"], direct["active_subs"])
+    assert {"own_subs", "market_subs"} <= set(totals.columns)
+    share = totals["own_subs"] / totals["market_subs"]
+    assert share.between(0.4, 0.9).all()
+
+
+def test_subscriber_identity_holds_city_wide(engine):
+    totals = queries.load_monthly_totals(engine)
+    expected = totals["active_subs"].shift(1) + totals["new_subs"] - totals["churned_subs"]
+    np.testing.assert_array_equal(totals["active_subs"].iloc[1:], expected.iloc[1:])
+
+
+@pytest.mark.parametrize("level", ["branch", "micro_region", "channel_type", "plan", "segment",
+                                   "channel"])
+def test_breakdown_members_add_up_to_the_total(engine, level):
+    months = queries.available_months(engine)[-2:]
+    parts = queries.load_breakdown(engine, level, months)
+    totals = queries.load_monthly_totals(engine)
+    summed = parts.groupby("month")["revenue"].sum()
+    np.testing.assert_allclose(summed.values, totals.loc[summed.index, "revenue"].values, rtol=1e-9)
+
+
+def test_channels_of_a_micro_region_add_up_to_it(engine):
+    month = queries.available_months(engine)[-1]
+    region = Slice(micro_region="Gongbei")
+    channels = queries.load_breakdown(engine, "channel", [month], region)
+    total = queries.load_monthly_totals(engine, region).loc[pd.Timestamp(month)]
+    assert channels["revenue"].sum() == pytest.approx(total["revenue"], rel=1e-9)
+    assert channels["active_subs"].sum() == total["active_subs"]
+
+
+def test_subscriber_rows_are_masked_and_ordered_by_the_biggest_fall(engine):
+    months = queries.available_months(engine)
+    rows = queries.load_subscriber_rows(engine, months[-1], months[-2],
+                                        Slice(micro_region="Gongbei"), limit=50)
+    assert len(rows) == 50
+    assert rows["number"].str.fullmatch(r"\d{7}\*{4}").all()
+    assert (rows["micro_region"] == "Gongbei").all()
+    assert rows["change"].is_monotonic_increasing
+    np.testing.assert_allclose(rows["change"], rows["revenue_now"] - rows["revenue_before"])
+
+
+def test_churned_subscribers_show_their_lost_revenue(engine):
+    months = queries.available_months(engine)
+    rows = queries.load_subscriber_rows(engine, months[-1], months[-2], only="churned", limit=20)
+    assert not rows.empty
+    assert (rows["revenue_now"] == 0).all()
+    assert (pd.to_datetime(rows["churn_month"]) == pd.Timestamp(months[-1])).all()
+
+
+def test_a_subscribers_ledger_lists_every_billed_month(engine):
+    months = queries.available_months(engine)
+    first = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=1)
+    ledger = queries.load_subscriber_ledger(engine, int(first["subscriber_id"].iloc[0]))
+    assert ledger["month"].is_monotonic_increasing
+    assert ledger["number"].iloc[0] == first["number"].iloc[0]
+    assert pd.Timestamp(months[-1]) in set(ledger["month"])
+
+
+def test_unknown_levels_and_orderings_are_refused_with_a_clear_message(engine):
+    month = queries.available_months(engine)[-1]
+    with pytest.raises(ConcertoError, match="Unknown drill level 'district'"):
+        queries.load_breakdown(engine, "district", [month])
+    with pytest.raises(ConcertoError, match="Cannot order subscribers by 'msisdn'"):
+        queries.load_subscriber_rows(engine, month, month, order_by="msisdn")
+    with pytest.raises(ConcertoError, match="Channels can be combined"):
+        queries.load_breakdown(engine, "channel", [month], Slice(segment="youth"))
+
+
+def test_hostile_filter_values_are_bound_not_spliced(engine):
+    hostile = Slice(micro_region="Gongbei'; DROP TABLE dim_region; --")
+    assert queries.load_monthly_totals(engine, hostile).empty
+    assert not queries.load_region_table(engine).empty
+
+
+def test_duckdb_and_postgresql_answer_alike(duck_mart, pg_mart):
+    answers = []
+    for url in (duck_mart, pg_mart):
+        engine = create_mart_engine(url, read_only=url.startswith("duckdb"))
+        months = queries.available_months(engine)
+        answers.append((
+            queries.load_monthly_totals(engine, Slice(branch="Doumen")),
+            queries.load_breakdown(engine, "channel", months[-2:], Slice(micro_region="Jida"))
+            .sort_values(["channel_id", "month"]).reset_index(drop=True),
+            queries.load_subscriber_rows(engine, months[-1], months[-2], Slice(segment="youth"),
+                                         limit=30),
+        ))
+        engine.dispose()
+    (duck_totals, duck_channels, duck_rows), (pg_totals, pg_channels, pg_rows) = answers
+    pd.testing.assert_frame_equal(duck_totals, pg_totals, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(duck_channels, pg_channels, check_exact=False, rtol=1e-9,
+                                  check_dtype=False)
+    assert list(duck_rows["subscriber_id"]) == list(pg_rows["subscriber_id"])
