@@ -20,22 +20,24 @@ class RatioSpec:
     """
 
     numerator: tuple[str, ...]
-    denominator: str | None = None
+    denominator: tuple[str, ...] | None = None
     lagged: bool = False
     negate: tuple[str, ...] = ()
 
 
-#: KPIs that can be split across members (market share needs competitor figures per member).
+#: KPIs that can be split across members (market share needs own_subs and market_subs columns,
+#: which only region levels have).
 SPECS: dict[str, RatioSpec] = {
     "revenue": RatioSpec(("revenue",)),
     "active_subs": RatioSpec(("active_subs",)),
     "new_subs": RatioSpec(("new_subs",)),
     "net_adds": RatioSpec(("new_subs",), negate=("churned_subs",)),
-    "arpu": RatioSpec(("revenue",), "active_subs"),
-    "mou": RatioSpec(("mou",), "active_subs"),
-    "dou": RatioSpec(("data_mb",), "active_subs"),
-    "churn_rate": RatioSpec(("churned_subs",), "active_subs", lagged=True),
-    "market_share": RatioSpec(("own_subs",), "market_subs"),
+    "arpu": RatioSpec(("revenue",), ("active_subs",)),
+    "mou": RatioSpec(("mou",), ("active_subs",)),
+    "dou": RatioSpec(("data_mb",), ("active_subs",)),
+    "churn_rate": RatioSpec(("churned_subs",), ("active_subs",), lagged=True),
+    "market_share": RatioSpec(("own_subs",), ("market_subs",)),
+    "discount_rate": RatioSpec(("discount",), ("rev_voice", "rev_data", "rev_sms", "rev_vas")),
 }
 
 
@@ -108,7 +110,7 @@ def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Ti
         if spec.denominator is None:
             return numerator, pd.Series(1.0, index=members.index)
         source = at(before) if spec.lagged else current
-        return numerator, source[spec.denominator].astype(float)
+        return numerator, sum(source[c] for c in spec.denominator).astype(float)
 
     n1, d1 = parts(t0, t1)
     n0, d0 = parts(t1, t2)

@@ -21,6 +21,14 @@ LEVELS: dict[str, str] = {
     "plan": "plan 套餐",
     "segment": "segment 客户群",
 }
+#: The Slice field each drill level fixes (others are named alike).
+FILTER_OF_LEVEL = {"channel": "channel_id", "group": "group_id", "plan": "plan_name"}
+#: Slice fields each summary table can filter on together (cube, region × channel, group).
+SUMMARY_FILTERS: tuple[frozenset[str], ...] = (
+    frozenset({"branch", "micro_region", "channel_type", "plan_name", "segment"}),
+    frozenset({"branch", "micro_region", "channel_type", "channel_id"}),
+    frozenset({"branch", "micro_region", "group_id"}),
+)
 #: Subscriber-row orderings a page may ask for (whitelist → fact column).
 SUBSCRIBER_ORDER = {"revenue": "revenue", "mou": "mou", "data_mb": "data_mb"}
 
@@ -39,7 +47,7 @@ class Slice:
 
     def narrowed(self, level: str, value: object) -> Slice:
         """This slice with one more drill level fixed to ``value``."""
-        key = {"channel": "channel_id", "group": "group_id", "plan": "plan_name"}.get(level, level)
+        key = FILTER_OF_LEVEL.get(level, level)
         if key not in {f.name for f in fields(self)}:
             raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
         return Slice(**{**self.__dict__, key: value})
@@ -166,6 +174,26 @@ def load_monthly_totals(engine: sa.Engine, slice_: Slice = Slice()) -> pd.DataFr
     region_only = set(slice_.active()) <= {"branch", "micro_region"}
     if region_only and not frame.empty:
         frame = frame.join(_market_subscribers(engine, slice_))
+    return frame
+
+
+def load_market_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
+                          slice_: Slice = Slice()) -> pd.DataFrame:
+    """Own and all-operator subscribers per branch or micro-region and month (market share)."""
+    comp, region = s.fact_competitor_month, s.dim_region
+    if level not in ("branch", "micro_region"):
+        raise ConcertoError("Market share is known per branch and micro-region only.")
+    key = region.c[level]
+    own = sa.func.sum(sa.case((comp.c.operator == "us", comp.c.subscribers), else_=0))
+    statement = (
+        sa.select(key, comp.c.month, own.label("own_subs"),
+                  sa.func.sum(comp.c.subscribers).label("market_subs"))
+        .select_from(comp.join(region, comp.c.region_id == region.c.region_id))
+        .where(*_region_conditions(slice_), comp.c.month.in_(months))
+        .group_by(key, comp.c.month).order_by(key, comp.c.month)
+    )
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
     return frame
 
 

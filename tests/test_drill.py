@@ -19,6 +19,8 @@ def _random_frame(rng: np.random.Generator, members: int, months: list[pd.Timest
             row.update(active_subs=subs, new_subs=float(rng.integers(0, 30)),
                        churned_subs=float(rng.integers(0, 20)), revenue=subs * rng.uniform(40, 120),
                        mou=subs * rng.uniform(200, 500), data_mb=subs * rng.uniform(2e3, 8e3),
+                       rev_data=subs * rng.uniform(30, 80), rev_voice=subs * rng.uniform(10, 30),
+                       discount=subs * rng.uniform(0, 9),
                        own_subs=subs, market_subs=subs * rng.uniform(1.3, 2.0))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -85,5 +87,5 @@ def test_status_against_last_year_and_the_fallback_without_one():
 
 
 def test_unknown_kpi_is_refused_by_name():
-    with pytest.raises(ValueError, match="discount_rate"):
-        member_kpis(pd.DataFrame({"r": [], "month": []}), ["r"], "discount_rate", "2026-01")
+    with pytest.raises(ValueError, match="'profit' cannot be split"):
+        member_kpis(pd.DataFrame({"r": [], "month": []}), ["r"], "profit", "2026-01")

@@ -1,0 +1,185 @@
+"""The click path: a KPI → ranked members level by level → subscriber rows → one ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from analytics.drill import member_kpis, months_needed
+from analytics.formatting import format_value
+from analytics.kpis import REGISTRY
+from data_access import cache
+from data_access.db import ConcertoError
+from data_access.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
+from pages.common.cards import STATUS_BADGE
+
+PATH_STATE = "sandbox_path"
+SUBSCRIBERS = "subscribers"
+#: Which column identifies a member of a level, and which names it.
+_KEYS = {"branch": (["branch"], "branch"), "micro_region": (["micro_region"], "micro_region"),
+         "channel_type": (["channel_type"], "channel_type"), "plan": (["plan_name"], "plan_name"),
+         "segment": (["segment"], "segment"),
+         "channel": (["channel_id", "channel_name", "channel_type"], "channel_name"),
+         "group": (["group_id", "group_name", "industry"], "group_name")}
+_ID = {"channel": "channel_id", "group": "group_id"}
+_STATUS_ICON = {"green": "🟢", "amber": "🟠", "red": "🔴", "grey": "⚪"}
+#: Subscriber rows that explain each KPI: (order by, only new / churned numbers).
+_SUBSCRIBER_VIEW = {"mou": ("mou", None), "dou": ("data_mb", None), "new_subs": ("revenue", "new"),
+                    "churn_rate": ("revenue", "churned")}
+
+
+@dataclass(frozen=True)
+class Step:
+    level: str
+    value: str | int
+    label: str
+
+
+def _encode(path: list[Step]) -> str:
+    return "/".join(f"{s.level}:{s.value}" for s in path)
+
+
+def decode_path(text: str) -> tuple[list[Step], str | None]:
+    """Parse the URL's ``drill`` parameter; returns the steps and a message when it is bad."""
+    steps: list[Step] = []
+    for part in filter(None, text.split("/")):
+        level, _, value = part.partition(":")
+        if level not in LEVELS or not value:
+            return [], (f"URL parameter drill={text!r}: {part!r} is not level:value with a level "
+                        f"among {', '.join(LEVELS)}; starting from the top.")
+        if level in _ID:
+            if not value.isdigit():
+                return [], f"URL parameter drill={text!r}: {level} needs a numeric id, not {value!r}."
+            steps.append(Step(level, int(value), value))
+        else:
+            steps.append(Step(level, value, value))
+    return steps, None
+
+
+def path_slice(base: Slice, path: list[Step]) -> Slice:
+    for step in path:
+        base = base.narrowed(step.level, step.value)
+    return base
+
+
+def next_levels(slice_: Slice, kpi: str) -> list[str]:
+    """Levels that can break ``slice_`` down further, geography first; subscribers last.
+
+    A level is offered when one summary table holds it together with every filter already
+    fixed (see ``queries.SUMMARY_FILTERS``); market share exists per region only.
+    """
+    fixed = set(slice_.active())
+    order = ["branch", "micro_region", "channel", "channel_type", "group", "plan", "segment"]
+    if "micro_region" in fixed:
+        fixed.add("branch")  # a micro-region lies in one branch
+    if kpi == "market_share":
+        return [lvl for lvl in ("branch", "micro_region") if lvl not in fixed]
+    levels = []
+    for level in order:
+        column = FILTER_OF_LEVEL.get(level, level)
+        if column not in fixed and any(fixed | {column} <= held for held in SUMMARY_FILTERS):
+            levels.append(level)
+    return levels + [SUBSCRIBERS]
+
+
+def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
+    months = [m.date() for m in months_needed(pd.Timestamp(month))]
+    keys, _ = _KEYS[level]
+    if kpi == "market_share":
+        frame = cache.market_breakdown(level, months, slice_)
+    else:
+        frame = cache.breakdown(level, months, slice_)
+    return member_kpis(frame, keys, kpi, pd.Timestamp(month))
+
+
+def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
+    unit = REGISTRY[kpi].unit
+    change_unit = "yuan" if unit == "yuan" else unit
+    keys, name = _KEYS[level]
+    shown = pd.DataFrame({
+        "status": [f"{_STATUS_ICON[s]} {STATUS_BADGE[s][0]}" for s in table["status"]],
+        LEVELS[level]: table[name].astype(str),
+        "value": [format_value(v, unit) for v in table["value"]],
+        "last month": [format_value(v, unit) for v in table["previous"]],
+        "change": [format_value(v, change_unit) if v >= 0 else "−" + format_value(-v, change_unit)
+                   for v in table["change"].fillna(0)],
+        "contribution to change": table["contribution"].round(4),
+        "share of change": table["share_of_change"],
+    })
+    if level == "channel":
+        shown.insert(2, "type", table["channel_type"].values)
+    return shown
+
+
+def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int) -> Step | None:
+    """One ranked table; returns the member the user clicked."""
+    table = _members(level, slice_, kpi, month)
+    if table.empty:
+        st.info("Nothing to break down here for this month. Pick another level or go back up.")
+        return None
+    st.caption(f"{len(table)} members, ranked by how much each moved {REGISTRY[kpi].label} "
+               "(contributions add up to the total change). Click a row to drill into it.")
+    event = st.dataframe(
+        _display(table, level, kpi), hide_index=True, on_select="rerun",
+        selection_mode="single-row", key=f"sandbox_table_{depth}_{level}",
+        column_config={"share of change": st.column_config.ProgressColumn(
+            "share of change", format="percent", min_value=-1.0, max_value=1.0)},
+    )
+    st.download_button("Download this table (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       f"{kpi}_by_{level}.csv", "text/csv", key=f"sandbox_csv_{depth}_{level}")
+    rows = event.selection.rows if event else []
+    if not rows:
+        return None
+    chosen = table.iloc[rows[0]]
+    keys, name = _KEYS[level]
+    value = int(chosen[_ID[level]]) if level in _ID else str(chosen[keys[0]])
+    return Step(level, value, str(chosen[name]))
+
+
+def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.date) -> int | None:
+    """The numbers behind the figure; returns the subscriber the user clicked."""
+    order_by, only = _SUBSCRIBER_VIEW.get(kpi, ("revenue", None))
+    try:
+        rows = cache.subscriber_rows(month, previous, slice_, order_by=order_by, only=only)
+    except ConcertoError as exc:
+        st.error(str(exc))
+        return None
+    if rows.empty:
+        st.info("No subscriber rows behind this figure for this month.")
+        return None
+    what = {"new": "new activations of", "churned": "numbers gone in"}.get(only or "", "subscribers in")
+    st.caption(f"{len(rows)} {what} {month:%Y-%m}, biggest fall in {order_by} first "
+               "(numbers masked 号码脱敏). Click a row for the subscriber's ledger.")
+    event = st.dataframe(rows.drop(columns=["subscriber_id"]), hide_index=True, on_select="rerun",
+                         selection_mode="single-row", key="sandbox_subscribers",
+                         column_config={c: st.column_config.NumberColumn(format="%.1f")
+                                        for c in rows.columns if c.endswith(("_now", "_before"))
+                                        or c == "change"})
+    st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
+                       .to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
+                       key="sandbox_csv_subscribers")
+    picked = event.selection.rows if event else []
+    return int(rows.iloc[picked[0]]["subscriber_id"]) if picked else None
+
+
+def render_ledger(subscriber_id: int) -> None:
+    """One subscriber's months: revenue by component and usage (the ledger 明细账)."""
+    ledger = cache.subscriber_ledger(subscriber_id)
+    if ledger.empty:
+        st.info("This subscriber has no billed months.")
+        return
+    st.markdown(f"**Ledger 明细账 · {ledger['number'].iloc[0]}**")
+    parts = ledger.melt(id_vars="month", value_vars=["rev_voice", "rev_data", "rev_sms", "rev_vas"],
+                        var_name="component", value_name="yuan")
+    chart = alt.Chart(parts).mark_bar().encode(
+        x=alt.X("yearmonth(month):T", title=None), y=alt.Y("sum(yuan):Q", title="gross revenue (yuan)"),
+        color=alt.Color("component:N", title="component"), tooltip=["month:T", "component", "yuan"],
+    ).properties(height=220)
+    st.altair_chart(chart, width="stretch")
+    st.dataframe(ledger, hide_index=True)
+    st.download_button("Download ledger (CSV)", ledger.to_csv(index=False).encode("utf-8"),
+                       "subscriber_ledger.csv", "text/csv", key="sandbox_csv_ledger")

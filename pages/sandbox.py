@@ -1,0 +1,116 @@
+"""Operations sandbox 运营沙盘: every KPI's status, the KPI tree, the map, and the drill to numbers."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.drill import member_kpis, months_needed
+from analytics.formatting import format_value
+from analytics.kpis import REGISTRY, kpi_cards
+from analytics.kpitree import kpi_tree, revenue_bridge
+from data_access import cache
+from data_access.queries import LEVELS
+from pages.common import drilldown, filters, maps
+from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
+from pages.common.empty import require_mart
+
+st.title("Operations sandbox 运营沙盘")
+require_mart()
+scope = filters.current()
+if scope.previous_month is None:
+    st.info("The selected month is the first in the mart, so there is nothing to compare it "
+            "with. Pick a later period 账期 in the sidebar.")
+    st.stop()
+month = pd.Timestamp(scope.month)
+st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m} "
+           "and the same month last year. Status: 🟢 on target · 🟠 within tolerance · 🔴 off target.")
+
+# ── URL state: the selected KPI and drill path travel with a shared link ──
+if "sandbox_url_applied" not in st.session_state:
+    st.session_state["sandbox_url_applied"] = True
+    wanted = st.query_params.get("kpi")
+    if wanted in REGISTRY:
+        st.session_state[KPI_STATE] = wanted
+    elif wanted is not None:
+        st.warning(f"URL parameter kpi={wanted!r} is not a KPI; choose one of {', '.join(REGISTRY)}.")
+    steps, problem = drilldown.decode_path(st.query_params.get("drill", ""))
+    if problem:
+        st.warning(problem)
+    st.session_state[drilldown.PATH_STATE] = steps
+st.session_state.setdefault(KPI_STATE, "revenue")
+
+monthly = cache.monthly_totals(scope.region_slice).loc[:month]
+render_cards(kpi_cards(monthly, month))
+kpi = st.session_state[KPI_STATE]
+scope_key = (scope.branch, scope.micro_region, kpi)
+if st.session_state.get("sandbox_scope_key", scope_key) != scope_key:
+    st.session_state[drilldown.PATH_STATE] = []  # a new scope or KPI starts from its top
+st.session_state["sandbox_scope_key"] = scope_key
+
+# ── Map and KPI tree ──
+left, right = st.columns([3, 2])
+with left:
+    st.subheader(f"Map: {REGISTRY[kpi].label}")
+    months = [m.date() for m in months_needed(month)]
+    frame = (cache.market_breakdown("micro_region", months) if kpi == "market_share"
+             else cache.breakdown("micro_region", months))
+    by_region = member_kpis(frame, ["micro_region"], kpi, month)
+    regions = cache.region_table().merge(by_region, on="micro_region", how="left")
+    regions["status"] = regions["status"].fillna("grey")
+    regions["shown"] = [format_value(v, REGISTRY[kpi].unit) for v in regions["value"]]
+    regions["selected"] = regions["micro_region"] == scope.micro_region
+    deck = maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}<br/>"
+                           "{branch}<br/>" + REGISTRY[kpi].label + ": {shown}")
+
+    def _on_map_click() -> None:
+        clicked = maps.selected_region(st.session_state.get("sandbox_map"))
+        if clicked:
+            row = regions[regions["micro_region"] == clicked].iloc[0]
+            st.session_state["global_branch"] = row["branch"]
+            st.session_state["global_micro_region"] = clicked
+
+    st.pydeck_chart(deck, on_select=_on_map_click, selection_mode="single-object",
+                    key="sandbox_map", height=430)
+    st.caption("Click a micro-region to focus the whole page on it. Colours: its status for "
+               "the selected KPI; hover for the value.")
+with right:
+    st.subheader("KPI tree 指标树")
+    tree = kpi_tree(monthly.loc[month], monthly.iloc[-2])
+    st.altair_chart(tree_waterfall(revenue_bridge(tree)), width="stretch")
+    with st.expander("Tree as a table: revenue = subscribers × ARPU, ARPU = voice + data + SMS + "
+                     "VAS − discount, subscribers = previous + new − churned"):
+        nodes = tree.to_frame()
+        st.dataframe(nodes.assign(node=["\u2003" * d + lbl for d, lbl in
+                                        zip(nodes["depth"], nodes["label"], strict=True)])
+                     [["node", "current", "previous", "change", "contribution",
+                       "share_of_parent_change"]], hide_index=True)
+        st.download_button("Download the tree (CSV)", nodes.to_csv(index=False).encode("utf-8"),
+                           "kpi_tree.csv", "text/csv")
+
+# ── Drill: chart → table → ledger ──
+st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")
+path: list[drilldown.Step] = st.session_state[drilldown.PATH_STATE]
+crumbs = st.columns(len(path) + 1)
+if crumbs[0].button(f"⌂ {scope.scope_label}", key="sandbox_crumb_top"):
+    path = []
+for i, step in enumerate(path):
+    if crumbs[i + 1].button(f"› {step.label}", key=f"sandbox_crumb_{i}"):
+        path = path[: i + 1]
+st.session_state[drilldown.PATH_STATE] = path
+st.query_params["kpi"] = kpi
+st.query_params["drill"] = "/".join(f"{s.level}:{s.value}" for s in path)
+
+current = drilldown.path_slice(scope.region_slice, path)
+levels = drilldown.next_levels(current, kpi)
+level = st.segmented_control(
+    "Break down by 拆分维度", levels, default=levels[0], key=f"sandbox_level_{len(path)}",
+    format_func=lambda lvl: "subscribers 用户号码" if lvl == drilldown.SUBSCRIBERS else LEVELS[lvl],
+) or levels[0]
+if level == drilldown.SUBSCRIBERS:
+    picked = drilldown.render_subscribers(current, kpi, scope.month, scope.previous_month)
+    if picked is not None:
+        drilldown.render_ledger(picked)
+else:
+    chosen = drilldown.render_level(level, current, kpi, scope.month, len(path))
+    if chosen is not None:
+        st.session_state[drilldown.PATH_STATE] = [*path, chosen]
+        st.rerun()

@@ -1,0 +1,104 @@
+"""Browser smoke test: the real app on a free port, each page opened in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_pages import PAGE_TESTS
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+URL_PATHS = {"pages/sandbox.py": "sandbox", "pages/mart.py": "mart"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(duck_mart: str) -> Iterator[str]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does it)")
+    port = _free_port()
+    env = {**os.environ, "CONCERTO_MART_URL": duck_mart}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the app did not answer /_stcore/health within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(server: str):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def test_page_map_matches_the_registered_pages():
+    assert set(URL_PATHS) == set(PAGE_TESTS)
+
+
+@pytest.mark.parametrize("page_file", sorted(URL_PATHS))
+def test_each_page_opens_without_an_exception(server, browser, page_file):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{server}/{URL_PATHS[page_file]}", timeout=30_000)
+        _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.locator("h1").first.inner_text().strip()
+    finally:
+        page.close()
+
+
+def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{server}/sandbox?month=2026-10", timeout=30_000)
+        _settle(page)
+        page.get_by_role("button", name="Drill ▸").nth(1).click()  # the ARPU card
+        page.wait_for_url("**kpi=arpu**", timeout=30_000)
+        _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert "ARPU" in page.get_by_role("heading", name="Drill-down").inner_text()
+    finally:
+        page.close()

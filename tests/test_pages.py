@@ -1,0 +1,124 @@
+"""Every page renders under Streamlit's AppTest; deep links, bad URLs and the drill path work."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+#: Each page registered in app.py and the test that renders it (the meta-test checks this).
+PAGE_TESTS = {
+    "pages/sandbox.py": "test_sandbox_renders_cards_map_tree_and_drill",
+    "pages/mart.py": "test_mart_page_lists_tables_and_planted_truths",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(duck_mart: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    return AppTest.from_file(APP, default_timeout=90)
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_every_registered_page_has_a_rendering_test():
+    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    registered = {
+        node.args[0].value for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page"
+        and node.args and isinstance(node.args[0], ast.Constant)
+    }
+    on_disk = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
+    assert registered == on_disk, "every file in pages/ must be registered in app.py"
+    assert registered == set(PAGE_TESTS), "add the new page to PAGE_TESTS with its test"
+    for name in PAGE_TESTS.values():
+        assert name in globals(), f"{name} is named in PAGE_TESTS but does not exist"
+
+
+def test_sandbox_renders_cards_map_tree_and_drill(app: AppTest):
+    app.run()
+    assert not app.exception, app.exception
+    assert app.title[0].value.startswith("Operations sandbox")
+    labels = [m.label for m in app.metric]
+    assert any(label.startswith("ARPU") for label in labels)
+    assert len(app.metric) >= 9
+    assert app.query_params["kpi"] == ["revenue"]  # the view is shareable
+
+
+def test_deep_link_sets_filters_and_drill_path(app: AppTest):
+    app.query_params["month"] = "2026-09"
+    app.query_params["region"] = "Gongbei"
+    app.query_params["kpi"] = "arpu"
+    app.query_params["drill"] = "channel_type:social_outlet"
+    app.run()
+    assert not app.exception, app.exception
+    assert app.sidebar.selectbox(key="global_branch").value == "Xiangzhou"
+    assert app.sidebar.selectbox(key="global_micro_region").value == "Gongbei"
+    assert str(app.sidebar.selectbox(key="global_month").value) == "2026-09-01"
+    assert app.session_state["sandbox_kpi"] == "arpu"
+    assert [s.label for s in app.session_state["sandbox_path"]] == ["social_outlet"]
+
+
+def test_bad_url_parameters_get_a_message_naming_them(app: AppTest):
+    app.query_params["month"] = "2031-13"
+    app.query_params["branch"] = "Atlantis"
+    app.query_params["kpi"] = "happiness"
+    app.query_params["drill"] = "galaxy:far"
+    app.run()
+    assert not app.exception, app.exception
+    shown = _texts(app)
+    for fragment in ("month='2031-13'", "branch='Atlantis'", "kpi='happiness'", "drill='galaxy:far'"):
+        assert fragment in shown
+
+
+def test_a_red_card_drills_down_to_subscriber_rows_and_a_ledger(app: AppTest):
+    app.query_params["drill"] = "micro_region:Gongbei/channel_type:social_outlet"
+    app.run()
+    assert not app.exception, app.exception
+    control = app.segmented_control(key="sandbox_level_2")
+    assert "subscribers" in control.options[-1]
+    control.set_value("subscribers").run()
+    assert not app.exception, app.exception
+    rows = app.dataframe[-1].value
+    assert len(rows) > 0
+    assert rows["number"].str.fullmatch(r"\d{7}\*{4}").all()
+    assert (rows["micro_region"] == "Gongbei").all()
+    assert (rows["channel_type"] == "social_outlet").all()
+
+
+def test_mart_page_lists_tables_and_planted_truths(app: AppTest):
+    app.switch_page("pages/mart.py").run()
+    assert not app.exception, app.exception
+    frames = [d.value for d in app.dataframe]
+    tables = frames[0]
+    assert "fact_subscriber_month" in set(tables["table"])
+    kinds = set(frames[1]["kind"])
+    assert {"revenue_drop", "sim_farming", "campaign_uplift", "churn_driver"} <= kinds
+
+
+def test_without_a_mart_every_page_explains_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONCERTO_MART_URL", f"duckdb:///{tmp_path / 'absent.duckdb'}")
+    for page in PAGE_TESTS:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert "no mart yet" in _texts(at)
+        assert any("demo mart" in b.label for b in at.button)
