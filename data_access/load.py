@@ -1,6 +1,6 @@
-"""Loading a real extract (one CSV or Parquet file per table) into the mart, checked before anything is written.
+"""Loading a real extract (a CSV or Parquet file per table) into the mart, all checked first.
 
-Usage: ``python -m data_access.load DIR [--url URL]``; see docs/extract_format.md.
+Usage: ``python -m data_access.load DIR [--url URL] [--check]``; see docs/extract_format.md.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import codecs
 import difflib
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -39,7 +40,8 @@ class ExtractError(ConcertoError):
     def __init__(self, directory: Path, problems: list[Problem]):
         self.problems = problems
         listing = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"The extract in {directory} was not loaded (the mart is unchanged):\n{listing}")
+        super().__init__(
+            f"The extract in {directory} was not loaded (the mart is unchanged):\n{listing}")
 
 
 class _Unreadable(Exception):
@@ -68,7 +70,8 @@ def find_extract_files(directory: Path) -> tuple[dict[str, Path], list[Problem]]
             hint = f"did you mean {close[0]}{suffix if suffix in FORMATS else '.csv'}?"
         else:
             hint = f"not one of the extract's tables: {', '.join(names)}"
-        problems.append(Problem(path.name, f"unknown {'file' if path.is_file() else 'entry'} ({hint})"))
+        kind = "file" if path.is_file() else "entry"
+        problems.append(Problem(path.name, f"unknown {kind} ({hint})"))
     for table in TABLES:
         paths = found.get(table.name, [])
         if len(paths) > 1:
@@ -80,8 +83,8 @@ def find_extract_files(directory: Path) -> tuple[dict[str, Path], list[Problem]]
     return {name: paths[0] for name, paths in found.items() if len(paths) == 1}, problems
 
 
-def _check_utf8(path: Path) -> None:
-    """Raise _Unreadable naming the first byte that is not UTF-8 (a leading BOM is fine)."""
+def _find_non_utf8(path: Path) -> Problem | None:
+    """The first byte that is not UTF-8 (a leading BOM is fine), named by offset and line."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = lines = 0
     with path.open("rb") as handle:
@@ -91,23 +94,22 @@ def _check_utf8(path: Path) -> None:
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
-                position = offset - pending + exc.start
                 line = lines + exc.object[:exc.start].count(b"\n") + 1
-                raise _Unreadable(Problem(
-                    path.name, f"is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at byte offset "
-                    f"{position}; save the file as UTF-8", row=line)) from None
+                byte, position = exc.object[exc.start], offset - pending + exc.start
+                return Problem(path.name, f"is not UTF-8 text: byte 0x{byte:02x} at byte offset "
+                               f"{position}; save the file as UTF-8", row=line)
             if not chunk:
-                return
+                return None
             offset, lines = offset + len(chunk), lines + chunk.count(b"\n")
 
 
-def _open_csv(path: Path, table: sa.Table) -> tuple[list[str], Iterator[pa.RecordBatch], list]:
-    _check_utf8(path)
-    invalid: list[pv.InvalidRow] = []
+def _open_csv(path: Path, table: sa.Table, invalid: list[pv.InvalidRow]
+              ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """The header and batches of text; rows with the wrong number of fields go to ``invalid``."""
 
     def skip_invalid(row: pv.InvalidRow) -> str:
         invalid.append(row)
-        return "skip"
+        return "skip" if len(invalid) <= MAX_PER_FILE else "error"  # enough to report
 
     reader = pv.open_csv(
         path,
@@ -117,56 +119,68 @@ def _open_csv(path: Path, table: sa.Table) -> tuple[list[str], Iterator[pa.Recor
             column_types={c.name: pa.string() for c in table.columns},
             null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
-    return reader.schema.names, iter(reader), invalid
+    return reader.schema.names, iter(reader)
 
 
-def _open_parquet(path: Path, table: sa.Table) -> tuple[list[str], Iterator[pa.RecordBatch], list]:
+def _open_parquet(path: Path, table: sa.Table, invalid: list
+                  ) -> tuple[list[str], Iterator[pa.RecordBatch]]:
+    """The column names and batches of a Parquet file (``invalid`` is for CSV files only)."""
     file = pq.ParquetFile(path)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        yield from file.iter_batches(batch_size=_BATCH_ROWS, columns=[c.name for c in table.columns])
-    return file.schema_arrow.names, batches(), []
+        yield from file.iter_batches(_BATCH_ROWS, columns=[c.name for c in table.columns])
+    return file.schema_arrow.names, batches()
 
 
 def _invalid_row_problems(path: Path, invalid: list[pv.InvalidRow]) -> list[Problem]:
     """Rows with the wrong number of fields, located by a scan of the file (an error path only)."""
-    wanted = {row.text for row in invalid[:MAX_PER_FILE]}
-    lines: dict[str, int] = {}
+    wanted = Counter(row.text for row in invalid[:MAX_PER_FILE])
+    lines: dict[str, list[int]] = {text: [] for text in wanted}
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
             text = line.rstrip(b"\r\n").decode("utf-8", "replace")
-            if text in wanted:
-                lines.setdefault(text, number)
-                if len(lines) == len(wanted):
+            if len(lines.get(text, ())) < wanted[text]:
+                lines[text].append(number)
+                if sum(map(len, lines.values())) == sum(wanted.values()):
                     break
-    return [Problem(path.name, f"has {row.actual_columns} fields where the header has "
-                    f"{row.expected_columns}: {row.text[:80]!r}", row=lines.get(row.text))
-            for row in invalid]
+    problems = [Problem(path.name, f"has {row.actual_columns} fields where the header has "
+                        f"{row.expected_columns}: {row.text[:80]!r}",
+                        row=lines[row.text].pop(0) if lines[row.text] else None)
+                for row in invalid[:MAX_PER_FILE]]
+    if len(invalid) > MAX_PER_FILE:
+        problems.append(Problem(path.name, "... and more rows with the wrong number of fields "
+                                "(reading stopped)"))
+    return problems
 
 
 def _read_table(table: sa.Table, path: Path) -> tuple[pa.Table | None, TableCheck]:
     """Parse and check one file; the typed table, or None when it cannot be used."""
     csv = path.suffix.lower() == ".csv"
     check = TableCheck(table, path.name, first_row=2 if csv else 1)
-    required = table in schema.EXTRACT_TABLES
+    required, invalid = table in schema.EXTRACT_TABLES, []  # rows with the wrong number of fields
     try:
         if path.stat().st_size == 0:
             if required:
                 raise _Unreadable(Problem(path.name, "is empty (no header, no rows)"))
             return arrow_schema(table).empty_table(), check
-        names, batches, invalid = (_open_csv if csv else _open_parquet)(path, table)
+        names, batches = (_open_csv if csv else _open_parquet)(path, table, invalid)
         if header := check_header(table, names, path.name):
             raise _Unreadable(*header)
         typed = [check.parse_batch(batch) for batch in batches]
-        if invalid:  # skipped rows shift every later row number: report only these
-            check.problems, check.count = [], 0
-            raise _Unreadable(*_invalid_row_problems(path, invalid))
     except _Unreadable as exc:
         for problem in exc.args:
             check.add(problem)
         return None, check
     except (OSError, pa.ArrowException) as exc:
-        check.add(Problem(path.name, f"cannot be read as {'CSV' if csv else 'Parquet'}: {exc}"))
+        if not invalid:  # Arrow checks UTF-8 but does not say where: only then scan the file
+            kind = "CSV" if csv else "Parquet"
+            check.add((csv and _find_non_utf8(path))
+                      or Problem(path.name, f"cannot be read as {kind}: {exc}"))
+            return None, check
+    if invalid:  # skipped rows shift every later row number: report only these
+        check.problems, check.count = [], 0
+        for problem in _invalid_row_problems(path, invalid):
+            check.add(problem)
         return None, check
     data = pa.Table.from_batches(typed, schema=arrow_schema(table))
     if data.num_rows == 0 and required:
@@ -213,7 +227,7 @@ def check_extract(directory: str | Path, progress: Progress | None = None) -> di
 
 
 def to_frame(table: sa.Table, data: pa.Table) -> pd.DataFrame:
-    """Parsed values with the mart's dtypes: datetime64 dates, nullable Int64 where NULLs are allowed."""
+    """Parsed values with the mart's dtypes: datetime64 dates, Int64 where NULLs are allowed."""
     columns = {}
     for column in table.columns:
         values = data.column(column.name)
@@ -251,15 +265,18 @@ def load_extract(directory: str | Path, url: str | None = None, *,
     data = check_extract(directory, lambda f, m: report(0.5 * f, m))
     total, written = sum(t.num_rows for t in data.values()) or 1, 0
     meta = {"source": "loader", "extract": str(directory.resolve())}
+    counts = {name: rows.num_rows for name, rows in data.items()}
     with open_mart_writer(url, meta=meta) as writer:
         for table in TABLES:
-            rows = data[table.name]
+            rows = data.pop(table.name)  # release each table once written
             for start in range(0, rows.num_rows, _BATCH_ROWS):
                 written += writer.write(table, to_frame(table, rows.slice(start, _BATCH_ROWS)))
                 report(0.5 + 0.45 * written / total, f"writing {table.name}")
+            del rows
+        pa.default_memory_pool().release_unused()  # leave the memory to the summaries' queries
         report(0.95, "building summary tables")
     report(1.0, "done")
-    return {table.name: data[table.name].num_rows for table in TABLES}
+    return {table.name: counts[table.name] for table in TABLES}
 
 
 def export_mart(url: str | None, directory: Path, fmt: Literal["csv", "parquet"] = "csv") -> None:
@@ -304,16 +321,21 @@ def _export_table(conn: sa.Connection, table: sa.Table, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """The command line: load an extract, print progress and rows per table; 2 on a bad extract."""
     parser = argparse.ArgumentParser(prog="python -m data_access.load",
-                                     description="Check an extract folder and load it into the mart.")
-    parser.add_argument("directory", type=Path, help="folder with one CSV or Parquet file per table")
-    parser.add_argument("--url", help="mart URL (default: CONCERTO_MART_URL, secrets, or .data/mart.duckdb)")
+                                     description="Check an extract and load it into the mart.")
+    parser.add_argument("directory", type=Path, help="folder with a CSV or Parquet file per table")
+    parser.add_argument("--url", help="mart URL (default: CONCERTO_MART_URL or .data/mart.duckdb)")
+    parser.add_argument("--check", action="store_true", help="only check the extract, write nothing")
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
     def show(fraction: float, message: str) -> None:
         print(f"[{fraction:4.0%}] {message}", flush=True)
     try:
-        rows = load_extract(args.directory, args.url, progress=show)
+        if args.check:
+            tables = check_extract(args.directory, show)
+            rows = {table.name: tables[table.name].num_rows for table in TABLES}
+        else:
+            rows = load_extract(args.directory, args.url, progress=show)
     except ConcertoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -321,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the mart could not be written (it is unchanged): {exc}", file=sys.stderr)
         return 1
     width = max(len(name) for name in rows)
-    print(f"Loaded {args.directory} in {time.perf_counter() - start:.1f} s:")
+    done = "Checked" if args.check else "Loaded"
+    print(f"{done} {args.directory} in {time.perf_counter() - start:.1f} s:")
     for name, count in rows.items():
         print(f"  {name:<{width}}  {count:>12,}")
     return 0

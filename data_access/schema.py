@@ -227,7 +227,7 @@ planted_truth = sa.Table(
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("where_json", sa.String(400), nullable=False),
     sa.Column("size", sa.Double, nullable=False),
-    sa.Column("period", sa.String(20), nullable=False),
+    sa.Column("period", sa.String(40), nullable=False),
     sa.Column("detail", sa.String(1000), nullable=False),
     comment="What the generator planted, so analytics can be checked (empty for real extracts).",
 )

@@ -1,4 +1,4 @@
-"""Checks of an extract's tables, pure over Arrow: header, types, NULLs, codes, keys and references."""
+"""Checks of an extract's tables, pure over Arrow: header, types, NULLs, codes, keys, references."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ALLOWED_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("fact_competitor_month", "operator"): tuple(schema.OPERATORS),
     ("competitor_event", "operator"): tuple(schema.OPERATORS),
     ("campaign", "department"): tuple(schema.DEPARTMENTS),
+    ("campaign", "target_segment"): tuple(schema.SEGMENTS),
     ("campaign_member", "arm"): ("treated", "control"),
 }
 #: Columns holding a comma-separated list of codes.
@@ -37,6 +38,8 @@ REVENUE_TOLERANCE = 0.01
 _INT32 = (-(2**31), 2**31 - 1)
 _INTEGER_TEXT = r"^-?[0-9]{1,18}$"  # the subset of Arrow's integer syntax that always fits int64
 _NUMBER_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_ARROW_TYPES = ((sa.Integer, pa.int64()), (sa.Float, pa.float64()), (sa.Date, pa.date32()),
+                (sa.Boolean, pa.bool_()), (sa.String, pa.string()))
 
 
 @dataclass(frozen=True)
@@ -64,18 +67,10 @@ def row_word(file: str) -> str:
 
 def arrow_type(column: sa.Column) -> pa.DataType:
     """The Arrow type a column's values are parsed into."""
-    kind = column.type
-    if isinstance(kind, sa.Integer):
-        return pa.int64()
-    if isinstance(kind, sa.Float):
-        return pa.float64()
-    if isinstance(kind, sa.Date):
-        return pa.date32()
-    if isinstance(kind, sa.Boolean):
-        return pa.bool_()
-    if isinstance(kind, sa.String):
-        return pa.string()
-    raise TypeError(f"{column.table.name}.{column.name}: no extract format for {kind!r}")
+    for kind, arrow in _ARROW_TYPES:
+        if isinstance(column.type, kind):
+            return arrow
+    raise TypeError(f"{column.table.name}.{column.name}: no extract format for {column.type!r}")
 
 
 def arrow_schema(table: sa.Table) -> pa.Schema:
@@ -85,7 +80,8 @@ def arrow_schema(table: sa.Table) -> pa.Schema:
 
 def is_month_column(column: sa.Column) -> bool:
     """Whether a column holds months, written as their first day."""
-    return isinstance(column.type, sa.Date) and (column.name == "month" or column.name.endswith("_month"))
+    named = column.name == "month" or column.name.endswith("_month")
+    return named and isinstance(column.type, sa.Date)
 
 
 def check_header(table: sa.Table, names: list[str], file: str) -> list[Problem]:
@@ -116,13 +112,8 @@ def _not_in(values: pa.Array | pa.ChunkedArray, allowed: pa.Array) -> np.ndarray
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "...'"
-
-
-def _is_text(values: pa.Array) -> bool:
-    kind = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _text(values: pa.Array) -> pa.Array:
@@ -130,8 +121,9 @@ def _text(values: pa.Array) -> pa.Array:
 
 
 def blank_to_null(values: pa.Array) -> pa.Array:
-    """Text values with empty text counting as missing (NULL); other values unchanged."""
-    if not _is_text(values):
+    """Text values (also large or dictionary-encoded) as strings, empty text counting as NULL."""
+    kind = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return values
     values = _text(values)
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
@@ -173,7 +165,7 @@ def parse_values(column: sa.Column, values: pa.Array) -> tuple[pa.Array, np.ndar
     if isinstance(kind, sa.Boolean):
         text = pc.utf8_lower(_text(values))
         true, false = pc.is_in(text, pa.array(TRUE_WORDS)), pc.is_in(text, pa.array(FALSE_WORDS))
-        typed = pc.if_else(true, True, pc.if_else(false, pa.scalar(False), pa.scalar(None, pa.bool_())))
+        typed = pc.if_else(true, True, pc.if_else(false, False, pa.scalar(None, pa.bool_())))
         ok, complaint = pc.or_(true, false), "is not a boolean (true/false, 1/0, t/f, yes/no)"
     elif isinstance(kind, sa.Date):
         typed, ok = _parse_dates(values)
@@ -185,7 +177,8 @@ def parse_values(column: sa.Column, values: pa.Array) -> tuple[pa.Array, np.ndar
             typed, ok = _cast_or_match(_text(values), pa.int64(), _INTEGER_TEXT)
         complaint = "is not a whole number"
         if not isinstance(kind, sa.BigInteger):
-            ok = pc.and_kleene(ok, pc.and_kleene(pc.greater_equal(typed, _INT32[0]), pc.less_equal(typed, _INT32[1])))
+            fits = pc.and_kleene(pc.greater_equal(typed, _INT32[0]), pc.less_equal(typed, _INT32[1]))
+            ok = pc.and_kleene(ok, fits)
             complaint = f"is not a whole number from {_INT32[0]} to {_INT32[1]}"
     elif isinstance(kind, sa.Float):
         if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
@@ -195,9 +188,9 @@ def parse_values(column: sa.Column, values: pa.Array) -> tuple[pa.Array, np.ndar
         ok, complaint = pc.and_kleene(ok, pc.is_finite(typed)), "is not a number"
     else:
         typed = _text(values)
-        ok = pc.less_equal(pc.utf8_length(typed), kind.length) if kind.length else pc.is_valid(typed)
+        ok = pc.less_equal(pc.utf8_length(typed), kind.length or 2**31)
         complaint = f"is longer than {kind.length} characters"
-    bad = _mask(pc.and_kleene(pc.is_valid(values), pc.invert(ok)))
+    bad = _mask(pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(ok, False))))
     if bad.any():
         typed = pc.if_else(pa.array(bad), pa.scalar(None, typed.type), typed)
     return typed, bad, complaint
@@ -235,10 +228,13 @@ class TableCheck:
 
     def report(self) -> list[Problem]:
         """The first problems by row, with a note of how many more were found."""
-        ordered = sorted(self.problems, key=lambda p: (p.row or 0, p.column or ""))[:MAX_PER_FILE]
-        if self.count > len(ordered):
-            ordered.append(Problem(self.file, f"... and {self.count - len(ordered)} more problems"))
-        return ordered
+        notes = [p for p in self.problems if p.message.startswith("...")]
+        ordered = sorted((p for p in self.problems if p not in notes),
+                         key=lambda p: (p.row or 0, p.column or ""))[:MAX_PER_FILE]
+        if self.count > len(ordered) + len(notes):
+            notes.append(Problem(self.file, f"... and {self.count - len(ordered) - len(notes)} "
+                                 "more problems"))
+        return ordered + notes
 
     def parse_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Typed values of a batch of rows; types, NULLs, codes, months and revenue are checked."""

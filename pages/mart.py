@@ -12,13 +12,18 @@ require_mart()
 
 info = cache.mart_info()
 source = info.get("source", "unknown")
+counts = cache.table_counts().set_index("table")["rows"]
 cols = st.columns(4)
-cols[0].metric("Source 来源", "generator 生成器" if source == "generator" else source)
-cols[1].metric("Subscribers 用户", f"{int(info['subscribers']):,}" if "subscribers" in info else "–")
-cols[2].metric("Months 月份", info.get("months", "–"))
-cols[3].metric("Built 生成时间", info.get("built_at", "–").replace("T", " ")[:16])
+cols[0].metric("Subscribers 用户", f"{counts['dim_subscriber']:,}")
+cols[1].metric("Subscriber-months 月账单", f"{counts['fact_subscriber_month']:,}")
+cols[2].metric("Months 月份", f"{len(cache.available_months())}")
+cols[3].metric("Channels 渠道", f"{counts['dim_channel']:,}")
+built = info.get("built_at", "–").replace("T", " ")[:16]
 if source == "generator":
-    st.caption(f"Seed {info.get('seed')} · latest month {info.get('end_month')} · "
+    st.caption(f"Built by the generator {built} UTC · seed {info.get('seed')} · latest month "
+               f"{info.get('end_month')} · schema version {info.get('schema_version')}")
+else:
+    st.caption(f"Loaded from {info.get('extract', 'an extract')} {built} UTC · "
                f"schema version {info.get('schema_version')}")
 
 st.subheader("Tables 数据表")

@@ -19,7 +19,9 @@ from tests.test_pages import PAGE_TESTS
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-URL_PATHS = {"pages/sandbox.py": "sandbox", "pages/mart.py": "mart"}
+# The default page is served at "/"; the first request of the module is a deep link to
+# /mart on a fresh server, the case Streamlit's legacy pages/ mode gets wrong.
+URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart"}
 
 
 def _free_port() -> int:
@@ -85,6 +87,7 @@ def test_each_page_opens_without_an_exception(server, browser, page_file):
         page.goto(f"{server}/{URL_PATHS[page_file]}", timeout=30_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_text("Page not found").count() == 0
         assert page.locator("h1").first.inner_text().strip()
     finally:
         page.close()
@@ -93,9 +96,10 @@ def test_each_page_opens_without_an_exception(server, browser, page_file):
 def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{server}/sandbox?month=2026-10", timeout=30_000)
+        page.goto(f"{server}/?month=2026-10", timeout=30_000)
         _settle(page)
-        page.get_by_role("button", name="Drill ▸").nth(1).click()  # the ARPU card
+        # Revenue is selected at first (its button reads "Drilling"); ARPU's card comes next.
+        page.get_by_role("button", name="Drill ▸").first.click()
         page.wait_for_url("**kpi=arpu**", timeout=30_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0

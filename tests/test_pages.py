@@ -60,7 +60,7 @@ def test_sandbox_renders_cards_map_tree_and_drill(app: AppTest):
     labels = [m.label for m in app.metric]
     assert any(label.startswith("ARPU") for label in labels)
     assert len(app.metric) >= 9
-    assert app.query_params["kpi"] == ["revenue"]  # the view is shareable
+    assert app.query_params["kpi"] == "revenue"  # the view is shareable
 
 
 def test_deep_link_sets_filters_and_drill_path(app: AppTest):

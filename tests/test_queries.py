@@ -85,7 +85,8 @@ def test_churned_subscribers_show_their_lost_revenue(engine):
 
 def test_a_subscribers_ledger_lists_every_billed_month(engine):
     months = queries.available_months(engine)
-    first = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=1)
+    rows = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=50)
+    first = rows[rows["revenue_now"] > 0].head(1)  # still billed (the biggest falls are churners)
     ledger = queries.load_subscriber_ledger(engine, int(first["subscriber_id"].iloc[0]))
     assert ledger["month"].is_monotonic_increasing
     assert ledger["number"].iloc[0] == first["number"].iloc[0]

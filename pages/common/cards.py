@@ -76,11 +76,15 @@ def tree_waterfall(bridge: pd.DataFrame) -> alt.Chart:
     low = min(frame["start"].where(frame["kind"] != "total").min(), frame["end"].min())
     frame.loc[frame["kind"] == "total", "start"] = low * 0.95 if low > 0 else low
     colours = alt.Scale(domain=["total", "up", "down"], range=["#0B6E99", "#2EA043", "#D63939"])
-    return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("step:N", sort=alt.SortField("order"), title=None,
-                axis=alt.Axis(labelAngle=-35, labelLimit=170)),
-        y=alt.Y("start:Q", title="revenue 收入 (yuan)", scale=alt.Scale(zero=False)),
-        y2="end:Q",
+    bars = alt.Chart(frame).mark_bar().encode(
+        y=alt.Y("step:N", sort=alt.SortField("order"), title=None,
+                axis=alt.Axis(labelLimit=220)),
+        x=alt.X("start:Q", title="revenue 收入 (yuan)", scale=alt.Scale(zero=False)),
+        x2="end:Q",
         color=alt.Color("direction:N", scale=colours, legend=None),
         tooltip=[alt.Tooltip("step:N"), alt.Tooltip("shown:N", title="amount")],
-    ).properties(height=330)
+    )
+    labels = bars.mark_text(align="left", dx=4, fontSize=11).encode(
+        x=alt.X("max_end:Q"), text="shown:N", color=alt.value("#1F2A33"))
+    return (bars + labels.transform_calculate(max_end="max(datum.start, datum.end)")
+            ).properties(height=34 * len(frame) + 20)

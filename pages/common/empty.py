@@ -7,6 +7,7 @@ import streamlit as st
 from data_access import cache
 from data_access.db import ConcertoError
 from data_access.generate import generate_mart
+from pages.common.routing import require_routed
 
 
 def build_demo_mart_button(label: str = "Build the demo mart 生成演示数据") -> None:
@@ -25,7 +26,8 @@ def build_demo_mart_button(label: str = "Build the demo mart 生成演示数据"
 
 
 def require_mart() -> None:
-    """Stop the page with instructions when there is no mart to read."""
+    """Stop the page with instructions when there is no mart to read (after routing)."""
+    require_routed()
     if cache.mart_available():
         return
     st.info(

@@ -54,14 +54,14 @@ def region_map(regions: pd.DataFrame, *, tooltip_html: str, height: int = 460) -
     cells = pdk.Layer(
         "PolygonLayer", frame.drop(columns=["selected"], errors="ignore"), id="micro_regions",
         get_polygon="polygon", get_fill_color="fill", get_line_color="line",
-        get_line_width="width", line_width_units="pixels", stroked=True, pickable=True,
+        get_line_width="width", line_width_units='"pixels"', stroked=True, pickable=True,
         auto_highlight=True,
     )
     labels = pdk.Layer("TextLayer", frame[["micro_region", "lon", "lat"]],
                        get_position=["lon", "lat"], get_text="micro_region", get_size=13,
                        get_color=[25, 25, 25], get_text_anchor='"middle"',
                        get_alignment_baseline='"center"')
-    view = pdk.ViewState(latitude=22.22, longitude=113.38, zoom=9.3, pitch=0)
+    view = pdk.ViewState(latitude=22.20, longitude=113.37, zoom=9.1, pitch=0)
     return pdk.Deck(layers=[sea, cells, labels], initial_view_state=view, map_provider=None,
                     map_style=None, tooltip={"html": tooltip_html}, height=height)
 

@@ -1,0 +1,28 @@
+"""Keep every run going through app.py's st.navigation, deep links included.
+
+Streamlit (1.67, pinned) treats an app with a ``pages/`` folder beside its main script as a
+legacy multipage app: a deep link such as ``/mart`` would run ``pages/mart.py`` without
+``app.py``, skipping the router and the global filters. Concerto registers every page through
+``st.navigation``, so the legacy mode is switched off on every run of app.py, and a page that
+finds itself run without the router (the first run of a fresh server, or of a fresh AppTest)
+switches it off and reruns.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+ROUTED_KEY = "global_filters"  # app.py sets it on every run, before the page runs
+
+
+def use_navigation_only() -> None:
+    """Turn off Streamlit's legacy ``pages/`` mode for this server process."""
+    PagesManager.uses_pages_directory = False
+
+
+def require_routed() -> None:
+    """Rerun through app.py when this page was run without the router."""
+    if ROUTED_KEY not in st.session_state:
+        use_navigation_only()
+        st.rerun()
