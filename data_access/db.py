@@ -21,6 +21,10 @@ ENV_MART_URL = "CONCERTO_MART_URL"
 ENV_WORKFLOW_URL = "CONCERTO_WORKFLOW_URL"
 
 
+#: DuckDB's buffer-pool cap while a mart is being built.
+BUILD_MEMORY_LIMIT = "2GB"
+
+
 class ConcertoError(Exception):
     """An error a user can cause and fix; its message says what is wrong."""
 
@@ -91,7 +95,11 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
                 "`python -m data_access.generate` or load an extract with `python -m data_access.load DIR`."
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        config = {"threads": os.cpu_count() or 2}
+        config: dict[str, object] = {"threads": os.cpu_count() or 2}
+        if not read_only:
+            # Builds stream a whole mart through one connection; left alone DuckDB caches
+            # pages up to 80% of RAM (9.2 GB for 1M subscribers × 24 months).
+            config["memory_limit"] = BUILD_MEMORY_LIMIT
         return sa.create_engine(
             url, connect_args={"read_only": read_only, "config": config}, poolclass=sa.pool.NullPool
         )

@@ -89,11 +89,11 @@ with right:
 # ── Drill: chart → table → ledger ──
 st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")
 path: list[drilldown.Step] = st.session_state[drilldown.PATH_STATE]
-crumbs = st.columns(len(path) + 1)
-if crumbs[0].button(f"⌂ {scope.scope_label}", key="sandbox_crumb_top"):
+crumbs = st.container(horizontal=True)
+if crumbs.button(f"⌂ {scope.scope_label}", key="sandbox_crumb_top"):
     path = []
 for i, step in enumerate(path):
-    if crumbs[i + 1].button(f"› {step.label}", key=f"sandbox_crumb_{i}"):
+    if crumbs.button(f"› {step.label}", key=f"sandbox_crumb_{i}"):
         path = path[: i + 1]
 st.session_state[drilldown.PATH_STATE] = path
 st.query_params["kpi"] = kpi

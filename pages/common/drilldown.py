@@ -32,6 +32,23 @@ _SUBSCRIBER_VIEW = {"mou": ("mou", None), "dou": ("data_mb", None), "new_subs": 
                     "churn_rate": ("revenue", "churned")}
 
 
+_SUBSCRIBER_COLUMNS = ("number", "revenue_now", "revenue_before", "change", "mou_now",
+                       "mou_before", "data_mb_now", "data_mb_before", "plan_name", "segment",
+                       "channel_name", "channel_type", "micro_region", "join_month", "churn_month")
+_SUBSCRIBER_CONFIG = {
+    "number": st.column_config.TextColumn("number 号码", pinned=True),
+    "revenue_now": st.column_config.NumberColumn("revenue ¥ this month", format="%.2f"),
+    "revenue_before": st.column_config.NumberColumn("revenue ¥ last month", format="%.2f"),
+    "change": st.column_config.NumberColumn("change", format="%+.2f"),
+    "mou_now": st.column_config.NumberColumn("MOU now", format="%.0f"),
+    "mou_before": st.column_config.NumberColumn("MOU before", format="%.0f"),
+    "data_mb_now": st.column_config.NumberColumn("data MB now", format="%.0f"),
+    "data_mb_before": st.column_config.NumberColumn("data MB before", format="%.0f"),
+    "join_month": st.column_config.DateColumn("joined", format="YYYY-MM"),
+    "churn_month": st.column_config.DateColumn("gone", format="YYYY-MM"),
+}
+
+
 @dataclass(frozen=True)
 class Step:
     level: str
@@ -154,11 +171,9 @@ def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.dat
     what = {"new": "new activations of", "churned": "numbers gone in"}.get(only or "", "subscribers in")
     st.caption(f"{len(rows)} {what} {month:%Y-%m}, biggest fall in {order_by} first "
                "(numbers masked 号码脱敏). Click a row for the subscriber's ledger.")
-    event = st.dataframe(rows.drop(columns=["subscriber_id"]), hide_index=True, on_select="rerun",
-                         selection_mode="single-row", key="sandbox_subscribers",
-                         column_config={c: st.column_config.NumberColumn(format="%.1f")
-                                        for c in rows.columns if c.endswith(("_now", "_before"))
-                                        or c == "change"})
+    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key="sandbox_subscribers", column_order=_SUBSCRIBER_COLUMNS,
+                         column_config=_SUBSCRIBER_CONFIG)
     st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
                        .to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
                        key="sandbox_csv_subscribers")
