@@ -18,7 +18,14 @@ R = TypeVar("R")
 TTL_SECONDS = 600
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+def _dispose(engine: sa.Engine) -> None:
+    engine.dispose()
+
+
+# One engine at a time: when a new mart file is swapped in, the old engine is released and
+# its pooled connections closed, so DuckDB's in-process instance cache cannot hand the old
+# file's database to the new engine.
+@st.cache_resource(max_entries=1, show_spinner=False, on_release=_dispose)
 def _engine(url: str, version: float) -> sa.Engine:
     return db.create_mart_engine(url, read_only=True)
 

@@ -98,8 +98,10 @@ def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
     try:
         page.goto(f"{server}/?month=2026-10", timeout=30_000)
         _settle(page)
-        # Revenue is selected at first (its button reads "Drilling"); ARPU's card comes next.
-        page.get_by_role("button", name="Drill ▸").first.click()
+        card = page.locator('[data-testid="stVerticalBlock"]').filter(
+            has=page.get_by_text("ARPU 每户平均收入", exact=True)).filter(
+            has=page.get_by_role("button", name="Drill ▸")).last
+        card.get_by_role("button", name="Drill ▸").click()
         page.wait_for_url("**kpi=arpu**", timeout=30_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
