@@ -13,6 +13,12 @@ PAGES = {
         # The default page lives at "/" (Streamlit ignores a default page's url_path).
         st.Page("pages/sandbox.py", title="Operations sandbox 运营沙盘", icon="📊", default=True),
     ],
+    "Locate 定位": [
+        st.Page("pages/diagnosis.py", title="Market diagnosis 市场诊断", icon="🧭",
+                url_path="diagnosis"),
+        st.Page("pages/microregion.py", title="Micro-region management 微区域管理", icon="📍",
+                url_path="microregion"),
+    ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),
     ],

@@ -41,10 +41,14 @@ SPECS: dict[str, RatioSpec] = {
 }
 
 
-def months_needed(month: pd.Timestamp | str) -> list[pd.Timestamp]:
-    """The months :func:`member_kpis` reads: this, the two before, and a year earlier."""
+def months_needed(month: pd.Timestamp | str, compare: pd.Timestamp | str | None = None
+                  ) -> list[pd.Timestamp]:
+    """The months :func:`member_kpis` reads: this, the comparison (default: the month before),
+    the month before each (for lagged KPIs), and a year earlier."""
     start = pd.Timestamp(month).to_period("M")
-    return [(start - lag).to_timestamp() for lag in (0, 1, 2, 12, 13)]
+    other = pd.Timestamp(compare).to_period("M") if compare is not None else start - 1
+    periods = [start, start - 1, other, other - 1, start - 12, start - 13]
+    return sorted({p.to_timestamp() for p in periods})
 
 
 def _numerator(frame: pd.DataFrame, spec: RatioSpec) -> pd.Series:
@@ -55,7 +59,8 @@ def _numerator(frame: pd.DataFrame, spec: RatioSpec) -> pd.Series:
 
 
 def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Timestamp | str,
-                targets: Mapping[str, float | Target] | None = None) -> pd.DataFrame:
+                targets: Mapping[str, float | Target] | None = None, *,
+                compare: pd.Timestamp | str | None = None) -> pd.DataFrame:
     """Each member's KPI in ``month``, its change, status and contribution to the total's change.
 
     Parameters
@@ -71,6 +76,9 @@ def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Ti
     month : month to report.
     targets : mapping, optional
         Overrides as in :func:`analytics.kpis.kpi_cards`.
+    compare : month, optional
+        The month to compare with (``previous``, ``change`` and contributions); default the
+        month before ``month``.
 
     Returns
     -------
@@ -95,7 +103,10 @@ def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Ti
                          f"{', '.join(SPECS)}")
     spec, meta = SPECS[kpi], REGISTRY[kpi]
     keys = list(keys)
-    t0, t1, t2, y0, y1 = months_needed(month)
+    t0 = pd.Timestamp(month).to_period("M")
+    c0 = pd.Timestamp(compare).to_period("M") if compare is not None else t0 - 1
+    t0, t1, c0, c1 = (p.to_timestamp() for p in (t0, t0 - 1, c0, c0 - 1))
+    y0, y1 = ((pd.Timestamp(month).to_period("M") - lag).to_timestamp() for lag in (12, 13))
     frame = frame.assign(month=pd.to_datetime(frame["month"]))
     members = frame[keys].drop_duplicates().reset_index(drop=True)
 
@@ -113,7 +124,7 @@ def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Ti
         return numerator, sum(source[c] for c in spec.denominator).astype(float)
 
     n1, d1 = parts(t0, t1)
-    n0, d0 = parts(t1, t2)
+    n0, d0 = parts(c0, c1)
     ny, dy = parts(y0, y1)
 
     def rate(n: pd.Series, d: pd.Series) -> pd.Series:

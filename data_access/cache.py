@@ -30,6 +30,21 @@ def _engine(url: str, version: float) -> sa.Engine:
     return db.create_mart_engine(url, read_only=True)
 
 
+@st.cache_resource(max_entries=2, show_spinner=False, on_release=_dispose)
+def _workflow(url: str) -> sa.Engine:
+    from data_access.diagnosis import seed_starter_templates
+    from data_access.workflow import create_workflow_engine
+
+    engine = create_workflow_engine(url)
+    seed_starter_templates(engine)
+    return engine
+
+
+def workflow_engine() -> sa.Engine:
+    """The workflow store (templates, runs, alerts); reads from it are never cached."""
+    return _workflow(db.workflow_url())
+
+
 def mart_key() -> tuple[str, float]:
     """The current mart's URL and file version (the cache key of everything read from it)."""
     url = db.mart_url()
@@ -80,11 +95,13 @@ def _cached(func: Callable[..., R]) -> Callable[..., R]:
 
 available_months = _cached(queries.available_months)
 region_table = _cached(queries.load_region_table)
+plan_names = _cached(queries.load_plan_names)
 mart_info = _cached(queries.load_mart_info)
 planted_truths = _cached(queries.load_planted_truths)
 table_counts = _cached(queries.load_table_counts)
 monthly_totals = _cached(queries.load_monthly_totals)
 breakdown = _cached(queries.load_breakdown)
 market_breakdown = _cached(queries.load_market_breakdown)
+cube_leaves = _cached(queries.load_cube_leaves)
 subscriber_rows = _cached(queries.load_subscriber_rows)
 subscriber_ledger = _cached(queries.load_subscriber_ledger)

@@ -150,6 +150,12 @@ def load_region_table(engine: sa.Engine) -> pd.DataFrame:
     return read_frame(engine, sa.select(s.dim_region).order_by(s.dim_region.c.region_id))
 
 
+def load_plan_names(engine: sa.Engine) -> list[str]:
+    """Tariff plan names, for filter pickers."""
+    frame = read_frame(engine, sa.select(s.dim_plan.c.plan_name).order_by(s.dim_plan.c.plan_id))
+    return list(frame["plan_name"])
+
+
 def load_mart_info(engine: sa.Engine) -> dict[str, str]:
     """Build facts recorded in ``mart_meta`` (source, seed, sizes, build time)."""
     frame = read_frame(engine, sa.select(s.mart_meta))
@@ -244,6 +250,21 @@ def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
     return frame
+
+
+def load_cube_leaves(engine: sa.Engine, months: list[dt.date], slice_: Slice = Slice()
+                     ) -> pd.DataFrame:
+    """Summary-cube rows (branch × micro-region × channel type × plan × segment) for months:
+    the leaves a root-cause search runs over."""
+    source = _source(slice_)
+    if source.table is not s.sum_cube_month:
+        raise ConcertoError("Leaves exist per region, channel type, plan and segment only.")
+    region, plan, cube = s.dim_region, s.dim_plan, s.sum_cube_month
+    statement = (sa.select(region.c.branch, region.c.micro_region, cube.c.channel_type,
+                           plan.c.plan_name, cube.c.segment, cube.c.month,
+                           *[cube.c[m] for m in s.SUMMARY_MEASURES])
+                 .select_from(source.joined).where(*source.conditions, cube.c.month.in_(months)))
+    return read_frame(engine, statement)
 
 
 def _masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:

@@ -8,8 +8,7 @@ from analytics.formatting import format_value
 from analytics.kpis import REGISTRY, kpi_cards
 from analytics.kpitree import kpi_tree, revenue_bridge
 from data_access import cache
-from data_access.queries import LEVELS
-from pages.common import drilldown, filters, maps
+from pages.common import drilldown, filters, maps, urlstate
 from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart
 
@@ -25,26 +24,18 @@ st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_
            "and the same month last year. Status: 🟢 on target · 🟠 within tolerance · 🔴 off target.")
 
 # ── URL state: the selected KPI and drill path travel with a shared link ──
-if "sandbox_url_applied" not in st.session_state:
-    st.session_state["sandbox_url_applied"] = True
-    wanted = st.query_params.get("kpi")
-    if wanted in REGISTRY:
-        st.session_state[KPI_STATE] = wanted
-    elif wanted is not None:
-        st.warning(f"URL parameter kpi={wanted!r} is not a KPI; choose one of {', '.join(REGISTRY)}.")
-    steps, problem = drilldown.decode_path(st.query_params.get("drill", ""))
-    if problem:
-        st.warning(problem)
-    st.session_state[drilldown.PATH_STATE] = steps
+wanted = urlstate.incoming("kpi")
+if wanted in REGISTRY:
+    st.session_state[KPI_STATE] = wanted
+elif wanted is not None:
+    st.warning(f"URL parameter kpi={wanted!r} is not a KPI; choose one of {', '.join(REGISTRY)}.")
+drilldown.start_path_from_url("sandbox")
 st.session_state.setdefault(KPI_STATE, "revenue")
 
 monthly = cache.monthly_totals(scope.region_slice).loc[:month]
 render_cards(kpi_cards(monthly, month))
 kpi = st.session_state[KPI_STATE]
-scope_key = (scope.branch, scope.micro_region, kpi)
-if st.session_state.get("sandbox_scope_key", scope_key) != scope_key:
-    st.session_state[drilldown.PATH_STATE] = []  # a new scope or KPI starts from its top
-st.session_state["sandbox_scope_key"] = scope_key
+drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kpi))
 
 # ── Map and KPI tree ──
 left, right = st.columns([3, 2])
@@ -88,29 +79,5 @@ with right:
 
 # ── Drill: chart → table → ledger ──
 st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")
-path: list[drilldown.Step] = st.session_state[drilldown.PATH_STATE]
-crumbs = st.container(horizontal=True)
-if crumbs.button(f"⌂ {scope.scope_label}", key="sandbox_crumb_top"):
-    path = []
-for i, step in enumerate(path):
-    if crumbs.button(f"› {step.label}", key=f"sandbox_crumb_{i}"):
-        path = path[: i + 1]
-st.session_state[drilldown.PATH_STATE] = path
-st.query_params["kpi"] = kpi
-st.query_params["drill"] = "/".join(f"{s.level}:{s.value}" for s in path)
-
-current = drilldown.path_slice(scope.region_slice, path)
-levels = drilldown.next_levels(current, kpi)
-level = st.segmented_control(
-    "Break down by 拆分维度", levels, default=levels[0], key=f"sandbox_level_{len(path)}",
-    format_func=lambda lvl: "subscribers 用户号码" if lvl == drilldown.SUBSCRIBERS else LEVELS[lvl],
-) or levels[0]
-if level == drilldown.SUBSCRIBERS:
-    picked = drilldown.render_subscribers(current, kpi, scope.month, scope.previous_month)
-    if picked is not None:
-        drilldown.render_ledger(picked)
-else:
-    chosen = drilldown.render_level(level, current, kpi, scope.month, len(path))
-    if chosen is not None:
-        st.session_state[drilldown.PATH_STATE] = [*path, chosen]
-        st.rerun()
+drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
+                       scope.previous_month, "sandbox")

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The default page is served at "/"; the first request of the module is a deep link to
 # /mart on a fresh server, the case Streamlit's legacy pages/ mode gets wrong.
-URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart"}
+URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.py": "diagnosis",
+             "pages/microregion.py": "microregion"}
 
 
 def _free_port() -> int:
@@ -98,10 +99,7 @@ def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
     try:
         page.goto(f"{server}/?month=2026-10", timeout=30_000)
         _settle(page)
-        card = page.locator('[data-testid="stVerticalBlock"]').filter(
-            has=page.get_by_text("ARPU 每户平均收入", exact=True)).filter(
-            has=page.get_by_role("button", name="Drill ▸")).last
-        card.get_by_role("button", name="Drill ▸").click()
+        page.locator(".st-key-sandbox_card_arpu button").click()  # ARPU's own card button
         page.wait_for_url("**kpi=arpu**", timeout=30_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -15,6 +15,8 @@ APP = str(ROOT / "app.py")
 PAGE_TESTS = {
     "pages/sandbox.py": "test_sandbox_renders_cards_map_tree_and_drill",
     "pages/mart.py": "test_mart_page_lists_tables_and_planted_truths",
+    "pages/diagnosis.py": "test_diagnosis_page_builds_runs_and_saves_a_template",
+    "pages/microregion.py": "test_micro_region_page_follows_a_finding_down_to_numbers",
 }
 
 
@@ -28,8 +30,9 @@ def _clear_streamlit_caches():
 
 
 @pytest.fixture
-def app(duck_mart: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def app(duck_mart: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> AppTest:
     monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    monkeypatch.setenv("CONCERTO_WORKFLOW_URL", f"sqlite:///{tmp_path / 'workflow.sqlite'}")
     return AppTest.from_file(APP, default_timeout=90)
 
 
@@ -51,6 +54,13 @@ def test_every_registered_page_has_a_rendering_test():
     assert registered == set(PAGE_TESTS), "add the new page to PAGE_TESTS with its test"
     for name in PAGE_TESTS.values():
         assert name in globals(), f"{name} is named in PAGE_TESTS but does not exist"
+    # A fresh server's first request runs in Streamlit's legacy pages/ mode, which knows a
+    # page by its file name; st.navigation must use the same path or the link falls through.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page":
+            url = {k.arg: k.value.value for k in node.keywords if k.arg == "url_path"}
+            if "url_path" in url:
+                assert url["url_path"] == Path(node.args[0].value).stem
 
 
 def test_sandbox_renders_cards_map_tree_and_drill(app: AppTest):
@@ -122,3 +132,50 @@ def test_without_a_mart_every_page_explains_how_to_get_one(tmp_path, monkeypatch
         assert not at.exception, (page, at.exception)
         assert "no mart yet" in _texts(at)
         assert any("demo mart" in b.label for b in at.button)
+
+
+def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
+    app.switch_page("pages/diagnosis.py").run()
+    assert not app.exception, app.exception
+    names = app.selectbox(key="diagnosis_template").options
+    assert any("Revenue anomaly" in n for n in names)  # starter templates are there
+    app.selectbox(key="diagnosis_template").set_value(
+        next(n for n in names if "Revenue anomaly" in n)).run()
+    app.button(key="diagnosis_run").click().run()
+    assert not app.exception, app.exception
+    nodes = app.dataframe[0].value
+    assert nodes["label"].iloc[0].startswith("revenue")
+    shown = _texts(app)
+    assert "micro_region = Gongbei" in shown and "channel_type = social_outlet" in shown
+    # build a two-level tree from scratch and save it
+    app.selectbox(key="diagnosis_template").set_value("➕ New template 新建模板").run()
+    app.button(key="diagnosis_add").click().run()
+    assert not app.exception, app.exception
+    app.text_input[0].set_value("Two level check")
+    app.button[[b.label for b in app.button].index("Save as a new version 保存")].click().run()
+    assert not app.exception, app.exception
+    assert any("Saved Two level check version 1" in s.value for s in app.success)
+
+
+def test_micro_region_page_follows_a_finding_down_to_numbers(app: AppTest):
+    app.query_params["region"] = "Gongbei"
+    app.query_params["kpi"] = "revenue"
+    app.query_params["drill"] = "channel_type:social_outlet"
+    app.switch_page("pages/microregion.py").run()
+    assert not app.exception, app.exception
+    assert app.sidebar.selectbox(key="global_micro_region").value == "Gongbei"
+    assert [s.label for s in app.session_state["micro_path"]] == ["social_outlet"]
+    control = app.segmented_control(key="micro_level_1")
+    control.set_value("subscribers").run()
+    assert not app.exception, app.exception
+    rows = app.dataframe[-1].value
+    assert (rows["micro_region"] == "Gongbei").all() and (rows["channel_type"] == "social_outlet").all()
+    assert rows["number"].str.fullmatch(r"\d{7}\*{4}").all()
+
+
+def test_micro_region_page_shows_the_localisers_answer_for_the_city(app: AppTest):
+    app.switch_page("pages/microregion.py").run()
+    assert not app.exception, app.exception
+    shown = _texts(app)
+    assert "micro_region = Gongbei" in shown
+    assert "branch = Jinwan" in shown and "segment = youth" in shown

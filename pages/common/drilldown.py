@@ -15,9 +15,9 @@ from analytics.kpis import REGISTRY
 from data_access import cache
 from data_access.db import ConcertoError
 from data_access.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
+from pages.common import urlstate
 from pages.common.cards import STATUS_BADGE
 
-PATH_STATE = "sandbox_path"
 SUBSCRIBERS = "subscribers"
 #: Which column identifies a member of a level, and which names it.
 _KEYS = {"branch": (["branch"], "branch"), "micro_region": (["micro_region"], "micro_region"),
@@ -132,7 +132,8 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
     return shown
 
 
-def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int) -> Step | None:
+def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int,
+                 prefix: str = "sandbox") -> Step | None:
     """One ranked table; returns the member the user clicked."""
     table = _members(level, slice_, kpi, month)
     if table.empty:
@@ -142,12 +143,12 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
                "(contributions add up to the total change). Click a row to drill into it.")
     event = st.dataframe(
         _display(table, level, kpi), hide_index=True, on_select="rerun",
-        selection_mode="single-row", key=f"sandbox_table_{depth}_{level}",
+        selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
         column_config={"share of change": st.column_config.ProgressColumn(
             "share of change", format="percent", min_value=-1.0, max_value=1.0)},
     )
     st.download_button("Download this table (CSV)", table.to_csv(index=False).encode("utf-8"),
-                       f"{kpi}_by_{level}.csv", "text/csv", key=f"sandbox_csv_{depth}_{level}")
+                       f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
     if not rows:
         return None
@@ -157,7 +158,8 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
     return Step(level, value, str(chosen[name]))
 
 
-def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.date) -> int | None:
+def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.date,
+                       prefix: str = "sandbox") -> int | None:
     """The numbers behind the figure; returns the subscriber the user clicked."""
     order_by, only = _SUBSCRIBER_VIEW.get(kpi, ("revenue", None))
     try:
@@ -172,16 +174,16 @@ def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.dat
     st.caption(f"{len(rows)} {what} {month:%Y-%m}, biggest fall in {order_by} first "
                "(numbers masked 号码脱敏). Click a row for the subscriber's ledger.")
     event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row",
-                         key="sandbox_subscribers", column_order=_SUBSCRIBER_COLUMNS,
+                         key=f"{prefix}_subscribers", column_order=_SUBSCRIBER_COLUMNS,
                          column_config=_SUBSCRIBER_CONFIG)
     st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
                        .to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
-                       key="sandbox_csv_subscribers")
+                       key=f"{prefix}_csv_subscribers")
     picked = event.selection.rows if event else []
     return int(rows.iloc[picked[0]]["subscriber_id"]) if picked else None
 
 
-def render_ledger(subscriber_id: int) -> None:
+def render_ledger(subscriber_id: int, prefix: str = "sandbox") -> None:
     """One subscriber's months: revenue by component and usage (the ledger 明细账)."""
     ledger = cache.subscriber_ledger(subscriber_id)
     if ledger.empty:
@@ -197,4 +199,65 @@ def render_ledger(subscriber_id: int) -> None:
     st.altair_chart(chart, width="stretch")
     st.dataframe(ledger, hide_index=True)
     st.download_button("Download ledger (CSV)", ledger.to_csv(index=False).encode("utf-8"),
-                       "subscriber_ledger.csv", "text/csv", key="sandbox_csv_ledger")
+                       "subscriber_ledger.csv", "text/csv", key=f"{prefix}_csv_ledger")
+
+
+def start_path_from_url(prefix: str) -> None:
+    """Take the drill path a link brought in the URL's ``drill`` parameter (see urlstate)."""
+    text = urlstate.incoming("drill")
+    if text is None:
+        return
+    steps, problem = decode_path(text)
+    if problem:
+        st.warning(problem)
+    st.session_state[f"{prefix}_path"] = steps
+    st.session_state[f"{prefix}_path_from_link"] = True
+
+
+def set_path(prefix: str, steps: list[Step]) -> None:
+    st.session_state[f"{prefix}_path"] = list(steps)
+
+
+def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
+                 prefix: str, levels_filter=None) -> Slice:
+    """Breadcrumbs, a level picker, the ranked table (click to go deeper), subscriber rows
+    and the ledger. The path lives in session state and in the URL. Returns the slice shown."""
+    state = f"{prefix}_path"
+    path: list[Step] = st.session_state.setdefault(state, [])
+    crumbs = st.container(horizontal=True)
+    if crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top"):
+        path = []
+    for i, step in enumerate(path):
+        if crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}"):
+            path = path[: i + 1]
+    st.session_state[state] = path
+    urlstate.write("kpi", kpi)
+    urlstate.write("drill", _encode(path))
+    current = path_slice(base, path)
+    levels = next_levels(current, kpi)
+    if levels_filter is not None:
+        levels = [lvl for lvl in levels if levels_filter(lvl)] or [SUBSCRIBERS]
+    level = st.segmented_control(
+        "Break down by 拆分维度", levels, default=levels[0], key=f"{prefix}_level_{len(path)}",
+        format_func=lambda lvl: "subscribers 用户号码" if lvl == SUBSCRIBERS else LEVELS[lvl],
+    ) or levels[0]
+    if level == SUBSCRIBERS:
+        picked = render_subscribers(current, kpi, month, previous, prefix)
+        if picked is not None:
+            render_ledger(picked, prefix)
+    else:
+        chosen = render_level(level, current, kpi, month, len(path), prefix)
+        if chosen is not None:
+            st.session_state[state] = [*path, chosen]
+            st.rerun()
+    return current
+
+
+def reset_on_scope_change(prefix: str, scope_key: tuple) -> None:
+    """Start the drill from the top when the scope or KPI changes (not when a link set both)."""
+    previous = st.session_state.get(f"{prefix}_scope_key", scope_key)
+    st.session_state[f"{prefix}_scope_key"] = scope_key
+    if st.session_state.pop(f"{prefix}_path_from_link", False):
+        return
+    if previous != scope_key:
+        set_path(prefix, [])

@@ -10,6 +10,7 @@ import streamlit as st
 
 from data_access import cache
 from data_access.queries import Slice
+from pages.common import urlstate
 
 ALL = "All 全部"
 _MONTH, _BRANCH, _REGION = "global_month", "global_branch", "global_micro_region"
@@ -43,32 +44,34 @@ def _month_label(month: dt.date) -> str:
 
 
 def _apply_url(months: list[dt.date], regions: pd.DataFrame) -> list[str]:
-    """Seed session state from URL parameters once; return messages for bad ones."""
+    """Apply filters a link brought in (see urlstate); return messages for bad ones."""
     problems: list[str] = []
-    params = st.query_params
     by_label = {_month_label(m): m for m in months}
-    if "month" in params:
-        if params["month"] in by_label:
-            st.session_state[_MONTH] = by_label[params["month"]]
+    if (month := urlstate.incoming("month")) is not None:
+        if month in by_label:
+            st.session_state[_MONTH] = by_label[month]
         else:
-            problems.append(f"URL parameter month={params['month']!r} is not a month in the mart "
+            problems.append(f"URL parameter month={month!r} is not a month in the mart "
                             f"({_month_label(months[0])} to {_month_label(months[-1])}); "
                             "showing the latest month.")
     branches = set(regions["branch"])
-    if "branch" in params:
-        if params["branch"] in branches:
-            st.session_state[_BRANCH] = params["branch"]
+    branch, region = urlstate.incoming("branch"), urlstate.incoming("region")
+    if branch is not None:
+        if branch in branches:
+            st.session_state[_BRANCH] = branch
+            if region is None:
+                st.session_state[_REGION] = ALL
         else:
-            problems.append(f"URL parameter branch={params['branch']!r} is not a branch "
+            problems.append(f"URL parameter branch={branch!r} is not a branch "
                             f"({', '.join(sorted(branches))}); showing all branches.")
-    if "region" in params:
-        match = regions[regions["micro_region"] == params["region"]]
+    if region is not None:
+        match = regions[regions["micro_region"] == region]
         if match.empty:
-            problems.append(f"URL parameter region={params['region']!r} is not a micro-region; "
+            problems.append(f"URL parameter region={region!r} is not a micro-region; "
                             "showing the whole branch.")
         else:
             st.session_state[_BRANCH] = match["branch"].iloc[0]
-            st.session_state[_REGION] = params["region"]
+            st.session_state[_REGION] = region
     return problems
 
 
@@ -80,10 +83,7 @@ def render_sidebar() -> GlobalFilters | None:
     regions = cache.region_table()
     if not months:
         return None
-    if "global_url_applied" not in st.session_state:
-        st.session_state["global_url_applied"] = True
-        st.session_state["global_url_problems"] = _apply_url(months, regions)
-    for problem in st.session_state.get("global_url_problems", []):
+    for problem in _apply_url(months, regions):
         st.sidebar.warning(problem)
     if st.session_state.get(_MONTH) not in months:
         st.session_state[_MONTH] = months[-1]
@@ -115,14 +115,9 @@ def _zh(regions: pd.DataFrame, column: str, value: str) -> str:
 
 
 def _write_url(filters: GlobalFilters) -> None:
-    wanted = {"month": _month_label(filters.month), "branch": filters.branch,
-              "region": filters.micro_region}
-    for key, value in wanted.items():
-        if value is None:
-            if key in st.query_params:
-                del st.query_params[key]
-        elif st.query_params.get(key) != value:
-            st.query_params[key] = value
+    urlstate.write("month", _month_label(filters.month))
+    urlstate.write("branch", filters.branch)
+    urlstate.write("region", filters.micro_region)
 
 
 def current() -> GlobalFilters | None:

@@ -1,0 +1,100 @@
+"""The workflow store: state the app and scheduled jobs write (templates, runs, alerts).
+
+It is a separate database from the analytic mart because several processes write it at
+once (every app session, ``python -m analytics.scheduler run-due`` from cron), and DuckDB
+allows one writer per file. The embedded default is SQLite in WAL mode (readers never block
+the writer, writers wait for each other up to a timeout); production uses PostgreSQL through
+``CONCERTO_WORKFLOW_URL``. Every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from data_access.db import ConcertoError, workflow_url
+
+WORKFLOW = sa.MetaData()
+_SQLITE_BUSY_MS = 15_000
+
+alert = sa.Table(
+    "alert", WORKFLOW,
+    sa.Column("alert_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),  # anomaly, diagnosis, churn, channel, …
+    sa.Column("metric", sa.String(40), nullable=False),
+    sa.Column("unit_level", sa.String(20), nullable=False),  # city, branch, micro_region, channel…
+    sa.Column("unit_key", sa.String(80), nullable=False),
+    sa.Column("unit_label", sa.String(120), nullable=False),
+    sa.Column("observed_at", sa.String(20), nullable=False),  # the day or month flagged
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("actual", sa.Double, nullable=True),
+    sa.Column("expected", sa.Double, nullable=True),
+    sa.Column("message", sa.String(400), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, server_default="open"),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("diagnosis_run.run_id"), nullable=True),
+    sa.UniqueConstraint("source", "metric", "unit_level", "unit_key", "observed_at",
+                        name="uq_alert_once"),
+    comment="Alerts raised by detectors and diagnosis runs; one per metric, unit and time.",
+)
+
+diagnosis_template = sa.Table(
+    "diagnosis_template", WORKFLOW,
+    sa.Column("template_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("tree_json", sa.Text, nullable=False),
+    sa.Column("schedule", sa.String(10), nullable=False),  # daily, weekly, monthly, none
+    sa.Column("compare_to", sa.String(20), nullable=False),  # last_period, last_year
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_template_version"),
+    comment="Mind-map diagnosis templates; saving a change adds a new version.",
+)
+
+diagnosis_run = sa.Table(
+    "diagnosis_run", WORKFLOW,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("diagnosis_template.template_id"),
+              nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),  # YYYY-MM analysed
+    sa.Column("compare_period", sa.String(7), nullable=False),
+    sa.Column("trigger", sa.String(10), nullable=False),  # schedule or manual
+    sa.Column("slot", sa.String(20), nullable=False),  # the schedule slot, or a manual stamp
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
+    sa.Column("result_json", sa.Text, nullable=False),
+    sa.Column("alerts_raised", sa.Integer, nullable=False),
+    sa.UniqueConstraint("template_id", "slot", name="uq_run_once_per_slot"),
+    comment="Stored results of template runs; a schedule slot runs at most once.",
+)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_workflow_engine(url: str | None = None) -> sa.Engine:
+    """An engine on the workflow store, with its tables created if missing."""
+    url = url or workflow_url()
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    elif parsed.get_backend_name() == "duckdb":
+        raise ConcertoError("The workflow store needs concurrent writers: set "
+                            "CONCERTO_WORKFLOW_URL to a SQLite or PostgreSQL URL, not DuckDB.")
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    WORKFLOW.create_all(engine, checkfirst=True)
+    return engine
+

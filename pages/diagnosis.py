@@ -1,0 +1,130 @@
+"""Market diagnosis 市场诊断: build a mind map of metrics, run it against any period, keep runs."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from analytics.diagnosis import breach_alerts, compare_runs, run_template
+from analytics.templates import TemplateError, parse_template, template_to_json
+from data_access import cache
+from data_access import diagnosis as store
+from data_access.db import ConcertoError
+from pages.common import filters
+from pages.common.empty import require_mart
+from pages.common.findings import render_findings
+from pages.common.mindmap import mindmap_dot
+from pages.common.template_editor import WORKING, render_editor
+
+st.title("Market diagnosis 市场诊断")
+require_mart()
+scope = filters.current()
+workflow = cache.workflow_engine()
+stored = {s.template.name: s for s in store.list_templates(workflow)}
+NEW = "➕ New template 新建模板"
+name = st.selectbox("Template 模板", [*stored, NEW], key="diagnosis_template")
+if st.session_state.get("diagnosis_loaded") != name:  # a new choice starts a fresh working copy
+    st.session_state["diagnosis_loaded"] = name
+    st.session_state[WORKING] = (stored[name].template if name in stored else parse_template(
+        {"name": "My diagnosis", "root": {"id": "root", "metric": "revenue", "breakdown": "branch"}}))
+    st.session_state.pop("diagnosis_result", None)
+    st.session_state["diagnosis_mode"] = (
+        "last year" if st.session_state[WORKING].compare_to == "last_year" else "last period")
+template = st.session_state[WORKING]
+if template.description:
+    st.caption(template.description)
+
+run_tab, edit_tab, history_tab = st.tabs(["Run 运行", "Edit 编辑", "Runs & versions 历史"])
+with run_tab:
+    months = list(scope.months)
+    cols = st.columns([1, 1, 1, 1])
+    period = cols[0].selectbox("Period 账期", months[::-1], index=months[::-1].index(scope.month),
+                               format_func=lambda m: f"{m:%Y-%m}", key="diagnosis_period")
+    mode = cols[1].radio("Compare with 对比", ["last period", "last year", "a chosen month"],
+                         key="diagnosis_mode")
+    chosen = cols[2].selectbox("Chosen month", months[::-1], format_func=lambda m: f"{m:%Y-%m}",
+                               disabled=mode != "a chosen month", key="diagnosis_chosen")
+    offset = {"last period": 1, "last year": 12}.get(mode)
+    compare = (pd.Timestamp(period) - pd.DateOffset(months=offset) if offset
+               else pd.Timestamp(chosen))
+    if compare.date() not in months or compare.date() == period:
+        st.warning(f"{compare:%Y-%m} is not a month in the mart (or is the period itself); "
+                   "pick another comparison.")
+    elif cols[3].button("Run 运行", type="primary", key="diagnosis_run"):
+        with st.spinner("Running every node…"):
+            try:
+                st.session_state["diagnosis_result"] = run_template(
+                    template, store.MartDiagnosisData(cache.mart_engine()), period, compare)
+            except (ConcertoError, ValueError) as exc:
+                st.error(str(exc))
+    result = st.session_state.get("diagnosis_result")
+    if result is None:
+        st.info("Pick a period and a comparison, then Run. Each node shows its value, change "
+                "and share of its parent's change; the localiser's findings hang under it.")
+    else:
+        st.graphviz_chart(mindmap_dot(result), width="content")
+        table = result.frame()
+        st.dataframe(table[["label", "value", "compare_value", "change", "change_pct", "status",
+                            "share_of_parent_change", "breached", "message"]], hide_index=True,
+                     column_config={"change_pct": st.column_config.NumberColumn(format="percent"),
+                                    "share_of_parent_change": st.column_config.NumberColumn(
+                                        format="percent")})
+        st.download_button("Download node results (CSV)", table.to_csv(index=False).encode(),
+                           "diagnosis_nodes.csv", "text/csv")
+        render_findings(result)
+        if name in stored and st.button("Save this run and raise its alerts 保存并告警",
+                                        key="diagnosis_save_run"):
+            run_id = store.record_run(workflow, stored[name].template_id, result, trigger="manual",
+                                      slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
+                                      seconds=0.0, alerts=breach_alerts(result))
+            st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
+
+with edit_tab:
+    render_editor(template, cache.region_table(), cache.plan_names())
+    with st.form("diagnosis_save"):
+        cols = st.columns(3)
+        new_name = cols[0].text_input("Name 名称", template.name, max_chars=80)
+        schedule = cols[1].selectbox("Schedule 调度", ["none", "daily", "weekly", "monthly"],
+                                     index=["none", "daily", "weekly", "monthly"].index(template.schedule))
+        compare_to = cols[2].selectbox("Default comparison", ["last_period", "last_year"],
+                                       index=["last_period", "last_year"].index(template.compare_to))
+        description = st.text_area("Description", template.description, max_chars=400)
+        if st.form_submit_button("Save as a new version 保存", type="primary"):
+            try:
+                data = {**json.loads(template_to_json(template)), "name": new_name,
+                        "schedule": schedule, "compare_to": compare_to, "description": description}
+                saved = store.save_template(workflow, parse_template(data), "web user")
+                st.session_state["diagnosis_loaded"] = None
+                st.success(f"Saved {saved.template.name} version {saved.template.version}.")
+            except TemplateError as exc:
+                st.error(str(exc))
+    with st.expander("Template as JSON (copy, share, or paste one in)"):
+        st.download_button("Download JSON", template_to_json(template).encode(), "template.json",
+                           "application/json")
+        pasted = st.text_area("Paste a template", key="diagnosis_json", height=160)
+        if st.button("Load pasted JSON", key="diagnosis_load_json"):
+            try:
+                st.session_state[WORKING] = parse_template(pasted)
+                st.rerun()
+            except TemplateError as exc:
+                st.error(f"Not loaded: {exc}")
+
+with history_tab:
+    if name not in stored:
+        st.info("Save the template first; its versions and runs are listed here.")
+    else:
+        st.dataframe(store.template_versions(workflow, name), hide_index=True)
+        runs = store.list_runs(workflow, name)
+        if runs.empty:
+            st.info("No stored runs yet: run it and save the run, or let the scheduler run it "
+                    "(`python -m analytics.scheduler run-due`).")
+        else:
+            st.dataframe(runs, hide_index=True)
+            st.download_button("Download runs (CSV)", runs.to_csv(index=False).encode(),
+                               "diagnosis_runs.csv", "text/csv")
+            ids = list(runs["run_id"])
+            a, b = st.columns(2)
+            first = a.selectbox("Compare run", ids, index=min(1, len(ids) - 1), key="diagnosis_a")
+            second = b.selectbox("with run", ids, index=0, key="diagnosis_b")
+            st.dataframe(compare_runs(store.load_run(workflow, int(first)),
+                                      store.load_run(workflow, int(second))), hide_index=True)

@@ -1,0 +1,74 @@
+"""Micro-region management 微区域管理: from the company down to numbers, located at every step."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.diagnosis import locate
+from analytics.drill import SPECS, member_kpis, months_needed
+from analytics.formatting import format_value
+from analytics.kpis import REGISTRY
+from data_access import cache
+from pages.common import drilldown, filters, maps, urlstate
+from pages.common.empty import require_mart
+from pages.common.findings import render_finding_list
+
+st.title("Micro-region management 微区域管理")
+require_mart()
+scope = filters.current()
+if scope.previous_month is None:
+    st.info("Pick a later period 账期 in the sidebar: the first month has nothing to compare with.")
+    st.stop()
+month = pd.Timestamp(scope.month)
+KPIS = [k for k in SPECS if k != "market_share"]  # market share stops at micro-regions
+wanted = urlstate.incoming("kpi")
+if wanted in KPIS:
+    st.session_state["micro_kpi"] = wanted
+elif wanted is not None:
+    st.warning(f"URL parameter kpi={wanted!r} cannot be drilled here; choose one of {', '.join(KPIS)}.")
+drilldown.start_path_from_url("micro")
+kpi = st.selectbox("KPI 指标", KPIS, key="micro_kpi", format_func=lambda k: REGISTRY[k].label)
+unit = REGISTRY[kpi].unit
+drilldown.reset_on_scope_change("micro", (scope.branch, scope.micro_region, kpi))
+st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m}. "
+           "Every level ranks its members by their share of the change; the localiser says "
+           "where the change is concentrated. Every problem ends at customers 问题最终落到客户.")
+
+left, right = st.columns([3, 2])
+with left:
+    frame = cache.breakdown("micro_region", [m.date() for m in months_needed(month)])
+    regions = cache.region_table().merge(member_kpis(frame, ["micro_region"], kpi, month),
+                                         on="micro_region", how="left")
+    regions["status"] = regions["status"].fillna("grey")
+    regions["shown"] = [format_value(v, unit) for v in regions["value"]]
+    regions["change_shown"] = [format_value(v, unit) for v in regions["change"]]
+    regions["selected"] = regions["micro_region"] == scope.micro_region
+
+    def _focus() -> None:
+        clicked = maps.selected_region(st.session_state.get("micro_map"))
+        if clicked:
+            row = regions[regions["micro_region"] == clicked].iloc[0]
+            st.session_state["global_branch"] = row["branch"]
+            st.session_state["global_micro_region"] = clicked
+            drilldown.set_path("micro", [])
+
+    st.pydeck_chart(maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}"
+                                    "<br/>" + REGISTRY[kpi].label + ": {shown}"),
+                    on_select=_focus, selection_mode="single-object", key="micro_map", height=420)
+with right:
+    st.subheader("Where the change comes from 变化定位")
+    current = drilldown.path_slice(scope.region_slice, st.session_state.get("micro_path", []))
+    if current.channel_id is not None or current.group_id is not None:
+        st.caption("Inside one channel or group there is nothing finer to search: its "
+                   "subscriber rows are below.")
+    else:
+        leaves = cache.cube_leaves([scope.month, scope.previous_month], current)
+        findings = locate(kpi, leaves, scope.month, scope.previous_month)
+        if findings:
+            render_finding_list(findings, kpi, unit)
+        else:
+            st.info("No concentrated cause: the change here is spread evenly or within noise. "
+                    "Rank the members below to see who moved most.")
+
+st.subheader(f"Drill 下钻: {REGISTRY[kpi].label}")
+drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
+                       scope.previous_month, "micro")
