@@ -195,7 +195,7 @@ def _evaluate(node: Node, parent: NodeResult | None, filters: dict[str, Any], de
                if math.isfinite(change_pct) else f"{kpi.label}: no comparison value")
     if findings:
         where = "; ".join(", ".join(f"{k}={v}" for k, v in f["attributes"].items())
-                          for f in findings[:3])
+                          or "every slice alike" for f in findings[:3])
         message += f" — located in {where}"
     return NodeResult(
         node.id, parent.node_id if parent else None, depth, node.metric, node.label, kpi.unit,

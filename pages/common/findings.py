@@ -25,7 +25,11 @@ def finding_link(attributes: dict[str, str], kpi: str) -> dict[str, str]:
 
 def render_finding_list(findings: list[dict], kpi: str, unit: str) -> None:
     """One line per finding: where, how much, and a link to follow it down to numbers."""
-    for i, finding in enumerate(findings):
+    for finding in findings:
+        if not finding["attributes"]:
+            st.markdown("🔎 **Every slice moved together** by one common factor: a city-wide "
+                        "shift (season, price change) rather than a local cause.")
+            continue
         where = ", ".join(f"{k} = {v}" for k, v in finding["attributes"].items())
         share = finding.get("share_of_total_deviation")
         line = st.container(horizontal=True, vertical_alignment="center")

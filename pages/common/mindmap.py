@@ -62,7 +62,8 @@ def mindmap_dot(result: RunResult) -> str:
         if node.parent_id:
             lines.append(f'"{node.parent_id}" -> "{node.node_id}";')
         for i, finding in enumerate(node.findings[:3]):
-            where = _quote(", ".join(f"{k}={v}" for k, v in finding["attributes"].items()))
+            where = _quote(", ".join(f"{k}={v}" for k, v in finding["attributes"].items())
+                           or "every slice (a common shift)")
             share = finding.get("share_of_total_deviation")
             extra = f"\\n{share:.0%} of the deviation" if share is not None else ""
             fid = f"{node.node_id}__finding{i}"

@@ -1,0 +1,68 @@
+"""Benchmark: each starter diagnosis template run in full on the 1M-subscriber mart.
+
+    python -m bench.diagnosis [--runs 5]
+
+Needs the mart built by ``python -m bench.sandbox``. Prints each template's median time over
+``--runs`` runs (after a warm-up) and writes a section in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import time
+
+import pandas as pd
+
+from analytics.diagnosis import run_template
+from analytics.templates import parse_template
+from bench.sandbox import OUT, RESULTS
+from data_access import queries
+from data_access.db import PROJECT_ROOT, create_mart_engine
+from data_access.diagnosis import MartDiagnosisData
+
+BEGIN, END = "<!-- diagnosis:begin -->", "<!-- diagnosis:end -->"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
+    args = parser.parse_args()
+    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    month = pd.Timestamp(queries.available_months(engine)[-1])
+    rows = ["| template | nodes | min s | median s | max s | breached | findings at the root |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for path in sorted((PROJECT_ROOT / "assets" / "templates").glob("*.json")):
+        template = parse_template(path.read_text(encoding="utf-8"))
+        samples, result = [], None
+        for i in range(args.runs + 1):
+            data = MartDiagnosisData(engine)  # a fresh adapter: nothing cached between runs
+            started = time.perf_counter()
+            result = run_template(template, data, month)
+            if i:
+                samples.append(time.perf_counter() - started)
+        found = "; ".join(", ".join(f"{k}={v}" for k, v in f["attributes"].items())
+                          for f in result.nodes[0].findings) or "none"
+        rows.append(f"| {template.name} | {len(template.nodes())} | {min(samples):.2f} | "
+                    f"**{statistics.median(samples):.2f}** | {max(samples):.2f} | "
+                    f"{len(result.breaches)} | {found} |")
+        print(rows[-1], flush=True)
+    n_rows = queries.load_table_counts(engine).set_index("table")["rows"]["fact_subscriber_month"]
+    section = "\n".join([BEGIN, f"Measured {dt.date.today()} on {os.cpu_count()} cores, "
+                         f"{n_rows:,} monthly rows, period {month:%Y-%m} against each template's "
+                         f"default comparison; {args.runs} runs after a warm-up.", "", *rows, END])
+    text = RESULTS.read_text(encoding="utf-8")
+    if BEGIN in text:
+        before, rest = text.split(BEGIN, 1)
+        text = before + section + rest.split(END, 1)[1]
+    else:
+        text += "\n## Diagnosis template runs (issue 4)\n\n" + section + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
