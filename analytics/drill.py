@@ -51,6 +51,12 @@ def months_needed(month: pd.Timestamp | str, compare: pd.Timestamp | str | None 
     return sorted({p.to_timestamp() for p in periods})
 
 
+def measures_for(kpi: str) -> tuple[str, ...]:
+    """The summed measures a KPI is computed from (what a query needs to fetch for it)."""
+    spec = SPECS[kpi]
+    return tuple(dict.fromkeys(spec.numerator + spec.negate + (spec.denominator or ())))
+
+
 def _numerator(frame: pd.DataFrame, spec: RatioSpec) -> pd.Series:
     value = sum(frame[c] for c in spec.numerator)
     for column in spec.negate:
@@ -172,3 +178,46 @@ def _member_targets(key: str, value: pd.Series, previous: pd.Series, last_year: 
     yearly = last_year + rule.value * last_year.abs()
     fallback = previous + monthly * previous.abs()
     return yearly.where(last_year.notna(), fallback)
+
+
+def history_months(month: pd.Timestamp | str, compare: pd.Timestamp | str | None = None,
+                   years: int = 2) -> list[pd.Timestamp]:
+    """The months :func:`member_kpis` needs plus ``years`` of history for expected values."""
+    end = pd.Timestamp(month).to_period("M")
+    history = [(end - lag).to_timestamp() for lag in range(12 * years + 1)]
+    return sorted(set(history) | set(months_needed(month, compare)))
+
+
+def member_expected(frame: pd.DataFrame, keys: Sequence[str], kpi: str,
+                    month: pd.Timestamp | str) -> pd.DataFrame:
+    """Each member's expected KPI in ``month`` from its own history (a seasonal baseline).
+
+    Additive KPIs use :func:`analytics.forecast.expected_by_member` on the measure; ratios are
+    the expected numerator over the expected denominator (a lagged denominator, like last
+    month's base for churn, is already known and taken as it is).
+
+    Returns the ``keys`` columns and ``expected`` (NaN without enough history).
+    """
+    from analytics.forecast import expected_by_member
+
+    if kpi not in SPECS:
+        raise ValueError(f"KPI {kpi!r} has no expected value per member; choose one of "
+                         f"{', '.join(SPECS)}")
+    spec, keys = SPECS[kpi], list(keys)
+    frame = frame.assign(month=pd.to_datetime(frame["month"]))
+    base = frame[keys + ["month"]].copy()
+    base["_num"] = _numerator(frame, spec)
+    out = expected_by_member(base, keys, "_num", month)[keys + ["expected"]]
+    if spec.denominator is None:
+        return out
+    base["_den"] = sum(frame[c] for c in spec.denominator).astype(float)
+    if spec.lagged:
+        before = (pd.Timestamp(month).to_period("M") - 1).to_timestamp()
+        den = (base[base["month"] == before].groupby(keys, dropna=False)["_den"].sum()
+               .rename("_d").reset_index())
+    else:
+        den = expected_by_member(base, keys, "_den", month)[keys + ["expected"]].rename(
+            columns={"expected": "_d"})
+    out = out.merge(den, on=keys, how="left")
+    out["expected"] = out["expected"] / out["_d"].where(out["_d"] != 0)
+    return out[keys + ["expected"]]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.drill import member_kpis, months_needed
+from analytics.drill import history_months, member_expected, member_kpis, months_needed
 from analytics.kpis import kpi_cards
 from analytics.kpitree import kpi_tree
 from data_access import queries
@@ -64,10 +64,11 @@ def sandbox_cases(engine) -> list[tuple[str, Callable[[], object]]]:
     months = queries.available_months(engine)
     month, previous = months[-1], months[-2]
     needed = [m.date() for m in months_needed(pd.Timestamp(month))]
+    history = [m.date() for m in history_months(pd.Timestamp(month))]  # what drill tables read
     region = Slice(micro_region="Gongbei")
     cube = Slice(micro_region="Gongbei", channel_type="social_outlet")
     city = queries.load_monthly_totals(engine)
-    channels = queries.load_breakdown(engine, "channel", needed)
+    channels = queries.load_breakdown(engine, "channel", history, measures=("revenue", "active_subs"))
     return [
         ("available months", lambda: queries.available_months(engine)),
         ("monthly totals, city (cards)", lambda: queries.load_monthly_totals(engine)),
@@ -77,13 +78,16 @@ def sandbox_cases(engine) -> list[tuple[str, Callable[[], object]]]:
         ("KPI tree (analytics)", lambda: kpi_tree(city.loc[pd.Timestamp(month)], city.iloc[-2])),
         ("map: micro-regions × 5 months", lambda: queries.load_breakdown(engine, "micro_region", needed)),
         ("market share by micro-region", lambda: queries.load_market_breakdown(engine, "micro_region", needed)),
-        ("drill: branches", lambda: queries.load_breakdown(engine, "branch", needed)),
-        ("drill: channels, whole city", lambda: queries.load_breakdown(engine, "channel", needed)),
-        ("drill: channels in a micro-region", lambda: queries.load_breakdown(engine, "channel", needed, region)),
-        ("drill: plans in a micro-region × channel type", lambda: queries.load_breakdown(engine, "plan", needed, cube)),
-        ("drill: enterprise groups", lambda: queries.load_breakdown(engine, "group", needed)),
+        ("drill: branches, 25 months", lambda: queries.load_breakdown(engine, "branch", history)),
+        ("drill: channels, whole city, 25 months, all measures", lambda: queries.load_breakdown(engine, "channel", history)),
+        ("drill: channels, whole city, 25 months, ARPU's measures", lambda: queries.load_breakdown(engine, "channel", history, measures=("revenue", "active_subs"))),
+        ("drill: channels in a micro-region, 25 months", lambda: queries.load_breakdown(engine, "channel", history, region)),
+        ("drill: plans in a micro-region × channel type", lambda: queries.load_breakdown(engine, "plan", history, cube)),
+        ("drill: enterprise groups, 25 months", lambda: queries.load_breakdown(engine, "group", history)),
         ("member KPIs for all channels (analytics)",
          lambda: member_kpis(channels, ["channel_id", "channel_name", "channel_type"], "arpu", pd.Timestamp(month))),
+        ("expected ARPU for all channels (analytics)",
+         lambda: member_expected(channels, ["channel_id", "channel_name", "channel_type"], "arpu", pd.Timestamp(month))),
         ("subscriber rows: micro-region × channel type", lambda: queries.load_subscriber_rows(engine, month, previous, cube)),
         ("subscriber rows: one micro-region, churned", lambda: queries.load_subscriber_rows(engine, month, previous, region, only="churned")),
         ("subscriber rows: whole city, top 500", lambda: queries.load_subscriber_rows(engine, month, previous)),

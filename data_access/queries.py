@@ -73,8 +73,13 @@ class _Source:
     conditions: list[sa.ColumnElement[bool]]
     columns: dict[str, list[sa.ColumnElement]]  # identifying columns per drill level
 
-    def sums(self) -> list[sa.Label]:
-        return [sa.func.sum(self.table.c[m]).label(m) for m in s.SUMMARY_MEASURES]
+    def sums(self, measures: tuple[str, ...] | None = None) -> list[sa.Label]:
+        wanted = measures or s.SUMMARY_MEASURES
+        unknown = sorted(set(wanted) - set(s.SUMMARY_MEASURES))
+        if unknown:
+            raise ConcertoError(f"Unknown measure(s) {unknown}; choose among "
+                                f"{', '.join(s.SUMMARY_MEASURES)}")
+        return [sa.func.sum(self.table.c[m]).label(m) for m in wanted]
 
 
 def _source(slice_: Slice, level: str | None = None) -> _Source:
@@ -231,11 +236,12 @@ def _market_subscribers(engine: sa.Engine, slice_: Slice) -> pd.DataFrame:
 
 
 def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
-                   slice_: Slice = Slice()) -> pd.DataFrame:
+                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None
+                   ) -> pd.DataFrame:
     """Measures per member of ``level`` (one row per member and month) for the given months.
 
     The level's identifying columns come first (e.g. ``channel_id, channel_name, channel_type``),
-    then ``month`` and the summed measures.
+    then ``month`` and the summed measures (all of them, or just ``measures``).
     """
     if level not in LEVELS:
         raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
@@ -244,7 +250,7 @@ def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
         raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
     keys = source.columns[level]
     month = source.table.c.month
-    statement = (sa.select(*keys, month, *source.sums()).select_from(source.joined)
+    statement = (sa.select(*keys, month, *source.sums(measures)).select_from(source.joined)
                  .where(*source.conditions, month.in_(months))
                  .group_by(*keys, month).order_by(*keys, month))
     frame = read_frame(engine, statement)

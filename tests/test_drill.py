@@ -89,3 +89,25 @@ def test_status_against_last_year_and_the_fallback_without_one():
 def test_unknown_kpi_is_refused_by_name():
     with pytest.raises(ValueError, match="'profit' cannot be split"):
         member_kpis(pd.DataFrame({"r": [], "month": []}), ["r"], "profit", "2026-01")
+
+
+def test_members_expected_values_follow_their_own_history():
+    from analytics.drill import history_months, member_expected
+
+    months = history_months("2026-10-01")
+    rows = []
+    for m in months:
+        season = 10.0 if m.month == 10 else 0.0
+        rows.append({"r": "flat", "month": m, "revenue": 100.0 + season, "active_subs": 10.0})
+        rows.append({"r": "growing", "month": m, "revenue": 50.0 + months.index(m),
+                     "active_subs": 5.0})
+    frame = pd.DataFrame(rows)
+    revenue = member_expected(frame, ["r"], "revenue", "2026-10-01").set_index("r")["expected"]
+    assert revenue["flat"] == pytest.approx(110.0)  # October's usual lift is expected
+    # No trend correction: the baseline is the trimmed mean of the last five months (71 for a
+    # series that reached 74), so a steadily growing member reads a little above expected.
+    assert revenue["growing"] == pytest.approx(50.0 + len(months) - 4)
+    arpu = member_expected(frame, ["r"], "arpu", "2026-10-01").set_index("r")["expected"]
+    assert arpu["flat"] == pytest.approx(11.0)
+    churn = member_expected(frame.assign(churned_subs=1.0), ["r"], "churn_rate", "2026-10-01")
+    assert churn.set_index("r").loc["flat", "expected"] == pytest.approx(0.1)

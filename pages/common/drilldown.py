@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import member_kpis, months_needed
+from analytics.drill import history_months, measures_for, member_expected, member_kpis
 from analytics.formatting import format_value
 from analytics.kpis import REGISTRY
 from data_access import cache
@@ -104,13 +104,18 @@ def next_levels(slice_: Slice, kpi: str) -> list[str]:
 
 
 def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
-    months = [m.date() for m in months_needed(pd.Timestamp(month))]
+    """Members' KPI, change, contribution and expected value (from two years of history)."""
+    months = [m.date() for m in history_months(pd.Timestamp(month))]
     keys, _ = _KEYS[level]
     if kpi == "market_share":
         frame = cache.market_breakdown(level, months, slice_)
     else:
-        frame = cache.breakdown(level, months, slice_)
-    return member_kpis(frame, keys, kpi, pd.Timestamp(month))
+        frame = cache.breakdown(level, months, slice_, measures_for(kpi))
+    table = member_kpis(frame, keys, kpi, pd.Timestamp(month))
+    if table.empty:
+        return table
+    expected = member_expected(frame, keys, kpi, pd.Timestamp(month))
+    return table.merge(expected, on=keys, how="left")
 
 
 def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
@@ -122,6 +127,8 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
         LEVELS[level]: table[name].astype(str),
         "value": [format_value(v, unit) for v in table["value"]],
         "last month": [format_value(v, unit) for v in table["previous"]],
+        "expected 预期": [format_value(v, unit) for v in table["expected"]],
+        "vs expected": (table["value"] / table["expected"].where(table["expected"] != 0) - 1),
         "change": [format_value(v, change_unit) if v >= 0 else "−" + format_value(-v, change_unit)
                    for v in table["change"].fillna(0)],
         "contribution to change": table["contribution"].round(4),
@@ -145,7 +152,8 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
         _display(table, level, kpi), hide_index=True, on_select="rerun",
         selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
         column_config={"share of change": st.column_config.ProgressColumn(
-            "share of change", format="percent", min_value=-1.0, max_value=1.0)},
+            "share of change", format="percent", min_value=-1.0, max_value=1.0),
+            "vs expected": st.column_config.NumberColumn(format="percent")},
     )
     st.download_button("Download this table (CSV)", table.to_csv(index=False).encode("utf-8"),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
