@@ -18,6 +18,7 @@ PAGES = {
                 url_path="diagnosis"),
         st.Page("pages/microregion.py", title="Micro-region management 微区域管理", icon="📍",
                 url_path="microregion"),
+        st.Page("pages/alerts.py", title="Alerts 告警", icon="🚨", url_path="alerts"),
     ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),

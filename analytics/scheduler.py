@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -61,19 +62,31 @@ SCANNED = {
 _HISTORY_DAYS = 400  # enough for weekly and yearly patterns, bounded for speed
 
 
-def _scan(workflow, mart, threshold: float, recent: int) -> int:
+def scan_for_alerts(workflow, mart, threshold: float = DEFAULT_THRESHOLD, recent: int = 1,
+                    progress: Callable[[float, str], None] | None = None) -> list[str]:
+    """Score every scanned series and record the new alerts; returns one line per series."""
     months = queries.available_months(mart)
     since = (pd.Timestamp(months[-1]) - pd.Timedelta(days=_HISTORY_DAYS)).date() if months else None
-    total = 0
-    for name, (metric, level) in SCANNED.items():
+    lines, total = [], 0
+    for i, (name, (metric, level)) in enumerate(SCANNED.items()):
+        if progress:
+            progress(i / len(SCANNED), f"scoring {name}")
         started = time.perf_counter()
         panel = series.load_series_panel(mart, name, None if level == "rival_region" else since)
         rows = scan_panel(panel, metric, level, threshold=threshold, recent=recent)
         new = store.raise_alerts(workflow, rows)
         total += new
-        print(f"{name}: {panel['unit'].nunique()} series, {len(rows)} unusual point(s), "
-              f"{new} new alert(s) in {time.perf_counter() - started:.1f}s")
-    print(f"{total} new alert(s)")
+        lines.append(f"{name}: {panel['unit'].nunique()} series, {len(rows)} unusual point(s), "
+                     f"{new} new alert(s) in {time.perf_counter() - started:.1f}s")
+    if progress:
+        progress(1.0, "done")
+    lines.append(f"{total} new alert(s)")
+    return lines
+
+
+def _scan(workflow, mart, threshold: float, recent: int) -> int:
+    for line in scan_for_alerts(workflow, mart, threshold, recent):
+        print(line)
     return 0
 
 

@@ -22,7 +22,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The default page is served at "/"; the first request of the module is a deep link to
 # /mart on a fresh server, the case Streamlit's legacy pages/ mode gets wrong.
 URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.py": "diagnosis",
-             "pages/microregion.py": "microregion"}
+             "pages/microregion.py": "microregion", "pages/alerts.py": "alerts"}
 
 
 def _free_port() -> int:

@@ -17,6 +17,7 @@ PAGE_TESTS = {
     "pages/mart.py": "test_mart_page_lists_tables_and_planted_truths",
     "pages/diagnosis.py": "test_diagnosis_page_builds_runs_and_saves_a_template",
     "pages/microregion.py": "test_micro_region_page_follows_a_finding_down_to_numbers",
+    "pages/alerts.py": "test_alerts_page_scans_and_lists_new_alerts",
 }
 
 
@@ -179,3 +180,31 @@ def test_micro_region_page_shows_the_localisers_answer_for_the_city(app: AppTest
     shown = _texts(app)
     assert "micro_region = Gongbei" in shown
     assert "branch = Jinwan" in shown and "segment = youth" in shown
+
+
+def test_alerts_page_scans_and_lists_new_alerts(app: AppTest):
+    app.switch_page("pages/alerts.py").run()
+    assert not app.exception, app.exception
+    assert "No alerts yet" in _texts(app)
+    app.button(key="alerts_scan").click().run()
+    assert not app.exception, app.exception
+    assert any("new alert(s)" in s.value for s in app.success)
+
+
+def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
+    import os
+
+    from data_access.diagnosis import raise_alerts
+    from data_access.workflow import create_workflow_engine
+
+    engine = create_workflow_engine(os.environ["CONCERTO_WORKFLOW_URL"])
+    raise_alerts(engine, [{"source": "diagnosis", "metric": "revenue", "unit_level": "micro_region",
+                           "unit_key": "Gongbei", "unit_label": "revenue [Gongbei]",
+                           "observed_at": "2026-10", "score": 0.97, "actual": 1.0,
+                           "expected": 2.0, "message": "revenue down 50% against 2026-09"}])
+    engine.dispose()
+    app.switch_page("pages/alerts.py").run()
+    assert not app.exception, app.exception
+    listed = app.dataframe[-1].value
+    assert list(listed["unit_label"]) == ["revenue [Gongbei]"]
+    assert listed["score"].iloc[0] == 0.97

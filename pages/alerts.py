@@ -1,0 +1,51 @@
+"""Alerts 告警: what the detectors and diagnosis runs raised, newest first."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.scheduler import scan_for_alerts
+from data_access import cache
+from data_access import diagnosis as store
+from pages.common.empty import require_mart
+
+st.title("Alerts 告警")
+require_mart()
+workflow = cache.workflow_engine()
+
+top = st.container(horizontal=True, vertical_alignment="bottom")
+status = top.segmented_control("Status 状态", ["open", "all"], default="open", key="alerts_status")
+if top.button("Scan the latest day now 立即扫描", key="alerts_scan"):
+    bar = st.progress(0.0, text="Starting…")
+    lines = scan_for_alerts(workflow, cache.mart_engine(), recent=1,
+                            progress=lambda f, m: bar.progress(f, text=m))
+    st.success(" · ".join(lines[-1:]))
+    with st.expander("What was scanned"):
+        st.text("\n".join(lines[:-1]))
+
+alerts = store.list_alerts(workflow, status=None if status == "all" else "open")
+if alerts.empty:
+    st.info("No alerts yet. They come from scheduled diagnosis runs (`python -m "
+            "analytics.scheduler run-due`), from saved runs on the diagnosis page, and from the "
+            "anomaly scan of daily region, channel and rival series (the button above, or "
+            "`python -m analytics.scheduler scan` daily).")
+    st.stop()
+
+cols = st.columns(3)
+sources = cols[0].multiselect("Source 来源", sorted(alerts["source"].unique()), key="alerts_source")
+levels = cols[1].multiselect("Unit 单元", sorted(alerts["unit_level"].unique()), key="alerts_level")
+floor = cols[2].slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="alerts_floor")
+shown = alerts[(alerts["score"] >= floor)
+               & (alerts["source"].isin(sources) if sources else True)
+               & (alerts["unit_level"].isin(levels) if levels else True)]
+by_day = shown.assign(day=pd.to_datetime(shown["raised_at"]).dt.date).groupby(
+    ["day", "source"]).size().rename("alerts").reset_index()
+st.caption(f"{len(shown)} alert(s) shown of {len(alerts)}.")
+st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
+st.dataframe(shown[["alert_id", "raised_at", "source", "metric", "unit_level", "unit_label",
+                    "observed_at", "score", "actual", "expected", "message", "status"]],
+             hide_index=True, column_config={
+                 "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
+                                                          format="%.2f"),
+                 "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm")})
+st.download_button("Download alerts (CSV)", shown.to_csv(index=False).encode(), "alerts.csv",
+                   "text/csv")
