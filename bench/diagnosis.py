@@ -18,12 +18,12 @@ import pandas as pd
 
 from analytics.diagnosis import run_template
 from analytics.templates import parse_template
-from bench.sandbox import OUT, RESULTS
+from bench.results import record_section
+from bench.sandbox import OUT
 from data_access import queries
 from data_access.db import PROJECT_ROOT, create_mart_engine
 from data_access.diagnosis import MartDiagnosisData
 
-BEGIN, END = "<!-- diagnosis:begin -->", "<!-- diagnosis:end -->"
 
 
 def main() -> int:
@@ -51,16 +51,11 @@ def main() -> int:
                     f"{len(result.breaches)} | {found} |")
         print(rows[-1], flush=True)
     n_rows = queries.load_table_counts(engine).set_index("table")["rows"]["fact_subscriber_month"]
-    section = "\n".join([BEGIN, f"Measured {dt.date.today()} on {os.cpu_count()} cores, "
-                         f"{n_rows:,} monthly rows, period {month:%Y-%m} against each template's "
-                         f"default comparison; {args.runs} runs after a warm-up.", "", *rows, END])
-    text = RESULTS.read_text(encoding="utf-8")
-    if BEGIN in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text += "\n## Diagnosis template runs (issue 4)\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
+    body = "\n".join([f"Measured {dt.date.today()} on {os.cpu_count()} cores, "
+                      f"{n_rows:,} monthly rows, period {month:%Y-%m} against each template's "
+                      f"default comparison; {args.runs} runs after a warm-up.", "", *rows])
+    record_section("diagnosis", "## Diagnosis template runs (issue 4)", body,
+                   "Run `python -m bench.diagnosis` (after `make bench` built the mart).")
     return 0
 
 

@@ -27,11 +27,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.rootcause import localize
+from bench.results import RESULTS, record_section
 from analytics.rootcause_cases import Scores, make_case, score_answers, suite
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
-BEGIN, END = "<!-- rootcause:begin -->", "<!-- rootcause:end -->"
 HEADING = "## Root-cause localisation (issue 4)"
 MART_DIMS = ["branch", "micro_region", "channel_type", "plan_name", "segment"]
 #: (label, cardinalities) of the timed frames: 20,000 and 200,000 leaves in 4 and 5 dimensions.
@@ -165,24 +164,12 @@ def main() -> int:
         f"{args.cases} pure-noise cases answered with `[]`. F1 is micro-averaged (pooled counts), "
         "macro F1 the mean of per-case F1; a cause counts only if its attribute dict equals a "
         "planted one.")
-    section = "\n".join([BEGIN, header, "", *timings, "", suite_note, "", *scores, "", *incident, END])
-    _record(section)
+    body = "\n".join([header, "", *timings, "", suite_note, "", *scores, "", *incident])
+    record_section("rootcause", "## Root-cause localisation (issue 4)", body,
+                   "Run `python -m bench.rootcause`.")
     print(f"recorded in {RESULTS.relative_to(HERE.parent)}")
     return 0
 
-
-def _record(section: str) -> None:
-    """Replace this benchmark's section, re-reading the file first (others write theirs too)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + (
-            f"\n\n{HEADING}\n\nRun `python -m bench.rootcause`; the section between the markers is "
-            "rewritten by the script. Aim: under one second (ideally 300 ms) at 20,000 leaves; "
-            "F1 ≥ 0.95 on generated cases; silence on noise.\n\n" + section + "\n")
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

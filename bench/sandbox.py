@@ -29,11 +29,10 @@ from analytics.kpitree import kpi_tree
 from data_access import queries
 from data_access.db import create_mart_engine
 from data_access.queries import Slice
+from bench.results import RESULTS, record_section
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-RESULTS = HERE / "RESULTS.md"
-BEGIN, END = "<!-- sandbox:begin -->", "<!-- sandbox:end -->"
 
 
 def _peak_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -126,20 +125,12 @@ def main() -> int:
     header = (f"Measured {dt.date.today()} on {os.cpu_count()} cores, Python "
               f"{platform.python_version()}, {args.subscribers:,} subscribers × {args.months} "
               f"months ({rows['fact_subscriber_month']:,} monthly rows).")
-    section = "\n".join([BEGIN, header, "", *lines, "", *table, END])
-    _record(section)
+    body = "\n".join([header, "", *lines, "", *table])
+    record_section("sandbox", "## Operations sandbox (issue 3)", body,
+                   "Run `make bench` (or `python -m bench.sandbox [--rebuild]`).")
     print(f"recorded in {RESULTS.relative_to(HERE.parent)}")
     return 0
 
-
-def _record(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text += "\n## Operations sandbox (issue 3)\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -103,29 +103,20 @@ def _source(slice_: Slice, level: str | None = None) -> _Source:
         if slice_.plan_name or slice_.segment:
             raise ConcertoError("Channels can be combined with region and channel-type filters only.")
         # Without a region, the per-channel summary (a third the size) holds the same sums.
-        table = (s.sum_channel_month if slice_.branch is None and slice_.micro_region is None
-                 else s.sum_region_channel_month)
-        if table is s.sum_channel_month:
-            joined = table.join(channel, table.c.channel_id == channel.c.channel_id)
-            conditions = []
-            if slice_.channel_type is not None:
-                conditions.append(channel.c.channel_type == slice_.channel_type)
-            if slice_.channel_id is not None:
-                conditions.append(table.c.channel_id == slice_.channel_id)
-            columns = {"channel_type": [channel.c.channel_type],
-                       "channel": [channel.c.channel_id, channel.c.channel_name,
-                                   channel.c.channel_type]}
-            return _Source(table, joined, conditions, columns)
-        joined = table.join(region, table.c.region_id == region.c.region_id).join(
-            channel, table.c.channel_id == channel.c.channel_id)
-        conditions = _region_conditions(slice_)
+        regional = slice_.branch is not None or slice_.micro_region is not None
+        table = s.sum_region_channel_month if regional else s.sum_channel_month
+        joined = table.join(channel, table.c.channel_id == channel.c.channel_id)
+        columns = {"channel_type": [channel.c.channel_type],
+                   "channel": [channel.c.channel_id, channel.c.channel_name, channel.c.channel_type]}
+        conditions = []
+        if regional:
+            joined = joined.join(region, table.c.region_id == region.c.region_id)
+            conditions = _region_conditions(slice_)
+            columns |= {"branch": [region.c.branch], "micro_region": [region.c.micro_region]}
         if slice_.channel_type is not None:
             conditions.append(channel.c.channel_type == slice_.channel_type)
         if slice_.channel_id is not None:
             conditions.append(table.c.channel_id == slice_.channel_id)
-        columns = {"branch": [region.c.branch], "micro_region": [region.c.micro_region],
-                   "channel_type": [channel.c.channel_type],
-                   "channel": [channel.c.channel_id, channel.c.channel_name, channel.c.channel_type]}
         return _Source(table, joined, conditions, columns)
     table = s.sum_cube_month
     joined = table.join(region, table.c.region_id == region.c.region_id).join(

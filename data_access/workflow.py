@@ -71,11 +71,14 @@ diagnosis_run = sa.Table(
 )
 
 
+_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=15000",
+                   "PRAGMA foreign_keys=ON")
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    for pragma in _SQLITE_PRAGMAS:  # WAL: readers never block the writer
+        cursor.execute(pragma)
     cursor.close()
 
 

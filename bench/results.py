@@ -1,0 +1,22 @@
+"""bench/RESULTS.md: each benchmark owns a section between its markers and rewrites only it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def record_section(name: str, heading: str, body: str, intro: str = "") -> None:
+    """Replace the ``<!-- name:begin -->`` … ``<!-- name:end -->`` section, or append it under
+    ``heading``. The file is re-read first: other benchmarks write their own sections."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    section = f"{begin}\n{body}\n{end}"
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n" + (f"{intro}\n\n" if intro else "") \
+            + section + "\n"
+    RESULTS.write_text(text, encoding="utf-8")
