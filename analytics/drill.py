@@ -221,3 +221,22 @@ def member_expected(frame: pd.DataFrame, keys: Sequence[str], kpi: str,
     out = out.merge(den, on=keys, how="left")
     out["expected"] = out["expected"] / out["_d"].where(out["_d"] != 0)
     return out[keys + ["expected"]]
+
+
+def kpi_expected(monthly: pd.DataFrame, month: pd.Timestamp | str) -> dict[str, float]:
+    """Every KPI's expected value for ``month`` from the slice's own earlier months.
+
+    ``monthly`` is what :func:`analytics.kpis.compute_kpis` takes; each KPI's series is
+    forecast one step ahead causally (:func:`analytics.forecast.expected_values`), so the value
+    for ``month`` uses only the months before it.
+    """
+    from analytics.forecast import expected_values
+    from analytics.kpis import compute_kpis
+
+    values = compute_kpis(monthly.loc[:pd.Timestamp(month)])
+    out = {}
+    for key in values.columns:
+        series = values[key].dropna()
+        out[key] = (float(expected_values(series).iloc[-1]) if len(series) > 2
+                    and series.index[-1] == pd.Timestamp(month) else float("nan"))
+    return out

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import member_kpis, months_needed
+from analytics.drill import kpi_expected, member_kpis, months_needed
 from analytics.formatting import format_value
 from analytics.kpis import REGISTRY, kpi_cards
 from analytics.kpitree import kpi_tree, revenue_bridge
@@ -33,7 +33,7 @@ drilldown.start_path_from_url("sandbox")
 st.session_state.setdefault(KPI_STATE, "revenue")
 
 monthly = cache.monthly_totals(scope.region_slice).loc[:month]
-render_cards(kpi_cards(monthly, month))
+render_cards(kpi_cards(monthly, month), kpi_expected(monthly, month))
 kpi = st.session_state[KPI_STATE]
 drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kpi))
 

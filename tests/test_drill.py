@@ -111,3 +111,17 @@ def test_members_expected_values_follow_their_own_history():
     assert arpu["flat"] == pytest.approx(11.0)
     churn = member_expected(frame.assign(churned_subs=1.0), ["r"], "churn_rate", "2026-10-01")
     assert churn.set_index("r").loc["flat", "expected"] == pytest.approx(0.1)
+
+
+def test_kpi_expected_values_use_only_earlier_months():
+    from analytics.drill import kpi_expected
+
+    months = pd.date_range("2024-11-01", periods=24, freq="MS")
+    frame = pd.DataFrame({m: 0.0 for m in MEASURES}, index=months)
+    frame["active_subs"] = 1000.0
+    frame["revenue"] = 80_000.0
+    frame.iloc[-1, frame.columns.get_loc("revenue")] = 40_000.0  # the month being judged
+    expected = kpi_expected(frame, months[-1])
+    assert expected["revenue"] == pytest.approx(80_000.0)  # the collapse is not in its own baseline
+    assert expected["arpu"] == pytest.approx(80.0)
+    assert np.isnan(expected["market_share"])  # no competitor figures in this frame

@@ -39,8 +39,10 @@ def _select(key: str) -> None:
     st.session_state[KPI_STATE] = key
 
 
-def render_cards(cards: pd.DataFrame, per_row: int = 5) -> None:
+def render_cards(cards: pd.DataFrame, expected: dict[str, float] | None = None,
+                 per_row: int = 5) -> None:
     """A grid of KPI cards; each card's button selects that KPI for the drill below."""
+    expected = expected or {}
     for start in range(0, len(cards), per_row):
         columns = st.columns(per_row)
         for column, (_, row) in zip(columns, cards.iloc[start:start + per_row].iterrows(),
@@ -54,7 +56,8 @@ def render_cards(cards: pd.DataFrame, per_row: int = 5) -> None:
                           delta_color="normal" if row["direction"] == "higher" else "inverse",
                           chart_data=trend or None, chart_type="line",
                           help=f"Target: {row['target_basis']}")
-                st.caption(f"target {format_value(row['target'], row['unit'])} · {_yoy(row)}")
+                st.caption(f"target {format_value(row['target'], row['unit'])} · expected "
+                           f"{format_value(expected.get(row['key']), row['unit'])} · {_yoy(row)}")
                 chosen = st.session_state.get(KPI_STATE) == row["key"]
                 st.button("Drilling ▾" if chosen else "Drill ▸", key=f"sandbox_card_{row['key']}",
                           on_click=_select, args=(row["key"],), width="stretch",
