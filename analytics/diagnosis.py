@@ -140,7 +140,7 @@ def locate(metric: str, leaves: pd.DataFrame, period: pd.Timestamp | str,
     dims = [d for d in LEAF_DIMENSIONS if d in leaves.columns]
     now = leaves[leaves["month"] == period].groupby(dims, dropna=False).sum(numeric_only=True)
     then = leaves[leaves["month"] == compare].groupby(dims, dropna=False).sum(numeric_only=True)
-    both = now.join(then, how="outer", lsuffix="_a", rsuffix="_e").fillna(0.0).reset_index()
+    both = now.join(then, how="outer", suffixes=("_a", "_e")).fillna(0.0).reset_index()
     for col in dims:
         both[col] = both[col].astype(str)
 
@@ -225,7 +225,7 @@ def compare_runs(first: RunResult, second: RunResult) -> pd.DataFrame:
     """Node by node: each run's value and status, and how the value moved between them."""
     a = first.frame().set_index("node_id")[["label", "unit", "value", "status", "breached"]]
     b = second.frame().set_index("node_id")[["value", "status", "breached"]]
-    out = a.join(b, how="outer", lsuffix=f" {first.period}", rsuffix=f" {second.period}")
+    out = a.join(b, how="outer", suffixes=(f" {first.period}", f" {second.period}"))
     out["difference"] = out[f"value {second.period}"] - out[f"value {first.period}"]
     return out.reset_index()
 
