@@ -232,7 +232,7 @@ def test_the_anomaly_scan_flags_a_channel_whose_sales_collapse_and_alerts_once(t
 
     rng = np.random.default_rng(5)
     days = pd.date_range("2026-01-01", periods=240, freq="D")
-    weekly = np.where(days.dayofweek >= 5, 1.3, 0.9)
+    weekly = np.where(days.day_of_week >= 5, 1.3, 0.9)
     rows = []
     for unit in range(30):
         values = rng.poisson(20 * weekly).astype(float)
