@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analytics.forecast import check_series, forecast_one_step
 
@@ -15,6 +16,10 @@ _Z_AT_THRESHOLD = 4.0
 _FULL_ERRORS = 20   # errors behind the scale before scores reach full strength
 # score = 1 − exp(−(|z| / _WIDTH)³), _WIDTH = 3.03: 0.5 at |z| = 2.65, 0.9 at 4, 0.95 at 4.4
 _WIDTH = _Z_AT_THRESHOLD / math.log(10) ** (1 / 3)
+_COUNT_WINDOW = 400  # past errors behind a count series' dispersion and rate floor
+_DISPERSED = 0.5     # squared errors / expected counts at least this: counts, not a stock
+_RUN = 3             # longest run of same-way surprises of a count series judged together
+_FORECAST_NOISE = 0.75  # the forecast's own error variance over a point's (measured on Poisson)
 
 
 def scores_from_z(z: np.ndarray | pd.Series | float) -> np.ndarray:
@@ -38,6 +43,13 @@ def anomaly_scores(series: pd.Series, *, season: str | int | None = "auto") -> p
     same phase in past cycles, bias correction, the model chosen by recent accuracy) is
     divided by the robust scale of that model's past errors (1.4826 × median absolute
     error), and the robust z is mapped to [0, 1] by :func:`scores_from_z`.
+
+    Count series (every value so far a non-negative integer, and errors at least as wide as
+    Poisson noise) are judged by the tail probability of a count distribution instead: mean
+    the expected value (floored by the mean absolute error, so a mostly-zero series expects
+    its occasional 1), variance the model's squared scale net of the forecast's own noise,
+    at least the mean (Poisson, else negative binomial); a run of up to 3 points surprising
+    the same way is judged together. The probability is read as a one-sided normal z.
 
     - Causal: a point's score is the same whether or not later points exist.
     - Scale-free: multiplying the series or adding a constant leaves the scores unchanged
@@ -82,12 +94,92 @@ def anomaly_scores(series: pd.Series, *, season: str | int | None = "auto") -> p
     """
     values = check_series(series, "anomaly_scores")
     frame = forecast_one_step(series, season=season)
-    error = values - frame["expected"].to_numpy()
+    expected = frame["expected"].to_numpy()
+    error = values - expected
     scale = frame["scale"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(error == 0, 0.0, error / scale)  # a zero scale makes any change infinite
+    valid = ~np.isnan(values)
+    z[valid] = _count_z(values[valid], expected[valid], scale[valid], z[valid])
     z = z * np.minimum(frame["errors"].to_numpy() / _FULL_ERRORS, 1.0)
     return pd.Series(scores_from_z(z), index=series.index, name=series.name)
+
+
+def _past_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the ``window`` values before each position (NaN counts as 0)."""
+    seen = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
+    here = np.arange(len(values))
+    return seen[here] - seen[np.maximum(here - window, 0)]
+
+
+def _counts_regime(y: np.ndarray, expected: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Where a series reads as event counts, judged from the points up to each one.
+
+    Every value so far a non-negative integer, and the past squared errors at least half the
+    expected counts (Poisson noise at least): a stock such as a subscriber base moves far less
+    than the square root of its size, and a constant integer series does not move at all.
+    Half a pseudo-count on each side lets a series of zeros read as (rare) counts.
+    """
+    integer = np.cumsum((y < 0) | (y != np.floor(y))) == 0
+    squared = _past_sum(error ** 2, _COUNT_WINDOW)
+    level = _past_sum(np.fmax(expected, 0.0), _COUNT_WINDOW)
+    return integer & ((squared + 0.5) >= _DISPERSED * (level + 0.5))
+
+
+def _tail_p(x: np.ndarray, mean: np.ndarray, variance: np.ndarray,
+            up: np.ndarray) -> np.ndarray:
+    """P(X ≥ x) where ``up``, else P(X ≤ x), for a count X of this mean and variance: Poisson,
+    or a negative binomial where the variance exceeds the mean."""
+    mean = np.maximum(mean, 1e-12)
+    over = variance > mean * (1 + 1e-9)
+    p = np.where(up, stats.poisson.sf(x - 1, mean), stats.poisson.cdf(x, mean))
+    if over.any():
+        m, v, k, u = mean[over], variance[over], x[over], up[over]
+        size, prob = m * m / (v - m), m / v
+        p[over] = np.where(u, stats.nbinom.sf(k - 1, size, prob), stats.nbinom.cdf(k, size, prob))
+    return p
+
+
+def _count_z(y: np.ndarray, expected: np.ndarray, scale: np.ndarray,
+             z: np.ndarray) -> np.ndarray:
+    """``z`` with the points of count series replaced by the normal z of a count tail.
+
+    Expected count: the forecast, floored by the mean absolute error of the last 400 errors
+    (with half a pseudo-count), so that a mostly-zero series whose forecast is 0 still
+    expects its occasional 1. Variance: the squared model scale less the forecast's own noise
+    (on Poisson series the squared scale is about 1.75 × the mean), at least the mean.
+    A run of up to 3 points surprising the same way is judged by its least surprising point:
+    k points each with a tail probability of at most p happen with probability p^k.
+    """
+    error = y - expected
+    counts = _counts_regime(y, expected, error) & np.isfinite(scale) & np.isfinite(expected)
+    if not counts.any():
+        return z
+    size = np.abs(error)
+    rate = (_past_sum(size, _COUNT_WINDOW) + 0.5) / (
+        np.minimum(np.arange(len(y)), _COUNT_WINDOW) + 1)
+    mean = np.fmax(expected, rate)[counts]
+    x = y[counts]
+    way = np.sign(x - mean)
+    p = _tail_p(x, mean, np.fmax(scale[counts] ** 2 / (1 + _FORECAST_NOISE), mean), way > 0)
+    p = np.where(way == 0, 1.0, np.minimum(p, 1.0))
+    own = np.where(counts, 0.0, np.nan)
+    own[counts] = way * np.maximum(stats.norm.isf(p), 0.0)
+    worst = np.where(counts, 1.0, np.nan)
+    worst[counts] = np.where(way == 0, 1.0, p)
+    sign = np.sign(np.nan_to_num(own))
+    best = np.abs(np.nan_to_num(own))
+    for k in range(2, _RUN + 1):
+        same = np.ones(len(y), bool)
+        least = worst.copy()
+        for lag in range(1, k):
+            shifted_sign = np.concatenate([np.zeros(lag), sign[:-lag]])
+            shifted_p = np.concatenate([np.full(lag, np.nan), worst[:-lag]])
+            same &= (shifted_sign == sign) & (sign != 0)
+            least = np.fmax(least, shifted_p)
+        run = np.where(same & np.isfinite(least), stats.norm.isf(least ** k), 0.0)
+        best = np.where(counts, np.maximum(best, np.maximum(run, 0.0)), best)
+    return np.where(counts, sign * best, z)
 
 
 class AnomalyDetector:

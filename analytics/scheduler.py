@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from analytics.alerting import scan_panel
+from analytics.alerting import scan_panel, seven_day_totals
 from analytics.anomaly import DEFAULT_THRESHOLD
 from analytics.diagnosis import breach_alerts, run_template
 from data_access import diagnosis as store
@@ -57,6 +57,7 @@ SCANNED = {
     "region_revenue": ("revenue", "micro_region"),
     "region_churned": ("churned", "micro_region"),
     "channel_new_activations": ("new_activations", "channel"),
+    "channel_new_activations_7d": ("new_activations_7d", "channel"),
     "rival_new_adds": ("rival_new_adds", "rival_region"),
 }
 _HISTORY_DAYS = 400  # enough for weekly and yearly patterns, bounded for speed
@@ -72,7 +73,10 @@ def scan_for_alerts(workflow, mart, threshold: float = DEFAULT_THRESHOLD, recent
         if progress:
             progress(i / len(SCANNED), f"scoring {name}")
         started = time.perf_counter()
-        panel = series.load_series_panel(mart, name, None if level == "rival_region" else since)
+        daily = name.removesuffix("_7d")
+        panel = series.load_series_panel(mart, daily, None if level == "rival_region" else since)
+        if name.endswith("_7d"):
+            panel = seven_day_totals(panel)
         rows = scan_panel(panel, metric, level, threshold=threshold, recent=recent)
         new = store.raise_alerts(workflow, rows)
         total += new

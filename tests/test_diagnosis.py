@@ -264,3 +264,13 @@ def test_scheduler_scan_cli(tmp_path, duck_mart):
     bad = subprocess.run([sys.executable, "-m", "analytics.scheduler", "scan", "--threshold", "7"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--threshold must be" in bad.stderr
+
+
+def test_seven_day_totals_end_on_the_latest_day_and_drop_a_partial_first_week():
+    from analytics.alerting import seven_day_totals
+
+    days = pd.date_range("2026-10-01", "2026-10-31", freq="D")  # 31 days: 4 weeks + 3 days
+    panel = pd.DataFrame({"unit": 1, "unit_label": "c", "time": days, "value": 1.0})
+    weekly = seven_day_totals(panel)
+    assert list(weekly["time"].dt.day) == [10, 17, 24, 31]
+    assert (weekly["value"] == 7.0).all()
