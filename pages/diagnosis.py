@@ -22,6 +22,8 @@ scope = filters.current()
 workflow = cache.workflow_engine()
 stored = {s.template.name: s for s in store.list_templates(workflow)}
 NEW = "➕ New template 新建模板"
+if "diagnosis_select_next" in st.session_state:  # after a save: show what was saved
+    st.session_state["diagnosis_template"] = st.session_state.pop("diagnosis_select_next")
 name = st.selectbox("Template 模板", [*stored, NEW], key="diagnosis_template")
 if st.session_state.get("diagnosis_loaded") != name:  # a new choice starts a fresh working copy
     st.session_state["diagnosis_loaded"] = name
@@ -31,6 +33,8 @@ if st.session_state.get("diagnosis_loaded") != name:  # a new choice starts a fr
     st.session_state["diagnosis_mode"] = (
         "last year" if st.session_state[WORKING].compare_to == "last_year" else "last period")
 template = st.session_state[WORKING]
+if message := st.session_state.pop("diagnosis_saved_message", None):
+    st.success(message)
 if template.description:
     st.caption(template.description)
 
@@ -95,7 +99,10 @@ with edit_tab:
                         "schedule": schedule, "compare_to": compare_to, "description": description}
                 saved = store.save_template(workflow, parse_template(data), "web user")
                 st.session_state["diagnosis_loaded"] = None
-                st.success(f"Saved {saved.template.name} version {saved.template.version}.")
+                st.session_state["diagnosis_select_next"] = saved.template.name
+                st.session_state["diagnosis_saved_message"] = (
+                    f"Saved {saved.template.name} version {saved.template.version}.")
+                st.rerun()
             except TemplateError as exc:
                 st.error(str(exc))
     with st.expander("Template as JSON (copy, share, or paste one in)"):

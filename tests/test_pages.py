@@ -156,6 +156,11 @@ def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
     app.button[[b.label for b in app.button].index("Save as a new version 保存")].click().run()
     assert not app.exception, app.exception
     assert any("Saved Two level check version 1" in s.value for s in app.success)
+    assert app.selectbox(key="diagnosis_template").value == "Two level check"
+    assert len(app.session_state["diagnosis_working"].root.children) == 1  # the child was kept
+    app.button(key="diagnosis_run").click().run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe[0].value) == 2  # both levels ran
 
 
 def test_micro_region_page_follows_a_finding_down_to_numbers(app: AppTest):
