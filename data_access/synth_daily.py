@@ -69,7 +69,7 @@ class DailyFacts:
         })
 
     def _channels(self, t: int, totals: MonthTotals) -> pd.DataFrame:
-        pop, cal, rng = self.pop, self.cal, self.rng
+        pop, cal = self.pop, self.cal
         n_days, channels = cal.n_days(t), len(self.kind)
         weekday = cal.weekdays(t)
         joined = pop.join == t

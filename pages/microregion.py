@@ -4,12 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from analytics.diagnosis import locate
-from analytics.drill import SPECS, member_kpis, months_needed
-from analytics.formatting import format_value
+from analytics.drill import SPECS
 from analytics.kpis import REGISTRY
 from data_access import cache
-from pages.common import drilldown, filters, maps, urlstate
+from pages.common import drilldown, filters, urlstate
 from pages.common.empty import require_mart
+from pages.common.kpimap import render_kpi_map
 from pages.common.findings import render_finding_list
 
 st.title("Micro-region management 微区域管理")
@@ -35,25 +35,7 @@ st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_
 
 left, right = st.columns([3, 2])
 with left:
-    frame = cache.breakdown("micro_region", [m.date() for m in months_needed(month)])
-    regions = cache.region_table().merge(member_kpis(frame, ["micro_region"], kpi, month),
-                                         on="micro_region", how="left")
-    regions["status"] = regions["status"].fillna("grey")
-    regions["shown"] = [format_value(v, unit) for v in regions["value"]]
-    regions["change_shown"] = [format_value(v, unit) for v in regions["change"]]
-    regions["selected"] = regions["micro_region"] == scope.micro_region
-
-    def _focus() -> None:
-        clicked = maps.selected_region(st.session_state.get("micro_map"))
-        if clicked:
-            row = regions[regions["micro_region"] == clicked].iloc[0]
-            st.session_state["global_branch"] = row["branch"]
-            st.session_state["global_micro_region"] = clicked
-            drilldown.set_path("micro", [])
-
-    st.pydeck_chart(maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}"
-                                    "<br/>" + REGISTRY[kpi].label + ": {shown}"),
-                    on_select=_focus, selection_mode="single-object", key="micro_map", height=420)
+    render_kpi_map(kpi, month, scope.micro_region, "micro", height=420)
 with right:
     st.subheader("Where the change comes from 变化定位")
     current = drilldown.path_slice(scope.region_slice, st.session_state.get("micro_path", []))

@@ -3,14 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import kpi_expected, member_kpis, months_needed
-from analytics.formatting import format_value
+from analytics.drill import kpi_expected
 from analytics.kpis import REGISTRY, kpi_cards
 from analytics.kpitree import kpi_tree, revenue_bridge
 from data_access import cache
-from pages.common import drilldown, filters, maps, urlstate
+from pages.common import drilldown, filters, urlstate
 from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart
+from pages.common.kpimap import render_kpi_map
 
 st.title("Operations sandbox 运营沙盘")
 require_mart()
@@ -41,28 +41,7 @@ drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kp
 left, right = st.columns([3, 2])
 with left:
     st.subheader(f"Map: {REGISTRY[kpi].label}")
-    months = [m.date() for m in months_needed(month)]
-    frame = (cache.market_breakdown("micro_region", months) if kpi == "market_share"
-             else cache.breakdown("micro_region", months))
-    by_region = member_kpis(frame, ["micro_region"], kpi, month)
-    regions = cache.region_table().merge(by_region, on="micro_region", how="left")
-    regions["status"] = regions["status"].fillna("grey")
-    regions["shown"] = [format_value(v, REGISTRY[kpi].unit) for v in regions["value"]]
-    regions["selected"] = regions["micro_region"] == scope.micro_region
-    deck = maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}<br/>"
-                           "{branch}<br/>" + REGISTRY[kpi].label + ": {shown}")
-
-    def _on_map_click() -> None:
-        clicked = maps.selected_region(st.session_state.get("sandbox_map"))
-        if clicked:
-            row = regions[regions["micro_region"] == clicked].iloc[0]
-            st.session_state["global_branch"] = row["branch"]
-            st.session_state["global_micro_region"] = clicked
-
-    st.pydeck_chart(deck, on_select=_on_map_click, selection_mode="single-object",
-                    key="sandbox_map", height=430)
-    st.caption("Click a micro-region to focus the whole page on it. Colours: its status for "
-               "the selected KPI; hover for the value.")
+    render_kpi_map(kpi, month, scope.micro_region, "sandbox")
 with right:
     st.subheader("KPI tree 指标树")
     tree = kpi_tree(monthly.loc[month], monthly.iloc[-2])
