@@ -71,6 +71,36 @@ diagnosis_run = sa.Table(
 )
 
 
+app_user = sa.Table(
+    "app_user", WORKFLOW,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(40), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(80), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("scope_level", sa.String(20), nullable=True),  # branch or micro_region
+    sa.Column("scope_value", sa.String(40), nullable=True),
+    sa.Column("password_hash", sa.String(100), nullable=False),  # bcrypt, never audited
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    comment="People who sign in to Concerto, with their role and the scope they may see.",
+)
+
+audit_log = sa.Table(
+    "audit_log", WORKFLOW,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("username", sa.String(40), nullable=False),  # who acted (or tried to log in)
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("entity_id", sa.String(80), nullable=False),
+    sa.Column("before_json", sa.Text, nullable=True),
+    sa.Column("after_json", sa.Text, nullable=True),
+    comment="Every write to the store and every login attempt: who, what, before and after.",
+)
+
+
 _SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=15000",
                    "PRAGMA foreign_keys=ON")
 
