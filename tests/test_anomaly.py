@@ -5,7 +5,6 @@ from __future__ import annotations
 import doctest
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -177,14 +176,16 @@ def test_bad_season_raises_a_value_error() -> None:
         anomaly_scores(s, season="day")
 
 
-def test_twenty_thousand_points_score_in_under_two_seconds() -> None:
+def test_twenty_thousand_points_are_scored_and_a_late_spike_found() -> None:
+    # Speed is measured by bench/anomaly.py, not asserted here.
     index = pd.date_range("2026-01-01", periods=20_000, freq="5min")
     rng = np.random.default_rng(9)
     s = pd.Series(100 + 30 * np.sin(2 * np.pi * np.arange(20_000) / 288)
                   + rng.normal(0, 2, 20_000), index=index)
-    start = time.perf_counter()
-    anomaly_scores(s)
-    assert time.perf_counter() - start < 2.0
+    s.iloc[19_000] += 40
+    scores = anomaly_scores(s)
+    assert scores.index.equals(s.index) and scores.between(0, 1).all()
+    assert scores.iloc[19_000] > 0.9 and (scores >= 0.9).mean() < 0.005
 
 
 def test_detection_on_the_generated_suite_meets_the_floors() -> None:

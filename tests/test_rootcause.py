@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -295,13 +294,12 @@ def test_ratio_mode_checks_its_four_columns():
         localize_ratio(frame, ["segment"], "revenue", "revenue_fc", "subs_now", "subs_fc")
 
 
-def test_twenty_thousand_leaves_in_under_three_seconds():
+def test_twenty_thousand_leaves_give_the_planted_causes():
+    # Speed is measured by bench/rootcause.py, not asserted here.
     case = make_case(np.random.default_rng(0), 4, [10, 10, 10, 20], n_causes=2,
                      attrs_per_cause=[1, 2], noise=0.03)
-    localize(case.frame, case.dimensions, "actual", "expected")  # warm-up (imports, caches)
-    started = time.perf_counter()
+    assert len(case.frame) == 20_000
     answer = localize(case.frame, case.dimensions, "actual", "expected")
-    assert time.perf_counter() - started < 3.0
     assert as_set(answer) == as_set(case.causes)
 
 
