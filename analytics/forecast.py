@@ -271,9 +271,29 @@ def _seasonal_month(y: np.ndarray, at: int) -> np.ndarray:
     recent = list(range(max(at - _LEVEL, 0), at))
     if not recent:
         return np.full(len(y), np.nan)
+    # The level is the trimmed mean of the last months, centred len(recent)/2 months back;
+    # a robust slope over the last year carries it forward to ``at``, so growing members are
+    # not always read as above expectation.
+    ahead = at - np.mean(recent)
+    year = list(range(max(at - 12, 0), at))
     adjusted = np.column_stack([y[:, j] - offset(j) for j in recent])
-    seasonal = offset(at) + _trimmed_rows(adjusted)
-    return np.where(np.isfinite(seasonal), seasonal, _trimmed_rows(y[:, recent]))
+    adjusted_year = np.column_stack([y[:, j] - offset(j) for j in year])
+    seasonal = offset(at) + _trimmed_rows(adjusted) + ahead * _slopes(adjusted_year)
+    plain = _trimmed_rows(y[:, recent]) + ahead * _slopes(y[:, year])
+    return np.where(np.isfinite(seasonal), seasonal, plain)
+
+
+def _slopes(values: np.ndarray) -> np.ndarray:
+    """Each row's Theil–Sen slope per column (median of pairwise slopes; 0 under 6 points)."""
+    n = values.shape[1]
+    i, j = np.triu_indices(n, k=1)
+    enough = np.sum(~np.isnan(values), axis=1) >= 6
+    if not len(i) or not enough.any():
+        return np.zeros(len(values))
+    pairs = (values[enough][:, j] - values[enough][:, i]) / (j - i)
+    slope = np.zeros(len(values))
+    slope[enough] = np.nanmedian(pairs, axis=1)
+    return np.where(np.isfinite(slope), slope, 0.0)
 
 
 def _trimmed_rows(values: np.ndarray) -> np.ndarray:
