@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 ENV_TEST_PG_URL = "CONCERTO_TEST_PG_URL"
 #: Size of the shared test mart: small enough to build in seconds, large enough for the planted truths.
@@ -99,3 +100,36 @@ def pg_mart(pg_url: str) -> str:
 def any_mart(request: pytest.FixtureRequest) -> str:
     """Runs a data-access test on DuckDB and again on PostgreSQL."""
     return request.getfixturevalue("duck_mart" if request.param == "duckdb" else "pg_mart")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def workflow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A fresh workflow store: SQLite (the embedded default), then a new PostgreSQL database."""
+    from data_access.workflow import create_workflow_engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
+    else:
+        base = request.getfixturevalue("pg_url")
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        name = f"wf_{tmp_path.name[-20:].lower().replace('-', '_')}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    engine = create_workflow_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_streamlit_caches() -> Iterator[None]:
+    """Streamlit's caches live for the process: clear them around a test that uses them."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

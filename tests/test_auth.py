@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from data_access import auth
 from data_access.auth import AuthError, Principal
 from data_access.db import ConcertoError
-from data_access.workflow import app_user, audit_log, create_workflow_engine
+from data_access.workflow import app_user, audit_log
 
 PASSWORD = "correct-horse-42"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -21,23 +21,6 @@ T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 def cheap_hashes(monkeypatch):
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)  # the default 12 costs ~0.25 s per hash
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def workflow(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
-    else:
-        base = request.getfixturevalue("pg_url")
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        name = f"wf_{tmp_path.name[-20:].lower().replace('-', '_')}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        admin.dispose()
-        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    engine = create_workflow_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def _counts(engine) -> tuple[int, int]:

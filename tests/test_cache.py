@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from data_access import cache
 from data_access.generate import generate_mart
 
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def test_a_rebuilt_mart_is_read_on_the_next_call(tmp_path, monkeypatch):

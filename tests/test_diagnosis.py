@@ -81,23 +81,6 @@ def test_editing_adds_removes_reorders_and_rechecks():
         add_node(template, "root", "happiness")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def workflow(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
-    else:
-        base = request.getfixturevalue("pg_url")
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        name = f"wf_{tmp_path.name[-20:].lower().replace('-', '_')}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        admin.dispose()
-        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    engine = create_workflow_engine(url)
-    yield engine
-    engine.dispose()
-
 
 def test_templates_round_trip_through_the_store_with_versions(workflow):
     template = parse_template(STARTERS[0].read_text(encoding="utf-8"))
