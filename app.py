@@ -1,12 +1,19 @@
-"""Concerto: the router — page config, global filters, navigation."""
+"""Concerto: the router — page config, sign-in, global filters, navigation."""
 
 import streamlit as st
 
-from pages.common import filters, routing
+from data_access import scope
+from pages.common import filters, login, routing
+from pages.common.session import PRINCIPAL_KEY
 
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
+
+who = st.session_state.get(PRINCIPAL_KEY)
+scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
+if who is None:
+    login.sign_in()
 
 PAGES = {
     "Discover 发现": [
@@ -20,6 +27,9 @@ PAGES = {
                 url_path="microregion"),
         st.Page("pages/alerts.py", title="Alerts 告警", icon="🚨", url_path="alerts"),
     ],
+    "Act 行动": [
+        st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),
+    ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),
     ],
@@ -27,5 +37,6 @@ PAGES = {
 
 navigation = st.navigation(PAGES)
 st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
+login.signed_in_banner()
 st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
 navigation.run()

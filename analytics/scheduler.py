@@ -6,6 +6,7 @@ run-due            run every template whose schedule slot has come (each slot ex
 scan               score the daily region and channel series and the rivals' monthly series;
                    the latest points at or above the threshold become alerts (run it daily)
 run NAME           run one template now for the latest month (``--period``, ``--compare``)
+dispatch           turn every open alert into a work order by the dispatch rules
 seed               add the shipped starter templates to the workflow store
 list               templates with their schedules and next slots
 
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"score from which a point alerts (default {DEFAULT_THRESHOLD})")
     scan.add_argument("--recent", type=int, default=1,
                       help="latest points of each series to check (default 1: a daily job)")
+    sub.add_parser("dispatch", help="turn open alerts into work orders by the dispatch rules")
     sub.add_parser("seed", help="add the starter templates")
     sub.add_parser("list", help="list templates")
     args = parser.parse_args(argv)
@@ -127,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             if not 0 < args.threshold <= 1 or args.recent < 1:
                 raise ConcertoError("--threshold must be in (0, 1] and --recent at least 1")
             return _scan(workflow, mart, args.threshold, args.recent)
+        if args.command == "dispatch":
+            from data_access.dispatch import dispatch_open_alerts, seed_dispatch_rules
+
+            seed_dispatch_rules(workflow)
+            made = dispatch_open_alerts(workflow, mart)
+            print(f"{len(made)} work order(s) made from open alerts")
+            return 0
         if args.command == "run":
             matches = [s for s in store.list_templates(workflow) if s.template.name == args.name]
             if not matches:

@@ -38,6 +38,31 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
     "view_audit": frozenset({"administrator", "executive"}),
     "view_dashboards": _ALL,
+    "view_mart_admin": frozenset({"executive", "analyst", "administrator"}),  # truths, counts
+    # work orders
+    "create_orders": frozenset({"executive", "analyst", "regional_manager", "channel_manager",
+                                "account_manager", "marketer", "administrator"}),
+    "dispatch_orders": frozenset({"analyst", "regional_manager", "administrator"}),
+    "verify_orders": frozenset({"regional_manager", "administrator"}),
+    "manage_dispatch_rules": frozenset({"administrator"}),
+    "view_all_orders": frozenset({"executive", "analyst", "administrator"}),
+    # marketing arsenal
+    "manage_arsenal": frozenset({"marketer", "administrator"}),
+    "pick_tactics": frozenset({"regional_manager", "channel_manager", "account_manager",
+                               "marketer", "administrator"}),
+    # budgets
+    "allocate_budgets": frozenset({"executive", "administrator"}),
+    "book_budget": frozenset({"regional_manager", "channel_manager", "account_manager",
+                              "marketer", "administrator"}),
+    "view_all_budgets": frozenset({"executive", "analyst", "administrator"}),
+}
+
+#: Authorisation level of each role (1 front line, 2 manager, 3 executive): a marketing
+#: tactic with level L may be seen and picked by roles whose level is at least L.
+AUTH_LEVEL: dict[str, int] = {
+    "channel_manager": 1, "account_manager": 1, "analyst": 1,
+    "regional_manager": 2, "marketer": 2,
+    "executive": 3, "administrator": 3,
 }
 
 SCOPE_LEVELS = ("branch", "micro_region")
@@ -49,7 +74,6 @@ SYSTEM_ACTOR = "system"
 
 _USERNAME = re.compile(r"[a-z0-9._-]{3,40}")
 _WRONG = "Unknown username or wrong password."
-_DEMO_PASSWORD = "Concerto-2026!"
 
 
 class AuthError(ConcertoError):
@@ -58,6 +82,10 @@ class AuthError(ConcertoError):
 
 class _UsernameTaken(ConcertoError):
     pass
+
+
+class Forbidden(ConcertoError):
+    """The signed-in role may not do this, or the data lie outside the user's scope."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,25 @@ class Principal:
     @property
     def sees_full_numbers(self) -> bool:
         return self.can("view_full_numbers")
+
+    @property
+    def auth_level(self) -> int:
+        """1 front line, 2 manager, 3 executive (``AUTH_LEVEL``)."""
+        return AUTH_LEVEL[self.role]
+
+    @property
+    def label(self) -> str:
+        scope = f", {self.scope_value}" if self.scope_value else ""
+        return f"{self.display_name} ({ROLES[self.role]}{scope})"
+
+    def require(self, permission: str, doing: str) -> None:
+        """Raise ``Forbidden`` naming the role and what was tried unless the role may."""
+        if not self.can(permission):
+            raise Forbidden(f"A {ROLES[self.role].lower()} may not {doing}.")
+
+
+#: The actor of scheduled jobs and command-line tools: every permission, no scope.
+SYSTEM = Principal("system", "Scheduler", "administrator")
 
 
 def _now() -> dt.datetime:
@@ -316,55 +363,3 @@ def _count_failure(engine: sa.Engine, user_id: int, username: str, now: dt.datet
         if failed == MAX_FAILED_LOGINS:
             record_audit(conn, username, "account_locked", "app_user", username, None,
                          {"locked_until": _as_utc(locked_until)})
-
-
-# --- demo -------------------------------------------------------------------------------
-
-_DEMO_USERS = (
-    ("exec", "executive", "Demo Executive", None, None),
-    ("analyst", "analyst", "Demo Analyst", None, None),
-    ("rm_xiangzhou", "regional_manager", "Demo Manager, Xiangzhou", "branch", "Xiangzhou"),
-    ("rm_gongbei", "regional_manager", "Demo Manager, Gongbei", "micro_region", "Gongbei"),
-    ("channel_mgr", "channel_manager", "Demo Channel Manager", None, None),
-    ("account_mgr", "account_manager", "Demo Account Manager", None, None),
-    ("marketer", "marketer", "Demo Marketer", None, None),
-    ("admin", "administrator", "Demo Administrator", None, None),
-)
-
-
-def seed_demo_users(engine: sa.Engine) -> list[tuple[str, str, str]]:
-    """Create the demo users that are missing; safe to run any number of times.
-
-    The password of each is ``Concerto-2026!`` followed by its role code:
-
-    ============  ================  ==================================
-    username      role              password
-    ============  ================  ==================================
-    exec          executive         Concerto-2026!executive
-    analyst       analyst           Concerto-2026!analyst
-    rm_xiangzhou  regional_manager  Concerto-2026!regional_manager (branch Xiangzhou)
-    rm_gongbei    regional_manager  Concerto-2026!regional_manager (micro_region Gongbei)
-    channel_mgr   channel_manager   Concerto-2026!channel_manager
-    account_mgr   account_manager   Concerto-2026!account_manager
-    marketer      marketer          Concerto-2026!marketer
-    admin         administrator     Concerto-2026!administrator
-    ============  ================  ==================================
-
-    Returns
-    -------
-    list of (username, role, password)
-        Every demo user, created now or before (a password changed since is not tracked).
-    """
-    with engine.connect() as conn:
-        existing = set(conn.execute(sa.select(app_user.c.username)).scalars())
-    seeded = []
-    for username, role, display_name, scope_level, scope_value in _DEMO_USERS:
-        password = f"{_DEMO_PASSWORD}{role}"
-        if username not in existing:
-            try:
-                create_user(engine, username, password, role, display_name=display_name,
-                            scope_level=scope_level, scope_value=scope_value, actor=SYSTEM_ACTOR)
-            except _UsernameTaken:  # another process seeded it meanwhile
-                pass
-        seeded.append((username, role, password))
-    return seeded

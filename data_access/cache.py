@@ -12,7 +12,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 import streamlit as st
 
-from data_access import db, queries
+from data_access import db, queries, scope
+from data_access.auth import Principal
 
 R = TypeVar("R")
 TTL_SECONDS = 600
@@ -32,11 +33,14 @@ def _engine(url: str, version: float) -> sa.Engine:
 
 @st.cache_resource(max_entries=2, show_spinner=False, on_release=_dispose)
 def _workflow(url: str) -> sa.Engine:
+    from data_access.demo import demo_enabled, seed_demo
     from data_access.diagnosis import seed_starter_templates
     from data_access.workflow import create_workflow_engine
 
     engine = create_workflow_engine(url)
     seed_starter_templates(engine)
+    if demo_enabled(engine):
+        seed_demo(engine)
     return engine
 
 
@@ -49,6 +53,22 @@ def mart_key() -> tuple[str, float]:
     """The current mart's URL and file version (the cache key of everything read from it)."""
     url = db.mart_url()
     return url, db.mart_version(url)
+
+
+def viewer() -> Principal | None:
+    """Who is acting: as declared to ``data_access.scope``, else the session's signed-in
+    person (a page may run without app.py, which declares it)."""
+    who = scope.acting()
+    if who is None:
+        who = st.session_state.get("principal")
+        scope.act_as(who)
+    return who
+
+
+def view_key() -> tuple[object, ...]:
+    """The mart version and the acting person: the key of anything a page caches itself
+    (run the cached body inside ``scope.acting_as(view_key()[-1])``)."""
+    return (*mart_key(), viewer())
 
 
 def mart_engine() -> sa.Engine:
@@ -76,17 +96,25 @@ def rebuildable() -> bool:
 
 
 def _cached(func: Callable[..., R]) -> Callable[..., R]:
-    """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version."""
+    """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version.
 
-    def run(url: str, version: float, *args: object, **kwargs: object) -> R:
-        return func(_engine(url, version), *args, **kwargs)
+    The acting person's scope is part of the key too: a regional manager's cached rows are
+    never served to anyone else, nor an administrator's to them.
+    """
+
+    def run(url: str, version: float, viewer: Principal | None, *args: object,
+            **kwargs: object) -> R:
+        # The viewer is part of the key, and it is declared again here: Streamlit may compute
+        # a cached value outside the script's context, where the acting person is unknown.
+        with scope.acting_as(viewer):
+            return func(_engine(url, version), *args, **kwargs)
 
     # Streamlit keys a cache by the function's qualified name and source: make it unique.
     run.__qualname__ = run.__name__ = f"cached_{func.__name__}"
     cached = st.cache_data(ttl=TTL_SECONDS, max_entries=256, show_spinner=False)(run)
 
     def call(*args: object, **kwargs: object) -> R:
-        return cached(*mart_key(), *args, **kwargs)
+        return cached(*mart_key(), viewer(), *args, **kwargs)
 
     call.__doc__ = func.__doc__
     call.__name__ = func.__name__

@@ -219,8 +219,32 @@ def load_run(engine: sa.Engine, run_id: int) -> RunResult:
     return RunResult.from_dict(json.loads(text))
 
 
-def list_alerts(engine: sa.Engine, *, status: str | None = "open", limit: int = 500) -> pd.DataFrame:
+def list_alerts(engine: sa.Engine, *, status: str | None = "open", limit: int = 500,
+                mart: sa.Engine | None = None) -> pd.DataFrame:
+    """Alerts, newest first: all of them, or for a regional scope those on units inside it.
+
+    A scoped reader needs ``mart`` to place each unit on the map; city-wide alerts and units
+    that cannot be placed are not theirs to see.
+    """
+    from data_access import scope
+
     statement = sa.select(alert).order_by(alert.c.alert_id.desc()).limit(limit)
     if status is not None:
         statement = statement.where(alert.c.status == status)
-    return read_frame(engine, statement)
+    frame = read_frame(engine, statement)
+    who = scope.acting()
+    if who is None or who.scope_level is None or frame.empty:
+        return frame
+    if mart is None:
+        raise ConcertoError("list_alerts: a regional scope needs the mart to place alerts.")
+    from data_access.dispatch import locate_unit
+
+    places: dict[tuple[str, str], bool] = {}
+    for level, key in set(zip(frame["unit_level"], frame["unit_key"])):
+        try:
+            places[(level, key)] = scope.in_scope(*locate_unit(mart, level, key)) and (
+                level not in ("city", "channel_type", "plan_name", "segment", "budget"))
+        except ConcertoError:
+            places[(level, key)] = False
+    keep = [places[(lv, k)] for lv, k in zip(frame["unit_level"], frame["unit_key"])]
+    return frame[keep].reset_index(drop=True)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
+from data_access.scope import require, reveal_numbers, scoped
 
 #: Drill levels, in drill order (company → … → subscriber numbers).
 LEVELS: dict[str, str] = {
@@ -56,7 +57,8 @@ class Slice:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def _region_conditions(slice_: Slice) -> list[sa.ColumnElement[bool]]:
+def region_conditions(slice_: Slice) -> list[sa.ColumnElement[bool]]:
+    slice_ = scoped(slice_)  # the acting person's scope, whatever the caller asked
     region = s.dim_region
     conditions = []
     if slice_.branch is not None:
@@ -84,6 +86,7 @@ class _Source:
 
 def _source(slice_: Slice, level: str | None = None) -> _Source:
     """The smallest summary table that can answer ``slice_`` grouped by ``level``."""
+    slice_ = scoped(slice_)
     region, channel, plan = s.dim_region, s.dim_channel, s.dim_plan
     wants_channel = level == "channel" or slice_.channel_id is not None
     wants_group = level == "group" or slice_.group_id is not None
@@ -94,7 +97,7 @@ def _source(slice_: Slice, level: str | None = None) -> _Source:
         group = s.dim_group
         joined = table.join(group, table.c.group_id == group.c.group_id).join(
             region, group.c.region_id == region.c.region_id)
-        conditions = _region_conditions(slice_)
+        conditions = region_conditions(slice_)
         if slice_.group_id is not None:
             conditions.append(table.c.group_id == slice_.group_id)
         return _Source(table, joined, conditions,
@@ -111,7 +114,7 @@ def _source(slice_: Slice, level: str | None = None) -> _Source:
         conditions = []
         if regional:
             joined = joined.join(region, table.c.region_id == region.c.region_id)
-            conditions = _region_conditions(slice_)
+            conditions = region_conditions(slice_)
             columns |= {"branch": [region.c.branch], "micro_region": [region.c.micro_region]}
         if slice_.channel_type is not None:
             conditions.append(channel.c.channel_type == slice_.channel_type)
@@ -121,7 +124,7 @@ def _source(slice_: Slice, level: str | None = None) -> _Source:
     table = s.sum_cube_month
     joined = table.join(region, table.c.region_id == region.c.region_id).join(
         plan, table.c.plan_id == plan.c.plan_id)
-    conditions = _region_conditions(slice_)
+    conditions = region_conditions(slice_)
     if slice_.channel_type is not None:
         conditions.append(table.c.channel_type == slice_.channel_type)
     if slice_.plan_name is not None:
@@ -142,8 +145,9 @@ def available_months(engine: sa.Engine) -> list[dt.date]:
 
 
 def load_region_table(engine: sa.Engine) -> pd.DataFrame:
-    """Branches and micro-regions with coordinates."""
-    return read_frame(engine, sa.select(s.dim_region).order_by(s.dim_region.c.region_id))
+    """Branches and micro-regions with coordinates (those inside the acting scope)."""
+    return read_frame(engine, sa.select(s.dim_region).where(*region_conditions(Slice()))
+                      .order_by(s.dim_region.c.region_id))
 
 
 def load_plan_names(engine: sa.Engine) -> list[str]:
@@ -159,7 +163,8 @@ def load_mart_info(engine: sa.Engine) -> dict[str, str]:
 
 
 def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
-    """Rows per mart table, in dependency order."""
+    """Rows per mart table, in dependency order; not for regional scopes."""
+    require("view_mart_admin", "read the mart's table counts")
     rows = []
     with engine.connect() as conn:
         for table in s.MART.sorted_tables:
@@ -169,7 +174,8 @@ def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
 
 
 def load_planted_truths(engine: sa.Engine) -> pd.DataFrame:
-    """What the generator planted (empty for real extracts)."""
+    """What the generator planted (empty for real extracts); not for regional scopes."""
+    require("view_mart_admin", "read the planted truths")
     return read_frame(engine, sa.select(s.planted_truth).order_by(s.planted_truth.c.truth_id))
 
 
@@ -204,7 +210,7 @@ def load_market_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
         sa.select(key, comp.c.month, own.label("own_subs"),
                   sa.func.sum(comp.c.subscribers).label("market_subs"))
         .select_from(comp.join(region, comp.c.region_id == region.c.region_id))
-        .where(*_region_conditions(slice_), comp.c.month.in_(months))
+        .where(*region_conditions(slice_), comp.c.month.in_(months))
         .group_by(key, comp.c.month).order_by(key, comp.c.month)
     )
     frame = read_frame(engine, statement)
@@ -219,7 +225,7 @@ def _market_subscribers(engine: sa.Engine, slice_: Slice) -> pd.DataFrame:
         sa.select(comp.c.month, own.label("own_subs"), sa.func.sum(comp.c.subscribers)
                   .label("market_subs"))
         .select_from(comp.join(region, comp.c.region_id == region.c.region_id))
-        .where(*_region_conditions(slice_)).group_by(comp.c.month)
+        .where(*region_conditions(slice_)).group_by(comp.c.month)
     )
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
@@ -271,12 +277,13 @@ def _masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
 
 def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
                          slice_: Slice = Slice(), *, order_by: str = "revenue",
-                         only: str | None = None, limit: int = 500,
-                         reveal_numbers: bool = False) -> pd.DataFrame:
+                         only: str | None = None, limit: int = 500) -> pd.DataFrame:
     """The subscribers behind a figure: both months' revenue and usage, biggest fall first.
 
     ``only`` narrows to ``"new"`` (joined in ``month``) or ``"churned"`` (gone in ``month``).
+    Rows lie inside the acting scope; numbers are masked unless the acting role may see them.
     """
+    slice_ = scoped(slice_)
     if order_by not in SUBSCRIBER_ORDER:
         raise ConcertoError(f"Cannot order subscribers by {order_by!r}; choose one of "
                             f"{', '.join(SUBSCRIBER_ORDER)}")
@@ -287,7 +294,7 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     dims = (sub.join(region, sub.c.region_id == region.c.region_id)
             .join(channel, sub.c.channel_id == channel.c.channel_id)
             .join(plan, sub.c.plan_id == plan.c.plan_id))
-    conditions = [*_region_conditions(slice_)]
+    conditions = [*region_conditions(slice_)]
     for value, column in [(slice_.channel_type, channel.c.channel_type),
                           (slice_.channel_id, sub.c.channel_id),
                           (slice_.group_id, sub.c.group_id),
@@ -318,7 +325,7 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     ranked = (ranked.group_by(fact.c.subscriber_id)
               .order_by(sa.literal_column("change"), fact.c.subscriber_id).limit(limit)
               .subquery("ranked"))
-    number = sub.c.msisdn if reveal_numbers else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
     statement = (
         sa.select(sub.c.subscriber_id, number.label("number"), region.c.micro_region,
                   channel.c.channel_name, channel.c.channel_type, plan.c.plan_name,
@@ -330,15 +337,17 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     return read_frame(engine, statement)
 
 
-def load_subscriber_ledger(engine: sa.Engine, subscriber_id: int, *,
-                           reveal_numbers: bool = False) -> pd.DataFrame:
-    """Every monthly row of one subscriber, with the number (masked unless revealed)."""
-    fact, sub = s.fact_subscriber_month, s.dim_subscriber
-    number = sub.c.msisdn if reveal_numbers else _masked(sub.c.msisdn)
+def load_subscriber_ledger(engine: sa.Engine, subscriber_id: int) -> pd.DataFrame:
+    """Every monthly row of one subscriber (none outside the acting scope), with the number
+    masked unless the acting role may see it."""
+    fact, sub, region = s.fact_subscriber_month, s.dim_subscriber, s.dim_region
+    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
     statement = (sa.select(number.label("number"), *[c for c in fact.columns
                                                      if c.name != "subscriber_id"])
-                 .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id))
-                 .where(fact.c.subscriber_id == subscriber_id).order_by(fact.c.month))
+                 .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id)
+                              .join(region, sub.c.region_id == region.c.region_id))
+                 .where(fact.c.subscriber_id == subscriber_id, *region_conditions(Slice()))
+                 .order_by(fact.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
     return frame

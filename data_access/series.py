@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
+from data_access.queries import Slice, region_conditions
 
 #: Series the scan knows: name → (table, unit column, time column, value column).
 SERIES = {
@@ -23,18 +24,22 @@ SERIES = {
 def load_series_panel(engine: sa.Engine, name: str, since: dt.date | None = None) -> pd.DataFrame:
     """One series per unit in long form: unit, unit_label, time, value (oldest first).
 
-    ``rival_new_adds`` sums both rivals' monthly new adds per micro-region.
+    ``rival_new_adds`` sums both rivals' monthly new adds per micro-region. Only units
+    inside the acting scope are returned.
     """
     if name not in SERIES:
         raise ConcertoError(f"Unknown series {name!r}; choose one of {', '.join(SERIES)}")
     table, unit, time, value = SERIES[name]
     if unit == "channel_id":
         label = s.dim_channel.c.channel_name
-        joined = table.join(s.dim_channel, table.c.channel_id == s.dim_channel.c.channel_id)
+        joined = table.join(s.dim_channel, table.c.channel_id == s.dim_channel.c.channel_id
+                            ).join(s.dim_region, s.dim_channel.c.region_id == s.dim_region.c.region_id)
     else:
         label = s.dim_region.c.micro_region
         joined = table.join(s.dim_region, table.c.region_id == s.dim_region.c.region_id)
-    conditions = [table.c[time] >= since] if since else []
+    conditions = region_conditions(Slice())  # the acting scope's units only
+    if since:
+        conditions.append(table.c[time] >= since)
     if name == "rival_new_adds":
         conditions.append(table.c.operator != "us")
     statement = (sa.select(table.c[unit].label("unit"), label.label("unit_label"),

@@ -9,12 +9,22 @@ the writer, writers wait for each other up to a timeout); production uses Postgr
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 from data_access.db import ConcertoError, workflow_url
 
 WORKFLOW = sa.MetaData()
 _SQLITE_BUSY_MS = 15_000
+#: Modules that declare more tables on ``WORKFLOW``; imported before the tables are created.
+TABLE_MODULES = ("data_access.workorders",)
+
+
+class StaleWrite(ConcertoError):
+    """Someone else changed the row since it was read; reload and try again."""
 
 alert = sa.Table(
     "alert", WORKFLOW,
@@ -128,6 +138,51 @@ def create_workflow_engine(url: str | None = None) -> sa.Engine:
                             "CONCERTO_WORKFLOW_URL to a SQLite or PostgreSQL URL, not DuckDB.")
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
     WORKFLOW.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Upgrade a store made by an older Concerto in place: add nullable columns it lacks.
+
+    Only additive, nullable columns are upgraded this way; anything else is refused with a
+    message rather than guessed at.
+    """
+    inspector = sa.inspect(engine)
+    for table in WORKFLOW.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise ConcertoError(f"The workflow store's table {table.name} lacks column "
+                                    f"{column.name}, which cannot be added in place; move the "
+                                    "old store aside and start a new one.")
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.server_default is not None:
+                default = " DEFAULT " + str(column.server_default.arg.compile(
+                    dialect=engine.dialect) if hasattr(column.server_default.arg, "compile")
+                    else f"'{column.server_default.arg}'")
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                     f"{kind}{default}")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction that takes the write lock at its start.
+
+    On SQLite a transaction that reads and then writes can fail with "database is locked"
+    when another writer committed in between; ``BEGIN IMMEDIATE`` takes the lock first and
+    waits for it up to the busy timeout instead. On PostgreSQL this is a plain transaction;
+    use conditional updates or ``SELECT … FOR UPDATE`` inside it.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
 

@@ -6,7 +6,10 @@ import streamlit as st
 from analytics.scheduler import scan_for_alerts
 from data_access import cache
 from data_access import diagnosis as store
+from data_access.db import ConcertoError
+from data_access.dispatch import dispatch_alert
 from pages.common.empty import require_mart
+from pages.common.session import principal
 
 st.title("Alerts 告警")
 require_mart()
@@ -22,7 +25,8 @@ if top.button("Scan the latest day now 立即扫描", key="alerts_scan"):
     with st.expander("What was scanned"):
         st.text("\n".join(lines[:-1]))
 
-alerts = store.list_alerts(workflow, status=None if status == "all" else "open")
+alerts = store.list_alerts(workflow, status=None if status == "all" else "open",
+                           mart=cache.mart_engine())
 if alerts.empty:
     st.info("No alerts yet. They come from scheduled diagnosis runs (`python -m "
             "analytics.scheduler run-due`), from saved runs on the diagnosis page, and from the "
@@ -41,11 +45,32 @@ by_day = shown.assign(day=pd.to_datetime(shown["raised_at"]).dt.date).groupby(
     ["day", "source"]).size().rename("alerts").reset_index()
 st.caption(f"{len(shown)} alert(s) shown of {len(alerts)}.")
 st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
-st.dataframe(shown[["alert_id", "raised_at", "source", "metric", "unit_level", "unit_label",
+picked = st.dataframe(shown[["alert_id", "raised_at", "source", "metric", "unit_level", "unit_label",
                     "observed_at", "score", "actual", "expected", "message", "status"]],
              hide_index=True, column_config={
                  "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
                                                           format="%.2f"),
-                 "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm")})
+                 "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm")},
+             on_select="rerun", selection_mode="single-row", key="alerts_table")
 st.download_button("Download alerts (CSV)", shown.to_csv(index=False).encode(), "alerts.csv",
                    "text/csv")
+
+who = principal()
+if picked.selection.rows and who.can("dispatch_orders"):
+    chosen = shown.iloc[picked.selection.rows[0]]
+    if st.button(f"Make a work order of alert #{chosen['alert_id']} by the dispatch rules 派单",
+                 type="primary", key="alerts_dispatch_one"):
+        try:
+            order_id = dispatch_alert(workflow, cache.mart_engine(), int(chosen["alert_id"]),
+                                      actor=who)
+        except ConcertoError as exc:
+            st.error(str(exc))
+        else:
+            if order_id is None:
+                st.warning("No dispatch rule covers this kind of unit; create the order by hand.")
+            else:
+                st.page_link("pages/workorders.py", label=f"Open work order #{order_id} ▸",
+                             query_params={"order": str(order_id)})
+elif who.can("dispatch_orders"):
+    st.caption("Select an alert to turn it into a work order; the nightly job "
+               "(`python -m analytics.scheduler dispatch`) does it for every open alert.")

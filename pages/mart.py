@@ -5,10 +5,17 @@ import json
 import streamlit as st
 
 from data_access import cache
+from data_access.auth import ROLES
 from pages.common.empty import build_demo_mart_button, require_mart
+from pages.common.session import principal
 
 st.title("Mart & planted truths 数据集市")
 require_mart()
+who = principal()
+if not who.can("view_mart_admin"):
+    st.info(f"A {ROLES[who.role].lower()} may not see the mart's tables and planted truths; "
+            "the operations sandbox shows your figures.")
+    st.stop()
 
 info = cache.mart_info()
 source = info.get("source", "unknown")

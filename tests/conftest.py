@@ -133,3 +133,36 @@ def fresh_streamlit_caches() -> Iterator[None]:
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+APP_FILE = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def app_as(duck_mart: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+           fresh_streamlit_caches: None):
+    """Make an AppTest of the whole app signed in as one of the demo users (by username).
+
+    The mart is the shared test mart and the workflow store a fresh SQLite file per test;
+    ``app_as.workflow_url`` names it, so a test can put orders or budgets there first.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from data_access import auth
+    from data_access.auth import Principal
+    from data_access.demo_users import DEMO_USERS
+
+    monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)  # demo users are seeded per store
+    url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
+    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    monkeypatch.setenv("CONCERTO_WORKFLOW_URL", url)
+    monkeypatch.setenv("CONCERTO_DEMO_USERS", "1")
+    people = {u: Principal(u, name, role, level, value) for u, role, name, level, value in DEMO_USERS}
+
+    def make(username: str = "analyst") -> AppTest:
+        at = AppTest.from_file(APP_FILE, default_timeout=90)
+        at.session_state["principal"] = people[username]
+        return at
+
+    make.workflow_url = url  # type: ignore[attr-defined]
+    return make

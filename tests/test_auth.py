@@ -8,7 +8,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from data_access import auth
+from data_access import auth, demo_users
 from data_access.auth import AuthError, Principal
 from data_access.db import ConcertoError
 from data_access.workflow import app_user, audit_log
@@ -231,9 +231,9 @@ def test_changing_an_unknown_user_is_refused(workflow):
 
 
 def test_demo_users_seed_once_and_sign_in(workflow):
-    first = auth.seed_demo_users(workflow)
+    first = demo_users.seed_demo_users(workflow)
     counts = _counts(workflow)
-    assert auth.seed_demo_users(workflow) == first
+    assert demo_users.seed_demo_users(workflow) == first
     assert _counts(workflow) == counts
     assert {role for _, role, _ in first} == set(auth.ROLES)
     for username, role, password in first:
@@ -243,9 +243,9 @@ def test_demo_users_seed_once_and_sign_in(workflow):
 
 
 def test_demo_passwords_are_documented():
-    for username, role, _, _, _ in auth._DEMO_USERS:
-        assert username in auth.seed_demo_users.__doc__
-        assert f"Concerto-2026!{role}" in auth.seed_demo_users.__doc__
+    for username, role, _, _, _ in demo_users.DEMO_USERS:
+        assert username in demo_users.seed_demo_users.__doc__
+        assert f"Concerto-2026!{role}" in demo_users.seed_demo_users.__doc__
 
 
 @pytest.mark.parametrize("role", sorted(auth.ROLES))

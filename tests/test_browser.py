@@ -22,7 +22,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The default page is served at "/"; the first request of the module is a deep link to
 # /mart on a fresh server, the case Streamlit's legacy pages/ mode gets wrong.
 URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.py": "diagnosis",
-             "pages/microregion.py": "microregion", "pages/alerts.py": "alerts"}
+             "pages/microregion.py": "microregion", "pages/alerts.py": "alerts",
+             "pages/workorders.py": "workorders"}
+PASSWORD = "Concerto-2026!{role}"
 
 
 def _free_port() -> int:
@@ -32,11 +34,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(duck_mart: str) -> Iterator[str]:
+def server(duck_mart: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     port = _free_port()
-    env = {**os.environ, "CONCERTO_MART_URL": duck_mart}
+    store = tmp_path_factory.mktemp("browser") / "workflow.sqlite"
+    env = {**os.environ, "CONCERTO_MART_URL": duck_mart,
+           "CONCERTO_WORKFLOW_URL": f"sqlite:///{store}", "CONCERTO_DEMO_USERS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
          str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -77,6 +81,19 @@ def _settle(page) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
 
 
+def _sign_in(page, username: str, role: str, password: str | None = None) -> None:
+    """Fill in the sign-in form the way a person would."""
+    _settle(page)
+    page.get_by_label("Username 用户名").fill(username)
+    page.get_by_label("Password 密码").fill(password or PASSWORD.format(role=role))
+    page.get_by_role("button", name="Sign in 登录").click()
+    if password is None:  # signed in: the sidebar's sign-out button appears
+        page.wait_for_selector(".st-key-logout", timeout=60_000)
+    else:
+        page.wait_for_timeout(500)
+    _settle(page)
+
+
 def test_page_map_matches_the_registered_pages():
     assert set(URL_PATHS) == set(PAGE_TESTS)
 
@@ -86,7 +103,8 @@ def test_each_page_opens_without_an_exception(server, browser, page_file):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{server}/{URL_PATHS[page_file]}", timeout=30_000)
-        _settle(page)
+        _sign_in(page, "analyst", "analyst")
+        assert page.get_by_text("Demo Analyst").count() >= 1  # signed in, then the page
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text("Page not found").count() == 0
         assert page.locator("h1").first.inner_text().strip()
@@ -98,11 +116,22 @@ def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{server}/?month=2026-10", timeout=30_000)
-        _settle(page)
+        _sign_in(page, "exec", "executive")
         page.locator(".st-key-sandbox_card_arpu button").click()  # ARPU's own card button
         page.wait_for_url("**kpi=arpu**", timeout=30_000)
         _settle(page)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert "ARPU" in page.get_by_role("heading", name="Drill-down").inner_text()
+    finally:
+        page.close()
+
+
+def test_a_wrong_password_is_refused_in_the_form(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(server, timeout=30_000)
+        _sign_in(page, "marketer", "marketer", password="not-the-password-1")
+        assert page.get_by_text("Unknown username or wrong password.").count() == 1
+        assert page.locator('[data-testid="stMetric"]').count() == 0
     finally:
         page.close()

@@ -12,22 +12,23 @@ pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-#: Each page registered in app.py and the test that renders it (the meta-test checks this).
+#: Each page registered in app.py and the test ("file::function") that renders it; the
+#: meta-test checks that both exist.
 PAGE_TESTS = {
-    "pages/sandbox.py": "test_sandbox_renders_cards_map_tree_and_drill",
-    "pages/mart.py": "test_mart_page_lists_tables_and_planted_truths",
-    "pages/diagnosis.py": "test_diagnosis_page_builds_runs_and_saves_a_template",
-    "pages/microregion.py": "test_micro_region_page_follows_a_finding_down_to_numbers",
-    "pages/alerts.py": "test_alerts_page_scans_and_lists_new_alerts",
+    "pages/sandbox.py": "test_pages.py::test_sandbox_renders_cards_map_tree_and_drill",
+    "pages/mart.py": "test_pages.py::test_mart_page_lists_tables_and_planted_truths",
+    "pages/diagnosis.py": "test_pages.py::test_diagnosis_page_builds_runs_and_saves_a_template",
+    "pages/microregion.py":
+        "test_pages.py::test_micro_region_page_follows_a_finding_down_to_numbers",
+    "pages/alerts.py": "test_pages.py::test_alerts_page_scans_and_lists_new_alerts",
+    "pages/workorders.py": "test_pages_act.py::test_work_orders_page_walks_an_order_to_closed",
 }
 
 
-
 @pytest.fixture
-def app(duck_mart: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> AppTest:
-    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
-    monkeypatch.setenv("CONCERTO_WORKFLOW_URL", f"sqlite:///{tmp_path / 'workflow.sqlite'}")
-    return AppTest.from_file(APP, default_timeout=90)
+def app(app_as) -> AppTest:
+    """The app signed in as the demo analyst (every region, masked numbers)."""
+    return app_as("analyst")
 
 
 def _texts(at: AppTest) -> str:
@@ -46,8 +47,11 @@ def test_every_registered_page_has_a_rendering_test():
     on_disk = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
     assert registered == on_disk, "every file in pages/ must be registered in app.py"
     assert registered == set(PAGE_TESTS), "add the new page to PAGE_TESTS with its test"
-    for name in PAGE_TESTS.values():
-        assert name in globals(), f"{name} is named in PAGE_TESTS but does not exist"
+    for target in PAGE_TESTS.values():
+        file, name = target.split("::")
+        source = ast.parse((ROOT / "tests" / file).read_text(encoding="utf-8"))
+        defined = {n.name for n in ast.walk(source) if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"{target} is named in PAGE_TESTS but does not exist"
     # A fresh server's first request runs in Streamlit's legacy pages/ mode, which knows a
     # page by its file name; st.navigation must use the same path or the link falls through.
     for node in ast.walk(tree):
@@ -119,9 +123,13 @@ def test_mart_page_lists_tables_and_planted_truths(app: AppTest):
 
 
 def test_without_a_mart_every_page_explains_how_to_get_one(tmp_path, monkeypatch):
+    from data_access.auth import Principal
+
     monkeypatch.setenv("CONCERTO_MART_URL", f"duckdb:///{tmp_path / 'absent.duckdb'}")
+    monkeypatch.setenv("CONCERTO_WORKFLOW_URL", f"sqlite:///{tmp_path / 'workflow.sqlite'}")
     for page in PAGE_TESTS:
         at = AppTest.from_file(APP, default_timeout=60)
+        at.session_state["principal"] = Principal("admin", "Admin", "administrator")
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
         assert "no mart yet" in _texts(at)
@@ -183,10 +191,11 @@ def test_micro_region_page_shows_the_localisers_answer_for_the_city(app: AppTest
 def test_alerts_page_scans_and_lists_new_alerts(app: AppTest):
     app.switch_page("pages/alerts.py").run()
     assert not app.exception, app.exception
-    assert "No alerts yet" in _texts(app)
+    before = len(app.dataframe[-1].value) if app.dataframe else 0  # the demo's budget alert
     app.button(key="alerts_scan").click().run()
     assert not app.exception, app.exception
     assert any("new alert(s)" in s.value for s in app.success)
+    assert len(app.dataframe[-1].value) > before
 
 
 def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
@@ -204,5 +213,6 @@ def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
     app.switch_page("pages/alerts.py").run()
     assert not app.exception, app.exception
     listed = app.dataframe[-1].value
-    assert list(listed["unit_label"]) == ["revenue [Gongbei]"]
-    assert listed["score"].iloc[0] == 0.97
+    raised = listed[listed["source"] == "diagnosis"]
+    assert list(raised["unit_label"]) == ["revenue [Gongbei]"]
+    assert raised["score"].iloc[0] == 0.97

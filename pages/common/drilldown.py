@@ -12,7 +12,7 @@ import streamlit as st
 from analytics.drill import history_months, measures_for, member_expected, member_kpis
 from analytics.formatting import format_value
 from analytics.kpis import REGISTRY
-from data_access import cache
+from data_access import cache, scope
 from data_access.db import ConcertoError
 from data_access.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from pages.common import urlstate
@@ -107,13 +107,18 @@ def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFram
     """Members' KPI, change, contribution and expected value (cached per mart version: the
     city-wide channel table costs ~160 ms of analytics at 1M subscribers, and every widget
     click reruns the page)."""
-    return _member_table(cache.mart_key(), level, slice_, kpi, month)
+    return _member_table(cache.view_key(), level, slice_, kpi, month)
 
 
 @st.cache_data(ttl=cache.TTL_SECONDS, max_entries=128, show_spinner=False)
-def _member_table(mart: tuple[str, float], level: str, slice_: Slice, kpi: str,
+def _member_table(view: tuple[object, ...], level: str, slice_: Slice, kpi: str,
                   month: dt.date) -> pd.DataFrame:
-    # ``mart`` (URL, file version) is in the key so a rebuilt mart is never served stale.
+    # ``view`` (URL, file version, viewer) is in the key: never stale, never another's rows.
+    with scope.acting_as(view[-1]):  # the body may run outside the script's context
+        return _member_rows(level, slice_, kpi, month)
+
+
+def _member_rows(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
     months = [m.date() for m in history_months(pd.Timestamp(month))]
     keys, _ = _KEYS[level]
     if kpi == "market_share":

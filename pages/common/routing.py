@@ -11,6 +11,8 @@ switches it off and reruns.
 from __future__ import annotations
 
 import streamlit as st
+
+from data_access import scope
 from streamlit.runtime.pages_manager import PagesManager
 
 ROUTED_KEY = "global_filters"  # app.py sets it on every run, before the page runs
@@ -22,7 +24,12 @@ def use_navigation_only() -> None:
 
 
 def require_routed() -> None:
-    """Rerun through app.py when this page was run without the router."""
+    """Rerun through app.py when this page was run without the router.
+
+    A page can also run without app.py once the router has run (Streamlit's AppTest resets
+    the legacy mode on every run), so the signed-in person is declared again here.
+    """
     if ROUTED_KEY not in st.session_state:
         use_navigation_only()
         st.rerun()
+    scope.act_as(st.session_state.get("principal"))

@@ -1,0 +1,151 @@
+"""Sign-in, roles and the work-order page under AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from data_access import auth, workorders
+from data_access.workflow import alert, create_workflow_engine
+
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_sign_in_refuses_a_wrong_password_then_lets_the_right_one_in(app_as):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="login_username") is not None
+    assert not at.metric  # nothing of the mart shows before signing in
+    at.text_input(key="login_username").set_value("channel_mgr")
+    at.text_input(key="login_password").set_value("wrong-password-1")
+    at.button[0].click().run()
+    assert "Unknown username or wrong password." in _errors(at)
+    assert "principal" not in at.session_state
+    at.text_input(key="login_username").set_value("channel_mgr")
+    at.text_input(key="login_password").set_value("Concerto-2026!channel_manager")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["principal"].role == "channel_manager"
+    assert any(m.label.startswith("ARPU") for m in at.metric)  # the sandbox, signed in
+
+
+def test_five_wrong_passwords_lock_the_account_in_the_form(app_as):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.run()
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        at.text_input(key="login_username").set_value("marketer")
+        at.text_input(key="login_password").set_value("not-the-password-9")
+        at.button[0].click().run()
+    at.text_input(key="login_username").set_value("marketer")
+    at.text_input(key="login_password").set_value("Concerto-2026!marketer")
+    at.button[0].click().run()
+    assert any("locked" in e for e in _errors(at))
+    assert "principal" not in at.session_state
+
+
+def test_a_regional_manager_sees_only_their_region_in_the_sandbox(app_as):
+    at = app_as("rm_gongbei")
+    at.run()
+    assert not at.exception, at.exception
+    region = at.sidebar.selectbox(key="global_micro_region")
+    assert {o.split(" ")[0] for o in region.options} <= {"Gongbei", "All"}
+    at.query_params["drill"] = "channel_type:social_outlet"
+    at.run()
+    control = at.segmented_control(key="sandbox_level_1")
+    control.set_value("subscribers").run()
+    assert not at.exception, at.exception
+    rows = at.dataframe[-1].value
+    assert len(rows) and (rows["micro_region"] == "Gongbei").all()
+    assert rows["number"].str.fullmatch(r"\d{7}\*{4}").all()
+
+
+def test_an_account_manager_sees_full_numbers(app_as):
+    at = app_as("account_mgr")
+    at.query_params["drill"] = "micro_region:Gongbei"
+    at.run()
+    at.segmented_control(key="sandbox_level_1").set_value("subscribers").run()
+    assert not at.exception, at.exception
+    rows = at.dataframe[-1].value
+    assert rows["number"].str.fullmatch(r"\d{11}").all()
+
+
+def test_a_regional_manager_cannot_open_the_mart_internals(app_as):
+    at = app_as("rm_gongbei")
+    at.switch_page("pages/mart.py").run()
+    assert not at.exception, at.exception
+    assert any("may not" in i.value for i in at.info)
+
+
+def _raise_activation_alert(url: str, channel_id: int) -> None:
+    engine = create_workflow_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(alert).values(
+            raised_at=dt.datetime.now(dt.UTC), source="anomaly", metric="new_activations_7d",
+            unit_level="channel", unit_key=str(channel_id), unit_label=f"Outlet {channel_id}",
+            observed_at="2026-10-31", score=0.99, actual=3.0, expected=21.0,
+            message="7-day new activations 3 against 21 expected", status="open"))
+    engine.dispose()
+
+
+def test_work_orders_page_walks_an_order_to_closed(app_as, duck_mart):
+    import duckdb
+
+    with duckdb.connect(duck_mart.removeprefix("duckdb:///"), read_only=True) as conn:
+        channel = conn.sql("select min(c.channel_id) from dim_channel c join dim_region r "
+                           "using (region_id) where r.micro_region = 'Gongbei'").fetchall()[0][0]
+    # the analyst dispatches the open alert by the rules
+    analyst = app_as("analyst")
+    analyst.switch_page("pages/workorders.py").run()
+    assert not analyst.exception, analyst.exception
+    _raise_activation_alert(app_as.workflow_url, channel)
+    analyst.button(key="orders_dispatch").click().run()
+    assert any("new order(s)" in s.value for s in analyst.success)
+    engine = create_workflow_engine(app_as.workflow_url)
+    orders = workorders.list_orders(engine, None)
+    engine.dispose()
+    order_id = int(orders.loc[orders["metric"] == "new_activations_7d", "order_id"].iloc[0])
+    # the channel manager finds it in their queue, accepts, answers the checklist, resolves
+    worker = app_as("channel_mgr")
+    worker.query_params["order"] = str(order_id)
+    worker.switch_page("pages/workorders.py").run()
+    assert not worker.exception, worker.exception
+    assert "My queue 我的待办 (1)" in [t.label for t in worker.tabs]
+    assert worker.session_state["orders_selected"] == order_id
+
+    def press(at: AppTest, label: str) -> None:
+        next(b for b in at.button if b.label.startswith(label)).click().run()
+        assert not at.exception, at.exception
+
+    press(worker, "Accept")
+    press(worker, "Start work")
+    press(worker, "Resolve")
+    assert any("note: say why" in e for e in _errors(worker))
+    for key in ("stock_shortage", "goods_moved", "rival_products", "low_footfall"):
+        worker.radio(key=f"check_{key}").set_value("yes" if key == "stock_shortage" else "no")
+    press(worker, "Save answers")
+    assert any("stock transfer" in i.value for i in worker.info)
+    worker.text_area(key="order_note").set_value("SIMs restocked from the Jida store")
+    press(worker, "Resolve")
+    history = worker.dataframe[-1].value
+    assert list(history["action"])[-1] == "resolve"
+    # the regional manager of Gongbei verifies it
+    manager = app_as("rm_gongbei")
+    manager.query_params["order"] = str(order_id)
+    manager.switch_page("pages/workorders.py").run()
+    press(manager, "Verify")
+    assert list(manager.dataframe[-1].value["to_state"])[-1] == "verified"
+    # someone in Doumen never sees it
+    elsewhere = app_as("rm_xiangzhou")
+    elsewhere.switch_page("pages/workorders.py").run()
+    listed = [t.label for t in elsewhere.tabs]
+    assert "All I can see 全部 (1)" in listed  # Gongbei lies in Xiangzhou; budgets do not
