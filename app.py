@@ -29,9 +29,13 @@ PAGES = {
     ],
     "Act 行动": [
         st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),
+        st.Page("pages/arsenal.py", title="Marketing arsenal 营销武器库", icon="🎯",
+                url_path="arsenal"),
+        st.Page("pages/budgets.py", title="Budgets 预算", icon="💰", url_path="budgets"),
     ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),
+        st.Page("pages/admin.py", title="Users & audit 用户与审计", icon="🔐", url_path="admin"),
     ],
 }
 

@@ -38,10 +38,20 @@ def record_audit(conn: sa.Connection, actor: str, action: str, entity: str, enti
         after_json=_json(after)))
 
 
-def load_audit(engine: sa.Engine, *, entity_id: str | None = None,
-               limit: int = 500) -> pd.DataFrame:
-    """The newest audit rows first, optionally for one entity id."""
-    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(limit)
+def load_audit(engine: sa.Engine, *, entity_id: str | None = None, entity: str | None = None,
+               username: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """The newest audit rows first, optionally for one entity, kind of entity or actor.
+
+    Only roles with ``view_audit`` may read it (tools acting as nobody in particular may).
+    """
+    from data_access.scope import require
+
+    require("view_audit", "read the audit log")
+    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(int(limit))
     if entity_id is not None:
         query = query.where(audit_log.c.entity_id == entity_id)
+    if entity is not None:
+        query = query.where(audit_log.c.entity == entity)
+    if username is not None:
+        query = query.where(audit_log.c.username == username)
     return read_frame(engine, query)

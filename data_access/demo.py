@@ -16,6 +16,8 @@ ENV_DEMO_USERS = "CONCERTO_DEMO_USERS"
 SEEDERS = (
     "data_access.demo_users:seed_demo_users",
     "data_access.dispatch:seed_dispatch_rules",
+    "data_access.arsenal:seed_arsenal",
+    "data_access.budget_seed:seed_demo_budgets",
 )
 
 

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from analytics.diagnosis import RunResult
 from analytics.templates import Template, parse_template, template_to_json
 from data_access import queries
+from data_access.audit import record_audit
 from data_access.db import PROJECT_ROOT, ConcertoError, read_frame
 from data_access.queries import Slice
-from data_access.workflow import alert, diagnosis_run, diagnosis_template
+from data_access.workflow import alert, diagnosis_run, diagnosis_template, write_transaction
 
 _INTERVALS = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7)}
 STARTERS_DIR = PROJECT_ROOT / "assets" / "templates"
@@ -86,9 +87,9 @@ def _stored(row: Mapping[str, Any]) -> StoredTemplate:
 
 def save_template(engine: sa.Engine, template: Template, user: str,
                   now: dt.datetime | None = None) -> StoredTemplate:
-    """Save ``template`` as the next version of its name (one transaction)."""
+    """Save ``template`` as the next version of its name (one transaction, audited)."""
     now = now or _now()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         latest = conn.execute(sa.select(sa.func.max(diagnosis_template.c.version))
                               .where(diagnosis_template.c.name == template.name)).scalar()
         version = (latest or 0) + 1
@@ -100,6 +101,10 @@ def save_template(engine: sa.Engine, template: Template, user: str,
             schedule=saved.schedule, compare_to=saved.compare_to,
             next_run_at=next_run_after(saved.schedule, now), is_current=True,
             created_by=user, created_at=now)).inserted_primary_key[0]
+        record_audit(conn, user, "template_save", "diagnosis_template", template_id,
+                     None if latest is None else {"name": saved.name, "version": latest},
+                     {"name": saved.name, "version": version, "schedule": saved.schedule,
+                      "tree": json.loads(template_to_json(saved))["root"]})
     return load_template(engine, int(template_id))
 
 

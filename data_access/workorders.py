@@ -53,6 +53,8 @@ work_order = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index("ix_work_order_queue", "assignee", "state", "due_at"),
     sa.Index("ix_work_order_state", "state", "due_at"),
+    sa.Index("ix_work_order_micro_region", "micro_region", "due_at"),
+    sa.Index("ix_work_order_branch", "branch", "due_at"),
     comment="Alert, task and job orders; version makes concurrent updates safe.",
 )
 

@@ -14,6 +14,7 @@ from pages.common import filters
 from pages.common.empty import require_mart
 from pages.common.findings import render_findings
 from pages.common.mindmap import mindmap_dot
+from pages.common.session import principal
 from pages.common.template_editor import WORKING, render_editor
 
 st.title("Market diagnosis 市场诊断")
@@ -97,7 +98,8 @@ with edit_tab:
             try:
                 data = {**json.loads(template_to_json(template)), "name": new_name,
                         "schedule": schedule, "compare_to": compare_to, "description": description}
-                saved = store.save_template(workflow, parse_template(data), "web user")
+                saved = store.save_template(workflow, parse_template(data),
+                                            principal().username)
                 st.session_state["diagnosis_loaded"] = None
                 st.session_state["diagnosis_select_next"] = saved.template.name
                 st.session_state["diagnosis_saved_message"] = (

@@ -7,10 +7,11 @@ from analytics.drill import kpi_expected
 from analytics.kpis import REGISTRY, kpi_cards
 from analytics.kpitree import kpi_tree, revenue_bridge
 from data_access import cache
-from pages.common import drilldown, filters, urlstate
+from pages.common import drilldown, filters, orderview, urlstate
 from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
+from pages.common.session import principal
 
 st.title("Operations sandbox 运营沙盘")
 require_mart()
@@ -35,6 +36,7 @@ st.session_state.setdefault(KPI_STATE, "revenue")
 monthly = cache.monthly_totals(scope.region_slice).loc[:month]
 render_cards(kpi_cards(monthly, month), kpi_expected(monthly, month))
 kpi = st.session_state[KPI_STATE]
+orderview.response_strip(cache.workflow_engine(), principal(), scope.branch, scope.micro_region)
 drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kpi))
 
 # ── Map and KPI tree ──

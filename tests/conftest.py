@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,54 +15,21 @@ ENV_TEST_PG_URL = "CONCERTO_TEST_PG_URL"
 TEST_MART = {"subscribers": 6_000, "months": 14, "seed": 11}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root; run its tools as the postgres user then."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a PostgreSQL server: CONCERTO_TEST_PG_URL, or a private server started here."""
+    from tests.pgserver import private_server
+
     if os.environ.get(ENV_TEST_PG_URL):
         yield os.environ[ENV_TEST_PG_URL]
         return
-    bindir = _pg_bin()
-    if bindir is None:
+    try:
+        server = private_server()
+    except FileNotFoundError:
         pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql; .ci/run does it), "
                     f"and {ENV_TEST_PG_URL} is not set")
-    datadir = Path(tempfile.mkdtemp(prefix="concerto-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(datadir, "postgres", "postgres")
-    port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-                                 "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {datadir} -c fsync=off"
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-l",
-                                 str(datadir / "log"), "-w", "-o", options, "start"]),
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast",
-                                     "stop"]), capture_output=True)
-        shutil.rmtree(datadir, ignore_errors=True)
+    with server as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

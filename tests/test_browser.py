@@ -23,7 +23,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # /mart on a fresh server, the case Streamlit's legacy pages/ mode gets wrong.
 URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.py": "diagnosis",
              "pages/microregion.py": "microregion", "pages/alerts.py": "alerts",
-             "pages/workorders.py": "workorders"}
+             "pages/workorders.py": "workorders", "pages/arsenal.py": "arsenal", "pages/budgets.py": "budgets",
+             "pages/admin.py": "admin"}
 PASSWORD = "Concerto-2026!{role}"
 
 

@@ -149,3 +149,50 @@ def test_work_orders_page_walks_an_order_to_closed(app_as, duck_mart):
     elsewhere.switch_page("pages/workorders.py").run()
     listed = [t.label for t in elsewhere.tabs]
     assert "All I can see 全部 (1)" in listed  # Gongbei lies in Xiangzhou; budgets do not
+
+
+def test_admin_page_creates_a_user_and_shows_the_audit(app_as):
+    at = app_as("admin")
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception, at.exception
+    assert "channel_mgr" in set(at.dataframe[0].value["username"])
+    form = at.text_input
+    form[0].set_value("li.ming")
+    form[1].set_value("Li Ming")
+    form[2].set_value("short")
+    next(b for b in at.button if b.label == "Create 创建").click().run()
+    assert any("password: must be at least 10" in e.value for e in at.error)
+    at.text_input[2].set_value("Li-Ming-2026x")
+    next(b for b in at.button if b.label == "Create 创建").click().run()
+    assert not at.exception, at.exception
+    assert "li.ming" in set(at.dataframe[0].value["username"])
+    audit = at.dataframe[1].value
+    assert audit.iloc[0]["action"] == "user_create" and audit.iloc[0]["username"] == "admin"
+    assert "Li-Ming-2026x" not in audit.to_csv()  # the password never reaches the audit
+
+
+def test_front_line_roles_cannot_open_user_admin(app_as):
+    at = app_as("channel_mgr")
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception, at.exception
+    assert any("may not manage users" in i.value for i in at.info)
+
+
+def test_the_sandbox_shows_response_and_resolution_times(app_as):
+    import datetime as dt
+
+    from data_access.auth import Principal
+
+    engine = create_workflow_engine(app_as.workflow_url)
+    workorders.create_order(
+        engine, Principal("admin", "Admin", "administrator"), kind="task", title="Restock",
+        unit_level="micro_region", unit_key="Gongbei", unit_label="Gongbei", branch="Xiangzhou",
+        micro_region="Gongbei", owner_role="regional_manager", assignee="rm_gongbei",
+        due_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=8))
+    engine.dispose()
+    at = app_as("exec")
+    at.run()
+    assert not at.exception, at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Open orders 未完成"] == "1"
+    assert any(label.endswith("Response time 响应时长") for label in labels)

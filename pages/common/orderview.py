@@ -46,6 +46,26 @@ def kpi_strip(frame: pd.DataFrame, now: pd.Timestamp, where: st.delta_generator.
                         f"{rules.ON_TIME_TARGET:.0%}.")
 
 
+def response_strip(engine, who: Principal, branch: str | None, micro_region: str | None) -> None:
+    """The sandbox's row of work-order KPIs over the last 30 days, for the filtered region."""
+    now = pd.Timestamp.now(tz="UTC")
+    frame = order_actions.load_kpi_frame(engine, who, since=(now - pd.Timedelta(days=30))
+                                         .to_pydatetime())
+    if micro_region:
+        frame = frame[frame["micro_region"] == micro_region]
+    elif branch:
+        frame = frame[frame["branch"] == branch]
+    box = st.container(border=True)
+    head = box.columns([4, 1])
+    head[0].markdown("**Response to problems 工单响应** · work orders created in the last 30 days")
+    head[1].page_link("pages/workorders.py", label="Work orders ▸")
+    if frame.empty:
+        box.caption("No work orders in the last 30 days here. Alerts become orders by the "
+                    "dispatch rules (alerts page, or `python -m analytics.scheduler dispatch`).")
+        return
+    kpi_strip(frame, now, box)
+
+
 def table(orders: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """The columns a queue shows, readable."""
     overdue = orders["state"].isin(rules.OPEN_STATES) & (orders["due_at"] < now)

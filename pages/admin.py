@@ -1,0 +1,93 @@
+"""Users & audit 用户与审计: who may sign in with which role and scope, and every change made."""
+
+import pandas as pd
+import streamlit as st
+
+from data_access import auth, cache
+from data_access.audit import load_audit
+from data_access.db import ConcertoError
+from pages.common.empty import require_mart
+from pages.common.session import principal
+
+st.title("Users & audit 用户与审计")
+require_mart()
+who = principal()
+engine = cache.workflow_engine()
+if not (who.can("manage_users") or who.can("view_audit")):
+    st.info(f"A {auth.ROLES[who.role].lower()} may not manage users or read the audit log.")
+    st.stop()
+
+people, audit = st.tabs(["Users 用户", "Audit log 审计日志"])
+with people:
+    users = auth.list_users(engine)
+    shown = users.assign(role=users["role"].map(auth.ROLES), scope=users["scope_value"].fillna("—"),
+                         locked=pd.to_datetime(users["locked_until"], utc=True).notna())
+    st.dataframe(shown[["username", "display_name", "role", "scope", "active", "failed_logins",
+                        "locked", "created_at"]], hide_index=True, use_container_width=True)
+    st.download_button("Download users (CSV)", shown.drop(columns=["locked_until"])
+                       .to_csv(index=False).encode(), "users.csv", "text/csv")
+    if not who.can("manage_users"):
+        st.caption("Only administrators change users.")
+    else:
+        regions = cache.region_table()
+        scopes = ([None] + [f"branch:{b}" for b in sorted(regions["branch"].unique())]
+                  + [f"micro_region:{m}" for m in regions["micro_region"]])
+        label = {None: "everything 全部"} | {s: s.replace(":", " ") for s in scopes if s}
+        add, change = st.columns(2)
+        with add.form("admin_new_user"):
+            st.markdown("**New user 新用户**")
+            username = st.text_input("Username (a–z, 0–9, . _ -)")
+            display = st.text_input("Display name 姓名")
+            role = st.selectbox("Role 角色", list(auth.ROLES), format_func=auth.ROLES.get)
+            where = st.selectbox("Scope 范围", scopes, format_func=label.get)
+            password = st.text_input("Initial password (10+ characters, a letter and a digit)",
+                                     type="password")
+            if st.form_submit_button("Create 创建", type="primary"):
+                level, value = where.split(":") if where else (None, None)
+                try:
+                    auth.create_user(engine, username.strip(), password, role,
+                                     display_name=display, scope_level=level,
+                                     scope_value=value, actor=who.username)
+                except ConcertoError as exc:
+                    st.error(str(exc))
+                else:
+                    st.success(f"Created {username}.")
+                    st.rerun()
+        with change.form("admin_change_user"):
+            st.markdown("**Change a user 修改用户**")
+            target = st.selectbox("User", users["username"])
+            role = st.selectbox("New role", list(auth.ROLES), format_func=auth.ROLES.get)
+            where = st.selectbox("New scope", scopes, format_func=label.get, key="admin_scope")
+            password = st.text_input("New password (leave empty to keep)", type="password")
+            active = st.checkbox("May sign in 启用", value=True)
+            if st.form_submit_button("Save 保存"):
+                level, value = where.split(":") if where else (None, None)
+                try:
+                    auth.change_role(engine, target, role, scope_level=level, scope_value=value,
+                                     actor=who.username)
+                    auth.set_active(engine, target, active, actor=who.username)
+                    if password:
+                        auth.set_password(engine, target, password, actor=who.username)
+                except ConcertoError as exc:
+                    st.error(str(exc))
+                else:
+                    st.success(f"Saved {target}.")
+                    st.rerun()
+with audit:
+    if not who.can("view_audit"):
+        st.info("Only administrators and executives read the audit log.")
+    else:
+        cols = st.columns(3)
+        entity = cols[0].selectbox("Entity 对象", [None, "app_user", "work_order", "tactic",
+                                                   "tactic_pick", "budget_unit", "budget_booking"],
+                                   format_func=lambda e: e or "all 全部")
+        actor = cols[1].text_input("By user 操作人")
+        limit = cols[2].number_input("Rows", 50, 5000, 500, step=50)
+        rows = load_audit(engine, entity=entity, username=actor.strip() or None, limit=int(limit))
+        if rows.empty:
+            st.info("No audit rows match.")
+        else:
+            st.dataframe(rows, hide_index=True, use_container_width=True, column_config={
+                "at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss")})
+            st.download_button("Download the audit rows (CSV)", rows.to_csv(index=False).encode(),
+                               "audit_log.csv", "text/csv")
