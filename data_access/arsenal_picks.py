@@ -94,6 +94,14 @@ def pick_tactic(engine: sa.Engine, principal: Principal, tactic_id: int, order_i
         Naming the field: an unknown or inactive tactic, a bad quantity, an unknown, closed
         or rejected order, a note or target key too long. Nothing is written then.
     """
+    with write_transaction(engine) as conn:
+        return pick_in(conn, principal, tactic_id, order_id, quantity=quantity,
+                       target_key=target_key, note=note)
+
+
+def pick_in(conn: sa.Connection, principal: Principal, tactic_id: int, order_id: int, *,
+            quantity: int = 1, target_key: str | None = None, note: str = "") -> int:
+    """``pick_tactic`` inside the caller's write transaction (so it can join a larger change)."""
     principal.require("pick_tactics", "pick tactics from the marketing arsenal")
     quantity = _whole("quantity", quantity)
     if quantity < 1:
@@ -104,34 +112,33 @@ def pick_tactic(engine: sa.Engine, principal: Principal, tactic_id: int, order_i
         raise ConcertoError("target_key: must be at most 80 characters.")
     if len(note) > 400:
         raise ConcertoError(f"note: must be at most 400 characters (it has {len(note)}).")
-    with write_transaction(engine) as conn:
-        chosen = tactic_row(conn, tactic_id, lock=True)
-        if chosen["auth_level"] > principal.auth_level:
-            raise Forbidden(f"Tactic {chosen['code']} needs authorisation level "
-                            f"{chosen['auth_level']} ({LEVELS[chosen['auth_level']]}); a "
-                            f"{ROLES[principal.role].lower()} has level {principal.auth_level}.")
-        if not chosen["active"]:
-            raise ConcertoError(f"tactic_id: tactic {chosen['code']} is deactivated and cannot "
-                                "be picked.")
-        order = _order(conn, principal, order_id, lock=True)
-        most, already = chosen["max_per_customer"], 0
-        if key is not None:
-            p = tactic_pick.c
-            already = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.quantity), 0))
-                                       .where(p.tactic_id == chosen["tactic_id"],
-                                              p.target_key == key, p.status == "picked")
-                                       ).scalar_one())
-        if quantity + already > most:
-            held = f" ({key} already has {already})" if already else ""
-            raise ConcertoError(f"quantity: tactic {chosen['code']} allows at most {most} per "
-                                f"customer{held}; {quantity} asked.")
-        values = dict(tactic_id=chosen["tactic_id"], order_id=order["order_id"],
-                      quantity=quantity, unit_cost=chosen["unit_cost"],
-                      total_cost=round(chosen["unit_cost"] * quantity, 2), target_key=key,
-                      picked_by=principal.username, picked_at=_now(), status="picked", note=note)
-        pick_id = conn.execute(sa.insert(tactic_pick).values(**values)).inserted_primary_key[0]
-        record_audit(conn, principal.username, "tactic_pick", "tactic_pick", pick_id, None,
-                     {**values, "code": chosen["code"]})
+    chosen = tactic_row(conn, tactic_id, lock=True)
+    if chosen["auth_level"] > principal.auth_level:
+        raise Forbidden(f"Tactic {chosen['code']} needs authorisation level "
+                        f"{chosen['auth_level']} ({LEVELS[chosen['auth_level']]}); a "
+                        f"{ROLES[principal.role].lower()} has level {principal.auth_level}.")
+    if not chosen["active"]:
+        raise ConcertoError(f"tactic_id: tactic {chosen['code']} is deactivated and cannot "
+                            "be picked.")
+    order = _order(conn, principal, order_id, lock=True)
+    most, already = chosen["max_per_customer"], 0
+    if key is not None:
+        p = tactic_pick.c
+        already = int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(p.quantity), 0))
+                                   .where(p.tactic_id == chosen["tactic_id"],
+                                          p.target_key == key, p.status == "picked")
+                                   ).scalar_one())
+    if quantity + already > most:
+        held = f" ({key} already has {already})" if already else ""
+        raise ConcertoError(f"quantity: tactic {chosen['code']} allows at most {most} per "
+                            f"customer{held}; {quantity} asked.")
+    values = dict(tactic_id=chosen["tactic_id"], order_id=order["order_id"],
+                  quantity=quantity, unit_cost=chosen["unit_cost"],
+                  total_cost=round(chosen["unit_cost"] * quantity, 2), target_key=key,
+                  picked_by=principal.username, picked_at=_now(), status="picked", note=note)
+    pick_id = conn.execute(sa.insert(tactic_pick).values(**values)).inserted_primary_key[0]
+    record_audit(conn, principal.username, "tactic_pick", "tactic_pick", pick_id, None,
+                 {**values, "code": chosen["code"]})
     return int(pick_id)
 
 

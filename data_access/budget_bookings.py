@@ -61,38 +61,46 @@ def prebook(engine: sa.Engine, principal: Principal, unit_id: int, amount: float
     ConcertoError
         Naming the field at fault (amount, unit_id, work_order_id, tactic_pick_id, note).
     """
+    with write_transaction(engine) as conn:
+        return prebook_in(conn, principal, unit_id, amount, work_order_id=work_order_id,
+                          tactic_pick_id=tactic_pick_id, note=note)
+
+
+def prebook_in(conn: sa.Connection, principal: Principal, unit_id: int, amount: float, *,
+               work_order_id: int | None = None, tactic_pick_id: int | None = None,
+               note: str = "") -> int:
+    """``prebook`` inside the caller's write transaction (so it can join a larger change)."""
     principal.require("book_budget", "book budget")
     amount = money("amount", amount)
     note = text_field("note", note, 400, required=False)
     work_order_id = _optional_id("work_order_id", work_order_id)
     tactic_pick_id = _optional_id("tactic_pick_id", tactic_pick_id)
-    with write_transaction(engine) as conn:
-        unit = read_unit(conn, unit_id)
-        refuse_booking(conn, principal, unit)
-        if work_order_id is not None and conn.execute(sa.select(work_order.c.order_id).where(
-                work_order.c.order_id == work_order_id)).first() is None:
-            raise ConcertoError(f"work_order_id: there is no work order #{work_order_id}.")
-        u = budget_unit.c
-        after = conn.execute(sa.update(budget_unit).where(
-            u.unit_id == unit["unit_id"],
-            u.booked + u.spent + u.allocated + amount <= u.quota + _EPS)
-            .values(booked=rounded(u.booked + amount), version=u.version + 1)
-            .returning(*budget_unit.c)).mappings().first()
-        if after is None:
-            now = read_unit(conn, unit_id)
-            raise BudgetExceeded(f"amount: {yuan(amount)} does not fit — only "
-                                 f"{yuan(left_of(now))} of {yuan(now['quota'])} left on "
-                                 f"{whose(now)}.")
-        booking = dict(unit_id=int(unit["unit_id"]), amount=amount, status="booked",
-                       spent_amount=None, work_order_id=work_order_id,
-                       tactic_pick_id=tactic_pick_id, note=note,
-                       created_by=principal.username, created_at=now_utc(), version=1)
-        booking_id = int(conn.execute(sa.insert(budget_booking).values(**booking))
-                         .inserted_primary_key[0])
-        record_audit(conn, principal.username, "budget_prebook", "budget_booking", booking_id,
-                     {"unit": {k: unit[k] for k in _UNIT_FIELDS}},
-                     {"unit": {k: after[k] for k in _UNIT_FIELDS}, "booking": booking})
-        raise_alerts(conn, after)
+    unit = read_unit(conn, unit_id)
+    refuse_booking(conn, principal, unit)
+    if work_order_id is not None and conn.execute(sa.select(work_order.c.order_id).where(
+            work_order.c.order_id == work_order_id)).first() is None:
+        raise ConcertoError(f"work_order_id: there is no work order #{work_order_id}.")
+    u = budget_unit.c
+    after = conn.execute(sa.update(budget_unit).where(
+        u.unit_id == unit["unit_id"],
+        u.booked + u.spent + u.allocated + amount <= u.quota + _EPS)
+        .values(booked=rounded(u.booked + amount), version=u.version + 1)
+        .returning(*budget_unit.c)).mappings().first()
+    if after is None:
+        now = read_unit(conn, unit_id)
+        raise BudgetExceeded(f"amount: {yuan(amount)} does not fit — only "
+                             f"{yuan(left_of(now))} of {yuan(now['quota'])} left on "
+                             f"{whose(now)}.")
+    booking = dict(unit_id=int(unit["unit_id"]), amount=amount, status="booked",
+                   spent_amount=None, work_order_id=work_order_id,
+                   tactic_pick_id=tactic_pick_id, note=note,
+                   created_by=principal.username, created_at=now_utc(), version=1)
+    booking_id = int(conn.execute(sa.insert(budget_booking).values(**booking))
+                     .inserted_primary_key[0])
+    record_audit(conn, principal.username, "budget_prebook", "budget_booking", booking_id,
+                 {"unit": {k: unit[k] for k in _UNIT_FIELDS}},
+                 {"unit": {k: after[k] for k in _UNIT_FIELDS}, "booking": booking})
+    raise_alerts(conn, after)
     return booking_id
 
 

@@ -134,6 +134,21 @@ def test_work_orders_page_walks_an_order_to_closed(app_as, duck_mart):
         worker.radio(key=f"check_{key}").set_value("yes" if key == "stock_shortage" else "no")
     press(worker, "Save answers")
     assert any("stock transfer" in i.value for i in worker.info)
+    # the first tactic offered answers the checklist; its cost is booked on their budget
+    offered = worker.selectbox(key="order_tactic")
+    assert offered.options[0].startswith("⭐")
+    assert worker.selectbox(key="order_budget").value is not None  # their own budget first
+    press(worker, "Pick and book")
+    frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
+    picks = next(f for cols, f in frames.items() if "pick_id" in cols)
+    bookings = next(f for cols, f in frames.items() if "booking_id" in cols)
+    assert len(picks) == 1 and len(bookings) == 1
+    assert bookings["status"].iloc[0] == "booked"
+    assert bookings["amount"].iloc[0] == picks["total_cost"].iloc[0]
+    press(worker, "Confirm spent")
+    frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
+    bookings = next(f for cols, f in frames.items() if "booking_id" in cols)
+    assert bookings["status"].iloc[0] == "confirmed"
     worker.text_area(key="order_note").set_value("SIMs restocked from the Jida store")
     press(worker, "Resolve")
     history = worker.dataframe[-1].value
