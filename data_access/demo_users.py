@@ -14,6 +14,8 @@ DEMO_USERS = (
     ("analyst", "analyst", "Demo Analyst", None, None),
     ("rm_xiangzhou", "regional_manager", "Demo Manager, Xiangzhou", "branch", "Xiangzhou"),
     ("rm_gongbei", "regional_manager", "Demo Manager, Gongbei", "micro_region", "Gongbei"),
+    ("rm_doumen", "regional_manager", "Demo Manager, Doumen", "branch", "Doumen"),
+    ("rm_jinwan", "regional_manager", "Demo Manager, Jinwan", "branch", "Jinwan"),
     ("channel_mgr", "channel_manager", "Demo Channel Manager", None, None),
     ("account_mgr", "account_manager", "Demo Account Manager", None, None),
     ("marketer", "marketer", "Demo Marketer", None, None),
@@ -33,6 +35,8 @@ def seed_demo_users(engine: sa.Engine) -> list[tuple[str, str, str]]:
     analyst       analyst           Concerto-2026!analyst
     rm_xiangzhou  regional_manager  Concerto-2026!regional_manager (branch Xiangzhou)
     rm_gongbei    regional_manager  Concerto-2026!regional_manager (micro_region Gongbei)
+    rm_doumen     regional_manager  Concerto-2026!regional_manager (branch Doumen)
+    rm_jinwan     regional_manager  Concerto-2026!regional_manager (branch Jinwan)
     channel_mgr   channel_manager   Concerto-2026!channel_manager
     account_mgr   account_manager   Concerto-2026!account_manager
     marketer      marketer          Concerto-2026!marketer

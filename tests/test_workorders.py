@@ -289,7 +289,7 @@ def test_dispatch_rules_route_each_alert_to_its_owner(store: sa.Engine, duck_mar
     cases = {
         ("micro_region", str(gongbei), "revenue"): ("rm_gongbei", "alert", "Gongbei"),
         ("micro_region", "Jida", "revenue"): ("rm_xiangzhou", "alert", "Jida"),
-        ("micro_region", "Sanzao", "revenue"): (None, "alert", "Sanzao"),  # nobody for Jinwan
+        ("micro_region", "Sanzao", "revenue"): ("rm_jinwan", "alert", "Sanzao"),
         ("channel", str(channel), "new_activations_7d"): ("channel_mgr", "task", "Gongbei"),
         ("channel", str(doumen_channel), "new_activations"): ("channel_mgr", "task", None),
         ("group_id", str(group), "revenue"): ("account_mgr", "task", None),
@@ -359,3 +359,17 @@ def test_response_and_resolution_times_from_the_store(store: sa.Engine):
     assert status["response_hours"] == "green"
     assert rules.order_kpi_status({**kpis, "response_hours": 4.5})["response_hours"] == "amber"
     assert rules.order_kpi_status({**kpis, "response_hours": 9.0})["response_hours"] == "red"
+
+
+def test_an_alert_nobody_covers_waits_unassigned_for_a_dispatcher(store: sa.Engine, duck_mart):
+    from data_access.db import create_mart_engine
+
+    auth.set_active(store, "rm_jinwan", False, actor="admin")
+    mart = create_mart_engine(duck_mart, read_only=True)
+    order = workorders.load_order(store, None, dispatch.dispatch_alert(
+        store, mart, _alert(store, "micro_region", "Sanzao")))
+    assert (order["state"], order["assignee"], order["owner_role"]) == (
+        "new", None, "regional_manager")
+    assert list(workorders.list_orders(store, PEOPLE["analyst"], states=("new",))["order_id"]) \
+        == [order["order_id"]]
+    mart.dispose()
