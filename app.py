@@ -12,8 +12,6 @@ st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", l
 
 who = st.session_state.get(PRINCIPAL_KEY)
 scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
-if who is None:
-    login.sign_in()
 
 PAGES = {
     "Discover 发现": [
@@ -39,7 +37,10 @@ PAGES = {
     ],
 }
 
-navigation = st.navigation(PAGES)
+# Navigation is set up before signing in, so a deep link survives the sign-in form.
+navigation = st.navigation(PAGES, position="sidebar" if who else "hidden")
+if who is None:
+    login.sign_in()
 st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
 login.signed_in_banner()
 st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()

@@ -31,7 +31,7 @@ def scores_from_z(z: np.ndarray | pd.Series | float) -> np.ndarray:
     >>> scores_from_z(np.array([0.0, 2.0, 4.0, 5.0, np.nan])).round(3).tolist()
     [0.0, 0.25, 0.9, 0.989, 0.0]
     """
-    z = np.abs(np.asarray(z, dtype=float))
+    z = np.minimum(np.abs(np.asarray(z, dtype=float)), 1e6)  # beyond this the score is 1.0
     return np.where(np.isnan(z), 0.0, -np.expm1(-((z / _WIDTH) ** 3)))
 
 

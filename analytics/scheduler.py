@@ -30,6 +30,7 @@ from analytics.diagnosis import breach_alerts, run_template
 from data_access import diagnosis as store
 from data_access import queries, series
 from data_access.db import ConcertoError, create_mart_engine
+from data_access.demo import demo_enabled, seed_demo
 from data_access.workflow import create_workflow_engine
 
 
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         workflow = create_workflow_engine()
+        if demo_enabled(workflow):  # the same demo users and rules the app seeds
+            seed_demo(workflow)
         if args.command == "seed":
             print(f"added {store.seed_starter_templates(workflow)} starter template(s)")
             return 0

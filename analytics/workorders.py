@@ -118,11 +118,29 @@ ACTIVATION_DROP_CHECKLIST: tuple[Question, ...] = (
 ANSWERS = ("yes", "no", "unknown")
 
 
+#: Metrics that count a channel's new activations (daily scan, 7-day totals, monthly KPI).
+ACTIVATION_METRICS = frozenset({"new_activations", "new_activations_7d", "new_subs"})
+
+
 def checklist_for(metric: str | None, unit_level: str) -> tuple[Question, ...]:
-    """The checklist an order carries: the activation-drop one for a channel's activations."""
-    if unit_level == "channel" and metric is not None and "activation" in metric:
+    """The checklist an order carries: the activation-drop one for a channel's activations.
+
+    >>> [q.key for q in checklist_for("new_subs", "channel_id")][:2]
+    ['stock_shortage', 'goods_moved']
+    >>> checklist_for("revenue", "channel")
+    ()
+    """
+    if unit_level in ("channel", "channel_id") and metric in ACTIVATION_METRICS:
         return ACTIVATION_DROP_CHECKLIST
     return ()
+
+
+def order_checklist(order: Mapping[str, object]) -> tuple[Question, ...]:
+    """The checklist a stored order carries: set when it was created (``checklist_json`` is
+    not None), so an order about a rise in activations carries none."""
+    if order.get("checklist_json") is None:
+        return ()
+    return checklist_for(order.get("metric"), str(order.get("unit_level")))
 
 
 def validate_answers(questions: tuple[Question, ...], answers: Mapping[str, object]) -> None:

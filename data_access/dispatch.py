@@ -26,6 +26,7 @@ from data_access.workorders import dispatch_rule as rule_table
 DEFAULT_RULES: tuple[tuple[str, str | None, str, str, str, int], ...] = (
     ("channel", "new_activations_7d", "channel_manager", "task", "high", 48),
     ("channel", None, "channel_manager", "task", "normal", 72),
+    ("channel_id", "new_subs", "channel_manager", "task", "high", 48),
     ("channel_id", None, "channel_manager", "task", "normal", 72),
     ("micro_region", None, "regional_manager", "alert", "high", 48),
     ("rival_region", None, "regional_manager", "alert", "normal", 120),
@@ -164,6 +165,8 @@ def _dispatch(workflow: sa.Engine, actor: Principal, row: Any, rule: dict[str, A
             unit_label=row["unit_label"], branch=branch, micro_region=micro_region,
             metric=row["metric"], owner_role=rule["owner_role"], assignee=owner,
             priority=rule["priority"], alert_id=alert_id,
+            rising=row["actual"] is not None and row["expected"] is not None
+            and row["actual"] > row["expected"],
             due_at=now + dt.timedelta(hours=int(rule["deadline_hours"])))
         order_id = insert_order(conn, actor.username, values)
         conn.execute(sa.update(alert).where(alert.c.alert_id == alert_id)

@@ -96,7 +96,7 @@ def transition(engine: sa.Engine, actor: Principal, order_id: int, action: str, 
             values["assignee"] = _check_assignee(conn, assignee)
             values["accepted_at"] = None
         if action == "resolve":
-            questions = rules.checklist_for(order["metric"], order["unit_level"])
+            questions = rules.order_checklist(order)
             answers = json.loads(order["checklist_json"] or "{}")
             if not rules.checklist_complete(questions, answers):
                 raise ConcertoError("checklist: answer every question yes or no before "
@@ -130,7 +130,7 @@ def save_checklist(engine: sa.Engine, actor: Principal, order_id: int,
         if order["state"] not in ("accepted", "in_progress"):
             raise ConcertoError(f"checklist: accept the order before answering it (it is "
                                 f"{rules.STATES[order['state']]}).")
-        questions = rules.checklist_for(order["metric"], order["unit_level"])
+        questions = rules.order_checklist(order)
         try:
             rules.validate_answers(questions, answers)
         except ValueError as exc:

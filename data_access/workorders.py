@@ -161,8 +161,12 @@ def check_new_order(actor: Principal, *, kind: str, title: str, unit_level: str,
                     priority: str = "normal", detail: str = "", branch: str | None = None,
                     micro_region: str | None = None, metric: str | None = None,
                     assignee: str | None = None, alert_id: int | None = None,
-                    parent_id: int | None = None) -> dict[str, Any]:
-    """Validate a new order's fields and return the row to insert (nothing is written)."""
+                    parent_id: int | None = None, rising: bool = False) -> dict[str, Any]:
+    """Validate a new order's fields and return the row to insert (nothing is written).
+
+    An order about a channel's new activations carries the drop checklist unless ``rising``
+    (the alert was about a surge, which the drop checklist does not fit).
+    """
     from data_access.auth import ROLES
 
     actor.require("create_orders", "create work orders")
@@ -190,7 +194,8 @@ def check_new_order(actor: Principal, *, kind: str, title: str, unit_level: str,
         micro_region=micro_region, metric=metric, alert_id=alert_id, parent_id=parent_id,
         owner_role=owner_role, assignee=assignee, created_by=actor.username, created_at=now,
         due_at=due, dispatched_at=now if assignee else None, version=1,
-        checklist_json=json.dumps({}) if rules.checklist_for(metric, unit_level) else None)
+        checklist_json=json.dumps({}) if rules.checklist_for(metric, unit_level) and not rising
+        else None)
 
 
 def _actor_covers(actor: Principal, branch: str | None, micro_region: str | None) -> bool:

@@ -373,3 +373,28 @@ def test_an_alert_nobody_covers_waits_unassigned_for_a_dispatcher(store: sa.Engi
     assert list(workorders.list_orders(store, PEOPLE["analyst"], states=("new",))["order_id"]) \
         == [order["order_id"]]
     mart.dispose()
+
+
+def test_the_lifecycle_module_examples_hold():
+    import doctest
+
+    result = doctest.testmod(rules)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+def test_a_surge_in_activations_carries_no_drop_checklist(store: sa.Engine, duck_mart):
+    from data_access.db import create_mart_engine
+
+    mart = create_mart_engine(duck_mart, read_only=True)
+    with store.begin() as conn:
+        surge = conn.execute(sa.insert(alert).values(
+            raised_at=dt.datetime.now(dt.UTC), source="anomaly", metric="new_activations_7d",
+            unit_level="channel", unit_key="5", unit_label="Outlet 5", observed_at="2026-10-31",
+            score=0.99, actual=40.0, expected=9.0, message="surge", status="open"
+        )).inserted_primary_key[0]
+    order = workorders.load_order(store, None, dispatch.dispatch_alert(store, mart, surge))
+    assert rules.order_checklist(order) == ()
+    drop = workorders.load_order(store, None, dispatch.dispatch_alert(
+        store, mart, _alert(store, "channel", "6", "new_activations_7d")))
+    assert [q.key for q in rules.order_checklist(drop)][0] == "stock_shortage"
+    mart.dispose()

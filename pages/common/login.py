@@ -10,28 +10,42 @@ from data_access.db import ConcertoError
 from pages.common.session import PRINCIPAL_KEY
 
 
+_ERROR = "login_error"
+
+
+def _attempt() -> None:
+    """Check the submitted username and password (a callback: it runs before any script)."""
+    username = str(st.session_state.get("login_username", "")).strip()
+    password = str(st.session_state.get("login_password", ""))
+    st.session_state.pop("login_password", None)
+    try:
+        who = authenticate(cache.workflow_engine(), username, password)
+    except AuthError as exc:
+        st.session_state[_ERROR] = str(exc)
+    except ConcertoError as exc:
+        st.session_state[_ERROR] = f"Sign-in is unavailable: {exc}"
+    else:
+        st.session_state.pop(_ERROR, None)
+        st.session_state[PRINCIPAL_KEY] = who
+
+
 def sign_in() -> None:
-    """Show the sign-in form and stop the run until someone signs in."""
+    """Show the sign-in form and stop the run until someone signs in.
+
+    The check runs in the submit button's callback, before the next run starts, so the page
+    a deep link asked for is the one shown once the person is in.
+    """
     left, middle, right = st.columns([1, 2, 1])
     with middle:
         st.title("🎼 Concerto 协同运营平台")
         st.caption("Collaborative operations for the city company. Sign in to continue.")
         with st.form("login", border=True):
-            username = st.text_input("Username 用户名", key="login_username")
-            password = st.text_input("Password 密码", type="password", key="login_password")
-            submitted = st.form_submit_button("Sign in 登录", type="primary",
-                                              use_container_width=True)
-        if submitted:
-            try:
-                who = authenticate(cache.workflow_engine(), username.strip(), password)
-            except AuthError as exc:
-                st.error(str(exc))
-            except ConcertoError as exc:
-                st.error(f"Sign-in is unavailable: {exc}")
-            else:
-                st.session_state[PRINCIPAL_KEY] = who
-                st.session_state.pop("login_password", None)
-                st.rerun()
+            st.text_input("Username 用户名", key="login_username")
+            st.text_input("Password 密码", type="password", key="login_password")
+            st.form_submit_button("Sign in 登录", type="primary", use_container_width=True,
+                                  on_click=_attempt)
+        if _ERROR in st.session_state:
+            st.error(st.session_state[_ERROR])
         st.caption("Demo users are listed in the README (for example `channel_mgr` / "
                    "`Concerto-2026!channel_manager`).")
     st.stop()

@@ -149,7 +149,7 @@ def actions(engine, who: Principal, order: dict) -> None:
 
 def checklist(engine, who: Principal, order: dict) -> list[rules.Question]:
     """The activation-drop checklist: answers, notes, and the actions the answers lead to."""
-    questions = rules.checklist_for(order["metric"], order["unit_level"])
+    questions = rules.order_checklist(order)
     if not questions:
         return []
     answers = order_actions.checklist_answers(order)
