@@ -91,6 +91,36 @@ def allowed_actions(state: str) -> list[str]:
     return [name for name, move in TRANSITIONS.items() if state in move.sources]
 
 
+#: Readable names of the metrics alerts are raised on (others are shown as they are).
+METRIC_LABELS: dict[str, str] = {
+    "new_activations": "Daily new activations 日放号",
+    "new_activations_7d": "7-day new activations 7日放号",
+    "new_subs": "New subscribers 新增用户",
+    "revenue": "Revenue 收入",
+    "churned": "Churned subscribers 离网",
+    "churn_rate": "Churn rate 离网率",
+    "rival_new_adds": "Rivals' new adds 竞对新增",
+    "arpu": "ARPU",
+    "market_share": "Market share 市场份额",
+}
+
+
+def order_title(metric: str, unit_label: str, actual: float | None = None,
+                expected: float | None = None) -> str:
+    """A work order's title from its alert, e.g. "7-day new activations 7日放号 fell: Outlet 5".
+
+    >>> order_title("new_activations_7d", "Outlet 5", 3, 21)
+    '7-day new activations 7日放号 fell: Outlet 5'
+    >>> order_title("budget_use_80", "Guo Li (2026-Q4)")
+    'budget_use_80: Guo Li (2026-Q4)'
+    """
+    label = METRIC_LABELS.get(metric, metric)
+    if actual is None or expected is None or actual != actual or expected != expected:
+        return f"{label}: {unit_label}"[:200]
+    way = "fell" if actual < expected else "rose" if actual > expected else "held"
+    return f"{label} {way}: {unit_label}"[:200]
+
+
 # --- the channel activation-drop checklist ------------------------------------------------
 
 @dataclass(frozen=True)

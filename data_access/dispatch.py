@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.workorders import order_title
 from data_access import schema as s
 from data_access.auth import SYSTEM, Forbidden, Principal
 from data_access.db import ConcertoError, read_frame
@@ -160,7 +161,8 @@ def _dispatch(workflow: sa.Engine, actor: Principal, row: Any, rule: dict[str, A
         owner = rule["assignee"] if isinstance(rule["assignee"], str) else choose_owner(
             conn, rule["owner_role"], branch, micro_region)
         values = check_new_order(
-            actor, kind=rule["kind"], title=f"{row['metric']}: {row['unit_label']}"[:200],
+            actor, kind=rule["kind"],
+            title=order_title(row["metric"], row["unit_label"], row["actual"], row["expected"]),
             detail=row["message"], unit_level=row["unit_level"], unit_key=row["unit_key"],
             unit_label=row["unit_label"], branch=branch, micro_region=micro_region,
             metric=row["metric"], owner_role=rule["owner_role"], assignee=owner,

@@ -20,7 +20,11 @@ SELECTED = "orders_selected"
 
 
 def _hours(value: float) -> str:
-    return "—" if value != value else (f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d")
+    if value != value:
+        return "—"
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
 
 
 def kpi_strip(frame: pd.DataFrame, now: pd.Timestamp, where: st.delta_generator.DeltaGenerator
@@ -156,7 +160,8 @@ def checklist(engine, who: Principal, order: dict) -> list[rules.Question]:
     editable = order["assignee"] == who.username and order["state"] in ("accepted", "in_progress")
     st.markdown("#### Front-line checklist 一线排查清单")
     if not editable:
-        st.caption("The assignee answers this once the order is accepted.")
+        st.caption("Answered by the assignee." if order["state"] in rules.DONE_STATES
+                   else "The assignee answers this once the order is accepted.")
     with st.form(f"checklist_{order['order_id']}", border=True):
         given, notes = {}, {}
         for q in questions:
