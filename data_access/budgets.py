@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from analytics import budget as arith
 from data_access.workorders import work_order
 from data_access.auth import Forbidden, Principal
-from data_access.db import ConcertoError, read_frame
+from data_access.db import ConcertoError, check_text, read_frame
 from data_access.workflow import WORKFLOW
 
 _MAX_YUAN = 1e10
@@ -118,14 +118,7 @@ def money(field: str, value: Any, *, allow_zero: bool = False) -> float:
     return round(number, 2)
 
 
-def text_field(field: str, value: Any, limit: int, *, required: bool = True) -> str:
-    """``value`` stripped, or ``ConcertoError`` naming ``field`` when empty or too long."""
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise ConcertoError(f"{field}: must not be empty.")
-    if len(text) > limit:
-        raise ConcertoError(f"{field}: must be at most {limit} characters (it has {len(text)}).")
-    return text
+text_field = check_text  # the name the budget modules use
 
 
 def check_period(period: str) -> str:

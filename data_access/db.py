@@ -30,6 +30,16 @@ class ConcertoError(Exception):
     """An error a user can cause and fix; its message says what is wrong."""
 
 
+def check_text(field: str, value: object, limit: int, *, required: bool = True) -> str:
+    """``value`` stripped, or ``ConcertoError`` naming ``field`` when empty or too long."""
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise ConcertoError(f"{field}: must not be empty.")
+    if len(text) > limit:
+        raise ConcertoError(f"{field}: must be at most {limit} characters (it has {len(text)}).")
+    return text
+
+
 def _secret(name: str) -> str | None:
     path = PROJECT_ROOT / ".streamlit" / "secrets.toml"
     if not path.exists():

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from analytics import workorders as rules
 from data_access.audit import record_audit
 from data_access.auth import Forbidden, Principal
-from data_access.db import ConcertoError, read_frame
+from data_access.db import ConcertoError, check_text, read_frame
 from data_access.workflow import WORKFLOW, StaleWrite, write_transaction
 
 work_order = sa.Table(
@@ -134,15 +134,6 @@ def _event(conn: sa.Connection, order_id: int, actor: str, action: str, before: 
         to_state=after, assignee=assignee, note=note[:2000]))
 
 
-def _check_text(field: str, value: Any, limit: int, *, required: bool = True) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise ConcertoError(f"{field}: must not be empty.")
-    if len(text) > limit:
-        raise ConcertoError(f"{field}: must be at most {limit} characters (it has {len(text)}).")
-    return text
-
-
 def insert_order(conn: sa.Connection, actor: str, values: Mapping[str, Any]) -> int:
     """Insert a checked order with its first history rows and audit row (caller's transaction)."""
     order_id = conn.execute(sa.insert(work_order).values(**values)).inserted_primary_key[0]
@@ -186,11 +177,11 @@ def check_new_order(actor: Principal, *, kind: str, title: str, unit_level: str,
     if due is None or due <= now:
         raise ConcertoError("due_at: the deadline must lie in the future.")
     return dict(
-        kind=kind, title=_check_text("title", title, 200),
-        detail=_check_text("detail", detail, 2000, required=False), state=(
+        kind=kind, title=check_text("title", title, 200),
+        detail=check_text("detail", detail, 2000, required=False), state=(
             "dispatched" if assignee else "new"), priority=priority, unit_level=unit_level,
-        unit_key=_check_text("unit_key", unit_key, 80),
-        unit_label=_check_text("unit_label", unit_label, 120), branch=branch,
+        unit_key=check_text("unit_key", unit_key, 80),
+        unit_label=check_text("unit_label", unit_label, 120), branch=branch,
         micro_region=micro_region, metric=metric, alert_id=alert_id, parent_id=parent_id,
         owner_role=owner_role, assignee=assignee, created_by=actor.username, created_at=now,
         due_at=due, dispatched_at=now if assignee else None, version=1,
