@@ -24,12 +24,23 @@ PAGES = {
         st.Page("pages/microregion.py", title="Micro-region management 微区域管理", icon="📍",
                 url_path="microregion"),
         st.Page("pages/alerts.py", title="Alerts 告警", icon="🚨", url_path="alerts"),
+        st.Page("pages/channels.py", title="Channels 渠道管理", icon="🏪", url_path="channels"),
+        st.Page("pages/competitors.py", title="Competitor monitor 竞争监控", icon="🛰️",
+                url_path="competitors"),
     ],
     "Act 行动": [
         st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),
         st.Page("pages/arsenal.py", title="Marketing arsenal 营销武器库", icon="🎯",
                 url_path="arsenal"),
         st.Page("pages/budgets.py", title="Budgets 预算", icon="💰", url_path="budgets"),
+        st.Page("pages/comms.py", title="Communications 传播管理", icon="📢", url_path="comms"),
+    ],
+    "Track 跟踪": [
+        st.Page("pages/campaigns.py", title="Campaigns 营销活动", icon="📣", url_path="campaigns"),
+        st.Page("pages/churn.py", title="Churn prediction 离网预测", icon="📉", url_path="churn"),
+        st.Page("pages/value.py", title="Customer value 价值经营", icon="💎", url_path="value"),
+        st.Page("pages/calendar.py", title="Campaign calendar 营销日历", icon="🗓️",
+                url_path="calendar"),
     ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),

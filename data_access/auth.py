@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "act_on_alerts": frozenset({"analyst", "regional_manager", "channel_manager",
                                 "account_manager", "marketer", "administrator"}),
     "manage_campaigns": frozenset({"marketer", "administrator"}),
+    "override_conflicts": frozenset({"marketer", "administrator"}),  # save despite conflicts
     "manage_users": frozenset({"administrator"}),
     "view_audit": frozenset({"administrator", "executive"}),
     "view_dashboards": _ALL,

@@ -13,6 +13,12 @@ import sqlalchemy as sa
 import streamlit as st
 
 from data_access import db, queries, scope
+from data_access import campaign_calendar as _calendar
+from data_access import campaigns as _campaigns
+from data_access import channels as _channels
+from data_access import comms_mart as _comms_mart
+from data_access import competitors as _competitors
+from data_access import value as _value
 from data_access.auth import Principal
 
 R = TypeVar("R")
@@ -133,3 +139,34 @@ market_breakdown = _cached(queries.load_market_breakdown)
 cube_leaves = _cached(queries.load_cube_leaves)
 subscriber_rows = _cached(queries.load_subscriber_rows)
 subscriber_ledger = _cached(queries.load_subscriber_ledger)
+
+# Competitor monitor (issue 8)
+competitor_months = _cached(_competitors.load_competitor_months)
+competitor_events = _cached(_competitors.load_competitor_events)
+
+# Value-based operations and the campaign calendar (issue 7)
+value_window = _cached(_value.load_value_window)
+customer_bands = _cached(_value.load_customer_bands)
+unit_values = _cached(_value.load_unit_values)
+value_customers = _cached(_value.load_value_customers)
+high_end_summary = _cached(_value.load_high_end_summary)
+mart_campaigns = _cached(_calendar.load_mart_campaigns)
+
+# Campaign effect (issue 7)
+campaign_list = _cached(_campaigns.load_campaign_list)
+campaign_evaluation = _cached(_campaigns.evaluate_campaign)
+campaign_window = _cached(_campaigns.load_campaign_window)
+campaign_spend = _cached(_campaigns.load_campaign_spend)
+campaign_participants = _cached(_campaigns.load_participants)
+
+# Channel management (issue 8)
+channel_window = _cached(_channels.window_months)
+channel_metrics = _cached(_channels.load_channel_metrics)
+channel_stock = _cached(_channels.load_stock_summary)
+channel_history = _cached(_channels.load_channel_history)
+channel_days = _cached(_channels.load_channel_days)
+channel_low_use = _cached(_channels.load_low_use_numbers)
+
+# Communications (issue 8)
+past_campaigns = _cached(_comms_mart.load_past_campaigns)
+campaign_arpu_change = _cached(_comms_mart.load_campaign_arpu_change)

@@ -18,6 +18,9 @@ SEEDERS = (
     "data_access.dispatch:seed_dispatch_rules",
     "data_access.arsenal:seed_arsenal",
     "data_access.budget_seed:seed_demo_budgets",
+    "data_access.intel_demo:seed_demo_intel",
+    "data_access.comms_seed:seed_comms",
+    "data_access.campaign_plans:seed_channel_rules",
 )
 
 

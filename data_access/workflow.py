@@ -20,7 +20,8 @@ from data_access.db import ConcertoError, workflow_url
 WORKFLOW = sa.MetaData()
 _SQLITE_BUSY_MS = 15_000
 #: Modules that declare more tables on ``WORKFLOW``; imported before the tables are created.
-TABLE_MODULES = ("data_access.workorders", "data_access.arsenal", "data_access.budgets")
+TABLE_MODULES = ("data_access.workorders", "data_access.arsenal", "data_access.budgets",
+                 "data_access.intel", "data_access.comms", "data_access.campaign_plans")
 
 
 class StaleWrite(ConcertoError):

@@ -24,7 +24,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.py": "diagnosis",
              "pages/microregion.py": "microregion", "pages/alerts.py": "alerts",
              "pages/workorders.py": "workorders", "pages/arsenal.py": "arsenal", "pages/budgets.py": "budgets",
-             "pages/admin.py": "admin"}
+             "pages/admin.py": "admin", "pages/channels.py": "channels",
+             "pages/churn.py": "churn", "pages/value.py": "value",
+             "pages/calendar.py": "calendar", "pages/campaigns.py": "campaigns",
+             "pages/competitors.py": "competitors", "pages/comms.py": "comms"}
 PASSWORD = "Concerto-2026!{role}"
 
 

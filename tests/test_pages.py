@@ -25,6 +25,16 @@ PAGE_TESTS = {
     "pages/arsenal.py": "test_arsenal.py::test_arsenal_page_front_line_sees_level_1_and_picks_for_an_order",
     "pages/budgets.py": "test_budgets.py::test_budgets_page_as_channel_mgr_prebooks_through_the_form",
     "pages/admin.py": "test_pages_act.py::test_admin_page_creates_a_user_and_shows_the_audit",
+    "pages/channels.py":
+        "test_channel_eval.py::test_channels_page_opens_the_farming_channel_and_raises_a_work_order",
+    "pages/competitors.py":
+        "test_competitors.py::test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it",
+    "pages/comms.py": "test_comms.py::test_the_page_recommends_a_media_mix_for_a_new_theme",
+    "pages/campaigns.py": "test_campaign_effect.py::test_campaign_page_shows_the_planted_campaign_roi",
+    "pages/value.py": "test_value_pages.py::test_value_page_shows_bands_lists_and_map",
+    "pages/calendar.py":
+        "test_value_pages.py::test_calendar_stops_a_plan_that_collides_with_the_planted_crowd",
+    "pages/churn.py": "test_churn_page.py::test_churn_page_renders",
 }
 
 

@@ -1,0 +1,51 @@
+"""Concerto: the router — page config, sign-in, global filters, navigation."""
+
+import streamlit as st
+from pathlib import Path
+from data_access import churn_store as _cs
+_cs.MODEL_DIR = Path("/tmp/churnwork/shot_models")
+
+from data_access import scope
+from pages.common import filters, login, routing
+from pages.common.session import PRINCIPAL_KEY
+
+routing.use_navigation_only()
+
+st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
+
+who = st.session_state.get(PRINCIPAL_KEY)
+scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
+
+PAGES = {
+    "Discover 发现": [
+        # The default page lives at "/" (Streamlit ignores a default page's url_path).
+        st.Page("pages/sandbox.py", title="Operations sandbox 运营沙盘", icon="📊", default=True),
+    ],
+    "Locate 定位": [
+        st.Page("pages/diagnosis.py", title="Market diagnosis 市场诊断", icon="🧭",
+                url_path="diagnosis"),
+        st.Page("pages/microregion.py", title="Micro-region management 微区域管理", icon="📍",
+                url_path="microregion"),
+        st.Page("pages/alerts.py", title="Alerts 告警", icon="🚨", url_path="alerts"),
+        st.Page("pages/churn.py", title="Churn risk 流失预警", icon="📉", url_path="churn"),
+    ],
+    "Act 行动": [
+        st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),
+        st.Page("pages/arsenal.py", title="Marketing arsenal 营销武器库", icon="🎯",
+                url_path="arsenal"),
+        st.Page("pages/budgets.py", title="Budgets 预算", icon="💰", url_path="budgets"),
+    ],
+    "Data 数据": [
+        st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),
+        st.Page("pages/admin.py", title="Users & audit 用户与审计", icon="🔐", url_path="admin"),
+    ],
+}
+
+# Navigation is set up before signing in, so a deep link survives the sign-in form.
+navigation = st.navigation(PAGES, position="sidebar" if who else "hidden")
+if who is None:
+    login.sign_in()
+st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
+login.signed_in_banner()
+st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
+navigation.run()

@@ -1,0 +1,102 @@
+"""Channels 渠道管理: the channel value evaluator, three channel alerts, one channel's view."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics import channel_eval
+from analytics.formatting import format_value
+from data_access import cache, channel_orders
+from data_access.db import ConcertoError
+from pages.common import channel_view as view
+from pages.common.empty import require_mart
+from pages.common.session import principal
+
+st.title("Channels 渠道管理")
+require_mart()
+who = principal()
+workflow = cache.workflow_engine()
+
+span = st.slider("Evaluation window (months) 评估窗口", 3, 12, 6, key="channels_window")
+months = cache.channel_window(span)
+metrics = cache.channel_metrics(months)
+if metrics.empty:
+    st.info("No channels lie inside your scope. Ask an administrator to widen it, or open the "
+            "micro-region page for your own area.")
+    st.stop()
+st.caption(f"New numbers activated {months[0]:%Y-%m} – {months[-1]:%Y-%m}; money summed over "
+           f"the same months; {len(metrics)} channel(s) in your scope.")
+evaluated = channel_eval.evaluate_channels(metrics)
+stock = cache.channel_stock()
+ids = metrics[["channel_id", "channel_name", "channel_type", "branch", "micro_region"]]
+alerts = {
+    "sim_farming": channel_eval.detect_sim_farming(metrics),
+    "cross_region": channel_eval.detect_cross_region(metrics),
+    "stock_shortage": channel_eval.detect_stock_shortage(stock.merge(ids, on="channel_id")),
+}
+every_alert = pd.concat(alerts.values(), ignore_index=True)
+
+evaluate_tab, alert_tab, channel_tab = st.tabs([
+    "Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"])
+
+with evaluate_tab:
+    with st.expander("How the type and the action are decided 判定规则"):
+        st.markdown("Net value = revenue − service cost − commission − campaign cost; "
+                    "ROI = net value ÷ (commission + campaign cost). Commission per new number "
+                    "(assumed; the mart holds no commission ledger): " + ", ".join(
+                        f"{k} ¥{v:.0f}" for k, v in channel_eval.COMMISSION_PER_ACTIVATION.items())
+                    + ". The first rule that matches gives the type.")
+        st.dataframe(channel_eval.rule_table(), hide_index=True, key="channels_rules")
+    view.evaluator_table(evaluated)
+
+with alert_tab:
+    view.alert_list(alerts["sim_farming"], "sim_farming",
+                    "No channel's new numbers stand out for lack of use.")
+    view.alert_list(alerts["cross_region"], "cross_region",
+                    "No physical channel sells mainly to subscribers of another branch.")
+    view.alert_list(alerts["stock_shortage"], "stock_shortage",
+                    "No channel has been short of stock while its sales fell.")
+    if not every_alert.empty and who.can("act_on_alerts"):
+        if st.button("Record these as alerts for dispatch 写入告警", key="channels_record"):
+            try:
+                added = channel_orders.record_channel_alerts(workflow, every_alert,
+                                                             f"{months[-1]:%Y-%m}")
+            except ConcertoError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"{added} new alert(s) recorded; the Alerts page and the nightly "
+                           "dispatch pick them up.")
+
+with channel_tab:
+    flagged = list(dict.fromkeys(every_alert["channel_id"].astype(int)))
+    order = flagged + [c for c in evaluated["channel_id"].astype(int) if c not in flagged]
+    names = evaluated.set_index("channel_id")["channel_name"]
+    channel_id = st.selectbox(
+        "Channel 渠道", order, key="channels_pick",
+        format_func=lambda c: f"{'⚠ ' if c in flagged else ''}{c} · {names[c]}")
+    row = evaluated[evaluated["channel_id"] == channel_id].iloc[0]
+    st.subheader(f"{row['channel_name']}")
+    st.caption(f"{row['channel_type']} · {row['branch']} / {row['micro_region']} · manager "
+               f"{row['manager']} · opened {row['opened_on']}")
+    cols = st.columns(5)
+    cols[0].metric("New numbers 新增", format_value(row["new_numbers"], "subs"))
+    cols[1].metric("Low use 低使用", format_value(row["low_use_share"], "pct"))
+    cols[2].metric("Net value 净价值", format_value(row["net_value"], "yuan"))
+    cols[3].metric("ROI", format_value(row["roi"], "pct"))
+    here = stock[stock["channel_id"] == channel_id]
+    cols[4].metric("Stock now 库存",
+                   "–" if here.empty else f"{int(here['last_stock'].iloc[0])}")
+    st.markdown(f"Type **{row['behaviour']}** → recommended action **{row['action']}**; "
+                f"new-customer ARPU {format_value(row['new_arpu'], 'yuan_per_sub')}.")
+    mine = every_alert[every_alert["channel_id"] == channel_id]
+    for reason, metric in zip(mine["reason"], mine["metric"], strict=True):
+        st.warning(f"{view.METRIC_NAMES[metric]}: {reason}")
+    view.history_charts(cache.channel_history(channel_id), cache.channel_days(channel_id))
+    low = cache.channel_low_use(channel_id, months)
+    if not low.empty:
+        with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
+            st.dataframe(view.formatted(low, {"revenue": "yuan_per_sub"}), hide_index=True,
+                         key="channels_low_use")
+            st.download_button("Download the low-use numbers (CSV)", low.to_csv(index=False)
+                               .encode(), f"channel_{channel_id}_low_use.csv", "text/csv",
+                               key="channels_low_use_csv")
+    view.order_form(workflow, who, row, mine)

@@ -1,0 +1,108 @@
+"""Customer value 价值经营: net value and ROI bands for customers, channels and groups."""
+
+import altair as alt
+import streamlit as st
+
+from analytics import value_ops as vo
+from analytics.formatting import format_value
+from data_access import cache
+from data_access.db import ConcertoError
+from pages.common.empty import require_mart
+from pages.common.maps import region_map
+from pages.common.session import principal
+
+st.title("Customer value 价值经营")
+require_mart()
+who = principal()
+months = st.segmented_control("Window 统计周期 (months)", [1, 3, 6, 12], default=3,
+                              key="value_months") or 3
+try:
+    window = cache.value_window(months)
+except ConcertoError as exc:
+    st.error(str(exc))
+    st.stop()
+first, last = window
+st.caption(f"{first:%Y-%m} to {last:%Y-%m}, customers billed in {last:%Y-%m}"
+           + (f" in {who.scope_value}" if who.scope_value else "") + ". Net value = revenue − "
+           "discounts − service and VIP costs − campaign costs; ROI 投入产出比 = revenue before "
+           "discount ÷ (discounts + service and VIP costs + campaign costs), below 1 exactly when "
+           "net value is negative.")
+
+customers = cache.customer_bands(window)
+if customers.empty:
+    st.info("No billed customers in this window and scope. Pick a longer window above, or "
+            "ask an administrator to load a newer mart extract.")
+    st.stop()
+channels = vo.add_roi(cache.unit_values(window, "channel"))
+groups = vo.add_roi(cache.unit_values(window, "group"))
+summary = cache.high_end_summary(window)
+
+cols = st.columns(3)
+cols[0].metric("High-end customers 高端客户", format_value(summary["high_end"], "subs"))
+cols[1].metric("Losing money 负价值", format_value(summary["unprofitable_share"], "pct"),
+               help=f"{summary['unprofitable']:,} high-end customers with net value below zero")
+cols[2].metric("…of whom with duplicate benefits 重复优惠",
+               format_value(summary["duplicate_share_of_unprofitable"], "pct"),
+               help="paid benefits from two or more departments in the window")
+
+st.subheader("ROI bands 投入产出分布")
+dist = vo.band_distribution({"customers 客户": customers, "channels 渠道": channels,
+                             "groups 集团": groups})
+chart = alt.Chart(dist).mark_bar().encode(
+    x=alt.X("band:N", sort=list(vo.BANDS), title="ROI band"),
+    xOffset=alt.XOffset("level:N"),
+    y=alt.Y("share:Q", title="share of units", axis=alt.Axis(format="%")),
+    color=alt.Color("level:N", title=None),
+    tooltip=["level", "band", alt.Tooltip("units:Q", format=","),
+             alt.Tooltip("share:Q", format=".1%")])
+st.altair_chart(chart, width="stretch")
+st.download_button("Download the band distribution (CSV)", dist.to_csv(index=False)
+                   .encode("utf-8-sig"), "value_bands.csv", "text/csv", key="value_bands_csv")
+
+UNIT_COLUMNS = {"customers": "customers", "negative_customers": "losing money", "gross": "revenue",
+                "cost": "cost", "net_value": "net value", "roi": "ROI", "band": "band"}
+for title, frame, keys, name in [("Channels 渠道", channels, ["channel_name", "channel_type"],
+                                  "channels"),
+                                 ("Enterprise groups 集团", groups, ["group_name", "industry"],
+                                  "groups")]:
+    with st.expander(f"{title}: {len(frame):,}, worst ROI first"):
+        table = frame.sort_values("roi")[[*keys, *UNIT_COLUMNS]]
+        st.dataframe(table.rename(columns=UNIT_COLUMNS), hide_index=True, column_config={
+            c: st.column_config.NumberColumn(c, format="¥%,.0f")
+            for c in ("revenue", "cost", "net value")} | {
+            "ROI": st.column_config.NumberColumn("ROI", format="%.2f")}, key=f"value_{name}")
+        st.download_button(f"Download {name} (CSV)", table.to_csv(index=False).encode("utf-8-sig"),
+                           f"value_{name}.csv", "text/csv", key=f"value_{name}_csv")
+
+st.subheader("Customers to look at 重点客户")
+lists = {"negative_high_end": "High-end, net value below zero 高端负价值",
+         "duplicate_benefit": "Duplicate benefits from several departments 多部门重复优惠"}
+kind = st.radio("List", list(lists), format_func=lists.get, horizontal=True, key="value_list")
+rows = cache.value_customers(window, kind, limit=500)
+if rows.empty:
+    st.caption("Nobody in this list for this window and scope.")
+else:
+    st.caption(f"{len(rows):,} customer(s) (at most 500), most negative net value first. A "
+               "customer losing money should get a cheap courtesy (the source: a 10-yuan "
+               "magazine) rather than another costly gift.")
+    st.dataframe(rows, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(c, format="¥%,.2f")
+        for c in ("gross", "discount", "service_cost", "campaign_cost", "net_value")},
+        key="value_rows")
+    st.download_button("Download the customers (CSV)", rows.to_csv(index=False)
+                       .encode("utf-8-sig"), f"value_{kind}.csv", "text/csv", key="value_rows_csv")
+
+st.subheader("Value map 价值地图")
+regions = vo.add_roi(cache.unit_values(window, "micro_region"))
+if regions.empty:
+    st.caption("No micro-regions in your scope.")
+else:
+    regions["status"] = regions["band"].astype(str).map(vo.BAND_STATUS)
+    regions["net_text"] = regions["net_value"].map(lambda v: format_value(v, "yuan"))
+    regions["roi_text"] = regions["roi"].map("{:.2f}".format)
+    regions["neg_text"] = regions["negative_customers"].map("{:,.0f}".format)
+    st.pydeck_chart(region_map(regions, tooltip_html=(
+        "<b>{micro_region} {micro_region_zh}</b><br/>net value {net_text}<br/>ROI {roi_text}"
+        "<br/>customers losing money {neg_text}")), key="value_map")
+    st.caption("Red: ROI below 1 (the region's customers cost more than they bring); amber: "
+               "1–1.5; green: above 1.5.")

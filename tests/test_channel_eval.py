@@ -1,0 +1,255 @@
+"""Channel management: the evaluator's types on constructed channels, the three alerts on
+planted and constructed cases, scope on the mart readers, work orders, and the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from analytics import channel_eval as ce
+from data_access import channel_orders, channels, scope, workorders
+from data_access.auth import Principal
+from data_access.db import ConcertoError, create_mart_engine
+from data_access.workflow import create_workflow_engine
+
+RM_GONGBEI = Principal("rm_gongbei", "x", "regional_manager", "micro_region", "Gongbei")
+CHANNEL_MGR = Principal("channel_mgr", "Channel manager", "channel_manager")
+
+
+def _channel(channel_id: int, **changes: object) -> dict:
+    """A plain mature franchise; tests change what they need."""
+    base = dict(channel_id=channel_id, channel_name=f"Shop {channel_id}", channel_type="franchise",
+                branch="Xiangzhou", micro_region="Gongbei", new_numbers=40, low_use=0,
+                other_branch=0, revenue=20_000.0, service_cost=1_000.0, campaign_cost=0.0,
+                new_revenue_month=60.0, age_months=60, new_before=20, new_recent=20,
+                market_share=0.6)
+    return base | changes
+
+
+def _frame(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows))
+
+
+# --- the evaluator on constructed channels ------------------------------------------------
+
+CASES = {
+    "arbitrage": dict(low_use=15),  # 37.5 % low use, net value positive
+    "pioneering": dict(age_months=5),
+    "growing": dict(new_before=10, new_recent=30),
+    "activation_driven": dict(new_numbers=80, new_revenue_month=20.0, new_before=40,
+                              new_recent=40),
+    "competitive": dict(market_share=0.40),
+    "mature": {},
+}
+
+
+def test_evaluator_gives_each_constructed_channel_its_type_and_action():
+    rows = [_channel(i + 1, **change) for i, change in enumerate(CASES.values())]
+    # Ordinary channels set the city references (median new numbers, ARPU, market share).
+    rows += [_channel(10 + i, revenue=5_000.0) for i in range(6)]
+    got = ce.evaluate_channels(_frame(*rows)).set_index("channel_id")
+    for i, kind in enumerate(CASES):
+        assert got.at[i + 1, "behaviour"] == kind, kind
+    assert got.at[1, "action"] == "penalty and rectification"
+    assert got.at[2, "action"] == "more promotion"
+    assert got.at[3, "action"] == "increase stock orders"
+    assert got.at[4, "action"] == "staff training"
+    assert got.at[5, "action"] == "more promotion"
+    assert got.at[6, "action"] == "reward"  # its ROI tops the low-revenue channels'
+    assert got.at[10, "action"] == "staff training"  # mature, ROI below the median
+
+
+def test_arbitrage_turns_to_termination_when_most_numbers_are_unused_or_value_is_negative():
+    got = ce.evaluate_channels(_frame(
+        _channel(1, low_use=25), _channel(2, low_use=15, revenue=100.0), _channel(3)))
+    assert list(got["action"][:2]) == ["termination", "termination"]
+
+
+def test_net_value_and_roi_follow_the_stated_formula():
+    got = ce.evaluate_channels(_frame(_channel(1, channel_type="social_outlet",
+                                               campaign_cost=500.0))).iloc[0]
+    cost = 40 * ce.COMMISSION_PER_ACTIVATION["social_outlet"] + 500.0
+    assert got["cost"] == pytest.approx(cost)
+    assert got["net_value"] == pytest.approx(20_000 - 1_000 - cost)
+    assert got["roi"] == pytest.approx((20_000 - 1_000 - cost) / cost)
+
+
+def test_rule_table_lists_every_type_once_in_order():
+    table = ce.rule_table()
+    assert list(table["type"]) == list(ce.TYPES)
+    assert table["action"].str.len().gt(0).all()
+
+
+# --- the alerts on constructed cases -----------------------------------------------------
+
+def test_sim_farming_fires_on_the_farming_channel_and_not_on_clean_ones():
+    clean = [_channel(i, low_use=i % 2) for i in range(1, 20)]
+    assert ce.detect_sim_farming(_frame(*clean)).empty
+    found = ce.detect_sim_farming(_frame(*clean, _channel(99, low_use=20)))
+    assert list(found["channel_id"]) == [99]
+    assert found.at[0, "score"] == pytest.approx(0.5)
+    assert "20 of 40 new numbers" in found.at[0, "reason"]
+
+
+def test_cross_region_fires_on_a_shop_selling_to_another_branch_but_not_on_e_channels():
+    # No planted cross-region case exists in the generator: these are constructed.
+    clean = [_channel(i, other_branch=1) for i in range(1, 10)]
+    online = _channel(50, channel_type="e_channel", other_branch=30)
+    assert ce.detect_cross_region(_frame(*clean, online)).empty
+    found = ce.detect_cross_region(_frame(*clean, online, _channel(60, other_branch=25)))
+    assert list(found["channel_id"]) == [60]
+    assert "25 of 40" in found.at[0, "reason"]
+
+
+def _stock(channel_id: int, low_days: int, recent: int, expected: float) -> dict:
+    return dict(channel_id=channel_id, channel_name=f"Shop {channel_id}", channel_type="franchise",
+                branch="Doumen", micro_region="Jing'an", recent_days=14, low_days=low_days,
+                recent_sales=recent, expected_sales=expected, last_stock=0, min_stock=0)
+
+
+def test_stock_shortage_needs_empty_shelves_and_lost_sales():
+    clean = _frame(_stock(1, 3, 10, 10.0), _stock(2, 12, 1, 1.0), _stock(3, 10, 9, 10.0))
+    assert ce.detect_stock_shortage(clean).empty
+    found = ce.detect_stock_shortage(pd.concat([clean, _frame(_stock(4, 14, 2, 10.0))]))
+    assert list(found["channel_id"]) == [4] and found.at[0, "score"] == pytest.approx(1.0)
+
+
+# --- on the test mart (DuckDB and PostgreSQL) --------------------------------------------
+
+@pytest.fixture
+def mart(any_mart: str):
+    engine = create_mart_engine(any_mart, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def _planted(mart, kind: str) -> dict:
+    from data_access import queries
+
+    truths = queries.load_planted_truths(mart)
+    row = truths[truths["kind"] == kind].iloc[0]
+    return {"where": json.loads(row["where_json"]), "detail": json.loads(row["detail"]),
+            "period": row["period"]}
+
+
+def test_sim_farming_alert_fires_on_the_planted_channel(mart):
+    truth = _planted(mart, "sim_farming")
+    months = channels.window_months(mart)
+    metrics = channels.load_channel_metrics(mart, months)
+    found = ce.detect_sim_farming(metrics)
+    planted = truth["where"]["channel_id"]
+    assert planted in set(found["channel_id"])
+    row = metrics.set_index("channel_id").loc[planted]
+    assert row["low_use"] >= 0.8 * truth["detail"]["farmed_numbers"]
+    rate = ce.false_alarm_rate(found, metrics["channel_id"], {planted})
+    print(f"SIM farming false-alarm rate on the other {len(metrics) - 1} channels: {rate:.1%}")
+    assert rate <= 0.05
+    assert ce.detect_cross_region(metrics).empty  # nothing planted: silent on clean data
+    evaluated = ce.evaluate_channels(metrics).set_index("channel_id")
+    assert evaluated.at[planted, "behaviour"] == "arbitrage"
+    assert evaluated.at[planted, "action"] == "termination"
+
+
+def test_stock_shortage_alert_fires_on_the_planted_drop(mart):
+    truth = _planted(mart, "activation_drop")
+    assert truth["detail"]["cause"] == "stock_shortage"
+    stock = channels.load_stock_summary(mart)
+    found = ce.detect_stock_shortage(stock)
+    planted = truth["where"]["channel_id"]
+    assert planted in set(found["channel_id"])
+    rate = ce.false_alarm_rate(found, stock["channel_id"], {planted})
+    print(f"stock-shortage false-alarm rate on the other channels: {rate:.1%}")
+    assert rate <= 0.05
+
+
+def test_channel_history_and_low_use_numbers_show_the_farming(mart):
+    planted = _planted(mart, "sim_farming")["where"]["channel_id"]
+    history = channels.load_channel_history(mart, planted)
+    assert history["low_use_new"].sum() > 0
+    assert (history["low_use_new"] <= history["new_subs"]).all()
+    days = channels.load_channel_days(mart, planted, days=30)
+    assert len(days) == 30
+    low = channels.load_low_use_numbers(mart, planted, channels.window_months(mart))
+    assert len(low) > 0 and low["number"].str.endswith("****").all()  # acting as nobody
+
+
+def test_readers_return_only_the_regional_managers_channels(mart):
+    months = channels.window_months(mart)
+    everyone = channels.load_channel_metrics(mart, months)
+    outside = int(everyone.loc[everyone["micro_region"] != "Gongbei", "channel_id"].iloc[0])
+    with scope.acting_as(RM_GONGBEI):
+        metrics = channels.load_channel_metrics(mart, months)
+        stock = channels.load_stock_summary(mart)
+        assert len(metrics) > 0 and set(metrics["micro_region"]) == {"Gongbei"}
+        assert set(stock["channel_id"]) == set(metrics["channel_id"])
+        assert channels.load_channel_history(mart, outside).empty
+        assert channels.load_channel_days(mart, outside).empty
+        assert channels.load_low_use_numbers(mart, outside, months).empty
+
+
+def test_window_needs_two_months(mart):
+    with pytest.raises(ConcertoError, match="months"):
+        channels.load_channel_metrics(mart, channels.window_months(mart)[-1:])
+
+
+# --- work orders and workflow alerts (SQLite and PostgreSQL) -------------------------------
+
+ALERT = dict(channel_id=25, channel_name="Qianwu Shop", channel_type="social_outlet",
+             branch="Jinwan", micro_region="Qianwu", metric="sim_farming", score=0.66,
+             actual=0.66, expected=0.0, reason="35 of 53 new numbers had almost no use.")
+
+
+def test_a_channel_alert_becomes_a_work_order_for_the_channel_manager(workflow):
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    order_id = channel_orders.raise_channel_order(workflow, CHANNEL_MGR, ALERT, due_at=due,
+                                                  note="Visit the shop.")
+    order = workorders.load_order(workflow, CHANNEL_MGR, order_id)
+    assert (order["unit_level"], order["unit_key"], order["metric"]) == ("channel", "25",
+                                                                        "sim_farming")
+    assert order["owner_role"] == "channel_manager" and order["state"] == "new"
+    assert "Visit the shop." in order["detail"]
+    with pytest.raises(ConcertoError, match="metric"):
+        channel_orders.raise_channel_order(workflow, CHANNEL_MGR, {**ALERT, "metric": "x"},
+                                           due_at=due)
+
+
+def test_channel_alerts_are_recorded_once_for_dispatch(workflow):
+    from data_access import diagnosis
+
+    alerts = pd.DataFrame([ALERT, {**ALERT, "metric": "stock_shortage", "channel_id": 5}])
+    assert channel_orders.record_channel_alerts(workflow, alerts, "2026-10") == 2
+    assert channel_orders.record_channel_alerts(workflow, alerts, "2026-10") == 0
+    listed = diagnosis.list_alerts(workflow)
+    assert set(listed["source"]) == {"channel"}
+    assert set(listed["metric"]) == {"sim_farming", "stock_shortage"}
+
+
+# --- the page -----------------------------------------------------------------------------
+
+def test_channels_page_opens_the_farming_channel_and_raises_a_work_order(app_as):
+    at = app_as("channel_mgr")
+    at.switch_page("pages/channels.py").run()
+    assert not at.exception
+    assert any("Channels" in t.value for t in at.title)
+    picker = at.selectbox(key="channels_pick")
+    assert picker.value == 25  # the planted farming channel is flagged first
+    at.text_area(key="channels_order_note").set_value("Check the shop's SIM stock.")
+    at.button(key="channels_order_submit").click().run()
+    assert not at.exception
+    assert any("Work order #" in s.value for s in at.success)
+    engine = create_workflow_engine(app_as.workflow_url)
+    orders = workorders.load_order(engine, CHANNEL_MGR, 1)
+    engine.dispose()
+    assert orders["metric"] == "sim_farming" and orders["unit_key"] == "25"
+
+
+def test_channels_page_for_a_regional_manager_shows_their_channels_only(app_as):
+    at = app_as("rm_gongbei")
+    at.switch_page("pages/channels.py").run()
+    assert not at.exception
+    options = at.selectbox(key="channels_pick").options
+    shown = [o.removeprefix("⚠ ").split(" · ")[0] for o in options]
+    assert shown and "25" not in shown

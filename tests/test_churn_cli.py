@@ -1,0 +1,150 @@
+"""``python -m analytics.churn``: train → score → report round trip, refusals with messages,
+saved artefacts, regional scope on the scores, and group alerts in the workflow store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from analytics.churn import main
+from data_access import churn_store as store
+from data_access.auth import Principal
+from data_access.scope import acting_as
+from data_access.workflow import alert, audit_log, create_workflow_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analytics.churn", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def models(duck_mart, tmp_path_factory) -> Path:
+    """A model directory with one model trained (with baselines) on the shared test mart."""
+    folder = tmp_path_factory.mktemp("models")
+    assert main(["train", "--mart", duck_mart, "--model-dir", str(folder),
+                 "--train-months", "3"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scored(duck_mart, models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    workflow = f"sqlite:///{out / 'workflow.sqlite'}"
+    csv = out / "gongbei.csv"
+    code = main(["score", "--mart", duck_mart, "--model-dir", str(models), "--alerts",
+                 "--workflow", workflow, "--csv", str(csv), "--micro-region", "Gongbei",
+                 "--fading", "0.01"])  # the generator plants no fading group: a hair trigger
+    assert code == 0
+    return {"csv": csv, "workflow": workflow}
+
+
+def test_train_saves_the_model_with_version_windows_metrics_and_features(models):
+    version = store.live_version(model_dir=models)
+    assert version is not None and (models / version / "model.joblib").exists()
+    manifest = store.load_manifest(model_dir=models)
+    assert manifest["version"] == version and manifest["horizon_months"] == 1
+    assert manifest["training_window"]["snapshots"] == ["2026-06", "2026-07", "2026-08"]
+    assert manifest["test_window"]["snapshots"] == ["2026-09"]
+    assert {"roc_auc", "pr_auc", "top_decile_lift", "oracle_roc_auc"} <= set(manifest["metrics"])
+    assert set(manifest["baselines"]) == {"onehot_logistic", "plain_boosting"}
+    assert manifest["features"]["arpu_trend_3m"] == "numeric"
+    assert manifest["features"]["channel_type"] == "categorical"
+    listed = store.list_models(model_dir=models)
+    assert listed["live"].tolist() == [True] and listed["version"].iloc[0] == version
+
+
+def test_score_writes_scores_next_to_the_model_and_exports_one_micro_region(models, scored):
+    version = store.live_version(model_dir=models)
+    assert store.scored_months(model_dir=models) == ["2026-10"]
+    assert (models / version / "scores_2026-10.parquet").exists()
+    scores = store.load_scores(model_dir=models)
+    assert scores["expected_loss"].is_monotonic_decreasing
+    assert scores["churn_prob"].between(0, 1).all() and scores["subscriber_id"].is_unique
+    exported = pd.read_csv(scored["csv"])
+    assert len(exported) > 0 and set(exported["micro_region"]) == {"Gongbei"}
+    assert exported["expected_loss"].is_monotonic_decreasing
+    assert {"churn_prob", "net_value", "reasons", "reason_tags", "action"} <= set(exported.columns)
+    risky = exported["churn_prob"] >= scores["churn_prob"].mean()  # these are explained
+    assert exported.loc[risky, "reasons"].fillna("").str.len().gt(0).mean() > 0.9
+    assert exported["action"].fillna("").str.len().gt(0).any()  # the arsenal suggests tactics
+
+
+def test_group_warnings_become_alerts_with_an_audit_row(models, scored):
+    warnings = store.load_group_warnings(model_dir=models)
+    engine = create_workflow_engine(scored["workflow"])
+    with engine.connect() as conn:
+        alerts = conn.execute(sa.select(alert).where(alert.c.source == "churn")).mappings().all()
+        audits = conn.execute(sa.select(audit_log).where(audit_log.c.action == "raise_alert")).all()
+    assert len(alerts) == len(warnings) == len(audits) and len(alerts) > 0
+    assert {a["unit_level"] for a in alerts} == {"group"}
+    assert {a["observed_at"] for a in alerts} == {"2026-10"}
+
+
+def test_report_prints_the_live_model_card(models):
+    done = _run("report", "--model-dir", str(models))
+    assert done.returncode == 0, done.stderr
+    assert store.live_version(model_dir=models) in done.stdout
+    assert "oracle" in done.stdout and "baseline plain_boosting" in done.stdout
+
+
+def test_a_model_trained_on_another_schema_is_refused_with_a_message(duck_mart, models, tmp_path):
+    folder = tmp_path / "models"
+    shutil.copytree(models, folder)
+    version = store.live_version(model_dir=folder)
+    manifest_path = folder / version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    features = manifest["features"]
+    features["handset_age_months"] = features.pop("age")  # as if trained on another extract
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    done = _run("score", "--mart", duck_mart, "--model-dir", str(folder))
+    assert done.returncode == 2
+    assert "trained on a different feature schema" in done.stderr
+    assert "missing: handset_age_months" in done.stderr and "not known to the model: age" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_a_model_the_commands_say_what_to_do(tmp_path, capsys):
+    assert main(["report", "--model-dir", str(tmp_path)]) == 2
+    assert "No churn model has been trained yet" in capsys.readouterr().err
+    (tmp_path / "churn-20260101-000000").mkdir()
+    (tmp_path / "churn-20260101-000000" / "manifest.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "live.json").write_text('{"version": "churn-20260101-000000"}', encoding="utf-8")
+    assert main(["score", "--model-dir", str(tmp_path)]) == 2
+    assert "Retrain it with" in capsys.readouterr().err
+
+
+def test_scores_are_narrowed_to_the_regional_managers_scope(models, scored):
+    gongbei = Principal("rm_gongbei", "Demo Manager, Gongbei", "regional_manager", "micro_region",
+                        "Gongbei")
+    with acting_as(gongbei):
+        mine = store.load_scores(model_dir=models)
+    assert len(mine) > 0 and set(mine["micro_region"]) == {"Gongbei"}
+    assert len(mine) < len(store.load_scores(model_dir=models))
+
+
+def test_group_alerts_are_raised_once_on_both_stores(workflow):
+    warnings = pd.DataFrame({
+        "group_id": [1, 2], "group_name": ["Hengqin Ocean Resort Group", "Jida Port"],
+        "account_manager": ["Zhang Yong", "Liang Bo"], "mean_prob": [0.031, 0.02],
+        "base_rate": [0.012, 0.012], "score": [0.8, 0.4],
+        "message": ["Leased-line customer Hengqin Ocean Resort Group: spend down 30%",
+                    "Group customer Jida Port: 4 of 20 members at high churn risk"]})
+    assert store.raise_group_alerts(workflow, warnings, "2026-10") == 2
+    assert store.raise_group_alerts(workflow, warnings, "2026-10") == 0  # not twice a month
+    with workflow.connect() as conn:
+        rows = conn.execute(sa.select(alert).order_by(alert.c.alert_id)).mappings().all()
+        audit = conn.execute(sa.select(audit_log.c.entity_id, audit_log.c.after_json)
+                             .where(audit_log.c.action == "raise_alert")).all()
+    assert [r["unit_key"] for r in rows] == ["1", "2"] and rows[0]["expected"] == 0.012
+    assert rows[0]["status"] == "open" and rows[0]["source"] == "churn"
+    assert len(audit) == 2 and "Zhang Yong" in audit[0].after_json

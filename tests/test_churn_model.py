@@ -1,0 +1,122 @@
+"""ChurnModel: scikit-learn conformance, raw mixed tables, calibration, and the baselines it beats."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from analytics import churn, churn_eval, churn_features, churn_prep, churn_tables, value
+from analytics.churn import ChurnModel
+from analytics.churn_eval import baselines, compare_estimators
+from analytics.churn_tables import SHAPES, make_churn_table
+
+
+@parametrize_with_checks([ChurnModel(random_state=0)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("module", [churn, churn_eval, churn_features, churn_prep, churn_tables,
+                                    value], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def _split(table, share=0.7):
+    cut = int(share * len(table.y))
+    return (table.X.iloc[:cut], table.y[:cut], table.X.iloc[cut:], table.y[cut:],
+            table.prob[cut:])
+
+
+def test_raw_mixed_frame_with_gaps_and_unseen_categories_is_scored():
+    table = make_churn_table("narrow_interactions", 4_000, random_state=3)
+    X_train, y_train, X_test, _, _ = _split(table)
+    assert "ch_new" not in set(X_train["channel"]) and "ch_new" in set(X_test["channel"])
+    X_test = X_test.copy()
+    X_test.loc[X_test.index[:5], "plan"] = None  # missing category
+    X_test.loc[X_test.index[5:10], "data_gb"] = np.inf  # infinite amount: read as missing
+    model = ChurnModel(random_state=0).fit(X_train, y_train)
+    prob = model.predict_proba(X_test)
+    assert prob.shape == (len(X_test), 2) and np.isfinite(prob).all()
+    assert np.allclose(prob.sum(axis=1), 1.0)
+    assert model.categorical_columns_ == ["plan", "channel"]
+
+
+def test_clone_and_cross_val_score_on_a_dataframe():
+    table = make_churn_table("wide_additive", 3_000, random_state=1)
+    model = ChurnModel(max_iter=60, random_state=0)
+    assert clone(model).get_params() == model.get_params()
+    scores = cross_val_score(model, table.X, table.y, cv=3, scoring="roc_auc")
+    assert scores.shape == (3,) and scores.min() > 0.65
+
+
+def test_same_seed_gives_the_same_model():
+    table = make_churn_table("narrow_interactions", 2_000, random_state=2)
+    one = ChurnModel(random_state=4).fit(table.X, table.y).predict_proba(table.X)
+    two = ChurnModel(random_state=4).fit(table.X, table.y).predict_proba(table.X)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_text_in_a_numeric_column_is_refused_by_name():
+    table = make_churn_table("narrow_interactions", 1_000, random_state=0)
+    model = ChurnModel(random_state=0).fit(table.X, table.y)
+    changed = table.X.assign(quota_use=table.X["quota_use"].astype(str))
+    with pytest.raises(ValueError, match="quota_use held numbers"):
+        model.predict_proba(changed)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict_proba(table.X.rename(columns={"plan": "tariff"}))
+
+
+def test_probabilities_are_calibrated_against_the_truth():
+    table = make_churn_table("wide_additive", 20_000, random_state=5)
+    X_train, y_train, X_test, _, truth = _split(table)
+    prob = ChurnModel(random_state=0).fit(X_train, y_train).predict_proba(X_test)[:, 1]
+    assert abs(prob.mean() - truth.mean()) < 0.01
+    deciles = pd.qcut(prob, 10, labels=False)
+    by_decile = pd.DataFrame({"p": prob, "truth": truth}).groupby(deciles).mean()
+    # each tenth of the scores carries about the true risk of its members
+    assert (by_decile["p"] - by_decile["truth"]).abs().mean() < 0.01
+    assert ((by_decile["p"] - by_decile["truth"]).abs() / by_decile["truth"]).max() < 0.2
+    assert by_decile["truth"].is_monotonic_increasing
+
+
+def test_beats_one_hot_logistic_and_plain_boosting_on_two_table_shapes():
+    tables, oracle = {}, {}
+    for shape in SHAPES:
+        table = make_churn_table(shape, 12_000, random_state=7)
+        X_train, y_train, X_test, y_test, truth = _split(table)
+        tables[shape] = (X_train, y_train, X_test, y_test)
+        oracle[shape] = roc_auc_score(y_test, truth)
+    results = compare_estimators({"churn_model": ChurnModel(random_state=0), **baselines()}, tables)
+    auc = results.pivot(index="table", columns="estimator", values="roc_auc")
+    mean = auc.mean()
+    assert mean["churn_model"] > mean["onehot_logistic"]
+    assert mean["churn_model"] > mean["plain_boosting"]
+    for shape in SHAPES:  # and it stays near what the true probabilities allow
+        assert auc.loc[shape, "churn_model"] > oracle[shape] - 0.045
+
+
+def test_the_tabulated_linear_component_matches_its_pipeline():
+    from analytics.churn_prep import design_frame
+
+    table = make_churn_table("narrow_interactions", 6_000, random_state=4)
+    model = ChurnModel(random_state=0).fit(table.X, table.y)
+    X = table.X.copy()
+    X.loc[X.index[:20], "channel"] = None  # missing
+    X.loc[X.index[20:40], "channel"] = "ch_never_seen"  # unseen
+    X.loc[X.index[40:60], "price_rise"] = np.nan  # imputed
+    X.loc[X.index[60:80], "data_gb"] = 1e6  # beyond the last quantile
+    numeric, categories = model._blocks(X)
+    exact = model.linear_.decision_function(design_frame(numeric, categories))
+    np.testing.assert_allclose(model.linear_scorer_.decision(numeric, categories), exact,
+                               atol=1e-4)
+    score = model.decision_function(X)
+    np.testing.assert_allclose(model.probability_of(score), model.predict_proba(X)[:, 1])
