@@ -17,7 +17,7 @@ from analytics.campaign_effect import CampaignEffect, estimate_effect
 from analytics.campaign_match import NEAREST, match_controls, matching_method
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.queries import Slice, _masked, available_months, region_conditions
+from data_access.queries import Slice, available_months, masked, region_conditions
 from data_access.scope import reveal_numbers
 
 #: Months before the start that make the pre-period.
@@ -234,7 +234,7 @@ def load_participants(engine: sa.Engine, campaign_id: int, limit: int = 5000) ->
     may see them), participants first, then by subscriber id."""
     cm, sub, region, channel, plan = (s.campaign_member, s.dim_subscriber, s.dim_region,
                                       s.dim_channel, s.dim_plan)
-    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (
         sa.select(sub.c.subscriber_id, number.label("number"), cm.c.arm, cm.c.cost,
                   sub.c.segment, region.c.branch, region.c.micro_region, channel.c.channel_type,

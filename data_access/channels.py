@@ -16,7 +16,7 @@ from analytics.channel_eval import LOW_USE, SHORT_LEVEL
 from data_access import queries
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.queries import Slice, _masked, region_conditions
+from data_access.queries import Slice, masked, region_conditions
 from data_access.scope import reveal_numbers
 
 #: Months in the evaluation window unless the caller says otherwise.
@@ -244,7 +244,7 @@ def load_low_use_numbers(engine: sa.Engine, channel_id: int, months: list[dt.dat
     them), lowest revenue first; empty outside the acting scope."""
     joined, scope = _channels()
     new, sub, home = _new_numbers(months, channel_id), s.dim_subscriber, s.dim_region.alias("home")
-    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (
         sa.select(number.label("number"), new.c.join_month, sub.c.churn_month,
                   home.c.micro_region.label("home_micro_region"), new.c.mou, new.c.data_mb,

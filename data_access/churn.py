@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.queries import Slice, _masked, region_conditions
+from data_access.queries import Slice, masked, region_conditions
 from data_access.scope import reveal_numbers
 
 #: Monthly measures carried per lag (``gross`` is revenue before discount).
@@ -219,7 +219,7 @@ def load_groups(engine: sa.Engine) -> pd.DataFrame:
 def load_numbers(engine: sa.Engine, subscriber_ids: Sequence[int]) -> pd.DataFrame:
     """Subscribers' numbers (masked unless the acting role may see them), inside the scope."""
     sub, region = s.dim_subscriber, s.dim_region
-    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     ids = [int(i) for i in subscriber_ids]
     frames = []
     for start in range(0, len(ids), 5_000):  # keeps the IN list within every driver's limits

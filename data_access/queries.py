@@ -270,7 +270,7 @@ def load_cube_leaves(engine: sa.Engine, months: list[dt.date], slice_: Slice = S
     return read_frame(engine, statement)
 
 
-def _masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+def masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     """1351234**** — masked inside the database, so a full number never reaches the page."""
     return sa.func.substr(column, 1, 7).concat("****")
 
@@ -325,7 +325,7 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     ranked = (ranked.group_by(fact.c.subscriber_id)
               .order_by(sa.literal_column("change"), fact.c.subscriber_id).limit(limit)
               .subquery("ranked"))
-    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (
         sa.select(sub.c.subscriber_id, number.label("number"), region.c.micro_region,
                   channel.c.channel_name, channel.c.channel_type, plan.c.plan_name,
@@ -341,7 +341,7 @@ def load_subscriber_ledger(engine: sa.Engine, subscriber_id: int) -> pd.DataFram
     """Every monthly row of one subscriber (none outside the acting scope), with the number
     masked unless the acting role may see it."""
     fact, sub, region = s.fact_subscriber_month, s.dim_subscriber, s.dim_region
-    number = sub.c.msisdn if reveal_numbers() else _masked(sub.c.msisdn)
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (sa.select(number.label("number"), *[c for c in fact.columns
                                                      if c.name != "subscriber_id"])
                  .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id)

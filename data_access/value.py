@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from analytics.value_ops import BAND_EDGES, BANDS
 from data_access import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.queries import Slice, _masked, region_conditions
+from data_access.queries import Slice, masked, region_conditions
 from data_access.scope import reveal_numbers
 
 UNIT_LEVELS = ("channel", "group", "micro_region")
@@ -130,7 +130,7 @@ def load_value_customers(engine: sa.Engine, window: tuple[dt.date, dt.date], kin
     if kind not in CUSTOMER_LISTS:
         raise ConcertoError(f"list: choose one of {', '.join(CUSTOMER_LISTS)}, not {kind!r}.")
     c = _customers(window)
-    number = c.c.msisdn if reveal_numbers() else _masked(c.c.msisdn)
+    number = c.c.msisdn if reveal_numbers() else masked(c.c.msisdn)
     condition = (sa.and_(c.c.segment == "high_end", c.c.net_value < 0)
                  if kind == "negative_high_end" else c.c.departments >= 2)
     statement = (sa.select(c.c.subscriber_id, number.label("number"), c.c.branch,

@@ -36,6 +36,7 @@ READERS = {
     "queries.load_subscriber_rows": "checked",
     "queries.load_subscriber_ledger": "checked",
     "queries.region_conditions": "the filter every other reader uses",
+    "queries.masked": "the masking every reader of numbers uses",
     "series.load_series_panel": "checked",
 }
 
@@ -167,3 +168,32 @@ def test_alerts_are_listed_for_the_managers_region_only(workflow: sa.Engine, duc
         assert list(diagnosis.list_alerts(workflow, mart=mart)["unit_key"]) == ["Doumen"]
     assert len(diagnosis.list_alerts(workflow)) == 4
     mart.dispose()
+
+
+def test_every_module_that_reads_the_mart_applies_the_scope():
+    """A static guard: a data_access module that selects from mart tables must narrow by
+    the acting scope (region_conditions or scoped) — or be listed here with the reason."""
+    import ast
+    from pathlib import Path
+
+    exempt = {
+        "schema.py": "declares the tables", "build.py": "writes marts", "bulk.py": "writes marts",
+        "summaries.py": "builds summary tables", "generate.py": "the generator",
+        "load.py": "the loader (administrators, command line)", "validation.py": "the loader",
+        "dictionary.py": "documentation", "db.py": "engines", "cache.py": "wraps the readers",
+        "synth_dims.py": "the generator",
+        "queries.py": "defines region_conditions", "diagnosis.py": "reads through queries",
+        "dispatch.py": "places one unit by id for routing (no rows returned)",
+        "churn_store.py": "model files; scopes through scoped()",
+    }
+    folder = Path(__file__).resolve().parent.parent / "data_access"
+    unscoped = []
+    for path in sorted(folder.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        reads_mart = "from data_access import schema" in source or "schema as s" in source
+        if not reads_mart or path.name in exempt:
+            continue
+        names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        if not names & {"region_conditions", "scoped", "in_scope"}:
+            unscoped.append(path.name)
+    assert unscoped == []

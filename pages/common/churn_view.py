@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.formatting import format_value
+from data_access.schema import CHANNEL_TYPES, SEGMENTS
 
 BASELINE_NAMES = {"onehot_logistic": "one-hot logistic regression",
                   "plain_boosting": "plain HistGradientBoosting"}
@@ -35,8 +36,9 @@ def render_model_card(manifest: dict) -> None:
                    help=f"Base rate {_pct(metrics['observed_rate'])}.")
     cols[2].metric("Top-decile lift 前10%提升度", f"{metrics['top_decile_lift']:.1f}×",
                    help="Churn rate of the riskiest tenth over the average churn rate.")
-    cols[3].metric("Predicted vs observed churn", _pct(metrics["mean_predicted"]),
-                   delta=f"observed {_pct(metrics['observed_rate'])}", delta_color="off")
+    cols[3].metric("Churn predicted / observed 预测/实际流失率",
+                   f"{_pct(metrics['mean_predicted'])} / {_pct(metrics['observed_rate'])}",
+                   help="Mean predicted probability and the observed rate, in the test month.")
     rows = [{"model": "ChurnModel (live)", "ROC-AUC": metrics["roc_auc"],
              "PR-AUC": metrics["pr_auc"], "top-decile lift": metrics["top_decile_lift"]}]
     for name, figures in manifest.get("baselines", {}).items():
@@ -44,7 +46,7 @@ def render_model_card(manifest: dict) -> None:
                      "PR-AUC": figures["pr_auc"], "top-decile lift": figures["top_decile_lift"]})
     if oracle is not None:
         rows.append({"model": "oracle (generator's true probabilities)", "ROC-AUC": oracle,
-                     "PR-AUC": None, "top-decile lift": None})
+                     "PR-AUC": float("nan"), "top-decile lift": float("nan")})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "ROC-AUC": st.column_config.NumberColumn(format="%.3f"),
         "PR-AUC": st.column_config.NumberColumn(format="%.3f"),
@@ -96,6 +98,8 @@ def retention_display(scores: pd.DataFrame) -> pd.DataFrame:
                     "group_name", "churn_prob", "net_value", "expected_loss", "reasons"]].copy()
     if "action" in scores:
         shown["action"] = scores["action"]
+    shown["segment"] = scores["segment"].map(lambda v: SEGMENTS.get(v, v))
+    shown["group_name"] = scores["group_name"].fillna("")
     shown["churn_prob"] = scores["churn_prob"].map(_pct)
     for column in ("net_value", "expected_loss"):
         shown[column] = scores[column].map(lambda v: format_value(v, "yuan_per_sub"))
@@ -119,9 +123,9 @@ def explanation(row: pd.Series, number: str | None, action: str | None) -> None:
     group = f", member of {row['group_name']}" if isinstance(row.get("group_name"), str) else ""
     st.markdown(f"Subscriber **{row['subscriber_id']}** (`{number or 'number hidden'}`) · "
                 f"{row['micro_region']} ({row['branch']}) · "
-                f"{row['segment']} · {row['plan_family']} plan · joined "
-                f"{int(row['tenure_months'])} month(s) ago · activated via "
-                f"{row['channel_type']}{group}")
+                f"{SEGMENTS.get(row['segment'], row['segment'])} · {row['plan_family']} plan · "
+                f"joined {int(row['tenure_months'])} month(s) ago · activated via "
+                f"{CHANNEL_TYPES.get(row['channel_type'], row['channel_type'])}{group}")
     reasons = [r for r in str(row["reasons"]).split("; ") if r]
     if reasons:
         st.markdown("**Why at risk 为什么有流失风险**\n" + "\n".join(f"- {r}" for r in reasons))
