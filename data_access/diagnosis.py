@@ -15,6 +15,7 @@ from analytics.diagnosis import RunResult
 from analytics.templates import Template, parse_template, template_to_json
 from data_access import queries
 from data_access.audit import record_audit
+from data_access.auth import SYSTEM_ACTOR
 from data_access.db import PROJECT_ROOT, ConcertoError, read_frame
 from data_access.queries import Slice
 from data_access.workflow import alert, diagnosis_run, diagnosis_template, write_transaction
@@ -162,13 +163,18 @@ def claim_due(engine: sa.Engine, now: dt.datetime | None = None) -> list[tuple[S
             moved = conn.execute(sa.update(t).where(
                 t.c.template_id == template_id, t.c.next_run_at == slot_time).values(
                 next_run_at=next_run_after(schedule, now))).rowcount
+            if moved == 1:
+                record_audit(conn, SYSTEM_ACTOR, "template_claim", "diagnosis_template",
+                             template_id, {"next_run_at": slot_time},
+                             {"next_run_at": next_run_after(schedule, now)})
         if moved == 1:
             claimed.append((load_template(engine, template_id), slot_time.isoformat()))
     return claimed
 
 
 def record_run(engine: sa.Engine, template_id: int, result: RunResult, *, trigger: str,
-               slot: str, seconds: float, alerts: list[dict[str, Any]]) -> int | None:
+               slot: str, seconds: float, alerts: list[dict[str, Any]],
+               actor: str = SYSTEM_ACTOR) -> int | None:
     """Store a run and the alerts it raised in one transaction; None if the slot already ran."""
     with engine.begin() as conn:
         exists = conn.execute(sa.select(diagnosis_run.c.run_id).where(
@@ -183,6 +189,9 @@ def record_run(engine: sa.Engine, template_id: int, result: RunResult, *, trigge
         raised = _insert_alerts(conn, [{**a, "run_id": run_id} for a in alerts])
         conn.execute(sa.update(diagnosis_run).where(diagnosis_run.c.run_id == run_id)
                      .values(alerts_raised=raised))
+        record_audit(conn, actor, "diagnosis_run", "diagnosis_run", run_id, None,
+                     {"template_id": template_id, "period": result.period, "slot": slot,
+                      "alerts_raised": raised})
     return int(run_id)
 
 
@@ -193,7 +202,11 @@ def _insert_alerts(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
         key = [alert.c[k] == row[k] for k in ("source", "metric", "unit_level", "unit_key",
                                                "observed_at")]
         if conn.execute(sa.select(alert.c.alert_id).where(*key)).first() is None:
-            conn.execute(sa.insert(alert).values(raised_at=_now(), status="open", **row))
+            alert_id = conn.execute(sa.insert(alert).values(raised_at=_now(), status="open",
+                                                            **row)).inserted_primary_key[0]
+            record_audit(conn, SYSTEM_ACTOR, "alert_raise", "alert", alert_id, None,
+                         {k: row.get(k) for k in ("source", "metric", "unit_level", "unit_key",
+                                                  "observed_at", "score", "run_id")})
             raised += 1
     return raised
 

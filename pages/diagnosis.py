@@ -81,7 +81,8 @@ with run_tab:
                                         key="diagnosis_save_run"):
             run_id = store.record_run(workflow, stored[name].template_id, result, trigger="manual",
                                       slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
-                                      seconds=0.0, alerts=breach_alerts(result))
+                                      seconds=0.0, alerts=breach_alerts(result),
+                                      actor=principal().username)
             st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
 
 with edit_tab:

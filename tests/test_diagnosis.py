@@ -257,3 +257,15 @@ def test_seven_day_totals_end_on_the_latest_day_and_drop_a_partial_first_week():
     weekly = seven_day_totals(panel)
     assert list(weekly["time"].dt.day) == [10, 17, 24, 31]
     assert (weekly["value"] == 7.0).all()
+
+
+def test_alerts_runs_and_claims_are_audited(workflow):
+    from data_access.audit import load_audit
+    from data_access.diagnosis import raise_alerts
+
+    raise_alerts(workflow, [{"source": "anomaly", "metric": "revenue", "unit_level": "city",
+                             "unit_key": "all", "unit_label": "city", "observed_at": "2026-10",
+                             "score": 0.95, "actual": 1.0, "expected": 2.0,
+                             "message": "down"}])
+    audit = load_audit(workflow, entity="alert")
+    assert list(audit["action"]) == ["alert_raise"] and audit["username"].iloc[0] == "system"
