@@ -19,7 +19,7 @@ from analytics.arsenal import LEVELS
 from data_access.arsenal import tactic, tactic_pick, tactic_row
 from data_access.audit import record_audit
 from data_access.auth import ROLES, Forbidden, Principal
-from data_access.db import ConcertoError, read_frame
+from data_access.db import ConcertoError, read_frame, whole_number
 from data_access.workflow import write_transaction
 from data_access.workorders import work_order
 
@@ -31,14 +31,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _whole(field: str, value: Any) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConcertoError(f"{field}: {value!r} is not a whole number.") from None
-    if number != int(number):
-        raise ConcertoError(f"{field}: {value!r} is not a whole number.")
-    return int(number)
+_whole = whole_number
 
 
 def _order(conn: sa.Connection, principal: Principal, order_id: Any, *,

@@ -23,7 +23,7 @@ from data_access.budget_alerts import raise_alerts
 from data_access.budgets import (BudgetExceeded, budget_booking, budget_unit, left_of, money,
                                  may_settle, now_utc, read_unit, refuse_booking, rounded,
                                  text_field, whose, yuan)
-from data_access.db import ConcertoError
+from data_access.db import ConcertoError, optional_id
 from data_access.workflow import write_transaction
 from data_access.workorders import work_order
 
@@ -31,16 +31,7 @@ _EPS = arith.EPSILON
 _UNIT_FIELDS = ("unit_id", "booked", "spent", "quota", "version")
 
 
-def _optional_id(field: str, value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConcertoError(f"{field}: {value!r} is not a whole number.") from None
-    if number <= 0:
-        raise ConcertoError(f"{field}: must be a positive id (got {number}).")
-    return number
+_optional_id = optional_id
 
 
 def prebook(engine: sa.Engine, principal: Principal, unit_id: int, amount: float, *,

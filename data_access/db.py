@@ -30,6 +30,27 @@ class ConcertoError(Exception):
     """An error a user can cause and fix; its message says what is wrong."""
 
 
+def whole_number(field: str, value: object) -> int:
+    """``value`` as an int (``"3"`` and ``3.0`` are fine), or ``ConcertoError`` naming ``field``."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if number != number or number != int(number):
+        raise ConcertoError(f"{field}: must be a number (a whole number), not {value!r}.")
+    return int(number)
+
+
+def optional_id(field: str, value: object) -> int | None:
+    """A positive id, or None for None / ""; ``ConcertoError`` naming ``field`` otherwise."""
+    if value is None or value == "":
+        return None
+    number = whole_number(field, value)
+    if number <= 0:
+        raise ConcertoError(f"{field}: must be a positive id (got {number}).")
+    return number
+
+
 def check_text(field: str, value: object, limit: int, *, required: bool = True) -> str:
     """``value`` stripped, or ``ConcertoError`` naming ``field`` when empty or too long."""
     text = "" if value is None else str(value).strip()

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from data_access.audit import record_audit
 from data_access.auth import Forbidden, Principal
-from data_access.db import ConcertoError, check_text, read_frame
+from data_access.db import ConcertoError, check_text, optional_id, read_frame
 from data_access.geography import load_regions
 from data_access.workflow import WORKFLOW, alert, write_transaction
 from data_access.workorders import work_order
@@ -130,12 +130,9 @@ def _place(principal: Principal, branch: str | None, micro_region: str | None
 
 
 def _check_link(conn: sa.Connection, field: str, value: Any) -> int | None:
-    if value is None or value == "":
+    number = optional_id(field, value)
+    if number is None:
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConcertoError(f"{field}: must be a number, not {value!r}.") from None
     table, column = (alert, alert.c.alert_id) if field == "alert_id" else (work_order,
                                                                         work_order.c.order_id)
     if conn.execute(sa.select(column).where(column == number)).first() is None:
