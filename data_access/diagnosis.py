@@ -255,14 +255,11 @@ def list_alerts(engine: sa.Engine, *, status: str | None = "open", limit: int = 
         return frame
     if mart is None:
         raise ConcertoError("list_alerts: a regional scope needs the mart to place alerts.")
-    from data_access.dispatch import locate_unit
+    from data_access.dispatch import place_units
 
-    places: dict[tuple[str, str], bool] = {}
-    for level, key in set(zip(frame["unit_level"], frame["unit_key"])):
-        try:
-            places[(level, key)] = scope.in_scope(*locate_unit(mart, level, key)) and (
-                level not in ("city", "channel_type", "plan_name", "segment", "budget"))
-        except ConcertoError:
-            places[(level, key)] = False
-    keep = [places[(lv, k)] for lv, k in zip(frame["unit_level"], frame["unit_key"])]
+    places = place_units(mart, set(zip(frame["unit_level"], frame["unit_key"])))
+    city_wide = {"city", "channel_type", "plan_name", "segment", "budget"}
+    keep = [level not in city_wide and places[(level, key)] is not None
+            and scope.in_scope(*places[(level, key)])
+            for level, key in zip(frame["unit_level"], frame["unit_key"])]
     return frame[keep].reset_index(drop=True)

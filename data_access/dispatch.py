@@ -41,6 +41,10 @@ DEFAULT_RULES: tuple[tuple[str, str | None, str, str, str, int], ...] = (
     ("plan_name", None, "marketer", "alert", "normal", 120),
     ("segment", None, "marketer", "alert", "normal", 120),
 )
+#: Unit levels named by a dimension's id, and that dimension.
+_BY_ID = {"channel": (s.dim_channel, "channel_id"), "channel_id": (s.dim_channel, "channel_id"),
+          "group": (s.dim_group, "group_id"), "group_id": (s.dim_group, "group_id"),
+          "subscriber": (s.dim_subscriber, "subscriber_id")}
 _OPEN = ("new", "dispatched", "accepted", "in_progress", "rejected")
 
 
@@ -72,32 +76,53 @@ def match_rule(rules: pd.DataFrame, unit_level: str, metric: str) -> dict[str, A
 
 
 def locate_unit(mart: sa.Engine, unit_level: str, unit_key: str) -> tuple[str | None, str | None]:
-    """(branch, micro-region) of a unit, from the mart; (None, None) for city-wide units."""
-    region = s.dim_region
-    by_id = {"channel": (s.dim_channel, "channel_id"), "channel_id": (s.dim_channel, "channel_id"),
-             "group": (s.dim_group, "group_id"), "group_id": (s.dim_group, "group_id"),
-             "subscriber": (s.dim_subscriber, "subscriber_id")}
-    if unit_level == "branch":
-        return unit_key, None
-    if unit_level in ("micro_region", "rival_region"):
-        column = region.c.region_id if unit_key.isdigit() else region.c.micro_region
-        key: object = int(unit_key) if unit_key.isdigit() else unit_key
-        statement = sa.select(region.c.branch, region.c.micro_region).where(column == key)
-    elif unit_level in by_id:
-        table, column = by_id[unit_level]
-        if not unit_key.isdigit():
-            raise ConcertoError(f"unit_key: a {unit_level} is named by its number, "
-                                f"not {unit_key!r}.")
-        statement = (sa.select(region.c.branch, region.c.micro_region)
-                     .select_from(table.join(region, table.c.region_id == region.c.region_id))
-                     .where(table.c[column] == int(unit_key)))
-    else:
-        return None, None
+    """(branch, micro-region) of one unit, from the mart; (None, None) for city-wide units."""
+    placed = place_units(mart, {(unit_level, unit_key)})[(unit_level, unit_key)]
+    if placed is not None:
+        return placed
+    if unit_level in _BY_ID and not unit_key.isdigit():
+        raise ConcertoError(f"unit_key: a {unit_level} is named by its number, not {unit_key!r}.")
+    raise ConcertoError(f"unit_key: the mart has no {unit_level} {unit_key!r}.")
+
+
+def place_units(mart: sa.Engine, units: set[tuple[str, str]]
+                ) -> dict[tuple[str, str], tuple[str | None, str | None] | None]:
+    """(branch, micro-region) of many units at once: one query per kind of unit, not per unit.
+
+    City-wide units map to (None, None); units the mart does not know, or keys that cannot
+    name one, map to None.
+    """
+    region, by_id = s.dim_region, _BY_ID
+    placed: dict[tuple[str, str], tuple[str | None, str | None] | None] = {}
+    wanted: dict[tuple[sa.FromClause, sa.ColumnElement], dict[object, list]] = {}
+    for level, key in units:
+        if level == "branch":
+            placed[(level, key)] = (key, None)
+            continue
+        if level in ("micro_region", "rival_region"):
+            source: sa.FromClause = region
+            column = region.c.region_id if key.isdigit() else region.c.micro_region
+        elif level in by_id:
+            table, name = by_id[level]
+            if not key.isdigit():
+                placed[(level, key)] = None
+                continue
+            source, column = table.join(region, table.c.region_id == region.c.region_id), \
+                table.c[name]
+        else:
+            placed[(level, key)] = (None, None)
+            continue
+        value = int(key) if key.isdigit() else key
+        wanted.setdefault((source, column), {}).setdefault(value, []).append((level, key))
     with mart.connect() as conn:
-        row = conn.execute(statement).first()
-    if row is None:
-        raise ConcertoError(f"unit_key: the mart has no {unit_level} {unit_key!r}.")
-    return row.branch, row.micro_region
+        for (source, column), keys in wanted.items():
+            rows = conn.execute(sa.select(column, region.c.branch, region.c.micro_region)
+                                .select_from(source).where(column.in_(list(keys)))).all()
+            found = {row[0]: (row[1], row[2]) for row in rows}
+            for value, asked in keys.items():
+                for unit in asked:
+                    placed[unit] = found.get(value)
+    return placed
 
 
 def choose_owner(conn: sa.Connection, role: str, branch: str | None,

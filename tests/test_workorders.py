@@ -398,3 +398,22 @@ def test_a_surge_in_activations_carries_no_drop_checklist(store: sa.Engine, duck
         store, mart, _alert(store, "channel", "6", "new_activations_7d")))
     assert [q.key for q in rules.order_checklist(drop)][0] == "stock_shortage"
     mart.dispose()
+
+
+def test_units_are_placed_in_one_go_and_unknown_ones_say_so(duck_mart):
+    from data_access.db import create_mart_engine
+
+    mart = create_mart_engine(duck_mart, read_only=True)
+    units = {("micro_region", "Gongbei"), ("micro_region", "Atlantis"), ("branch", "Doumen"),
+             ("city", "all"), ("channel", "abc"), ("channel", "999999")}
+    placed = dispatch.place_units(mart, units)
+    assert placed[("micro_region", "Gongbei")] == ("Xiangzhou", "Gongbei")
+    assert placed[("branch", "Doumen")] == ("Doumen", None)
+    assert placed[("city", "all")] == (None, None)
+    assert placed[("micro_region", "Atlantis")] is None
+    assert placed[("channel", "abc")] is None and placed[("channel", "999999")] is None
+    with pytest.raises(ConcertoError, match="named by its number"):
+        dispatch.locate_unit(mart, "channel", "abc")
+    with pytest.raises(ConcertoError, match="has no micro_region 'Atlantis'"):
+        dispatch.locate_unit(mart, "micro_region", "Atlantis")
+    mart.dispose()
