@@ -160,11 +160,12 @@ def comment(engine: sa.Engine, actor: Principal, order_id: int, note: str, *,
 
 def load_kpi_frame(engine: sa.Engine, actor: Principal | None,
                    since: dt.datetime | None = None) -> pd.DataFrame:
-    """The timestamps ``analytics.workorders.order_kpis`` needs, for the visible orders."""
+    """The timestamps ``analytics.workorders.order_kpis`` needs, for the visible orders:
+    every open one, and the others created since ``since`` (all of them without it)."""
     o = work_order.c
     conditions = _visible(actor)
     if since is not None:
-        conditions.append(o.created_at >= since)
+        conditions.append(sa.or_(o.created_at >= since, o.state.in_(rules.OPEN_STATES)))
     frame = read_frame(engine, sa.select(
         o.order_id, o.kind, o.state, o.owner_role, o.branch, o.micro_region, o.created_at,
         o.dispatched_at, o.accepted_at, o.resolved_at, o.due_at).where(*conditions))

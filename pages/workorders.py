@@ -26,7 +26,9 @@ if (linked := urlstate.incoming("order")) is not None:
         st.warning(f"URL parameter order={linked!r} is not an order number; showing the queue.")
 
 top = st.container()
-orderview.kpi_strip(order_actions.load_kpi_frame(engine, who), now, top)
+orderview.kpi_strip(order_actions.load_kpi_frame(
+    engine, who, since=(now - pd.Timedelta(days=90)).to_pydatetime()), now, top)
+top.caption("Open orders, and response and resolution over the orders of the last 90 days.")
 if who.can("dispatch_orders"):
     if top.button("Dispatch open alerts now 告警派单", key="orders_dispatch"):
         try:

@@ -417,3 +417,18 @@ def test_units_are_placed_in_one_go_and_unknown_ones_say_so(duck_mart):
     with pytest.raises(ConcertoError, match="has no micro_region 'Atlantis'"):
         dispatch.locate_unit(mart, "micro_region", "Atlantis")
     mart.dispose()
+
+
+def test_the_kpi_read_keeps_every_open_order_and_only_recent_finished_ones(store: sa.Engine):
+    old_open, old_done, new_done = _order(store), _order(store), _order(store)
+    for order in (old_done, new_done):
+        order = _move(store, CHANNEL, order, "accept")
+        order = _move(store, CHANNEL, order, "start")
+        _move(store, CHANNEL, order, "resolve")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
+    with store.begin() as conn:
+        conn.execute(sa.update(workorders.work_order).where(workorders.work_order.c.order_id.in_(
+            [old_open["order_id"], old_done["order_id"]])).values(created_at=long_ago))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    frame = order_actions.load_kpi_frame(store, None, since=since)
+    assert set(frame["order_id"]) == {old_open["order_id"], new_done["order_id"]}

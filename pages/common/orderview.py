@@ -61,7 +61,8 @@ def response_strip(engine, who: Principal, branch: str | None, micro_region: str
         frame = frame[frame["branch"] == branch]
     box = st.container(border=True)
     head = box.columns([4, 1])
-    head[0].markdown("**Response to problems 工单响应** · work orders created in the last 30 days")
+    head[0].markdown("**Response to problems 工单响应** · open work orders and those created "
+                     "in the last 30 days")
     head[1].page_link("pages/workorders.py", label="Work orders ▸")
     if frame.empty:
         box.caption("No work orders in the last 30 days here. Alerts become orders by the "
