@@ -223,14 +223,8 @@ def test_a_regional_manager_gets_the_arpu_change_of_their_members_only(mart):
                                               if k in mine.index}
 
 
-@pytest.fixture
-def page(app_as):
-    """The app factory (the page is registered in app.py; the meta-test checks it)."""
-    return app_as
-
-
-def test_the_page_recommends_a_media_mix_for_a_new_theme(page):
-    at = page("marketer")
+def test_the_page_recommends_a_media_mix_for_a_new_theme(app_as):
+    at = app_as("marketer")
     at.switch_page(PAGE).run()
     assert not at.exception
     at.text_input(key="comms_theme").input("暑期校园演唱会 summer campus").run()
@@ -239,8 +233,8 @@ def test_the_page_recommends_a_media_mix_for_a_new_theme(page):
     assert similar and similar[0]["campaign_name"].iloc[0].startswith("Summer campus")
 
 
-def test_the_page_adds_a_request_and_refuses_a_bad_one(page):
-    at = page("marketer")
+def test_the_page_adds_a_request_and_refuses_a_bad_one(app_as):
+    at = app_as("marketer")
     at.switch_page(PAGE).run()
     at.button(key="FormSubmitter:comms_request_form-Add request 提交申请").click().run()
     assert any("title: must not be empty" in e.value for e in at.error)
@@ -251,22 +245,22 @@ def test_the_page_adds_a_request_and_refuses_a_bad_one(page):
 
 
 @pytest.mark.parametrize("user", ["exec", "rm_gongbei"])
-def test_the_page_renders_for_readers(page, user):
-    at = page(user)
+def test_the_page_renders_for_readers(app_as, user):
+    at = app_as(user)
     at.switch_page(PAGE).run()
     assert not at.exception
 
 
-def test_a_campaign_manager_moves_a_request_on_the_page(page):
+def test_a_campaign_manager_moves_a_request_on_the_page(app_as):
     from data_access.workflow import create_workflow_engine
 
-    at = page("marketer")
+    at = app_as("marketer")
     at.switch_page(PAGE).run()
     chosen = at.selectbox(key="comms_decide_id").value
     target = at.selectbox(key="comms_decide_status").value
     at.button(key="comms_decide_apply").click().run()
     assert not at.exception and any(f"is now {target}" in m.value for m in at.success)
-    engine = create_workflow_engine(page.workflow_url)
+    engine = create_workflow_engine(app_as.workflow_url)
     moved = comms.list_requests(engine).set_index("request_id").loc[chosen]
     engine.dispose()
     assert moved["status"] == target and moved["version"] >= 2

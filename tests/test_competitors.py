@@ -134,14 +134,8 @@ def test_a_regional_manager_reads_only_their_micro_region(mart):
     assert len(events) < len(everyone)
 
 
-@pytest.fixture
-def page(app_as):
-    """The app factory (the page is registered in app.py; the meta-test checks it)."""
-    return app_as
-
-
-def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(page):
-    at = page("analyst")
+def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(app_as):
+    at = app_as("analyst")
     at.switch_page(PAGE).run()
     assert not at.exception
     alerts = [d.value for d in at.dataframe if {"unit", "score"} <= set(d.value.columns)]
@@ -152,7 +146,7 @@ def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(page):
     assert not at.exception and any("new alert(s) raised" in m.value for m in at.success)
     from data_access.workflow import alert, create_workflow_engine
 
-    engine = create_workflow_engine(page.workflow_url)
+    engine = create_workflow_engine(app_as.workflow_url)
     with engine.connect() as conn:
         raised = conn.execute(sa.select(alert.c.unit_key, alert.c.metric)
                               .where(alert.c.source == "competitor")).all()
@@ -160,11 +154,11 @@ def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(page):
     assert ("Jida", "rival_a_share") in raised
 
 
-def test_the_intelligence_form_refuses_a_bad_report_and_stores_a_good_one_once(page):
+def test_the_intelligence_form_refuses_a_bad_report_and_stores_a_good_one_once(app_as):
     from data_access import intel
     from data_access.workflow import create_workflow_engine
 
-    at = page("channel_mgr")
+    at = app_as("channel_mgr")
     at.switch_page(PAGE).run()
     at.text_area(key="intel_text").input("")
     at.button(key="FormSubmitter:intel_form-Submit report 提交").click().run()
@@ -175,15 +169,15 @@ def test_the_intelligence_form_refuses_a_bad_report_and_stores_a_good_one_once(p
     assert not at.exception and any("stored." in m.value for m in at.success)
     at.button(key="FormSubmitter:intel_form-Submit report 提交").click().run()  # double submit
     assert any("already stored" in m.value for m in at.success)
-    engine = create_workflow_engine(page.workflow_url)
+    engine = create_workflow_engine(app_as.workflow_url)
     found = intel.search_reports(engine, Principal("admin", "Admin", "administrator"),
                                  text="free SIMs")
     engine.dispose()
     assert len(found) == 1
 
 
-def test_the_page_renders_for_a_regional_manager(page):
-    at = page("rm_gongbei")
+def test_the_page_renders_for_a_regional_manager(app_as):
+    at = app_as("rm_gongbei")
     at.switch_page(PAGE).run()
     assert not at.exception
     units = {u for d in at.dataframe if "unit" in d.value.columns for u in d.value["unit"]}
