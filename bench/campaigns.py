@@ -11,7 +11,6 @@ participant list. Prints the medians and writes a section in bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -20,10 +19,8 @@ import time
 from collections.abc import Callable
 
 from analytics.campaign_effect import estimate_effect
-from bench.results import record_section
-from bench.sandbox import OUT
+from bench.results import mart_benchmark, record_section
 from data_access import campaigns, queries
-from data_access.db import create_mart_engine
 
 
 def _time(runs: int, step: Callable[[], object]) -> tuple[list[float], object]:
@@ -37,11 +34,7 @@ def _time(runs: int, step: Callable[[], object]) -> tuple[list[float], object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
-    args = parser.parse_args()
-    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    args, engine = mart_benchmark(__doc__.splitlines()[0], 3)
     truths = queries.load_planted_truths(engine)
     planted = truths[truths["kind"] == "campaign_uplift"].iloc[0]
     planted_id = int(json.loads(planted["where_json"])["campaign_id"])

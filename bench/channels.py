@@ -9,7 +9,6 @@ false-alarm rates on the other channels and writes a section in bench/RESULTS.md
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -18,10 +17,8 @@ import time
 from collections.abc import Callable
 
 from analytics import channel_eval as ce
-from bench.results import record_section
-from bench.sandbox import OUT
+from bench.results import mart_benchmark, record_section
 from data_access import channels, queries
-from data_access.db import create_mart_engine
 
 
 def _timed(step: Callable[[], object], runs: int) -> tuple[float, object]:
@@ -34,11 +31,7 @@ def _timed(step: Callable[[], object], runs: int) -> tuple[float, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
-    args = parser.parse_args()
-    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    args, engine = mart_benchmark(__doc__.splitlines()[0], 3)
     months = channels.window_months(engine)
     truths = queries.load_planted_truths(engine).set_index("kind")
     farm = json.loads(truths.at["sim_farming", "where_json"])["channel_id"]

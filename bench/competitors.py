@@ -9,7 +9,6 @@ writes a section in bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -21,22 +20,17 @@ import sqlalchemy as sa
 
 from analytics import comms as cx
 from analytics import competitors as ac
-from bench.results import record_section
-from bench.sandbox import OUT
+from bench.results import mart_benchmark, record_section
 from data_access import comms, comms_mart
 from data_access import competitors as dc
 from data_access.comms_seed import seed_comms
 from data_access.workflow import create_workflow_engine
 from data_access import schema as s
-from data_access.db import create_mart_engine, read_frame
+from data_access.db import read_frame
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
-    args = parser.parse_args()
-    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    args, engine = mart_benchmark(__doc__.splitlines()[0], 5)
     store = create_workflow_engine("sqlite://")  # in memory: the demo plan's placements
     seed_comms(store)
     placements = comms.list_requests(store)[["campaign_name", "medium", "cost"]].dropna()

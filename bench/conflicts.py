@@ -11,7 +11,6 @@ section in bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -23,12 +22,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics import conflicts as cf
-from bench.results import record_section
-from bench.sandbox import OUT
+from bench.results import mart_benchmark, record_section
 from data_access import value
 from data_access.campaign_calendar import count_duplicates, load_mart_campaigns
 from data_access.campaign_plans import DEFAULT_RULES
-from data_access.db import create_mart_engine, read_frame
+from data_access.db import read_frame
 from data_access.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS, planted_truth
 
 RULES = pd.DataFrame([{"benefit_kind": k, "allowed_channel_types": a, "max_per_month": m}
@@ -64,12 +62,7 @@ def _timed(func, runs: int) -> tuple[float, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plans", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
-    args = parser.parse_args()
-    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    args, engine = mart_benchmark(__doc__.splitlines()[0], 3, lambda p: p.add_argument("--plans", type=int, default=50))
     rng = np.random.default_rng(7)
     window = value.load_value_window(engine)
     months = [d.date() for d in pd.date_range(window[1] - pd.DateOffset(months=23), window[1],

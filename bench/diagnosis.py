@@ -8,7 +8,6 @@ Needs the mart built by ``python -m bench.sandbox``. Prints each template's medi
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import statistics
@@ -18,20 +17,15 @@ import pandas as pd
 
 from analytics.diagnosis import run_template
 from analytics.templates import parse_template
-from bench.results import record_section
-from bench.sandbox import OUT
+from bench.results import mart_benchmark, record_section
 from data_access import queries
-from data_access.db import PROJECT_ROOT, create_mart_engine
+from data_access.db import PROJECT_ROOT
 from data_access.diagnosis import MartDiagnosisData
 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
-    args = parser.parse_args()
-    engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
+    args, engine = mart_benchmark(__doc__.splitlines()[0], 5)
     month = pd.Timestamp(queries.available_months(engine)[-1])
     rows = ["| template | nodes | min s | median s | max s | breached | findings at the root |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]

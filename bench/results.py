@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
+
+import sqlalchemy as sa
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -20,3 +24,19 @@ def record_section(name: str, heading: str, body: str, intro: str = "") -> None:
         text = text.rstrip("\n") + f"\n\n{heading}\n\n" + (f"{intro}\n\n" if intro else "") \
             + section + "\n"
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def mart_benchmark(description: str, runs: int, extra: Callable[[argparse.ArgumentParser], None]
+                   | None = None) -> tuple[argparse.Namespace, sa.Engine]:
+    """The options every benchmark on the 1M mart takes (``--runs``, ``--mart``, plus
+    ``extra``'s), parsed, and a read-only engine on that mart."""
+    from bench.sandbox import OUT
+    from data_access.db import create_mart_engine
+
+    parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--mart", default=str(OUT / "mart_1000000x24.duckdb"))
+    args = parser.parse_args()
+    return args, create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
