@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from analytics import workorders as rules
 from data_access.auth import Forbidden, Principal
 from data_access.db import ConcertoError, read_frame
-from data_access.workflow import app_user, write_transaction
+from data_access.workflow import StaleWrite, app_user, write_transaction
 from data_access.workorders import _now, _row, _update, _visible, work_order
 
 #: Timestamp set by the move that reaches each state.
@@ -110,8 +110,6 @@ def transition(engine: sa.Engine, actor: Principal, order_id: int, action: str, 
 
 
 def raise_stale(order: dict[str, Any]) -> None:
-    from data_access.workflow import StaleWrite
-
     raise StaleWrite(f"Work order #{order['order_id']} was changed by someone else since you "
                      f"opened it (it is now {rules.STATES[order['state']]}, version "
                      f"{order['version']}); reload it, then try again.")

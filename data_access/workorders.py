@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from analytics import workorders as rules
 from data_access.audit import record_audit
-from data_access.auth import Forbidden, Principal
+from data_access.auth import ROLES, Forbidden, Principal
 from data_access.db import ConcertoError, check_text, read_frame
 from data_access.workflow import WORKFLOW, StaleWrite, write_transaction
 
@@ -158,8 +158,6 @@ def check_new_order(actor: Principal, *, kind: str, title: str, unit_level: str,
     An order about a channel's new activations carries the drop checklist unless ``rising``
     (the alert was about a surge, which the drop checklist does not fit).
     """
-    from data_access.auth import ROLES
-
     actor.require("create_orders", "create work orders")
     if kind not in rules.KINDS:
         raise ConcertoError(f"kind: {kind!r} is not one of {', '.join(rules.KINDS)}.")
