@@ -12,14 +12,14 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)
-	$(BIN)/python -m data_access.generate --if-absent
+	$(BIN)/python -m data_access.synth.generate --if-absent
 	$(BIN)/streamlit run app.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 mart: $(STAMP)
-	$(BIN)/python -m data_access.generate
+	$(BIN)/python -m data_access.synth.generate
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.sandbox

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from data_access import scope
+from data_access.store import scope
 from pages.common import filters, login, routing
 from pages.common.session import PRINCIPAL_KEY
 

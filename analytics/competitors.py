@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.anomaly import DEFAULT_THRESHOLD, anomaly_scores
-from analytics.forecast import expected_values
+from analytics.anomaly.scores import DEFAULT_THRESHOLD, anomaly_scores
+from analytics.anomaly.forecast import expected_values
 
 #: Series shown per operator (code → label); ``share`` is derived from subscribers.
 METRICS: dict[str, str] = {
@@ -71,7 +71,7 @@ def flag_series(frame: pd.DataFrame, *, metrics: Sequence[str] = tuple(METRICS),
                 threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """Score every (unit, operator, metric) monthly series with the project's anomaly detector.
 
-    Each point's score is :func:`analytics.anomaly.anomaly_scores` (causal: it depends on the
+    Each point's score is :func:`analytics.anomaly.scores.anomaly_scores` (causal: it depends on the
     points before it only), ``expected`` its one-step-ahead expected value, and ``unusual``
     whether the score reaches ``threshold``.
 

@@ -2,7 +2,7 @@
 
     python -m bench.alerts
 
-Runs ``analytics.scheduler.scan_for_alerts`` (every region, channel and rival series) into a
+Runs ``jobs.scheduler.scan_for_alerts`` (every region, channel and rival series) into a
 throw-away workflow store, prints each series' figures and whether the planted channel
 truths were flagged, and writes a section in bench/RESULTS.md.
 """
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from analytics.scheduler import scan_for_alerts
+from jobs.scheduler import scan_for_alerts
 from bench.results import record_section
 from bench.sandbox import OUT
-from data_access import diagnosis as store
+from data_access.store import diagnosis as store
 from data_access.db import create_mart_engine
-from data_access.schema import planted_truth
-from data_access.workflow import create_workflow_engine
+from data_access.mart.schema import planted_truth
+from data_access.store.workflow import create_workflow_engine
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results import RESULTS, record_section
-from analytics.anomaly import DEFAULT_THRESHOLD, anomaly_scores
+from analytics.anomaly.scores import DEFAULT_THRESHOLD, anomaly_scores
 
 HERE = Path(__file__).resolve().parent
 #: Shapes of generated series: frequency, length, seasonality, trend and noise.
@@ -174,9 +174,9 @@ def mart_scan(url: str, recent: int = 14) -> dict[str, object]:
 
     import sqlalchemy as sa
 
-    from analytics.alerting import scan_panel
+    from analytics.anomaly.alerting import scan_panel
     from data_access.db import create_mart_engine
-    from data_access.series import load_series_panel
+    from data_access.mart.series import load_series_panel
 
     engine = create_mart_engine(url, read_only=True)
     with engine.connect() as conn:

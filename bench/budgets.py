@@ -22,12 +22,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from data_access.auth import SYSTEM, Principal
-from data_access.budget_allocation import allocate
-from data_access.budget_bookings import confirm, prebook
-from data_access.budgets import budget_unit
+from data_access.store.auth import SYSTEM, Principal
+from data_access.store.budgets.allocation import allocate
+from data_access.store.budgets.bookings import confirm, prebook
+from data_access.store.budgets.ledger import budget_unit
 from bench.results import record_section
-from data_access.workflow import create_workflow_engine
+from data_access.store.workflow import create_workflow_engine
 from tests.pgserver import private_server
 
 THREADS = 4

@@ -18,9 +18,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from analytics.campaign_effect import estimate_effect
+from analytics.campaigns.effect import estimate_effect
 from bench.results import mart_benchmark, record_section
-from data_access import campaigns, queries
+from data_access.mart import campaigns
+from data_access.mart import queries
 
 
 def _time(runs: int, step: Callable[[], object]) -> tuple[list[float], object]:

@@ -16,9 +16,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-from analytics import channel_eval as ce
+from analytics import channels as ce
 from bench.results import mart_benchmark, record_section
-from data_access import channels, queries
+from data_access.mart import channels
+from data_access.mart import queries
 
 
 def _timed(step: Callable[[], object], runs: int) -> tuple[float, object]:

@@ -2,7 +2,7 @@
 
     python -m bench.churn [--mart bench/out/mart_1000000x24.duckdb] [--max-rows 1000000]
 
-Needs the mart built by ``python -m bench.sandbox``. Runs ``python -m analytics.churn train``
+Needs the mart built by ``python -m bench.sandbox``. Runs ``python -m jobs.churn train``
 and ``score`` as child processes (wall time, each one's peak resident memory, and the steps
 of the score job from its progress lines), then times ``predict_proba`` alone on the latest
 month in this process. Prints the figures and writes the ``churn`` section of
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.churn_jobs import load_snapshot
+from jobs.churn_pipeline import load_snapshot
 from bench.results import record_section
 from bench.sandbox import OUT
-from data_access import churn as reads
-from data_access import churn_store as store
+from data_access.mart import churn as reads
+from data_access.store import churn as store
 from data_access.db import create_mart_engine
 
 
@@ -73,7 +73,7 @@ def main() -> int:
     url = f"duckdb:///{Path(args.mart).resolve()}"
     load = os.getloadavg()
     models = Path(tempfile.mkdtemp(prefix="churn-bench-"))
-    cli = [sys.executable, "-m", "analytics.churn"]
+    cli = [sys.executable, "-m", "jobs.churn"]
     print("training…", flush=True)
     train_s, train_mb, out = _child([*cli, "train", "--mart", url, "--model-dir", str(models),
                                      "--max-rows", str(args.max_rows),
@@ -104,11 +104,11 @@ def main() -> int:
         "",
         "| step | wall s | peak MiB | note |",
         "| --- | ---: | ---: | --- |",
-        f"| `python -m analytics.churn train` (whole process) | **{train_s:.0f}** | "
+        f"| `python -m jobs.churn train` (whole process) | **{train_s:.0f}** | "
         f"{train_mb:,.0f} | features {seconds['features']:.0f} s, fit {seconds['fit']:.0f} s, "
         f"scoring the test month {seconds['score_test']:.0f} s, drivers "
         f"{seconds['drivers']:.0f} s, the rest the two baselines |",
-        f"| `python -m analytics.churn score` (whole process) | **{score_s:.0f}** | "
+        f"| `python -m jobs.churn score` (whole process) | **{score_s:.0f}** | "
         f"{score_mb:,.0f} | {rows:,} subscribers: features, scores, reasons, actions, "
         "group warnings, parquet |",
         *[f"| score job step: {name} | {seconds:.1f} | | |" for name, seconds in _steps(out)],

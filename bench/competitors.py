@@ -18,14 +18,15 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics import comms as cx
+from analytics.campaigns import comms as cx
 from analytics import competitors as ac
 from bench.results import mart_benchmark, record_section
-from data_access import comms, comms_mart
-from data_access import competitors as dc
-from data_access.comms_seed import seed_comms
-from data_access.workflow import create_workflow_engine
-from data_access import schema as s
+from data_access.store import comms
+from data_access.mart import comms as comms_mart
+from data_access.mart import competitors as dc
+from data_access.store.comms_seed import seed_comms
+from data_access.store.workflow import create_workflow_engine
+from data_access.mart import schema as s
 from data_access.db import read_frame
 
 

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics import conflicts as cf
+from analytics.campaigns import conflicts as cf
 from bench.results import mart_benchmark, record_section
-from data_access import value
-from data_access.campaign_calendar import count_duplicates, load_mart_campaigns
-from data_access.campaign_plans import DEFAULT_RULES
+from data_access.mart import value
+from data_access.mart.calendar import count_duplicates, load_mart_campaigns
+from data_access.store.campaign_plans import DEFAULT_RULES
 from data_access.db import read_frame
-from data_access.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS, planted_truth
+from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS, planted_truth
 
 RULES = pd.DataFrame([{"benefit_kind": k, "allowed_channel_types": a, "max_per_month": m}
                       for k, (a, m) in DEFAULT_RULES.items()])

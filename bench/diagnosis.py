@@ -15,12 +15,12 @@ import time
 
 import pandas as pd
 
-from analytics.diagnosis import run_template
-from analytics.templates import parse_template
+from analytics.diagnosis.runs import run_template
+from analytics.diagnosis.templates import parse_template
 from bench.results import mart_benchmark, record_section
-from data_access import queries
+from data_access.mart import queries
 from data_access.db import PROJECT_ROOT
-from data_access.diagnosis import MartDiagnosisData
+from data_access.store.diagnosis import MartDiagnosisData
 
 
 

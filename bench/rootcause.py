@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.rootcause import localize
+from analytics.rootcause.localiser import localize
 from bench.results import RESULTS, record_section
-from analytics.rootcause_cases import Scores, make_case, score_answers, suite
+from analytics.rootcause.cases import Scores, make_case, score_answers, suite
 
 HERE = Path(__file__).resolve().parent
 HEADING = "## Root-cause localisation (issue 4)"
@@ -98,9 +98,9 @@ def _run_suite(cases: int, noise: tuple[float, float], size: tuple[float, float]
 
 def mart_incident(seeds: list[int]) -> list[str]:
     """Build a mart per seed and check that localize returns exactly its two planted drops."""
-    from data_access import schema
+    from data_access.mart import schema
     from data_access.db import create_mart_engine
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     lines = []
     exact = 0
@@ -157,7 +157,7 @@ def main() -> int:
     header = (f"Measured {dt.date.today()} on {os.cpu_count()} cores, Python "
               f"{platform.python_version()}; `localize` with its defaults.")
     suite_note = (
-        f"Suites of {args.cases} generated cases each (`analytics.rootcause_cases.suite`): 4 "
+        f"Suites of {args.cases} generated cases each (`analytics.rootcause.cases.suite`): 4 "
         "dimensions of 4–12 values or 5 of 3–8, a third with a parent dimension, 0–40% of leaves "
         "missing, 1–3 causes of 1–3 attributes, each spanning ≥ 10 leaves unless stated, drops "
         "and rises of 10–60% unless stated, forecast = base × (1 + N(0, noise)). Quiet = share of "

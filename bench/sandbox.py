@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.drill import history_months, member_expected, member_kpis, months_needed
-from analytics.kpis import kpi_cards
-from analytics.kpitree import kpi_tree
-from data_access import queries
+from analytics.kpis.drill import history_months, member_expected, member_kpis, months_needed
+from analytics.kpis.registry import kpi_cards
+from analytics.kpis.tree import kpi_tree
+from data_access.mart import queries
 from data_access.db import create_mart_engine
-from data_access.queries import Slice
+from data_access.mart.queries import Slice
 from bench.results import RESULTS, record_section
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +53,7 @@ def build(path: Path, subscribers: int, months: int) -> tuple[float, float]:
     """Build the mart in a child process; returns (seconds, the child's peak RSS in MB)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "data_access.generate", "--subscribers",
+    subprocess.run([sys.executable, "-m", "data_access.synth.generate", "--subscribers",
                     str(subscribers), "--months", str(months), "--seed", "7", "--url",
                     f"duckdb:///{path}"], check=True, cwd=HERE.parent)
     return time.perf_counter() - start, _peak_mb(resource.RUSAGE_CHILDREN)

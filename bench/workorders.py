@@ -23,12 +23,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from analytics import workorders as rules
+from analytics.ops import workorders as rules
 from bench.results import record_section
-from data_access import auth, order_actions, workorders
-from data_access.auth import Principal
-from data_access.demo_users import DEMO_USERS, seed_demo_users
-from data_access.workflow import create_workflow_engine
+from data_access.store import auth
+from data_access.store import order_actions
+from data_access.store import workorders
+from data_access.store.auth import Principal
+from data_access.store.demo_users import DEMO_USERS, seed_demo_users
+from data_access.store.workflow import create_workflow_engine
 from tests.pgserver import private_server
 
 PEOPLE = {u: Principal(u, name, role, level, value) for u, role, name, level, value in DEMO_USERS}

@@ -21,6 +21,9 @@ DEFAULT_WORKFLOW_PATH = DATA_DIR / "workflow.sqlite"
 ENV_MART_URL = "CONCERTO_MART_URL"
 ENV_WORKFLOW_URL = "CONCERTO_WORKFLOW_URL"
 
+#: The engine type, for annotations in modules that do not import SQLAlchemy (pages).
+Engine = sa.Engine
+
 
 #: DuckDB's buffer-pool cap while a mart is being built.
 BUILD_MEMORY_LIMIT = "2GB"
@@ -124,7 +127,7 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
         if read_only and not path.exists():
             raise ConcertoError(
                 f"No mart at {path}. Build the demo mart with "
-                "`python -m data_access.generate` or load an extract with `python -m data_access.load DIR`."
+                "`python -m data_access.synth.generate` or load an extract with `python -m data_access.mart.load DIR`."
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, object] = {"threads": os.cpu_count() or 2}

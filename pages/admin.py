@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from data_access import auth, cache
-from data_access.audit import load_audit
+from data_access.store import auth
+from pages.common import cache
+from data_access.store.audit import load_audit
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.session import principal

@@ -3,11 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.scheduler import scan_for_alerts
-from data_access import cache
-from data_access import diagnosis as store
+from jobs.scheduler import scan_for_alerts
+from pages.common import cache
+from data_access.store import diagnosis as store
 from data_access.db import ConcertoError
-from data_access.dispatch import dispatch_alert
+from data_access.store.dispatch import dispatch_alert
 from pages.common.empty import require_mart
 from pages.common.session import principal
 
@@ -29,9 +29,9 @@ alerts = store.list_alerts(workflow, status=None if status == "all" else "open",
                            mart=cache.mart_engine())
 if alerts.empty:
     st.info("No alerts yet. They come from scheduled diagnosis runs (`python -m "
-            "analytics.scheduler run-due`), from saved runs on the diagnosis page, and from the "
+            "jobs.scheduler run-due`), from saved runs on the diagnosis page, and from the "
             "anomaly scan of daily region, channel and rival series (the button above, or "
-            "`python -m analytics.scheduler scan` daily).")
+            "`python -m jobs.scheduler scan` daily).")
     st.stop()
 
 cols = st.columns(3)
@@ -73,4 +73,4 @@ if picked.selection.rows and who.can("dispatch_orders"):
                              query_params={"order": str(order_id)})
 elif who.can("dispatch_orders"):
     st.caption("Select an alert to turn it into a work order; the nightly job "
-               "(`python -m analytics.scheduler dispatch`) does it for every open alert.")
+               "(`python -m jobs.scheduler dispatch`) does it for every open alert.")

@@ -3,11 +3,11 @@ recent picks, and (for managers of the arsenal) the catalogue editor."""
 
 import streamlit as st
 
-from analytics import arsenal as rules
+from analytics.ops import arsenal as rules
 from analytics.formatting import format_value
-from data_access import arsenal as store
-from data_access import arsenal_picks as picks
-from data_access import cache
+from data_access.store import arsenal as store
+from data_access.store import arsenal_picks as picks
+from pages.common import cache
 from data_access.db import ConcertoError
 from pages.common.arsenal_editor import render_editor
 from pages.common.routing import require_routed

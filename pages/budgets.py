@@ -6,8 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics import budget as arith
-from data_access import budgets, cache
+from analytics.ops import budget as arith
+from data_access.store.budgets import ledger as budgets
+from pages.common import cache
 from data_access.db import ConcertoError
 from pages.common import budget_forms as forms
 from pages.common.routing import require_routed

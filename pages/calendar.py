@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics import conflicts as cf
-from data_access import cache
-from data_access import campaign_plans as plans
+from analytics.campaigns import conflicts as cf
+from pages.common import cache
+from data_access.store import campaign_plans as plans
 from data_access.db import ConcertoError
 from pages.common import plan_forms
 from pages.common.empty import require_mart

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.campaign_effect import BREAKDOWNS, budget_burn, participant_breakdown, uplift_by
+from analytics.campaigns.effect import BREAKDOWNS, budget_burn, participant_breakdown, uplift_by
 from analytics.formatting import format_value
-from data_access import cache
+from pages.common import cache
 from data_access.db import ConcertoError
 from pages.common import campaign_view as view
 from pages.common.empty import require_mart
@@ -18,7 +18,7 @@ who = principal()
 campaigns = cache.campaign_list()
 if campaigns.empty:
     st.info("The mart has no campaigns. Load an extract with `campaign` and `campaign_member` "
-            "tables (`python -m data_access.load DIR`) or build the demo mart.")
+            "tables (`python -m data_access.mart.load DIR`) or build the demo mart.")
     st.stop()
 
 

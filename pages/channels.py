@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import channel_eval
+from analytics import channels as channel_eval
 from analytics.formatting import format_value
-from data_access import cache, channel_orders
+from pages.common import cache
+from data_access.store import channel_orders
 from data_access.db import ConcertoError
 from pages.common import channel_view as view
 from pages.common.empty import require_mart

@@ -4,13 +4,14 @@ expected loss, enterprise-group warnings, and one subscriber's explanation."""
 import pandas as pd
 import streamlit as st
 
-from analytics import arsenal as rules
-from analytics.churn_jobs import score_latest, train_churn_model
-from analytics.churn_retention import filter_retention
-from data_access import arsenal as tactics_store
-from data_access import cache, scope
-from data_access import churn as reads
-from data_access import churn_store as store
+from analytics.ops import arsenal as rules
+from jobs.churn_pipeline import score_latest, train_churn_model
+from analytics.churn.retention import filter_retention
+from data_access.store import arsenal as tactics_store
+from pages.common import cache
+from data_access.store import scope
+from data_access.mart import churn as reads
+from data_access.store import churn as store
 from data_access.db import ConcertoError
 from pages.common import churn_view as view
 from pages.common.empty import require_mart
@@ -47,11 +48,11 @@ try:
     months = store.scored_months(manifest["version"])
 except ConcertoError as exc:
     manifest, months = None, []
-    st.info(f"{exc} Then score the latest month with `python -m analytics.churn score` "
+    st.info(f"{exc} Then score the latest month with `python -m jobs.churn score` "
             "(add `--alerts` to warn account managers about enterprise groups).")
 if manifest is not None and not months:
     st.info(f"The live model {manifest['version']} has not scored a month yet: run "
-            "`python -m analytics.churn score`.")
+            "`python -m jobs.churn score`.")
 if manifest is None or not months:
     if who.can("view_mart_admin") and st.button("Train and score now 立即训练并评分",
                                                  type="primary", key="churn_train"):

@@ -6,13 +6,13 @@ import datetime as dt
 import altair as alt
 import streamlit as st
 
-from analytics import comms as ac
+from analytics.campaigns import comms as ac
 from analytics.formatting import format_value
-from data_access import cache
-from data_access import comms as store
-from data_access.comms_seed import load_catalogue_file
+from pages.common import cache
+from data_access.store import comms as store
+from data_access.store.comms_seed import load_catalogue_file
 from data_access.db import ConcertoError
-from data_access.schema import DEPARTMENTS
+from data_access.mart.schema import DEPARTMENTS
 from pages.common import comms_forms as forms
 from pages.common.empty import require_mart
 from pages.common.session import principal

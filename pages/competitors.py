@@ -4,9 +4,9 @@ events and the front line's intelligence behind them."""
 import streamlit as st
 
 from analytics import competitors as ac
-from data_access import cache
-from data_access import diagnosis as store
-from data_access.competitors import UNIT_LEVELS
+from pages.common import cache
+from data_access.store import diagnosis as store
+from data_access.mart.competitors import UNIT_LEVELS
 from data_access.db import ConcertoError
 from pages.common import competitor_view as view
 from pages.common import intel_panel

@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analytics.diagnosis import breach_alerts, compare_runs, run_template
-from analytics.templates import TemplateError, parse_template, template_to_json
-from data_access import cache
-from data_access import diagnosis as store
+from analytics.diagnosis.runs import breach_alerts, compare_runs, run_template
+from analytics.diagnosis.templates import TemplateError, parse_template, template_to_json
+from pages.common import cache
+from data_access.store import diagnosis as store
 from data_access.db import ConcertoError
 from pages.common import filters
 from pages.common.empty import require_mart
@@ -127,7 +127,7 @@ with history_tab:
         runs = store.list_runs(workflow, name)
         if runs.empty:
             st.info("No stored runs yet: run it and save the run, or let the scheduler run it "
-                    "(`python -m analytics.scheduler run-due`).")
+                    "(`python -m jobs.scheduler run-due`).")
         else:
             st.dataframe(runs, hide_index=True)
             st.download_button("Download runs (CSV)", runs.to_csv(index=False).encode(),

@@ -4,8 +4,8 @@ import json
 
 import streamlit as st
 
-from data_access import cache
-from data_access.auth import ROLES
+from pages.common import cache
+from data_access.store.auth import ROLES
 from pages.common.empty import build_demo_mart_button, require_mart
 from pages.common.session import principal
 

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.diagnosis import locate
-from analytics.drill import SPECS
-from analytics.kpis import REGISTRY
-from data_access import cache
+from analytics.diagnosis.runs import locate
+from analytics.kpis.drill import SPECS
+from analytics.kpis.registry import REGISTRY
+from pages.common import cache
 from pages.common import drilldown, filters, urlstate
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import kpi_expected
-from analytics.kpis import REGISTRY, kpi_cards
-from analytics.kpitree import kpi_tree, revenue_bridge
-from data_access import cache
+from analytics.kpis.drill import kpi_expected
+from analytics.kpis.registry import REGISTRY, kpi_cards
+from analytics.kpis.tree import kpi_tree, revenue_bridge
+from pages.common import cache
 from pages.common import drilldown, filters, orderview, urlstate
 from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart

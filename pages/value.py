@@ -3,9 +3,9 @@
 import altair as alt
 import streamlit as st
 
-from analytics import value_ops as vo
+from analytics.value import operations as vo
 from analytics.formatting import format_value
-from data_access import cache
+from pages.common import cache
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.maps import region_map

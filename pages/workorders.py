@@ -5,8 +5,11 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from analytics import workorders as rules
-from data_access import cache, dispatch, order_actions, workorders
+from analytics.ops import workorders as rules
+from pages.common import cache
+from data_access.store import dispatch
+from data_access.store import order_actions
+from data_access.store import workorders
 from data_access.db import ConcertoError
 from pages.common import orderview, urlstate
 from pages.common.empty import require_mart

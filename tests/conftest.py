@@ -40,7 +40,7 @@ def mart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def duck_mart(mart_dir: Path) -> str:
     """URL of the shared test mart on DuckDB (built once per session)."""
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     url = f"duckdb:///{mart_dir / 'mart.duckdb'}"
     started = time.perf_counter()
@@ -52,7 +52,7 @@ def duck_mart(mart_dir: Path) -> str:
 @pytest.fixture(scope="session")
 def pg_mart(pg_url: str) -> str:
     """The same mart (same seed) on PostgreSQL."""
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     generate_mart(pg_url, **TEST_MART)
     return pg_url
@@ -67,7 +67,7 @@ def any_mart(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def workflow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """A fresh workflow store: SQLite (the embedded default), then a new PostgreSQL database."""
-    from data_access.workflow import create_workflow_engine
+    from data_access.store.workflow import create_workflow_engine
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
@@ -110,9 +110,9 @@ def app_as(duck_mart: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     """
     from streamlit.testing.v1 import AppTest
 
-    from data_access import auth
-    from data_access.auth import Principal
-    from data_access.demo_users import DEMO_USERS
+    from data_access.store import auth
+    from data_access.store.auth import Principal
+    from data_access.store.demo_users import DEMO_USERS
 
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)  # demo users are seeded per store
     url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics import arsenal as rules
-from data_access import arsenal as store
-from data_access import arsenal_picks as picks
-from data_access.audit import load_audit
-from data_access.auth import Forbidden, Principal
+from analytics.ops import arsenal as rules
+from data_access.store import arsenal as store
+from data_access.store import arsenal_picks as picks
+from data_access.store.audit import load_audit
+from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError
-from data_access.demo_users import DEMO_USERS
-from data_access.workflow import StaleWrite, create_workflow_engine
-from data_access.workorders import work_order
+from data_access.store.demo_users import DEMO_USERS
+from data_access.store.workflow import StaleWrite, create_workflow_engine
+from data_access.store.workorders import work_order
 
 PEOPLE = {u: Principal(u, name, role, level, value) for u, role, name, level, value in DEMO_USERS}
 CATALOGUE = store.read_catalogue(store.ASSET)
@@ -78,7 +78,7 @@ def test_starter_catalogue_is_valid_and_covers_every_kind_level_and_reason():
 def test_docstring_examples_hold():
     import doctest
 
-    from analytics import arsenal_catalogue
+    from analytics.ops import arsenal_catalogue
 
     for module in (rules, arsenal_catalogue):
         result = doctest.testmod(module)
@@ -86,8 +86,8 @@ def test_docstring_examples_hold():
 
 
 def test_catalogue_vocabulary_matches_the_mart():
-    from data_access import schema
-    from data_access.synth_dims import PLANS
+    from data_access.mart import schema
+    from data_access.synth.dims import PLANS
 
     assert rules.SEGMENTS == tuple(schema.SEGMENTS)
     families = {f for tags in CATALOGUE["plan_families"] for f in tags.split(";") if f}
@@ -392,7 +392,7 @@ def test_suggest_retention_ties_nothing_and_unknown_reasons():
 
 
 def test_the_arsenal_answers_the_churn_model_reasons():
-    churn_reasons = pytest.importorskip("analytics.churn_reasons")
+    churn_reasons = pytest.importorskip("analytics.churn.reasons")
     not_actionable = {"social_outlet"}  # where a customer was activated: no tactic changes it
     assert set(churn_reasons.TAGS) - not_actionable <= set(rules.REASONS)
 

@@ -8,10 +8,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from data_access import auth, demo_users
-from data_access.auth import AuthError, Principal
+from data_access.store import auth
+from data_access.store import demo_users
+from data_access.store.auth import AuthError, Principal
 from data_access.db import ConcertoError
-from data_access.workflow import app_user, audit_log
+from data_access.store.workflow import app_user, audit_log
 
 PASSWORD = "correct-horse-42"
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

@@ -12,17 +12,19 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics import budget as arith
-from data_access import budget_bookings, budgets, workorders
-from data_access.audit import load_audit
-from data_access.auth import Forbidden, Principal
-from data_access.budget_allocation import allocate, set_quota, set_thresholds
-from data_access.budget_bookings import confirm, prebook, release
-from data_access.budget_seed import seed_demo_budgets
-from data_access.budgets import BudgetExceeded, budget_booking, budget_unit
+from analytics.ops import budget as arith
+from data_access.store.budgets import bookings as budget_bookings
+from data_access.store.budgets import ledger as budgets
+from data_access.store import workorders
+from data_access.store.audit import load_audit
+from data_access.store.auth import Forbidden, Principal
+from data_access.store.budgets.allocation import allocate, set_quota, set_thresholds
+from data_access.store.budgets.bookings import confirm, prebook, release
+from data_access.store.budgets.seed import seed_demo_budgets
+from data_access.store.budgets.ledger import BudgetExceeded, budget_booking, budget_unit
 from data_access.db import ConcertoError
-from data_access.demo_users import DEMO_USERS
-from data_access.workflow import alert
+from data_access.store.demo_users import DEMO_USERS
+from data_access.store.workflow import alert
 
 PEOPLE = {u: Principal(u, name, role, level, value) for u, role, name, level, value in DEMO_USERS}
 ADMIN, EXEC, CHANNEL = PEOPLE["admin"], PEOPLE["exec"], PEOPLE["channel_mgr"]

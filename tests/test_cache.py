@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data_access import cache
-from data_access.generate import generate_mart
+from pages.common import cache
+from data_access.synth.generate import generate_mart
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 

@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.campaign_effect import (budget_burn, estimate_did, estimate_effect,
+from analytics.campaigns.effect import (budget_burn, estimate_did, estimate_effect,
                                        participant_breakdown, uplift_by)
-from analytics.campaign_match import balance, match_controls
-from data_access import campaigns, queries, scope
-from data_access.auth import Principal
+from analytics.campaigns.matching import balance, match_controls
+from data_access.mart import campaigns
+from data_access.mart import queries
+from data_access.store import scope
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError, create_mart_engine
 
 RM_GONGBEI = Principal("rm_gongbei", "x", "regional_manager", "micro_region", "Gongbei")
@@ -120,7 +122,7 @@ def test_generated_campaigns_without_effect_cover_zero_across_seeds(tmp_path):
     with sd 1.9 points at 95%; the band 89–99.5% is −3.2 / +2.4 sd, so a correct method passes
     and an interval a third too narrow (~86%) does not. The planted campaign's interval must
     contain its planted uplift in at least 10 of the 12 (P ≈ 0.98 for a 95% interval)."""
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     hits = runs = planted_hits = 0
     for seed in range(101, 113):

@@ -9,11 +9,14 @@ import json
 import pandas as pd
 import pytest
 
-from analytics import channel_eval as ce
-from data_access import channel_orders, channels, scope, workorders
-from data_access.auth import Principal
+from analytics import channels as ce
+from data_access.store import channel_orders
+from data_access.mart import channels
+from data_access.store import scope
+from data_access.store import workorders
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError, create_mart_engine
-from data_access.workflow import create_workflow_engine
+from data_access.store.workflow import create_workflow_engine
 
 RM_GONGBEI = Principal("rm_gongbei", "x", "regional_manager", "micro_region", "Gongbei")
 CHANNEL_MGR = Principal("channel_mgr", "Channel manager", "channel_manager")
@@ -127,7 +130,7 @@ def mart(any_mart: str):
 
 
 def _planted(mart, kind: str) -> dict:
-    from data_access import queries
+    from data_access.mart import queries
 
     truths = queries.load_planted_truths(mart)
     row = truths[truths["kind"] == kind].iloc[0]
@@ -217,7 +220,7 @@ def test_a_channel_alert_becomes_a_work_order_for_the_channel_manager(workflow):
 
 
 def test_channel_alerts_are_recorded_once_for_dispatch(workflow):
-    from data_access import diagnosis
+    from data_access.store import diagnosis
 
     alerts = pd.DataFrame([ALERT, {**ALERT, "metric": "stock_shortage", "channel_id": 5}])
     assert channel_orders.record_channel_alerts(workflow, alerts, "2026-10") == 2

@@ -1,4 +1,4 @@
-"""``python -m analytics.churn``: train → score → report round trip, refusals with messages,
+"""``python -m jobs.churn``: train → score → report round trip, refusals with messages,
 saved artefacts, regional scope on the scores, and group alerts in the workflow store."""
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.churn import main
-from data_access import churn_store as store
-from data_access.auth import Principal
-from data_access.scope import acting_as
-from data_access.workflow import alert, audit_log, create_workflow_engine
+from jobs.churn import run as main
+from data_access.store import churn as store
+from data_access.store.auth import Principal
+from data_access.store.scope import acting_as
+from data_access.store.workflow import alert, audit_log, create_workflow_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "analytics.churn", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "jobs.churn", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.churn_features import FEATURES, plan_time_split, rival_pressure
-from analytics.churn_jobs import load_snapshot
-from data_access import churn as reads
+from analytics.churn.features import FEATURES, plan_time_split, rival_pressure
+from jobs.churn_pipeline import load_snapshot
+from data_access.mart import churn as reads
 from data_access.db import ConcertoError, create_mart_engine, duckdb_path
 
 SNAPSHOT = pd.Timestamp("2026-05-01")  # the shared mart runs 2025-09 … 2026-10

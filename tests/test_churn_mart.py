@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analytics.churn_jobs import labelled, load_snapshot, score_snapshot, train_churn_model
-from analytics.churn_reasons import reason_effects
-from analytics.churn_retention import filter_retention, group_warnings
-from data_access import churn as reads
-from data_access import queries
+from jobs.churn_pipeline import labelled, load_snapshot, score_snapshot, train_churn_model
+from analytics.churn.reasons import reason_effects
+from analytics.churn.retention import filter_retention, group_warnings
+from data_access.mart import churn as reads
+from data_access.mart import queries
 from data_access.db import create_mart_engine
 
 #: Large enough for a steady oracle gap (≈ 400 churners a month), small enough to build in seconds.
@@ -28,7 +28,7 @@ PLANTED = {"decline3": ("arpu_trend", "usage_trend"), "discount_ending": ("disco
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     url = f"duckdb:///{tmp_path_factory.mktemp('churn') / 'mart.duckdb'}"
     generate_mart(url, **MART)

@@ -12,10 +12,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from analytics import churn, churn_eval, churn_features, churn_prep, churn_tables, value
-from analytics.churn import ChurnModel
-from analytics.churn_eval import baselines, compare_estimators
-from analytics.churn_tables import SHAPES, make_churn_table
+from analytics.churn import model as churn
+from analytics.churn import evaluation as churn_eval
+from analytics.churn import features as churn_features
+from analytics.churn import prep as churn_prep
+from analytics.churn import tables as churn_tables
+from analytics.value import netvalue as value
+from analytics.churn.model import ChurnModel
+from analytics.churn.evaluation import baselines, compare_estimators
+from analytics.churn.tables import SHAPES, make_churn_table
 
 
 @parametrize_with_checks([ChurnModel(random_state=0)])
@@ -105,7 +110,7 @@ def test_beats_one_hot_logistic_and_plain_boosting_on_two_table_shapes():
 
 
 def test_the_tabulated_linear_component_matches_its_pipeline():
-    from analytics.churn_prep import design_frame
+    from analytics.churn.prep import design_frame
 
     table = make_churn_table("narrow_interactions", 6_000, random_state=4)
     model = ChurnModel(random_state=0).fit(table.X, table.y)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.churn import main
-from data_access import churn_store as store
+from jobs.churn import run as main
+from data_access.store import churn as store
 
 PAGE = "pages/churn.py"
 

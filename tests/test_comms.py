@@ -12,13 +12,15 @@ import pytest
 import sqlalchemy as sa
 from sklearn.exceptions import NotFittedError
 
-from analytics import comms as ac
-from data_access import comms, comms_mart, scope
-from data_access import schema as s
-from data_access.auth import Forbidden, Principal
-from data_access.comms_seed import seed_comms
+from analytics.campaigns import comms as ac
+from data_access.store import comms
+from data_access.mart import comms as comms_mart
+from data_access.store import scope
+from data_access.mart import schema as s
+from data_access.store.auth import Forbidden, Principal
+from data_access.store.comms_seed import seed_comms
 from data_access.db import ConcertoError, create_mart_engine, read_frame
-from data_access.workflow import StaleWrite, audit_log
+from data_access.store.workflow import StaleWrite, audit_log
 
 PAGE = "pages/comms.py"
 MARKETER = Principal("marketer", "Marketer", "marketer")
@@ -252,7 +254,7 @@ def test_the_page_renders_for_readers(app_as, user):
 
 
 def test_a_campaign_manager_moves_a_request_on_the_page(app_as):
-    from data_access.workflow import create_workflow_engine
+    from data_access.store.workflow import create_workflow_engine
 
     at = app_as("marketer")
     at.switch_page(PAGE).run()

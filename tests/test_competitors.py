@@ -11,12 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from analytics import competitors as ac
-from data_access import competitors as dc
-from data_access import schema as s
-from data_access import scope
-from data_access.auth import Forbidden, Principal
+from data_access.mart import competitors as dc
+from data_access.mart import schema as s
+from data_access.store import scope
+from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError, create_mart_engine, read_frame
-from data_access.queries import Slice
+from data_access.mart.queries import Slice
 
 PAGE = "pages/competitors.py"
 RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
@@ -144,7 +144,7 @@ def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(app_as):
     assert "99-yuan" in feed  # the seeded field report on Rival A's Jida offer
     at.button(key="comp_raise").click().run()
     assert not at.exception and any("new alert(s) raised" in m.value for m in at.success)
-    from data_access.workflow import alert, create_workflow_engine
+    from data_access.store.workflow import alert, create_workflow_engine
 
     engine = create_workflow_engine(app_as.workflow_url)
     with engine.connect() as conn:
@@ -155,8 +155,8 @@ def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(app_as):
 
 
 def test_the_intelligence_form_refuses_a_bad_report_and_stores_a_good_one_once(app_as):
-    from data_access import intel
-    from data_access.workflow import create_workflow_engine
+    from data_access.store import intel
+    from data_access.store.workflow import create_workflow_engine
 
     at = app_as("channel_mgr")
     at.switch_page(PAGE).run()

@@ -9,14 +9,14 @@ import json
 import pandas as pd
 import pytest
 
-from analytics import conflicts as cf
-from data_access import campaign_plans as cp
-from data_access import scope
-from data_access.audit import load_audit
-from data_access.auth import Forbidden, Principal
-from data_access.campaign_calendar import count_duplicates, load_mart_campaigns
+from analytics.campaigns import conflicts as cf
+from data_access.store import campaign_plans as cp
+from data_access.store import scope
+from data_access.store.audit import load_audit
+from data_access.store.auth import Forbidden, Principal
+from data_access.mart.calendar import count_duplicates, load_mart_campaigns
 from data_access.db import ConcertoError, create_mart_engine
-from data_access.workflow import StaleWrite
+from data_access.store.workflow import StaleWrite
 
 D = dt.date
 
@@ -200,7 +200,7 @@ def test_roles_without_the_right_cannot_plan_or_override(workflow, mart, monkeyp
     with pytest.raises(Forbidden):
         cp.save_plan(workflow, mart, ANALYST, _clean(mart))
     # a role that may plan but not override (none by default: take the right away)
-    from data_access import auth
+    from data_access.store import auth
     monkeypatch.setitem(auth.PERMISSIONS, "override_conflicts", frozenset({"administrator"}))
     with pytest.raises(Forbidden):
         cp.save_plan(workflow, mart, MARKETER, _colliding(mart), override_reason="because")

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.diagnosis import breach_alerts, compare_runs, run_template
-from analytics.templates import (TemplateError, add_node, edit_node, move_node, parse_template,
+from analytics.diagnosis.runs import breach_alerts, compare_runs, run_template
+from analytics.diagnosis.templates import (TemplateError, add_node, edit_node, move_node, parse_template,
                                  remove_node, template_to_dict)
-from data_access import diagnosis as store
+from data_access.store import diagnosis as store
 from data_access.db import create_mart_engine
-from data_access.workflow import alert, create_workflow_engine, diagnosis_run
+from data_access.store.workflow import alert, create_workflow_engine, diagnosis_run
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTERS = sorted((ROOT / "assets" / "templates").glob("*.json"))
@@ -189,7 +189,7 @@ def test_scheduler_cli_runs_due_templates_once(tmp_path, duck_mart):
            "PATH": "/usr/bin:/bin"}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "analytics.scheduler", *args], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "jobs.scheduler", *args], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=300)
 
     assert "added 3" in cli("seed").stdout
@@ -211,7 +211,7 @@ def test_scheduler_cli_runs_due_templates_once(tmp_path, duck_mart):
 def test_the_anomaly_scan_flags_a_channel_whose_sales_collapse_and_alerts_once(tmp_path):
     import numpy as np
 
-    from analytics.alerting import scan_panel
+    from analytics.anomaly.alerting import scan_panel
 
     rng = np.random.default_rng(5)
     days = pd.date_range("2026-01-01", periods=240, freq="D")
@@ -240,17 +240,17 @@ def test_the_anomaly_scan_flags_a_channel_whose_sales_collapse_and_alerts_once(t
 def test_scheduler_scan_cli(tmp_path, duck_mart):
     env = {"CONCERTO_MART_URL": duck_mart, "PATH": "/usr/bin:/bin",
            "CONCERTO_WORKFLOW_URL": f"sqlite:///{tmp_path / 'wf.sqlite'}"}
-    done = subprocess.run([sys.executable, "-m", "analytics.scheduler", "scan", "--recent", "3"],
+    done = subprocess.run([sys.executable, "-m", "jobs.scheduler", "scan", "--recent", "3"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "channel_new_activations:" in done.stdout and "new alert(s)" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "analytics.scheduler", "scan", "--threshold", "7"],
+    bad = subprocess.run([sys.executable, "-m", "jobs.scheduler", "scan", "--threshold", "7"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--threshold must be" in bad.stderr
 
 
 def test_seven_day_totals_end_on_the_latest_day_and_drop_a_partial_first_week():
-    from analytics.alerting import seven_day_totals
+    from analytics.anomaly.alerting import seven_day_totals
 
     days = pd.date_range("2026-10-01", "2026-10-31", freq="D")  # 31 days: 4 weeks + 3 days
     panel = pd.DataFrame({"unit": 1, "unit_label": "c", "time": days, "value": 1.0})
@@ -260,8 +260,8 @@ def test_seven_day_totals_end_on_the_latest_day_and_drop_a_partial_first_week():
 
 
 def test_alerts_runs_and_claims_are_audited(workflow):
-    from data_access.audit import load_audit
-    from data_access.diagnosis import raise_alerts
+    from data_access.store.audit import load_audit
+    from data_access.store.diagnosis import raise_alerts
 
     raise_alerts(workflow, [{"source": "anomaly", "metric": "revenue", "unit_level": "city",
                              "unit_key": "all", "unit_label": "city", "observed_at": "2026-10",

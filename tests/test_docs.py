@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from data_access.dictionary import DICTIONARY_PATH, render_dictionary
+from data_access.mart.dictionary import DICTIONARY_PATH, render_dictionary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_data_dictionary_matches_the_schema():
     assert DICTIONARY_PATH.read_text(encoding="utf-8") == render_dictionary(), (
-        "docs/data_dictionary.md is stale: run `python -m data_access.dictionary`")
+        "docs/data_dictionary.md is stale: run `python -m data_access.mart.dictionary`")
 
 
 def test_every_setting_the_code_reads_is_documented_in_the_readme():

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.drill import SPECS, member_kpis, months_needed
-from analytics.kpis import MEASURES, compute_kpis
+from analytics.kpis.drill import SPECS, member_kpis, months_needed
+from analytics.kpis.registry import MEASURES, compute_kpis
 
 
 def _random_frame(rng: np.random.Generator, members: int, months: list[pd.Timestamp]) -> pd.DataFrame:
@@ -92,7 +92,7 @@ def test_unknown_kpi_is_refused_by_name():
 
 
 def test_members_expected_values_follow_their_own_history():
-    from analytics.drill import history_months, member_expected
+    from analytics.kpis.drill import history_months, member_expected
 
     months = history_months("2026-10-01")
     rows = []
@@ -113,7 +113,7 @@ def test_members_expected_values_follow_their_own_history():
 
 
 def test_kpi_expected_values_use_only_earlier_months():
-    from analytics.drill import kpi_expected
+    from analytics.kpis.drill import kpi_expected
 
     months = pd.date_range("2024-11-01", periods=24, freq="MS")
     frame = pd.DataFrame({m: 0.0 for m in MEASURES}, index=months)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import forecast
-from analytics.forecast import expected_by_member, expected_values, forecast_one_step
+from analytics.anomaly import forecast
+from analytics.anomaly.forecast import expected_by_member, expected_values, forecast_one_step
 
 
 def monthly_series(seed: int, months: int = 72) -> pd.Series:

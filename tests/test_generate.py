@@ -16,7 +16,7 @@ from conftest import TEST_MART
 from sklearn.metrics import roc_auc_score
 
 from data_access.db import PROJECT_ROOT, create_mart_engine
-from data_access.generate import generate_mart
+from data_access.synth.generate import generate_mart
 
 SMALL = {"subscribers": 3_000, "months": 13, "end_month": "2026-10"}
 TRUTH_KINDS = {"revenue_drop", "sim_farming", "campaign_uplift", "churn_driver", "activation_drop",
@@ -397,7 +397,7 @@ def test_budget_lines_add_up_and_are_fairly_accurate(mart):
     (["--end-month", "October"], "end month"),
 ])
 def test_bad_command_line_arguments_exit_with_2_and_say_why(tmp_path, args, message):
-    done = subprocess.run([sys.executable, "-m", "data_access.generate", "--url",
+    done = subprocess.run([sys.executable, "-m", "data_access.synth.generate", "--url",
                            f"duckdb:///{tmp_path}/m.duckdb", *args],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -408,7 +408,7 @@ def test_bad_command_line_arguments_exit_with_2_and_say_why(tmp_path, args, mess
 def test_if_absent_leaves_an_existing_mart_alone(tmp_path):
     existing = tmp_path / "m.duckdb"
     existing.write_bytes(b"not touched")
-    done = subprocess.run([sys.executable, "-m", "data_access.generate", "--if-absent", "--url",
+    done = subprocess.run([sys.executable, "-m", "data_access.synth.generate", "--if-absent", "--url",
                            f"duckdb:///{existing}"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "nothing to do" in done.stdout

@@ -9,10 +9,13 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from data_access import diagnosis, intel, intel_demo, workorders
-from data_access.auth import Forbidden, Principal
+from data_access.store import diagnosis
+from data_access.store import intel
+from data_access.store import intel_demo
+from data_access.store import workorders
+from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError
-from data_access.workflow import StaleWrite, audit_log, create_workflow_engine
+from data_access.store.workflow import StaleWrite, audit_log, create_workflow_engine
 
 RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
                        "Gongbei")

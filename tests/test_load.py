@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import schema
+from data_access.mart import schema
 from data_access.db import PROJECT_ROOT, create_mart_engine
-from data_access.load import ExtractError, export_mart, load_extract
-from data_access.validation import ALLOWED_CODES, CODE_LISTS, arrow_schema, parse_values
+from data_access.mart.load import ExtractError, export_mart, load_extract
+from data_access.mart.validation import ALLOWED_CODES, CODE_LISTS, arrow_schema, parse_values
 
 D = dt.date
 
@@ -371,7 +371,7 @@ def test_broken_extract_leaves_sqlite_mart_unchanged(tmp_path):
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run([sys.executable, "-m", "data_access.load", *args], cwd=PROJECT_ROOT,
+    return subprocess.run([sys.executable, "-m", "data_access.mart.load", *args], cwd=PROJECT_ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -413,7 +413,7 @@ def test_export_then_load_reproduces_the_tables(tmp_path, loaded_mart, fmt):
 
 
 def test_generated_mart_round_trips(tmp_path):
-    generate = pytest.importorskip("data_access.generate")
+    generate = pytest.importorskip("data_access.synth.generate")
     source = f"duckdb:///{tmp_path}/generated.duckdb"
     generate.generate_mart(source, subscribers=2_000, months=13, seed=7)
     export_mart(source, tmp_path / "out")

@@ -7,15 +7,16 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from data_access import auth, workorders
-from data_access.arsenal import list_tactics, seed_arsenal
-from data_access.arsenal_picks import list_picks
-from data_access.auth import Principal
-from data_access.budget_allocation import allocate
-from data_access.budget_seed import seed_demo_budgets
-from data_access.budgets import BudgetExceeded
-from data_access.demo_users import seed_demo_users
-from data_access.order_spend import bookable_units, order_spend, pick_and_book
+from data_access.store import auth
+from data_access.store import workorders
+from data_access.store.arsenal import list_tactics, seed_arsenal
+from data_access.store.arsenal_picks import list_picks
+from data_access.store.auth import Principal
+from data_access.store.budgets.allocation import allocate
+from data_access.store.budgets.seed import seed_demo_budgets
+from data_access.store.budgets.ledger import BudgetExceeded
+from data_access.store.demo_users import seed_demo_users
+from data_access.store.order_spend import bookable_units, order_spend, pick_and_book
 
 ADMIN = Principal("admin", "Admin", "administrator")
 CHANNEL = Principal("channel_mgr", "Demo Channel Manager", "channel_manager")

@@ -140,7 +140,7 @@ MART_FREE = {"pages/arsenal.py", "pages/budgets.py"}
 
 
 def test_without_a_mart_every_page_explains_how_to_get_one(tmp_path, monkeypatch):
-    from data_access.auth import Principal
+    from data_access.store.auth import Principal
 
     monkeypatch.setenv("CONCERTO_MART_URL", f"duckdb:///{tmp_path / 'absent.duckdb'}")
     monkeypatch.setenv("CONCERTO_WORKFLOW_URL", f"sqlite:///{tmp_path / 'workflow.sqlite'}")
@@ -220,8 +220,8 @@ def test_alerts_page_scans_and_lists_new_alerts(app: AppTest):
 def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
     import os
 
-    from data_access.diagnosis import raise_alerts
-    from data_access.workflow import create_workflow_engine
+    from data_access.store.diagnosis import raise_alerts
+    from data_access.store.workflow import create_workflow_engine
 
     engine = create_workflow_engine(os.environ["CONCERTO_WORKFLOW_URL"])
     raise_alerts(engine, [{"source": "diagnosis", "metric": "revenue", "unit_level": "micro_region",

@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from data_access import auth, workorders
-from data_access.workflow import alert, create_workflow_engine
+from data_access.store import auth
+from data_access.store import workorders
+from data_access.store.workflow import alert, create_workflow_engine
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
@@ -196,7 +197,7 @@ def test_front_line_roles_cannot_open_user_admin(app_as):
 def test_the_sandbox_shows_response_and_resolution_times(app_as):
     import datetime as dt
 
-    from data_access.auth import Principal
+    from data_access.store.auth import Principal
 
     engine = create_workflow_engine(app_as.workflow_url)
     workorders.create_order(

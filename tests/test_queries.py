@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import queries, schema
+from data_access.mart import queries
+from data_access.mart import schema
 from data_access.db import ConcertoError, create_mart_engine, read_frame
-from data_access.queries import Slice
+from data_access.mart.queries import Slice
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import analytics.rootcause as rootcause
-import analytics.rootcause_cases as rootcause_cases
-import analytics.rootcause_leaves as rootcause_leaves
-import analytics.rootcause_search as rootcause_search
-from analytics.rootcause import (RootCause, localize, localize_detailed, localize_ratio,
+import analytics.rootcause.localiser as rootcause
+import analytics.rootcause.cases as rootcause_cases
+import analytics.rootcause.leaves as rootcause_leaves
+import analytics.rootcause.search as rootcause_search
+from analytics.rootcause.localiser import (RootCause, localize, localize_detailed, localize_ratio,
                                  localize_ratio_detailed)
-from analytics.rootcause_cases import make_case, score_answers, suite
+from analytics.rootcause.cases import make_case, score_answers, suite
 
 DIMS = ["branch", "micro_region", "channel", "plan"]
 #: Micro-region → branch, as in the mart: three branches of two to four micro-regions.
@@ -224,9 +224,9 @@ def mart_leaves(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame,
     Expected value of a leaf (seasonal naive with level): its revenue the month before, times
     the city's movement between the same two calendar months a year earlier.
     """
-    from data_access import schema
+    from data_access.mart import schema
     from data_access.db import create_mart_engine
-    from data_access.generate import generate_mart
+    from data_access.synth.generate import generate_mart
 
     path = tmp_path_factory.mktemp("rootcause") / "m.duckdb"
     generate_mart(url=f"duckdb:///{path}", subscribers=30000, months=14, seed=11)

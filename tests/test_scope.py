@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from data_access import diagnosis, queries, scope, series
-from data_access.auth import Forbidden, Principal
+from data_access.store import diagnosis
+from data_access.mart import queries
+from data_access.store import scope
+from data_access.mart import series
+from data_access.store.auth import Forbidden, Principal
 from data_access.db import create_mart_engine
-from data_access.queries import LEVELS, Slice
+from data_access.mart.queries import LEVELS, Slice
 
 RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
                        "Gongbei")
@@ -152,7 +155,7 @@ def test_numbers_are_masked_unless_the_role_may_see_them(mart: sa.Engine, who, m
 def test_alerts_are_listed_for_the_managers_region_only(workflow: sa.Engine, duck_mart: str):
     import datetime as dt
 
-    from data_access.workflow import alert
+    from data_access.store.workflow import alert
 
     mart = create_mart_engine(duck_mart, read_only=True)
     with workflow.begin() as conn:

@@ -1,5 +1,5 @@
-"""Net value, ROI bands and duplicate benefits: hand-made customers (analytics.value_ops), then
-the mart reads (data_access.value) against the planted truth, on DuckDB and PostgreSQL."""
+"""Net value, ROI bands and duplicate benefits: hand-made customers (analytics.value.operations), then
+the mart reads (data_access.mart.value) against the planted truth, on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics import value_ops as vo
-from data_access import scope, value
-from data_access.auth import Principal
+from analytics.value import operations as vo
+from data_access.store import scope
+from data_access.mart import value
+from data_access.store.auth import Principal
 from data_access.db import create_mart_engine, read_frame
-from data_access.schema import planted_truth
+from data_access.mart.schema import planted_truth
 
 
 def _usage() -> pd.DataFrame:
@@ -104,7 +105,7 @@ def test_negative_high_end_and_duplicates_across_departments():
                        "duplicate_share_of_unprofitable": 1.0}
 
 
-# --- mart reads (data_access.value), on DuckDB and PostgreSQL -------------------------------
+# --- mart reads (data_access.mart.value), on DuckDB and PostgreSQL -------------------------------
 
 
 RM_GONGBEI = Principal("rm_gongbei", "x", "regional_manager", "micro_region", "Gongbei")
@@ -178,9 +179,9 @@ def test_regional_manager_reads_only_gongbei(mart):
 
 
 def test_sql_reads_match_the_pure_functions_on_raw_rows(mart):
-    """The same customers through analytics.value_ops (pandas over raw mart rows) and through
-    data_access.value (SQL) give the same bands, channel sums and duplicate lists."""
-    from data_access import schema as s
+    """The same customers through analytics.value.operations (pandas over raw mart rows) and through
+    data_access.mart.value (SQL) give the same bands, channel sums and duplicate lists."""
+    from data_access.mart import schema as s
 
     first, last = window = value.load_value_window(mart)
     fact, sub, camp, member = (s.fact_subscriber_month, s.dim_subscriber, s.campaign,

@@ -8,9 +8,9 @@ import datetime as dt
 
 import pandas as pd
 
-from data_access import campaign_plans as plans
-from data_access.audit import load_audit
-from data_access.workflow import create_workflow_engine
+from data_access.store import campaign_plans as plans
+from data_access.store.audit import load_audit
+from data_access.store.workflow import create_workflow_engine
 
 VALUE = "pages/value.py"
 CALENDAR = "pages/calendar.py"

@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics import workorders as rules
-from data_access import auth, dispatch, order_actions, workorders
-from data_access.auth import Forbidden, Principal
+from analytics.ops import workorders as rules
+from data_access.store import auth
+from data_access.store import dispatch
+from data_access.store import order_actions
+from data_access.store import workorders
+from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError
-from data_access.demo_users import DEMO_USERS, seed_demo_users
-from data_access.workflow import StaleWrite, alert, audit_log
+from data_access.store.demo_users import DEMO_USERS, seed_demo_users
+from data_access.store.workflow import StaleWrite, alert, audit_log
 
 PEOPLE = {u: Principal(u, name, role, level, value) for u, role, name, level, value in DEMO_USERS}
 ADMIN, ANALYST, CHANNEL = PEOPLE["admin"], PEOPLE["analyst"], PEOPLE["channel_mgr"]

@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analytics import arsenal as rules
-from data_access import arsenal as store
-from data_access.auth import Principal
+from analytics.ops import arsenal as rules
+from data_access.store import arsenal as store
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from data_access.workflow import StaleWrite
+from data_access.store.workflow import StaleWrite
 
 OPENED = "arsenal_edit_opened"  # tactic id -> the version the editor opened
 CHOICE, SHOW_NEXT = "arsenal_edit_choice", "arsenal_edit_show_next"

@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analytics import budget as arith
-from data_access import budget_allocation, budget_bookings
-from data_access.auth import Principal, list_users
+from analytics.ops import budget as arith
+from data_access.store.budgets import allocation as budget_allocation
+from data_access.store.budgets import bookings as budget_bookings
+from data_access.store.auth import Principal, list_users
 from data_access.db import ConcertoError
-from data_access.geography import load_regions
+from data_access.mart.geography import load_regions
 
 FLASH = "budgets_flash"
 

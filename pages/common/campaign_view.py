@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.campaign_effect import METRICS, CampaignEffect
+from analytics.campaigns.effect import METRICS, CampaignEffect
 from analytics.formatting import format_value
 
 _LABELS = {**METRICS, "churn_rate": "churn rate 离网率"}

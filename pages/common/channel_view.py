@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from analytics.formatting import format_value
-from data_access import channel_orders
-from data_access.auth import Principal
+from data_access.store import channel_orders
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 
 METRIC_NAMES = {"sim_farming": "SIM farming 养卡",

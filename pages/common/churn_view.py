@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.formatting import format_value
-from data_access.schema import CHANNEL_TYPES, SEGMENTS
+from data_access.mart.schema import CHANNEL_TYPES, SEGMENTS
 
 BASELINE_NAMES = {"onehot_logistic": "one-hot logistic regression",
                   "plain_boosting": "plain HistGradientBoosting"}

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from analytics.formatting import format_value
-from data_access import comms
-from data_access.auth import Principal
+from data_access.store import comms
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from data_access.schema import DEPARTMENTS
+from data_access.mart.schema import DEPARTMENTS
 
 
 def _run(action: Any, done: str) -> None:

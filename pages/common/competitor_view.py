@@ -8,7 +8,7 @@ import streamlit as st
 
 from analytics import competitors as ac
 from analytics.formatting import format_value
-from data_access.schema import OPERATORS
+from data_access.mart.schema import OPERATORS
 
 #: How each metric is formatted (``analytics.formatting`` units).
 UNIT_OF = {"share": "pct", "subscribers": "subs", "new_adds": "subs", "net_adds": "subs",

@@ -9,12 +9,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import history_months, measures_for, member_expected, member_kpis
+from analytics.kpis.drill import history_months, measures_for, member_expected, member_kpis
 from analytics.formatting import format_value
-from analytics.kpis import REGISTRY
-from data_access import cache, scope
+from analytics.kpis.registry import REGISTRY
+from pages.common import cache
+from data_access.store import scope
 from data_access.db import ConcertoError
-from data_access.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
+from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from pages.common import urlstate
 from pages.common.cards import STATUS_BADGE
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access import cache
+from pages.common import cache
 from data_access.db import ConcertoError
-from data_access.generate import generate_mart
+from data_access.synth.generate import generate_mart
 from pages.common.routing import require_routed
 
 
@@ -33,7 +33,7 @@ def require_mart() -> None:
     st.info(
         "There is no mart yet. Build the demo mart (about 30,000 subscribers over 24 months, "
         "with planted truths to check the analytics against), or load a real extract with "
-        "`python -m data_access.load DIR`."
+        "`python -m data_access.mart.load DIR`."
     )
     build_demo_mart_button()
     st.stop()

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from data_access import cache
-from data_access.queries import Slice
+from pages.common import cache
+from data_access.mart.queries import Slice
 from pages.common import urlstate
 
 ALL = "All 全部"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.diagnosis import RunResult
+from analytics.diagnosis.runs import RunResult
 from analytics.formatting import format_value
 
 #: Finding attributes → the micro-region page's drill levels (region and branch go to filters).

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import intel
-from data_access.auth import Principal
+from data_access.store import intel
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from data_access.geography import load_regions
+from data_access.mart.geography import load_regions
 
 _FIGURE_ROWS = pd.DataFrame({"figure": pd.Series([""] * 3, dtype="string"),
                              "value": pd.Series([None] * 3, dtype="float")})

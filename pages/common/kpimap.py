@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.drill import member_kpis, months_needed
+from analytics.kpis.drill import member_kpis, months_needed
 from analytics.formatting import format_value
-from analytics.kpis import REGISTRY
-from data_access import cache
+from analytics.kpis.registry import REGISTRY
+from pages.common import cache
 from pages.common import drilldown, maps
 
 

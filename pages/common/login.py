@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access import cache
-from data_access.auth import AuthError, authenticate
+from pages.common import cache
+from data_access.store.auth import AuthError, authenticate
 from data_access.db import ConcertoError
 from pages.common.session import PRINCIPAL_KEY
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from analytics.diagnosis import RunResult
+from analytics.diagnosis.runs import RunResult
 from analytics.formatting import format_value
 
 _FILL = {"green": "#DFF3E3", "amber": "#FCEBCB", "red": "#F8D7D7", "grey": "#ECEFF1"}

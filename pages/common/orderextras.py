@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics import workorders as rules
-from analytics.arsenal import answering
-from data_access import budget_bookings
-from data_access.arsenal import list_tactics
-from data_access.auth import Principal
+from analytics.ops import workorders as rules
+from analytics.ops.arsenal import answering
+from data_access.store.budgets import bookings as budget_bookings
+from data_access.store.arsenal import list_tactics
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from data_access.order_spend import bookable_units, order_spend, pick_and_book
+from data_access.store.order_spend import bookable_units, order_spend, pick_and_book
 
 _NO_BUDGET = "— do not book budget 不占预算"
 

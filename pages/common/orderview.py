@@ -7,9 +7,10 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from analytics import workorders as rules
-from data_access import order_actions, workorders
-from data_access.auth import Principal, list_users
+from analytics.ops import workorders as rules
+from data_access.store import order_actions
+from data_access.store import workorders
+from data_access.store.auth import Principal, list_users
 from data_access.db import ConcertoError
 
 STATE_ICON = {"new": "🆕", "dispatched": "📨", "accepted": "👍", "in_progress": "🔧",
@@ -66,7 +67,7 @@ def response_strip(engine, who: Principal, branch: str | None, micro_region: str
     head[1].page_link("pages/workorders.py", label="Work orders ▸")
     if frame.empty:
         box.caption("No work orders in the last 30 days here. Alerts become orders by the "
-                    "dispatch rules (alerts page, or `python -m analytics.scheduler dispatch`).")
+                    "dispatch rules (alerts page, or `python -m jobs.scheduler dispatch`).")
         return
     kpi_strip(frame, now, box)
 

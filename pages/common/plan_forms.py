@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analytics import conflicts as cf
-from data_access import cache
-from data_access import campaign_plans as plans
-from data_access.auth import Principal
+from analytics.campaigns import conflicts as cf
+from pages.common import cache
+from data_access.store import campaign_plans as plans
+from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from data_access.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
+from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
 
 CONFLICT_COLUMNS = ["label", "message", "campaign_name", "month", "channel_type", "customers"]
 

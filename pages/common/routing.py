@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access import scope
+from data_access.store import scope
 from streamlit.runtime.pages_manager import PagesManager
 
 ROUTED_KEY = "global_filters"  # app.py sets it on every run, before the page runs

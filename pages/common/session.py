@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data_access.auth import Principal
+from data_access.store.auth import Principal
 
 PRINCIPAL_KEY = "principal"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis import REGISTRY
-from analytics.templates import (BREAKDOWNS, Template, TemplateError, add_node, edit_node,
+from analytics.kpis.registry import REGISTRY
+from analytics.diagnosis.templates import (BREAKDOWNS, Template, TemplateError, add_node, edit_node,
                                  move_node, remove_node)
-from data_access.queries import LEVELS
-from data_access.schema import CHANNEL_TYPES, SEGMENTS
+from data_access.mart.queries import LEVELS
+from data_access.mart.schema import CHANNEL_TYPES, SEGMENTS
 
 WORKING = "diagnosis_working"
 NONE = "—"

@@ -1,0 +1,1 @@
+"""Campaign effect, matched controls, calendar conflicts and communications planning."""

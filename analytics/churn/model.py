@@ -1,0 +1,257 @@
+"""Churn prediction: the :class:`ChurnModel` estimator and the command line ``python -m jobs.churn``.
+
+Commands (``python -m jobs.churn COMMAND --help`` for options)
+--------
+train    build features on a time split of the mart, fit, evaluate on a later window and
+         save the model with its version, windows, metrics and feature list (it goes live)
+score    score every subscriber of the latest month with the live model; write the scores
+         next to the model and raise group warnings as alerts (``--alerts``)
+report   print the live model's manifest: version, windows, metrics, drivers
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+
+from analytics.churn.prep import (LinearScorer, category_block, design_frame,
+                                  is_numeric_column, linear_features, numeric_block,
+                                  split_columns, tree_encoder)
+
+#: Bumped whenever a fitted model's pickled layout changes: older saved models are refused.
+MODEL_FORMAT = 1
+#: Below this many rows (or positives) nothing is held out: no blend weights, no calibration.
+MIN_HOLDOUT_ROWS, MIN_HOLDOUT_CLASS = 200, 8
+_BATCH = 25_000  # rows per prediction batch: the trees walk a batch while it sits in cache
+
+
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """Calibrated churn classifier for raw tables of mixed numeric and categorical columns.
+
+    Two models read the same raw columns: boosted trees (categories as native categories,
+    missing and unseen values as "missing") catch interactions and thresholds, and a logistic
+    model on cubic splines of each numeric column's quantiles (skewed amounts and outliers
+    flattened, missing values flagged) plus one-hot categories catches smooth additive
+    effects the trees approximate in steps. On a stratified held-out share of the rows a
+    logistic blend of the two logits is fitted, which weights them and calibrates the result
+    (Platt scaling); ``calibration="isotonic"`` adds an isotonic map on top.
+
+    Parameters
+    ----------
+    learning_rate, max_iter, max_leaf_nodes, min_samples_leaf, l2_regularization : float or int
+        Boosting settings (``HistGradientBoostingClassifier``); rounds stop early once the
+        held-out log loss stops improving for ``n_iter_no_change`` rounds.
+    n_iter_no_change : int
+        Patience of early stopping.
+    linear_C : float
+        Inverse L2 strength of the spline-logistic component.
+    n_knots : int
+        Spline knots per numeric column (on the quantile scale).
+    linear_max_samples : int
+        The logistic component is fitted on at most this many rows (a random subset).
+    max_categories : int
+        Categories kept per column; rarer ones are pooled.
+    calibration : {"sigmoid", "isotonic"}
+        Calibration on the held-out rows.
+    holdout_fraction : float
+        Share of rows held out for early stopping, blending and calibration.
+    refit : bool
+        Once the rounds, blend and calibration are settled, refit both models on all rows
+        (the boosting with the rounds found). Ranks a little better, but the calibration
+        learnt on the held-out rows then flatters the top scores, so it is off by default.
+    random_state : int, RandomState or None
+        Seeds the hold-out split, the subsets and the boosting.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    feature_names_in_ : ndarray of str
+    numeric_columns_, categorical_columns_ : list of str
+    blend_ : ndarray of shape (3,)
+        Weights of the tree logit and the linear logit, and the intercept.
+    n_iter_ : int
+        Boosting rounds kept.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"arpu": rng.lognormal(4, 1, 600), "plan": rng.choice(["a", "b"], 600)})
+    >>> y = rng.random(600) < 1 / (1 + np.exp(np.log(X["arpu"]) - 4 + (X["plan"] == "a")))
+    >>> model = ChurnModel(random_state=0).fit(X, y)
+    >>> model.predict_proba(X.head(2)).shape
+    (2, 2)
+    """
+
+    def __init__(self, *, learning_rate: float = 0.06, max_iter: int = 400,
+                 max_leaf_nodes: int = 15, min_samples_leaf: int = 40,
+                 l2_regularization: float = 1.0, n_iter_no_change: int = 20,
+                 linear_C: float = 0.3, n_knots: int = 6, linear_max_samples: int = 150_000,
+                 max_categories: int = 60, calibration: str = "sigmoid",
+                 holdout_fraction: float = 0.2, refit: bool = False, random_state=None):
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.n_iter_no_change = n_iter_no_change
+        self.linear_C = linear_C
+        self.n_knots = n_knots
+        self.linear_max_samples = linear_max_samples
+        self.max_categories = max_categories
+        self.calibration = calibration
+        self.holdout_fraction = holdout_fraction
+        self.refit = refit
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _frame(self, X, *, reset: bool) -> pd.DataFrame:
+        """The input as a DataFrame; arrays become numeric columns x0, x1, …"""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.shape[0] < 1:
+                raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                                 "minimum of 1 is required.")
+            return X
+        array = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan",
+                              dtype=np.float64)
+        return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+
+    def _blocks(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        changed = [str(c) for c in self.numeric_columns_ if not is_numeric_column(frame[c].dtype)]
+        if changed:
+            raise ValueError(f"Column(s) {', '.join(changed)} held numbers when ChurnModel was "
+                             "fitted but hold text or categories now")
+        return (numeric_block(frame, self.numeric_columns_),
+                category_block(frame, self.categorical_columns_))
+
+    def fit(self, X, y) -> ChurnModel:
+        """Fit on a raw table ``X`` (DataFrame or array) and binary labels ``y``."""
+        if self.calibration not in ("sigmoid", "isotonic"):
+            raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', got {self.calibration!r}")
+        frame = self._frame(X, reset=True)
+        if y is None:
+            raise ValueError("ChurnModel requires y to be passed, but the target y is None")
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=None), warn=True)
+        if len(y) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
+        check_classification_targets(y)
+        self.classes_, target = np.unique(y, return_inverse=True)
+        if len(self.classes_) != 2:
+            raise ValueError("Only binary classification is supported. ChurnModel needs y "
+                             f"with exactly two classes, got {len(self.classes_)} class(es)")
+        self.numeric_columns_, self.categorical_columns_ = split_columns(frame)
+        rng = check_random_state(self.random_state)
+        numeric, categories = self._blocks(frame)
+        rows = np.arange(len(frame))
+        held = None
+        if (len(rows) >= MIN_HOLDOUT_ROWS and
+                np.bincount(target).min() * self.holdout_fraction >= MIN_HOLDOUT_CLASS):
+            rows, held = train_test_split(rows, test_size=self.holdout_fraction, stratify=target,
+                                          random_state=rng.randint(2**31 - 1))
+        self.encoder_ = None
+        if categories.shape[1]:
+            self.encoder_ = tree_encoder(self.max_categories).fit(categories[rows])
+        tree_input = self._tree_input(numeric, categories)
+        linear_seed = rng.randint(2**31 - 1)
+        self._fit_parts(numeric, categories, tree_input, target, rows, held, linear_seed)
+        self.isotonic_ = None
+        if held is None:
+            self.blend_ = np.array([0.5, 0.5, 0.0])
+            return self
+        logits = self._logits(numeric[held], categories[held], tree_input[held])
+        stacker = LogisticRegression(C=100.0).fit(logits, target[held])
+        self.blend_ = np.r_[stacker.coef_[0], stacker.intercept_]
+        if self.calibration == "isotonic":
+            self.isotonic_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6)
+            self.isotonic_.fit(logits @ self.blend_[:2] + self.blend_[2], target[held])
+        if self.refit:
+            self._fit_parts(numeric, categories, tree_input, target, np.arange(len(target)), None,
+                            linear_seed, rounds=self.n_iter_)
+        return self
+
+    def _fit_parts(self, numeric: np.ndarray, categories: np.ndarray, tree_input: np.ndarray,
+                   target: np.ndarray, rows: np.ndarray, held: np.ndarray | None,
+                   linear_seed: int, rounds: int | None = None) -> None:
+        """Fit the boosted trees and the spline-logistic model on ``rows``."""
+        self.trees_ = HistGradientBoostingClassifier(
+            learning_rate=self.learning_rate, max_iter=rounds or self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization, n_iter_no_change=self.n_iter_no_change,
+            early_stopping=held is not None, categorical_features=self._tree_categorical(),
+            random_state=linear_seed)
+        validation = {} if held is None else {"X_val": tree_input[held], "y_val": target[held]}
+        self.trees_.fit(tree_input[rows], target[rows], **validation)
+        self.n_iter_ = self.trees_.n_iter_
+        linear_rows = rows
+        if len(rows) > self.linear_max_samples:
+            linear_rows = np.sort(np.random.RandomState(linear_seed).choice(
+                rows, self.linear_max_samples, replace=False))
+        self.linear_ = Pipeline([
+            ("design", linear_features(numeric.shape[1], categories.shape[1], n_knots=self.n_knots,
+                                       max_categories=self.max_categories,
+                                       n_samples=len(linear_rows), random_state=linear_seed)),
+            ("logistic", LogisticRegression(C=self.linear_C, max_iter=1000)),
+        ]).fit(design_frame(numeric[linear_rows], categories[linear_rows]), target[linear_rows])
+        self.linear_scorer_ = LinearScorer(self.linear_, numeric.shape[1], categories.shape[1])
+
+    def _tree_input(self, numeric: np.ndarray, categories: np.ndarray) -> np.ndarray:
+        if self.encoder_ is None:
+            return numeric
+        return np.hstack([numeric, self.encoder_.transform(categories)])
+
+    def _tree_categorical(self) -> np.ndarray:
+        n_numeric, n_categorical = len(self.numeric_columns_), len(self.categorical_columns_)
+        return np.r_[np.zeros(n_numeric, bool), np.ones(n_categorical, bool)]
+
+    def _logits(self, numeric: np.ndarray, categories: np.ndarray,
+                tree_input: np.ndarray) -> np.ndarray:
+        trees = self.trees_.decision_function(tree_input)
+        linear = self.linear_scorer_.decision(numeric, categories)
+        return np.column_stack([trees, linear])
+
+    def decision_function(self, X) -> np.ndarray:
+        """The blended log-odds of the second class (before any isotonic map)."""
+        check_is_fitted(self)
+        frame = self._frame(X, reset=False)
+        out = np.empty(len(frame))
+        for start in range(0, len(frame), _BATCH):
+            part = frame.iloc[start:start + _BATCH]
+            numeric, categories = self._blocks(part)
+            tree_input = self._tree_input(numeric, categories)
+            out[start:start + len(part)] = (self._logits(numeric, categories, tree_input)
+                                            @ self.blend_[:2] + self.blend_[2])
+        return out
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities of ``classes_``, shape (n_samples, 2)."""
+        positive = self.probability_of(self.decision_function(X))
+        return np.column_stack([1.0 - positive, positive])
+
+    def probability_of(self, decision: np.ndarray) -> np.ndarray:
+        """The calibrated probability of the second class for ``decision_function`` output
+        (saves scoring twice when both are wanted)."""
+        check_is_fitted(self)
+        decision = np.asarray(decision, dtype=float)
+        return self.isotonic_.predict(decision) if self.isotonic_ is not None else expit(decision)
+
+    def predict(self, X) -> np.ndarray:
+        """The more likely class of each row."""
+        check_is_fitted(self)
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]

@@ -1,0 +1,1 @@
+"""Mind-map diagnosis templates and their runs."""

@@ -1,0 +1,1 @@
+"""The KPI registry, the KPI tree and the drill."""

@@ -1,0 +1,1 @@
+"""Pure rules of the act step: work-order states, budget arithmetic, arsenal levels."""

@@ -1,0 +1,161 @@
+"""The marketing arsenal without a database: who may see a tactic, whom it suits, and which
+one to suggest for a customer at risk (the catalogue's vocabulary and checks live in
+``analytics.ops.arsenal_catalogue`` and are re-exported here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from analytics.ops.arsenal_catalogue import (COLUMNS, KINDS, LEVELS, REASONS,  # noqa: F401
+                                         SEGMENTS, TARGETS, TacticError, check_catalogue,
+                                         check_tactic)
+
+#: The keys of a customer profile that ``eligible`` reads; other keys are ignored.
+PROFILE_KEYS = ("segment", "arpu", "tenure_months", "plan_family", "target")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _split(column: pd.Series) -> pd.Series:
+    return column.fillna("").astype(str).map(lambda s: {t for t in s.split(";") if t})
+
+
+def visible_for_level(tactics: pd.DataFrame, level: int) -> pd.DataFrame:
+    """The tactics a person of authorisation ``level`` may see and pick (``auth_level ≤ level``).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"code": ["A1", "B3"], "auth_level": [1, 3]})
+    >>> visible_for_level(t, 2)["code"].tolist()
+    ['A1']
+    """
+    return tactics[pd.to_numeric(tactics["auth_level"]) <= int(level)]
+
+
+def eligible(tactics: pd.DataFrame, profile: Mapping[str, Any]) -> pd.DataFrame:
+    """The tactics whose eligibility rules a customer (or channel) profile meets.
+
+    Parameters
+    ----------
+    tactics : DataFrame
+        Catalogue rows (``COLUMNS``); ``active`` and ``auth_level`` are not looked at here.
+    profile : Mapping
+        ``segment``, ``arpu`` (yuan a month), ``tenure_months``, ``plan_family`` and
+        ``target`` (default ``"subscriber"``); other keys are ignored. A rule the tactic sets
+        but the profile cannot answer (no ARPU given for a tactic with an ARPU band) counts as
+        not met. ARPU bounds are inclusive.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"code": ["ANY", "HIGH"], "segments": ["", "high_end"],
+    ...                   "min_arpu": [None, 150.0], "max_arpu": [None, None],
+    ...                   "min_tenure_months": [0, 12], "plan_families": ["", ""],
+    ...                   "target": ["subscriber", "subscriber"]})
+    >>> eligible(t, {"segment": "mass", "arpu": 60, "tenure_months": 30})["code"].tolist()
+    ['ANY']
+    """
+    target = profile.get("target") or "subscriber"
+    keep = tactics["target"] == target
+    segments, families = _split(tactics["segments"]), _split(tactics["plan_families"])
+    segment, family = profile.get("segment"), profile.get("plan_family")
+    keep &= segments.map(lambda allowed: not allowed or segment in allowed)
+    keep &= families.map(lambda allowed: not allowed or family in allowed)
+    arpu = None if _blank(profile.get("arpu")) else float(profile["arpu"])
+    for column, inside in (("min_arpu", lambda bound: arpu >= bound),
+                           ("max_arpu", lambda bound: arpu <= bound)):
+        bound = pd.to_numeric(tactics[column], errors="coerce")
+        keep &= bound.isna() | (inside(bound) if arpu is not None else False)
+    need = pd.to_numeric(tactics["min_tenure_months"], errors="coerce").fillna(0)
+    tenure = profile.get("tenure_months")
+    keep &= (need <= 0) | ((need <= float(tenure)) if not _blank(tenure) else False)
+    return tactics[keep.astype(bool)]
+
+
+def answering(tactics: pd.DataFrame, reasons: list[str]) -> pd.DataFrame:
+    """The tactics answering at least one of ``reasons`` (all tactics when none are given)."""
+    if not reasons:
+        return tactics
+    wanted = set(reasons)
+    return tactics[_split(tactics["addresses"]).map(lambda tags: bool(tags & wanted))]
+
+
+def suggest_retention(tactics: pd.DataFrame, reasons: list[str], profile: Mapping[str, Any],
+                      level: int = 1) -> pd.Series | None:
+    """The tactic to suggest for a customer at risk, or None when nothing fits.
+
+    Among active tactics visible at ``level`` and ``eligible`` for ``profile``, keep those
+    answering at least one reason; prefer the one answering the most reasons, then the
+    cheapest (``unit_cost``), then the lower ``auth_level`` (less sign-off), then the code
+    alphabetically, so the same inputs always give the same suggestion.
+
+    Reasons are tags of ``REASONS``; other tags (a churn model may give reasons no tactic
+    answers, such as ``social_outlet``) are ignored, as if unanswered.
+
+    Returns
+    -------
+    Series or None
+        The catalogue row with ``answered`` (how many reasons it answers) and ``answers``
+        (those reasons, semicolon-separated, in the order given).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"code": ["CALL", "DATA"], "unit_cost": [8.0, 15.0],
+    ...     "auth_level": [1, 1], "active": [True, True], "segments": ["", ""],
+    ...     "min_arpu": [None, None], "max_arpu": [None, None], "min_tenure_months": [0, 0],
+    ...     "plan_families": ["", ""], "target": ["subscriber", "subscriber"],
+    ...     "addresses": ["arpu_drop", "arpu_drop;data_near_quota"]})
+    >>> suggest_retention(t, ["arpu_drop", "data_near_quota"], {})["code"]
+    'DATA'
+    >>> suggest_retention(t, ["arpu_drop"], {})["code"]
+    'CALL'
+    """
+    wanted = [r for r in dict.fromkeys(reasons) if r in REASONS]
+    pool = tactics[tactics["active"].astype(bool)]
+    pool = eligible(visible_for_level(pool, level), profile)
+    if pool.empty or not wanted:
+        return None
+    tags = _split(pool["addresses"])
+    pool = pool.assign(answered=tags.map(lambda t: sum(r in t for r in wanted)),
+                       answers=tags.map(lambda t: ";".join(r for r in wanted if r in t)),
+                       _cost=pd.to_numeric(pool["unit_cost"]),
+                       _level=pd.to_numeric(pool["auth_level"]))
+    pool = pool[pool["answered"] > 0]
+    if pool.empty:
+        return None
+    best = pool.sort_values(["answered", "_cost", "_level", "code"],
+                            ascending=[False, True, True, True], kind="mergesort").iloc[0]
+    return best.drop(["_cost", "_level"])
+
+
+def describe_tactics(tactics: pd.DataFrame) -> pd.DataFrame:
+    """The catalogue for the reader: labels for kind, level and target, and one line saying
+    who is eligible (no money formatting; pages format the cost)."""
+    def rule(row: Mapping[str, Any]) -> str:
+        parts = []
+        if row["segments"]:
+            parts.append("segments " + ", ".join(str(row["segments"]).split(";")))
+        low, high = (None if _blank(row[c]) else float(row[c]) for c in ("min_arpu", "max_arpu"))
+        if low is not None or high is not None:
+            parts.append(f"ARPU ¥{low or 0:,.0f}–" + ("" if high is None else f"¥{high:,.0f}"))
+        if not _blank(row["min_tenure_months"]) and int(row["min_tenure_months"]) > 0:
+            parts.append(f"tenure ≥ {int(row['min_tenure_months'])} months")
+        if row["plan_families"]:
+            parts.append("plans " + ", ".join(str(row["plan_families"]).split(";")))
+        return "; ".join(parts) or {"subscriber": "anyone"}.get(row["target"], f"any {row['target']}")
+
+    if tactics.empty:
+        return tactics.assign(kind_label=[], level_label=[], target_label=[], eligibility=[],
+                              answers_label=[])
+    return tactics.assign(
+        kind_label=tactics["kind"].map(KINDS), target_label=tactics["target"].map(TARGETS),
+        level_label=pd.to_numeric(tactics["auth_level"]).map(
+            lambda level: f"{int(level)} {LEVELS[int(level)]}"),
+        eligibility=[rule(r) for r in tactics.to_dict("records")],
+        answers_label=tactics["addresses"].fillna("").astype(str).str.replace(";", ", "))

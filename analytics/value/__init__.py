@@ -1,0 +1,1 @@
+"""Customer, channel and group net value and ROI bands."""

@@ -1,0 +1,1 @@
+"""The analytic mart: schema, engines' statements, reads, summaries, builds and the loader."""

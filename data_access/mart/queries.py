@@ -1,0 +1,353 @@
+"""Read queries behind the operations sandbox and the drill path (summary tables first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access.mart import schema as s
+from data_access.db import ConcertoError, read_frame
+from data_access.store.scope import require, reveal_numbers, scoped
+
+#: Drill levels, in drill order (company → … → subscriber numbers).
+LEVELS: dict[str, str] = {
+    "branch": "branch 分公司",
+    "micro_region": "micro-region 微区域",
+    "channel_type": "channel type 渠道类型",
+    "channel": "channel 渠道",
+    "group": "enterprise group 集团",
+    "plan": "plan 套餐",
+    "segment": "segment 客户群",
+}
+#: The Slice field each drill level fixes (others are named alike).
+FILTER_OF_LEVEL = {"channel": "channel_id", "group": "group_id", "plan": "plan_name"}
+#: Slice fields each summary table can filter on together (cube, region × channel, group).
+SUMMARY_FILTERS: tuple[frozenset[str], ...] = (
+    frozenset({"branch", "micro_region", "channel_type", "plan_name", "segment"}),
+    frozenset({"branch", "micro_region", "channel_type", "channel_id"}),
+    frozenset({"branch", "micro_region", "group_id"}),
+)
+#: Subscriber-row orderings a page may ask for (whitelist → fact column).
+SUBSCRIBER_ORDER = {"revenue": "revenue", "mou": "mou", "data_mb": "data_mb"}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A filter on the mart; None means "all". Values are compared with bound parameters."""
+
+    branch: str | None = None
+    micro_region: str | None = None
+    channel_type: str | None = None
+    channel_id: int | None = None
+    group_id: int | None = None
+    plan_name: str | None = None
+    segment: str | None = None
+
+    def narrowed(self, level: str, value: object) -> Slice:
+        """This slice with one more drill level fixed to ``value``."""
+        key = FILTER_OF_LEVEL.get(level, level)
+        if key not in {f.name for f in fields(self)}:
+            raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
+        return Slice(**{**self.__dict__, key: value})
+
+    def active(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def region_conditions(slice_: Slice) -> list[sa.ColumnElement[bool]]:
+    slice_ = scoped(slice_)  # the acting person's scope, whatever the caller asked
+    region = s.dim_region
+    conditions = []
+    if slice_.branch is not None:
+        conditions.append(region.c.branch == slice_.branch)
+    if slice_.micro_region is not None:
+        conditions.append(region.c.micro_region == slice_.micro_region)
+    return conditions
+
+
+@dataclass(frozen=True)
+class _Source:
+    table: sa.Table  # the summary table
+    joined: sa.FromClause  # it, joined to the dimensions the filters need
+    conditions: list[sa.ColumnElement[bool]]
+    columns: dict[str, list[sa.ColumnElement]]  # identifying columns per drill level
+
+    def sums(self, measures: tuple[str, ...] | None = None) -> list[sa.Label]:
+        wanted = measures or s.SUMMARY_MEASURES
+        unknown = sorted(set(wanted) - set(s.SUMMARY_MEASURES))
+        if unknown:
+            raise ConcertoError(f"Unknown measure(s) {unknown}; choose among "
+                                f"{', '.join(s.SUMMARY_MEASURES)}")
+        return [sa.func.sum(self.table.c[m]).label(m) for m in wanted]
+
+
+def _source(slice_: Slice, level: str | None = None) -> _Source:
+    """The smallest summary table that can answer ``slice_`` grouped by ``level``."""
+    slice_ = scoped(slice_)
+    region, channel, plan = s.dim_region, s.dim_channel, s.dim_plan
+    wants_channel = level == "channel" or slice_.channel_id is not None
+    wants_group = level == "group" or slice_.group_id is not None
+    if wants_group:
+        if slice_.plan_name or slice_.segment or slice_.channel_type or slice_.channel_id:
+            raise ConcertoError("Enterprise groups can be combined with region filters only.")
+        table = s.sum_group_month
+        group = s.dim_group
+        joined = table.join(group, table.c.group_id == group.c.group_id).join(
+            region, group.c.region_id == region.c.region_id)
+        conditions = region_conditions(slice_)
+        if slice_.group_id is not None:
+            conditions.append(table.c.group_id == slice_.group_id)
+        return _Source(table, joined, conditions,
+                       {"group": [group.c.group_id, group.c.group_name, group.c.industry]})
+    if wants_channel:
+        if slice_.plan_name or slice_.segment:
+            raise ConcertoError("Channels can be combined with region and channel-type filters only.")
+        # Without a region, the per-channel summary (a third the size) holds the same sums.
+        regional = slice_.branch is not None or slice_.micro_region is not None
+        table = s.sum_region_channel_month if regional else s.sum_channel_month
+        joined = table.join(channel, table.c.channel_id == channel.c.channel_id)
+        columns = {"channel_type": [channel.c.channel_type],
+                   "channel": [channel.c.channel_id, channel.c.channel_name, channel.c.channel_type]}
+        conditions = []
+        if regional:
+            joined = joined.join(region, table.c.region_id == region.c.region_id)
+            conditions = region_conditions(slice_)
+            columns |= {"branch": [region.c.branch], "micro_region": [region.c.micro_region]}
+        if slice_.channel_type is not None:
+            conditions.append(channel.c.channel_type == slice_.channel_type)
+        if slice_.channel_id is not None:
+            conditions.append(table.c.channel_id == slice_.channel_id)
+        return _Source(table, joined, conditions, columns)
+    table = s.sum_cube_month
+    joined = table.join(region, table.c.region_id == region.c.region_id).join(
+        plan, table.c.plan_id == plan.c.plan_id)
+    conditions = region_conditions(slice_)
+    if slice_.channel_type is not None:
+        conditions.append(table.c.channel_type == slice_.channel_type)
+    if slice_.plan_name is not None:
+        conditions.append(plan.c.plan_name == slice_.plan_name)
+    if slice_.segment is not None:
+        conditions.append(table.c.segment == slice_.segment)
+    columns = {"branch": [region.c.branch], "micro_region": [region.c.micro_region],
+               "channel_type": [table.c.channel_type], "plan": [plan.c.plan_name],
+               "segment": [table.c.segment]}
+    return _Source(table, joined, conditions, columns)
+
+
+def available_months(engine: sa.Engine) -> list[dt.date]:
+    """Months present in the mart, oldest first."""
+    frame = read_frame(engine, sa.select(s.sum_cube_month.c.month).distinct()
+                       .order_by(s.sum_cube_month.c.month))
+    return [pd.Timestamp(m).date() for m in frame["month"]]
+
+
+def load_region_table(engine: sa.Engine) -> pd.DataFrame:
+    """Branches and micro-regions with coordinates (those inside the acting scope)."""
+    return read_frame(engine, sa.select(s.dim_region).where(*region_conditions(Slice()))
+                      .order_by(s.dim_region.c.region_id))
+
+
+def load_plan_names(engine: sa.Engine) -> list[str]:
+    """Tariff plan names, for filter pickers."""
+    frame = read_frame(engine, sa.select(s.dim_plan.c.plan_name).order_by(s.dim_plan.c.plan_id))
+    return list(frame["plan_name"])
+
+
+def load_mart_info(engine: sa.Engine) -> dict[str, str]:
+    """Build facts recorded in ``mart_meta`` (source, seed, sizes, build time)."""
+    frame = read_frame(engine, sa.select(s.mart_meta))
+    return dict(zip(frame["key"], frame["value"], strict=True))
+
+
+def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
+    """Rows per mart table, in dependency order; not for regional scopes."""
+    require("view_mart_admin", "read the mart's table counts")
+    rows = []
+    with engine.connect() as conn:
+        for table in s.MART.sorted_tables:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            rows.append({"table": table.name, "rows": int(count), "about": table.comment or ""})
+    return pd.DataFrame(rows)
+
+
+def load_planted_truths(engine: sa.Engine) -> pd.DataFrame:
+    """What the generator planted (empty for real extracts); not for regional scopes."""
+    require("view_mart_admin", "read the planted truths")
+    return read_frame(engine, sa.select(s.planted_truth).order_by(s.planted_truth.c.truth_id))
+
+
+def load_monthly_totals(engine: sa.Engine, slice_: Slice = Slice()) -> pd.DataFrame:
+    """Summed measures per month for a slice, plus own and market subscribers where defined.
+
+    Returns a frame indexed by month (DatetimeIndex) with ``schema.SUMMARY_MEASURES`` and,
+    for region-only slices, ``own_subs`` and ``market_subs`` from the competitor figures.
+    """
+    source = _source(slice_)
+    month = source.table.c.month
+    statement = (sa.select(month, *source.sums()).select_from(source.joined)
+                 .where(*source.conditions).group_by(month).order_by(month))
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
+    frame = frame.set_index("month").astype(float)
+    region_only = set(slice_.active()) <= {"branch", "micro_region"}
+    if region_only and not frame.empty:
+        frame = frame.join(_market_subscribers(engine, slice_))
+    return frame
+
+
+def load_market_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
+                          slice_: Slice = Slice()) -> pd.DataFrame:
+    """Own and all-operator subscribers per branch or micro-region and month (market share)."""
+    comp, region = s.fact_competitor_month, s.dim_region
+    if level not in ("branch", "micro_region"):
+        raise ConcertoError("Market share is known per branch and micro-region only.")
+    key = region.c[level]
+    own = sa.func.sum(sa.case((comp.c.operator == "us", comp.c.subscribers), else_=0))
+    statement = (
+        sa.select(key, comp.c.month, own.label("own_subs"),
+                  sa.func.sum(comp.c.subscribers).label("market_subs"))
+        .select_from(comp.join(region, comp.c.region_id == region.c.region_id))
+        .where(*region_conditions(slice_), comp.c.month.in_(months))
+        .group_by(key, comp.c.month).order_by(key, comp.c.month)
+    )
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame
+
+
+def _market_subscribers(engine: sa.Engine, slice_: Slice) -> pd.DataFrame:
+    comp, region = s.fact_competitor_month, s.dim_region
+    own = sa.func.sum(sa.case((comp.c.operator == "us", comp.c.subscribers), else_=0))
+    statement = (
+        sa.select(comp.c.month, own.label("own_subs"), sa.func.sum(comp.c.subscribers)
+                  .label("market_subs"))
+        .select_from(comp.join(region, comp.c.region_id == region.c.region_id))
+        .where(*region_conditions(slice_)).group_by(comp.c.month)
+    )
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame.set_index("month").astype(float)
+
+
+def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
+                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None
+                   ) -> pd.DataFrame:
+    """Measures per member of ``level`` (one row per member and month) for the given months.
+
+    The level's identifying columns come first (e.g. ``channel_id, channel_name, channel_type``),
+    then ``month`` and the summed measures (all of them, or just ``measures``).
+    """
+    if level not in LEVELS:
+        raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
+    source = _source(slice_, level)
+    if level not in source.columns:
+        raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
+    keys = source.columns[level]
+    month = source.table.c.month
+    statement = (sa.select(*keys, month, *source.sums(measures)).select_from(source.joined)
+                 .where(*source.conditions, month.in_(months))
+                 .group_by(*keys, month).order_by(*keys, month))
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame
+
+
+def load_cube_leaves(engine: sa.Engine, months: list[dt.date], slice_: Slice = Slice()
+                     ) -> pd.DataFrame:
+    """Summary-cube rows (branch × micro-region × channel type × plan × segment) for months:
+    the leaves a root-cause search runs over."""
+    source = _source(slice_)
+    if source.table is not s.sum_cube_month:
+        raise ConcertoError("Leaves exist per region, channel type, plan and segment only.")
+    region, plan, cube = s.dim_region, s.dim_plan, s.sum_cube_month
+    statement = (sa.select(region.c.branch, region.c.micro_region, cube.c.channel_type,
+                           plan.c.plan_name, cube.c.segment, cube.c.month,
+                           *[cube.c[m] for m in s.SUMMARY_MEASURES])
+                 .select_from(source.joined).where(*source.conditions, cube.c.month.in_(months)))
+    return read_frame(engine, statement)
+
+
+def masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """1351234**** — masked inside the database, so a full number never reaches the page."""
+    return sa.func.substr(column, 1, 7).concat("****")
+
+
+def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
+                         slice_: Slice = Slice(), *, order_by: str = "revenue",
+                         only: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """The subscribers behind a figure: both months' revenue and usage, biggest fall first.
+
+    ``only`` narrows to ``"new"`` (joined in ``month``) or ``"churned"`` (gone in ``month``).
+    Rows lie inside the acting scope; numbers are masked unless the acting role may see them.
+    """
+    slice_ = scoped(slice_)
+    if order_by not in SUBSCRIBER_ORDER:
+        raise ConcertoError(f"Cannot order subscribers by {order_by!r}; choose one of "
+                            f"{', '.join(SUBSCRIBER_ORDER)}")
+    if only not in (None, "new", "churned"):
+        raise ConcertoError(f"Unknown subscriber filter {only!r}; use 'new' or 'churned'.")
+    fact, sub, region = s.fact_subscriber_month, s.dim_subscriber, s.dim_region
+    channel, plan = s.dim_channel, s.dim_plan
+    dims = (sub.join(region, sub.c.region_id == region.c.region_id)
+            .join(channel, sub.c.channel_id == channel.c.channel_id)
+            .join(plan, sub.c.plan_id == plan.c.plan_id))
+    conditions = [*region_conditions(slice_)]
+    for value, column in [(slice_.channel_type, channel.c.channel_type),
+                          (slice_.channel_id, sub.c.channel_id),
+                          (slice_.group_id, sub.c.group_id),
+                          (slice_.plan_name, plan.c.plan_name),
+                          (slice_.segment, sub.c.segment)]:
+        if value is not None:
+            conditions.append(column == value)
+    if only == "new":
+        conditions.append(sub.c.join_month == month)
+    elif only == "churned":
+        conditions.append(sub.c.churn_month == month)
+
+    def in_month(name: str, which: dt.date) -> sa.Label:
+        return sa.func.coalesce(sa.func.sum(sa.case((fact.c.month == which, fact.c[name]))),
+                                0.0).label(f"{name}_{'now' if which == month else 'before'}")
+
+    # Rank on one key first (the fact grouped by subscriber), then describe the few winners.
+    ordered = SUBSCRIBER_ORDER[order_by]
+    change = (in_month(ordered, month).element - in_month(ordered, previous).element)
+    ranked = sa.select(
+        fact.c.subscriber_id,
+        *[in_month(m, when) for m in ("revenue", "mou", "data_mb") for when in (month, previous)],
+        change.label("change"),
+    ).where(fact.c.month.in_([month, previous]))
+    if conditions:
+        ranked = ranked.where(fact.c.subscriber_id.in_(
+            sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
+    ranked = (ranked.group_by(fact.c.subscriber_id)
+              .order_by(sa.literal_column("change"), fact.c.subscriber_id).limit(limit)
+              .subquery("ranked"))
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
+    statement = (
+        sa.select(sub.c.subscriber_id, number.label("number"), region.c.micro_region,
+                  channel.c.channel_name, channel.c.channel_type, plan.c.plan_name,
+                  sub.c.segment, sub.c.join_month, sub.c.churn_month,
+                  *[c for c in ranked.c if c.name != "subscriber_id"])
+        .select_from(ranked.join(dims, ranked.c.subscriber_id == sub.c.subscriber_id))
+        .order_by(ranked.c.change, sub.c.subscriber_id)
+    )
+    return read_frame(engine, statement)
+
+
+def load_subscriber_ledger(engine: sa.Engine, subscriber_id: int) -> pd.DataFrame:
+    """Every monthly row of one subscriber (none outside the acting scope), with the number
+    masked unless the acting role may see it."""
+    fact, sub, region = s.fact_subscriber_month, s.dim_subscriber, s.dim_region
+    number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
+    statement = (sa.select(number.label("number"), *[c for c in fact.columns
+                                                     if c.name != "subscriber_id"])
+                 .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id)
+                              .join(region, sub.c.region_id == region.c.region_id))
+                 .where(fact.c.subscriber_id == subscriber_id, *region_conditions(Slice()))
+                 .order_by(fact.c.month))
+    frame = read_frame(engine, statement)
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame

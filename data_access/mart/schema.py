@@ -1,0 +1,309 @@
+"""The analytic mart's tables, declared once (never reflected: see STACK_NOTES)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+MART = sa.MetaData()
+
+#: Channel types (code → label); the only values allowed in ``dim_channel.channel_type``.
+CHANNEL_TYPES: dict[str, str] = {
+    "own_hall": "own hall 自营厅",
+    "franchise": "franchise 合作厅",
+    "social_outlet": "social outlet 社会渠道",
+    "e_channel": "e-channel 电子渠道",
+}
+#: Customer segments (code → label).
+SEGMENTS: dict[str, str] = {
+    "high_end": "high-end 高端",
+    "mass": "mass market 大众",
+    "youth": "youth 校园青年",
+    "enterprise": "enterprise member 集团成员",
+}
+#: Operators in the competitor figures; ``us`` is the company itself.
+OPERATORS: dict[str, str] = {
+    "us": "Concerto Mobile 本网",
+    "rival_a": "Rival A 竞争对手A",
+    "rival_b": "Rival B 竞争对手B",
+}
+#: Departments that run campaigns.
+DEPARTMENTS: dict[str, str] = {
+    "individual": "individual customers 个人客户部",
+    "enterprise": "enterprise customers 政企客户部",
+    "product": "product 产品部",
+    "channel": "channel 渠道部",
+    "communications": "communications 品牌传播",
+}
+
+# The measures shared by the monthly fact and every monthly summary.
+_MONEY = ("rev_voice", "rev_data", "rev_sms", "rev_vas", "discount", "revenue")
+_USAGE = ("mou", "data_mb", "sms_cnt", "service_cost")
+#: Additive measures in every summary table (sums over subscribers).
+SUMMARY_MEASURES: tuple[str, ...] = (
+    ("active_subs", "new_subs", "churned_subs") + _MONEY + _USAGE
+)
+
+
+def _money_columns() -> list[sa.Column]:
+    return [sa.Column(name, sa.Double, nullable=False) for name in _MONEY]
+
+
+def _usage_columns() -> list[sa.Column]:
+    return [sa.Column(name, sa.Double, nullable=False) for name in _USAGE]
+
+
+def _summary_measure_columns() -> list[sa.Column]:
+    counts = [
+        sa.Column("active_subs", sa.BigInteger, nullable=False),
+        sa.Column("new_subs", sa.BigInteger, nullable=False),
+        sa.Column("churned_subs", sa.BigInteger, nullable=False),
+    ]
+    return counts + _money_columns() + _usage_columns()
+
+
+dim_region = sa.Table(
+    "dim_region", MART,
+    sa.Column("region_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("branch", sa.String(40), nullable=False),
+    sa.Column("branch_zh", sa.String(20), nullable=False),
+    sa.Column("micro_region", sa.String(40), nullable=False, unique=True),
+    sa.Column("micro_region_zh", sa.String(20), nullable=False),
+    sa.Column("lat", sa.Double, nullable=False),
+    sa.Column("lon", sa.Double, nullable=False),
+    comment="Branches (分公司) and their micro-regions (微区域), with coordinates.",
+)
+
+dim_channel = sa.Table(
+    "dim_channel", MART,
+    sa.Column("channel_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("channel_name", sa.String(80), nullable=False),
+    sa.Column("channel_type", sa.String(20), nullable=False),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), nullable=False),
+    sa.Column("manager", sa.String(40), nullable=False),
+    sa.Column("opened_on", sa.Date, nullable=False),
+    comment="Sales channels (渠道): own halls, franchises, social outlets, e-channels.",
+)
+
+dim_group = sa.Table(
+    "dim_group", MART,
+    sa.Column("group_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("group_name", sa.String(80), nullable=False),
+    sa.Column("industry", sa.String(40), nullable=False),
+    sa.Column("account_manager", sa.String(40), nullable=False),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), nullable=False),
+    sa.Column("has_leased_line", sa.Boolean, nullable=False),
+    comment="Enterprise group customers (集团客户).",
+)
+
+dim_plan = sa.Table(
+    "dim_plan", MART,
+    sa.Column("plan_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("plan_name", sa.String(60), nullable=False),
+    sa.Column("plan_family", sa.String(20), nullable=False),
+    sa.Column("monthly_fee", sa.Double, nullable=False),
+    sa.Column("data_quota_mb", sa.Double, nullable=False),
+    comment="Tariff plans (套餐).",
+)
+
+dim_subscriber = sa.Table(
+    "dim_subscriber", MART,
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("msisdn", sa.String(11), nullable=False, unique=True),
+    sa.Column("join_month", sa.Date, nullable=False),
+    sa.Column("churn_month", sa.Date, nullable=True),
+    sa.Column("plan_id", sa.Integer, sa.ForeignKey("dim_plan.plan_id"), nullable=False),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), nullable=False),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("dim_channel.channel_id"), nullable=False),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("dim_group.group_id"), nullable=True),
+    sa.Column("segment", sa.String(20), nullable=False),
+    sa.Column("age", sa.Integer, nullable=False),
+    comment=(
+        "Subscribers. join_month is the first billed month; churn_month is the first month "
+        "no longer billed (NULL while active). The number is stored whole and masked on read."
+    ),
+)
+
+fact_subscriber_month = sa.Table(
+    "fact_subscriber_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, sa.ForeignKey("dim_subscriber.subscriber_id"),
+              primary_key=True),
+    *_money_columns(),
+    *_usage_columns(),
+    sa.Column("is_new", sa.Boolean, nullable=False),
+    comment=(
+        "One row per billed subscriber and month. rev_* are gross revenue by component; "
+        "revenue = rev_voice + rev_data + rev_sms + rev_vas - discount (yuan)."
+    ),
+)
+
+fact_region_day = sa.Table(
+    "fact_region_day", MART,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), primary_key=True),
+    sa.Column("new_activations", sa.Integer, nullable=False),
+    sa.Column("churned", sa.Integer, nullable=False),
+    sa.Column("revenue", sa.Double, nullable=False),
+    sa.Column("active_subs", sa.Integer, nullable=False),
+    comment="Daily figures per micro-region, for alerting.",
+)
+
+fact_channel_day = sa.Table(
+    "fact_channel_day", MART,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("channel_id", sa.Integer, sa.ForeignKey("dim_channel.channel_id"),
+              primary_key=True),
+    sa.Column("new_activations", sa.Integer, nullable=False),
+    sa.Column("revenue", sa.Double, nullable=False),
+    sa.Column("stock_level", sa.Integer, nullable=False),
+    comment="Daily figures per channel: activations, revenue and handset/SIM stock on hand.",
+)
+
+fact_competitor_month = sa.Table(
+    "fact_competitor_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), primary_key=True),
+    sa.Column("operator", sa.String(10), primary_key=True),
+    sa.Column("subscribers", sa.Integer, nullable=False),
+    sa.Column("new_adds", sa.Integer, nullable=False),
+    sa.Column("churned", sa.Integer, nullable=False),
+    sa.Column("net_adds", sa.Integer, nullable=False),
+    sa.Column("arpu", sa.Double, nullable=False),
+    comment="Three operators' figures per micro-region and month (operator 'us' is our own).",
+)
+
+competitor_event = sa.Table(
+    "competitor_event", MART,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("operator", sa.String(10), nullable=False),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), nullable=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("description", sa.String(400), nullable=False),
+    comment="Rivals' tariff and promotion events (region NULL = city-wide).",
+)
+
+campaign = sa.Table(
+    "campaign", MART,
+    sa.Column("campaign_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("campaign_name", sa.String(120), nullable=False),
+    sa.Column("department", sa.String(20), nullable=False),
+    sa.Column("offer", sa.String(200), nullable=False),
+    sa.Column("benefit_kind", sa.String(20), nullable=False),
+    sa.Column("target_segment", sa.String(20), nullable=False),
+    sa.Column("channel_types", sa.String(120), nullable=False),
+    sa.Column("start_month", sa.Date, nullable=False),
+    sa.Column("end_month", sa.Date, nullable=False),
+    sa.Column("budget", sa.Double, nullable=False),
+    sa.Column("has_control", sa.Boolean, nullable=False),
+    comment="Marketing campaigns; channel_types is a comma-separated list of channel type codes.",
+)
+
+campaign_member = sa.Table(
+    "campaign_member", MART,
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaign.campaign_id"), primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, sa.ForeignKey("dim_subscriber.subscriber_id"),
+              primary_key=True),
+    sa.Column("arm", sa.String(10), nullable=False),
+    sa.Column("cost", sa.Double, nullable=False),
+    comment="Campaign participants: arm is 'treated' or 'control' (randomised hold-out).",
+)
+
+budget_line = sa.Table(
+    "budget_line", MART,
+    sa.Column("budget_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("budget_line.budget_id"), nullable=True),
+    sa.Column("level", sa.String(12), nullable=False),
+    sa.Column("unit_name", sa.String(80), nullable=False),
+    sa.Column("period", sa.String(10), nullable=False),
+    sa.Column("amount", sa.Double, nullable=False),
+    sa.Column("spent", sa.Double, nullable=False),
+    comment="Marketing budget plan: company → department → team → person, per period (e.g. 2026-Q3).",
+)
+
+planted_truth = sa.Table(
+    "planted_truth", MART,
+    sa.Column("truth_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("where_json", sa.String(400), nullable=False),
+    sa.Column("size", sa.Double, nullable=False),
+    sa.Column("period", sa.String(40), nullable=False),
+    sa.Column("detail", sa.String(1000), nullable=False),
+    comment="What the generator planted, so analytics can be checked (empty for real extracts).",
+)
+
+truth_churn_prob = sa.Table(
+    "truth_churn_prob", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+    sa.Column("prob", sa.Double, nullable=False),
+    comment="Generated marts only: each subscriber's true probability of churning after this month.",
+)
+
+mart_meta = sa.Table(
+    "mart_meta", MART,
+    sa.Column("key", sa.String(40), primary_key=True),
+    sa.Column("value", sa.String(400), nullable=False),
+    comment="Build facts: source (generator or loader), seed, sizes, build time, schema version.",
+)
+
+sum_cube_month = sa.Table(
+    "sum_cube_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("channel_type", sa.String(20), primary_key=True),
+    sa.Column("plan_id", sa.Integer, primary_key=True),
+    sa.Column("segment", sa.String(20), primary_key=True),
+    *_summary_measure_columns(),
+    comment=(
+        "Summary: monthly measures per micro-region × activation channel type × plan × segment. "
+        "churned_subs counts subscribers whose churn_month is this month."
+    ),
+)
+
+sum_channel_month = sa.Table(
+    "sum_channel_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("channel_id", sa.Integer, primary_key=True),
+    *_summary_measure_columns(),
+    comment="Summary: monthly measures per activation channel.",
+)
+
+sum_region_channel_month = sa.Table(
+    "sum_region_channel_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("channel_id", sa.Integer, primary_key=True),
+    *_summary_measure_columns(),
+    comment=(
+        "Summary: monthly measures per subscriber micro-region × activation channel, so that a "
+        "micro-region's channels add up to the micro-region."
+    ),
+)
+
+sum_group_month = sa.Table(
+    "sum_group_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("group_id", sa.Integer, primary_key=True),
+    *_summary_measure_columns(),
+    comment="Summary: monthly measures per enterprise group (members only).",
+)
+
+sa.Index("ix_sub_channel", dim_subscriber.c.channel_id)
+sa.Index("ix_sub_region", dim_subscriber.c.region_id)
+sa.Index("ix_sub_group", dim_subscriber.c.group_id)
+sa.Index("ix_fact_subscriber", fact_subscriber_month.c.subscriber_id)
+sa.Index("ix_member_subscriber", campaign_member.c.subscriber_id)
+
+#: Tables a real extract must provide (in load order: referenced tables first).
+EXTRACT_TABLES: tuple[sa.Table, ...] = (
+    dim_region, dim_plan, dim_channel, dim_group, dim_subscriber, fact_subscriber_month,
+    fact_region_day, fact_channel_day, fact_competitor_month, competitor_event,
+    campaign, campaign_member, budget_line,
+)
+#: Tables a real extract may provide; absent means empty.
+OPTIONAL_TABLES: tuple[sa.Table, ...] = (planted_truth, truth_churn_prob)
+#: Tables derived from the others by ``data_access.mart.summaries``.
+SUMMARY_TABLES: tuple[sa.Table, ...] = (
+    sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,
+)

@@ -1,0 +1,69 @@
+"""Summary tables built with the mart, so pages never scan the monthly fact on a click."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from data_access.mart import schema as s
+
+_MEASURES = ("rev_voice", "rev_data", "rev_sms", "rev_vas", "discount", "revenue",
+             "mou", "data_mb", "sms_cnt", "service_cost")
+
+
+def _summary_insert(target: sa.Table, keys: dict[str, sa.ColumnElement],
+                    where: sa.ColumnElement | None = None) -> sa.Insert:
+    """INSERT … SELECT that sums the fact over ``keys`` and adds churners by churn month.
+
+    Billed subscribers come from the fact; churners come from ``dim_subscriber.churn_month``
+    (they have no fact row in the month they are gone), so that within every cell
+    active(t) = active(t-1) + new(t) - churned(t).
+    """
+    fact, sub, chan = s.fact_subscriber_month, s.dim_subscriber, s.dim_channel
+    joined = fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id).join(
+        chan, sub.c.channel_id == chan.c.channel_id)
+    billed = sa.select(
+        fact.c.month.label("month"),
+        *[expr.label(name) for name, expr in keys.items()],
+        sa.func.count().label("active_subs"),
+        sa.func.sum(sa.case((fact.c.is_new, 1), else_=0)).label("new_subs"),
+        sa.literal(0, sa.BigInteger).label("churned_subs"),
+        *[sa.func.sum(fact.c[m]).label(m) for m in _MEASURES],
+    ).select_from(joined).group_by(fact.c.month, *keys.values())
+    churn_join = sub.join(chan, sub.c.channel_id == chan.c.channel_id)
+    churned = sa.select(
+        sub.c.churn_month.label("month"),
+        *[expr.label(name) for name, expr in keys.items()],
+        sa.literal(0, sa.BigInteger).label("active_subs"),
+        sa.literal(0, sa.BigInteger).label("new_subs"),
+        sa.func.count().label("churned_subs"),
+        *[sa.literal(0.0, sa.Double).label(m) for m in _MEASURES],
+    ).select_from(churn_join).where(
+        sub.c.churn_month.is_not(None),
+        sub.c.churn_month <= sa.select(sa.func.max(fact.c.month)).scalar_subquery(),
+    ).group_by(sub.c.churn_month, *keys.values())
+    if where is not None:
+        billed = billed.where(where)
+        churned = churned.where(where)
+    both = sa.union_all(billed, churned).subquery("both_parts")
+    key_names = ["month", *keys]
+    totals = sa.select(
+        *[both.c[k] for k in key_names],
+        *[sa.cast(sa.func.sum(both.c[m]), target.c[m].type).label(m) for m in s.SUMMARY_MEASURES],
+    ).group_by(*[both.c[k] for k in key_names])
+    return sa.insert(target).from_select([*key_names, *s.SUMMARY_MEASURES], totals)
+
+
+def rebuild_summaries(conn: sa.Connection) -> None:
+    """Replace every summary table's rows from the fact and dimensions (inside the caller's transaction)."""
+    sub, chan = s.dim_subscriber, s.dim_channel
+    plans = [
+        (s.sum_cube_month, {"region_id": sub.c.region_id, "channel_type": chan.c.channel_type,
+                            "plan_id": sub.c.plan_id, "segment": sub.c.segment}, None),
+        (s.sum_channel_month, {"channel_id": sub.c.channel_id}, None),
+        (s.sum_region_channel_month, {"region_id": sub.c.region_id,
+                                      "channel_id": sub.c.channel_id}, None),
+        (s.sum_group_month, {"group_id": sub.c.group_id}, sub.c.group_id.is_not(None)),
+    ]
+    for target, keys, where in plans:
+        conn.execute(sa.delete(target))
+        conn.execute(_summary_insert(target, keys, where))

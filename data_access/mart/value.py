@@ -1,0 +1,158 @@
+"""Mart reads for value-based operations: net value, ROI bands and duplicate benefits.
+
+The window is the latest ``months`` months of the mart (three by default, as in the source);
+the customers are those billed in the latest month. Everything is summed in SQL: per band,
+per channel, per group and per micro-region, and the customer lists are limited. Rows lie in
+the acting scope, and numbers are masked unless the acting role may see them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import sqlalchemy as sa
+
+from analytics.value.operations import BAND_EDGES, BANDS
+from data_access.mart import schema as s
+from data_access.db import ConcertoError, read_frame
+from data_access.mart.queries import Slice, masked, region_conditions
+from data_access.store.scope import reveal_numbers
+
+UNIT_LEVELS = ("channel", "group", "micro_region")
+CUSTOMER_LISTS = ("negative_high_end", "duplicate_benefit")
+
+
+def load_value_window(engine: sa.Engine, months: int = 3) -> tuple[dt.date, dt.date]:
+    """First and last month of the value window (the latest ``months`` months of the mart)."""
+    if not 1 <= months <= 24:
+        raise ConcertoError(f"months: choose 1 to 24, not {months}.")
+    fact = s.fact_subscriber_month
+    recent = (sa.select(fact.c.month).distinct().order_by(fact.c.month.desc()).limit(months)
+              .subquery())
+    row = read_frame(engine, sa.select(sa.func.min(recent.c.month).label("first"),
+                                       sa.func.max(recent.c.month).label("last")))
+    if row.empty or pd.isna(row.loc[0, "last"]):
+        raise ConcertoError("The mart has no billed months yet.")
+    return pd.Timestamp(row.loc[0, "first"]).date(), pd.Timestamp(row.loc[0, "last"]).date()
+
+
+def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
+    """One row per in-scope customer billed in the last month: money over the window."""
+    first, last = window
+    fact, sub, region, camp, member = (s.fact_subscriber_month, s.dim_subscriber, s.dim_region,
+                                       s.campaign, s.campaign_member)
+    usage = (sa.select(fact.c.subscriber_id,
+                       sa.func.sum(fact.c.revenue).label("revenue"),
+                       sa.func.sum(fact.c.discount).label("discount"),
+                       sa.func.sum(fact.c.service_cost).label("service_cost"),
+                       sa.func.max(fact.c.month).label("last_month"))
+             .where(fact.c.month.between(first, last)).group_by(fact.c.subscriber_id)
+             .subquery("usage"))
+    paid = (sa.select(member.c.subscriber_id, sa.func.sum(member.c.cost).label("campaign_cost"),
+                      sa.func.count(sa.distinct(camp.c.department)).label("departments"),
+                      sa.func.count(sa.distinct(camp.c.campaign_id)).label("campaigns"))
+            .select_from(member.join(camp, member.c.campaign_id == camp.c.campaign_id))
+            .where(member.c.cost > 0, camp.c.start_month <= last, camp.c.end_month >= first)
+            .group_by(member.c.subscriber_id).subquery("paid"))
+    campaign_cost = sa.func.coalesce(paid.c.campaign_cost, 0.0)
+    return (sa.select(usage.c.subscriber_id, sub.c.segment, sub.c.channel_id, sub.c.group_id,
+                      sub.c.msisdn, region.c.branch, region.c.micro_region,
+                      (usage.c.revenue + usage.c.discount).label("gross"), usage.c.discount,
+                      usage.c.service_cost, campaign_cost.label("campaign_cost"),
+                      (usage.c.revenue - usage.c.service_cost - campaign_cost).label("net_value"),
+                      sa.func.coalesce(paid.c.departments, 0).label("departments"),
+                      sa.func.coalesce(paid.c.campaigns, 0).label("campaigns"))
+            .select_from(usage.join(sub, usage.c.subscriber_id == sub.c.subscriber_id)
+                         .join(region, sub.c.region_id == region.c.region_id)
+                         .outerjoin(paid, paid.c.subscriber_id == usage.c.subscriber_id))
+            .where(usage.c.last_month == last, *region_conditions(Slice()))
+            .subquery("customers"))
+
+
+def _band(c: sa.Subquery) -> sa.ColumnElement[str]:
+    """The ROI band in SQL, compared without division (ROI ≥ e ⟺ gross ≥ e × cost)."""
+    cost = c.c.discount + c.c.service_cost + c.c.campaign_cost
+    whens = [(sa.and_(cost > 0, c.c.gross < edge * cost), BANDS[i])
+             for i, edge in enumerate(BAND_EDGES[1:])]
+    return sa.case(*whens, else_=BANDS[-1])
+
+
+def load_customer_bands(engine: sa.Engine, window: tuple[dt.date, dt.date],
+                        segment: str | None = None) -> pd.DataFrame:
+    """Customers per ROI band: ``band``, ``units`` (customers), ``net_value`` (their sum)."""
+    c = _customers(window)
+    band = _band(c).label("band")
+    statement = sa.select(band, sa.func.count().label("units"),
+                          sa.func.sum(c.c.net_value).label("net_value")).group_by(band)
+    if segment is not None:
+        statement = statement.where(c.c.segment == segment)
+    return read_frame(engine, statement)
+
+
+def load_unit_values(engine: sa.Engine, window: tuple[dt.date, dt.date],
+                     level: str) -> pd.DataFrame:
+    """Money summed per channel, group or micro-region of the customers in the window.
+
+    Columns: the unit's key and name, ``customers``, ``negative_customers``, the money
+    columns (``gross``, ``discount``, ``service_cost``, ``campaign_cost``) and ``net_value``;
+    for micro-regions also ``lat`` and ``lon``.
+    """
+    if level not in UNIT_LEVELS:
+        raise ConcertoError(f"level: choose one of {', '.join(UNIT_LEVELS)}, not {level!r}.")
+    c = _customers(window)
+    sums = [sa.func.count().label("customers"),
+            sa.func.sum(sa.case((c.c.net_value < 0, 1), else_=0)).label("negative_customers"),
+            *[sa.func.sum(c.c[m]).label(m) for m in ("gross", "discount", "service_cost",
+                                                      "campaign_cost", "net_value")]]
+    if level == "channel":
+        ch = s.dim_channel
+        keys = [ch.c.channel_id, ch.c.channel_name, ch.c.channel_type]
+        source = c.join(ch, c.c.channel_id == ch.c.channel_id)
+    elif level == "group":
+        grp = s.dim_group
+        keys = [grp.c.group_id, grp.c.group_name, grp.c.industry]
+        source = c.join(grp, c.c.group_id == grp.c.group_id)
+    else:
+        region = s.dim_region
+        keys = [region.c.branch, region.c.micro_region, region.c.micro_region_zh, region.c.lat,
+                region.c.lon]
+        source = c.join(region, c.c.micro_region == region.c.micro_region)
+    statement = (sa.select(*keys, *sums).select_from(source).group_by(*keys)
+                 .order_by(*keys[:2]))
+    return read_frame(engine, statement)
+
+
+def load_value_customers(engine: sa.Engine, window: tuple[dt.date, dt.date], kind: str,
+                         *, limit: int = 500) -> pd.DataFrame:
+    """A customer list, worst first: ``negative_high_end`` (high-end, net value below zero)
+    or ``duplicate_benefit`` (paid benefits from two or more departments in the window)."""
+    if kind not in CUSTOMER_LISTS:
+        raise ConcertoError(f"list: choose one of {', '.join(CUSTOMER_LISTS)}, not {kind!r}.")
+    c = _customers(window)
+    number = c.c.msisdn if reveal_numbers() else masked(c.c.msisdn)
+    condition = (sa.and_(c.c.segment == "high_end", c.c.net_value < 0)
+                 if kind == "negative_high_end" else c.c.departments >= 2)
+    statement = (sa.select(c.c.subscriber_id, number.label("number"), c.c.branch,
+                           c.c.micro_region, c.c.segment, c.c.channel_id, c.c.group_id,
+                           c.c.gross, c.c.discount, c.c.service_cost, c.c.campaign_cost,
+                           c.c.net_value, c.c.departments, c.c.campaigns)
+                 .where(condition).order_by(c.c.net_value, c.c.subscriber_id)
+                 .limit(int(limit)))
+    return read_frame(engine, statement)
+
+
+def load_high_end_summary(engine: sa.Engine, window: tuple[dt.date, dt.date]) -> dict[str, float]:
+    """High-end customers, how many lose money and how many of those got duplicate benefits."""
+    c = _customers(window)
+    loss = c.c.net_value < 0
+    row = read_frame(engine, sa.select(
+        sa.func.count().label("high_end"),
+        sa.func.sum(sa.case((loss, 1), else_=0)).label("unprofitable"),
+        sa.func.sum(sa.case((sa.and_(loss, c.c.departments >= 2), 1), else_=0)).label("dup"),
+    ).where(c.c.segment == "high_end")).iloc[0]
+    high, unprofitable = int(row["high_end"]), int(row["unprofitable"] or 0)
+    return {"high_end": high, "unprofitable": unprofitable,
+            "unprofitable_share": unprofitable / high if high else 0.0,
+            "duplicate_share_of_unprofitable":
+                int(row["dup"] or 0) / unprofitable if unprofitable else 0.0}

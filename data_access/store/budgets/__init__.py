@@ -1,0 +1,1 @@
+"""Budgets in the workflow store: the tree, bookings, allocation, alerts and demo seed."""

@@ -1,0 +1,189 @@
+"""The workflow store: state the app and scheduled jobs write (templates, runs, alerts).
+
+It is a separate database from the analytic mart because several processes write it at
+once (every app session, ``python -m jobs.scheduler run-due`` from cron), and DuckDB
+allows one writer per file. The embedded default is SQLite in WAL mode (readers never block
+the writer, writers wait for each other up to a timeout); production uses PostgreSQL through
+``CONCERTO_WORKFLOW_URL``. Every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from data_access.db import ConcertoError, workflow_url
+
+WORKFLOW = sa.MetaData()
+_SQLITE_BUSY_MS = 15_000
+#: Modules that declare more tables on ``WORKFLOW``; imported before the tables are created.
+TABLE_MODULES = ("data_access.store.workorders", "data_access.store.arsenal", "data_access.store.budgets.ledger",
+                 "data_access.store.intel", "data_access.store.comms", "data_access.store.campaign_plans")
+
+
+class StaleWrite(ConcertoError):
+    """Someone else changed the row since it was read; reload and try again."""
+
+alert = sa.Table(
+    "alert", WORKFLOW,
+    sa.Column("alert_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),  # anomaly, diagnosis, churn, channel, …
+    sa.Column("metric", sa.String(40), nullable=False),
+    sa.Column("unit_level", sa.String(20), nullable=False),  # city, branch, micro_region, channel…
+    sa.Column("unit_key", sa.String(80), nullable=False),
+    sa.Column("unit_label", sa.String(120), nullable=False),
+    sa.Column("observed_at", sa.String(20), nullable=False),  # the day or month flagged
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("actual", sa.Double, nullable=True),
+    sa.Column("expected", sa.Double, nullable=True),
+    sa.Column("message", sa.String(400), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, server_default="open"),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("diagnosis_run.run_id"), nullable=True),
+    sa.UniqueConstraint("source", "metric", "unit_level", "unit_key", "observed_at",
+                        name="uq_alert_once"),
+    comment="Alerts raised by detectors and diagnosis runs; one per metric, unit and time.",
+)
+
+diagnosis_template = sa.Table(
+    "diagnosis_template", WORKFLOW,
+    sa.Column("template_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("tree_json", sa.Text, nullable=False),
+    sa.Column("schedule", sa.String(10), nullable=False),  # daily, weekly, monthly, none
+    sa.Column("compare_to", sa.String(20), nullable=False),  # last_period, last_year
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_template_version"),
+    comment="Mind-map diagnosis templates; saving a change adds a new version.",
+)
+
+diagnosis_run = sa.Table(
+    "diagnosis_run", WORKFLOW,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("diagnosis_template.template_id"),
+              nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),  # YYYY-MM analysed
+    sa.Column("compare_period", sa.String(7), nullable=False),
+    sa.Column("trigger", sa.String(10), nullable=False),  # schedule or manual
+    sa.Column("slot", sa.String(20), nullable=False),  # the schedule slot, or a manual stamp
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
+    sa.Column("result_json", sa.Text, nullable=False),
+    sa.Column("alerts_raised", sa.Integer, nullable=False),
+    sa.UniqueConstraint("template_id", "slot", name="uq_run_once_per_slot"),
+    comment="Stored results of template runs; a schedule slot runs at most once.",
+)
+
+
+app_user = sa.Table(
+    "app_user", WORKFLOW,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(40), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(80), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("scope_level", sa.String(20), nullable=True),  # branch or micro_region
+    sa.Column("scope_value", sa.String(40), nullable=True),
+    sa.Column("password_hash", sa.String(100), nullable=False),  # bcrypt, never audited
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    comment="People who sign in to Concerto, with their role and the scope they may see.",
+)
+
+audit_log = sa.Table(
+    "audit_log", WORKFLOW,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("username", sa.String(40), nullable=False),  # who acted (or tried to log in)
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("entity_id", sa.String(80), nullable=False),
+    sa.Column("before_json", sa.Text, nullable=True),
+    sa.Column("after_json", sa.Text, nullable=True),
+    comment="Every write to the store and every login attempt: who, what, before and after.",
+)
+
+
+_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=15000",
+                   "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    for pragma in _SQLITE_PRAGMAS:  # WAL: readers never block the writer
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def create_workflow_engine(url: str | None = None) -> sa.Engine:
+    """An engine on the workflow store, with its tables created if missing."""
+    url = url or workflow_url()
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": _SQLITE_BUSY_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    elif parsed.get_backend_name() == "duckdb":
+        raise ConcertoError("The workflow store needs concurrent writers: set "
+                            "CONCERTO_WORKFLOW_URL to a SQLite or PostgreSQL URL, not DuckDB.")
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
+    WORKFLOW.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine)
+    return engine
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Upgrade a store made by an older Concerto in place: add nullable columns it lacks.
+
+    Only additive, nullable columns are upgraded this way; anything else is refused with a
+    message rather than guessed at.
+    """
+    inspector = sa.inspect(engine)
+    for table in WORKFLOW.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise ConcertoError(f"The workflow store's table {table.name} lacks column "
+                                    f"{column.name}, which cannot be added in place; move the "
+                                    "old store aside and start a new one.")
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.server_default is not None:
+                default = " DEFAULT " + str(column.server_default.arg.compile(
+                    dialect=engine.dialect) if hasattr(column.server_default.arg, "compile")
+                    else f"'{column.server_default.arg}'")
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                     f"{kind}{default}")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction that takes the write lock at its start.
+
+    On SQLite a transaction that reads and then writes can fail with "database is locked"
+    when another writer committed in between; ``BEGIN IMMEDIATE`` takes the lock first and
+    waits for it up to the busy timeout instead. On PostgreSQL this is a plain transaction;
+    use conditional updates or ``SELECT … FOR UPDATE`` inside it.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+

@@ -1,0 +1,1 @@
+"""The demo-mart generator and its parts (population, behaviour, billing, market, truths)."""

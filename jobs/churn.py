@@ -1,0 +1,155 @@
+"""The command line behind ``python -m jobs.churn train|score|report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import pandas as pd
+
+from jobs.churn_pipeline import score_latest, train_churn_model
+from analytics.churn.retention import GROUP_FADING, filter_retention
+from data_access.store import churn as store
+from data_access.db import ConcertoError, create_mart_engine
+from analytics.churn import model as churn
+from data_access.store.arsenal import ASSET, read_catalogue
+from data_access.store.workflow import create_workflow_engine
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.churn",
+        description="Churn prediction: train the model, score the latest month, report.",
+        epilog=churn.__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--mart", default=None,
+                        help="mart URL (default: CONCERTO_MART_URL, secrets, or the embedded file)")
+    common.add_argument("--model-dir", default=None,
+                        help=f"where models are kept (default {store.MODEL_DIR})")
+    train = commands.add_parser("train", parents=[common], help="fit, evaluate, save, go live")
+    train.add_argument("--horizon", type=int, default=1,
+                       help="label: churned within this many months after the snapshot (1)")
+    train.add_argument("--train-months", type=int, default=6, help="training snapshots (6)")
+    train.add_argument("--test-months", type=int, default=1, help="test snapshots (1)")
+    train.add_argument("--max-rows", type=int, default=1_000_000,
+                       help="sample the training snapshots down to about this many rows")
+    train.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    train.add_argument("--no-baselines", action="store_true",
+                       help="skip fitting the two baselines for the comparison")
+    score = commands.add_parser("score", parents=[common],
+                                help="score the latest month with the live model")
+    score.add_argument("--version", default=None, help="model version (default: the live one)")
+    score.add_argument("--month", default=None, help="month to score, YYYY-MM (default: latest)")
+    score.add_argument("--alerts", action="store_true",
+                       help="raise the group warnings as alerts in the workflow store")
+    score.add_argument("--workflow", default=None,
+                       help="workflow store URL for --alerts and the arsenal (default: "
+                            "CONCERTO_WORKFLOW_URL, secrets, or the embedded file)")
+    score.add_argument("--fading", type=float, default=GROUP_FADING,
+                       help="warn a leased-line group whose members' usage (minutes and data) "
+                            f"fell by this share over three months (default {GROUP_FADING})")
+    score.add_argument("--csv", default=None, help="also export the retention list to this CSV")
+    for name in ("branch", "micro-region", "segment"):
+        score.add_argument(f"--{name}", default=None, help=f"narrow the CSV to one {name}")
+    score.add_argument("--group", type=int, default=None, help="narrow the CSV to one group id")
+    report = commands.add_parser("report", parents=[common], help="print the live model's card")
+    report.add_argument("--version", default=None, help="model version (default: the live one)")
+    return parser
+
+
+_STARTED = time.perf_counter()
+
+
+def _say(message: str) -> None:
+    print(f"  [{time.perf_counter() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _train(args: argparse.Namespace) -> None:
+    engine = create_mart_engine(args.mart, read_only=True)
+    started = time.perf_counter()
+    trained = train_churn_model(engine, horizon=args.horizon, train_months=args.train_months,
+                                test_months=args.test_months, max_rows=args.max_rows,
+                                random_state=args.seed, compare=not args.no_baselines,
+                                progress=_say)
+    version = store.save_model(trained.model, trained.manifest, model_dir=args.model_dir)
+    print(f"Trained churn model {version} in {time.perf_counter() - started:.0f}s; it is live.")
+    _print_card(store.load_manifest(version, model_dir=args.model_dir))
+
+
+def _tactics(args: argparse.Namespace) -> pd.DataFrame | None:
+    """The arsenal's tactics: the workflow store's when it is used, else the starter file."""
+    if args.workflow is not None or args.alerts:
+        tactics = store.load_tactics(create_workflow_engine(args.workflow))
+        if not tactics.empty:
+            return tactics
+    return read_catalogue(ASSET)
+
+
+def _score(args: argparse.Namespace) -> None:
+    model, manifest = store.load_model(args.version, model_dir=args.model_dir)
+    engine = create_mart_engine(args.mart, read_only=True)
+    started = time.perf_counter()
+    month, scores, warnings = score_latest(engine, model, manifest, args.month,
+                                           _tactics(args), fading=args.fading, progress=_say)
+    seconds = time.perf_counter() - started
+    label = f"{month:%Y-%m}"
+    path = store.save_scores(manifest["version"], label, scores, warnings,
+                             model_dir=args.model_dir)
+    print(f"Scored {len(scores):,} subscribers of {label} with {manifest['version']} in "
+          f"{seconds:.1f}s → {path}")
+    print(scores.head(10)[["rank", "subscriber_id", "micro_region", "churn_prob", "net_value",
+                           "expected_loss", "top_reason"]].to_string(index=False))
+    print(f"{len(warnings)} enterprise group warning(s).")
+    for message in warnings["message"].head(5):
+        print(f"  - {message}")
+    if args.alerts:
+        raised = store.raise_group_alerts(create_workflow_engine(args.workflow), warnings, label)
+        print(f"{raised} new group alert(s) raised for the account managers.")
+    if args.csv:
+        chosen = filter_retention(scores, {"branch": args.branch,
+                                           "micro_region": args.micro_region,
+                                           "segment": args.segment, "group_id": args.group})
+        chosen.to_csv(args.csv, index=False)
+        print(f"Exported {len(chosen):,} row(s) to {args.csv}")
+
+
+def _print_card(manifest: dict) -> None:
+    metrics = manifest["metrics"]
+    train, test = manifest["training_window"], manifest["test_window"]
+    print(f"Model {manifest['version']} (created {manifest['created_at'][:19]}Z), label: churn "
+          f"within {manifest['horizon_months']} month(s)")
+    print(f"  trained on snapshots {', '.join(train['snapshots'])} ({train['rows']:,} rows, "
+          f"{train['churners']:,} churners, labels until {train['labels_until']})")
+    print(f"  tested on {', '.join(test['snapshots'])} ({test['rows']:,} rows)")
+    oracle = metrics.get("oracle_roc_auc")
+    print(f"  ROC-AUC {metrics['roc_auc']:.3f}"
+          + (f" (oracle {oracle:.3f})" if oracle is not None else "")
+          + f", PR-AUC {metrics['pr_auc']:.3f}, top-decile lift {metrics['top_decile_lift']:.2f}, "
+          f"mean predicted {metrics['mean_predicted']:.2%} vs observed {metrics['observed_rate']:.2%}")
+    for name, figures in manifest.get("baselines", {}).items():
+        print(f"  baseline {name}: ROC-AUC {figures['roc_auc']:.3f}, PR-AUC {figures['pr_auc']:.3f}")
+    drivers = ", ".join(f"{d['label']} {d['importance']:.3f}" for d in manifest["drivers"][:6])
+    print(f"  top drivers (ROC-AUC lost when shuffled): {drivers}")
+    print(f"  {len(manifest['features'])} features; seconds {manifest.get('seconds')}")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse and run one command; exit code 2 with a one-line message on a user error."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            _train(args)
+        elif args.command == "score":
+            _score(args)
+        else:
+            _print_card(store.load_manifest(args.version, model_dir=args.model_dir))
+    except ConcertoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

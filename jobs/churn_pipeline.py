@@ -1,0 +1,273 @@
+"""Churn jobs over the mart: build snapshots, train and evaluate on a time split, score a month.
+
+The jobs read through ``data_access.mart.churn`` and return models, frames and manifests; saving
+them is the caller's business (``data_access.store.churn``), so tests can run a job end to end
+without files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import sklearn
+
+from analytics.churn.model import MODEL_FORMAT, ChurnModel
+from analytics.churn.evaluation import Evaluation, baselines, evaluate_scores, fit_for
+from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, TimeSplit, build_features,
+                                      feature_schema, group_figures, plan_time_split,
+                                      rival_pressure)
+from analytics.churn.reasons import global_drivers, reason_codes
+from analytics.churn.retention import (GROUP_FADING, arsenal_available, group_warnings,
+                                       retention_table, suggest_actions)
+from analytics.value.netvalue import subscriber_net_value
+from data_access.mart import churn as reads
+from data_access.db import ConcertoError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+Progress = Callable[[str], None]
+SAMPLE_MODULUS = 100
+#: Besides every above-average risk, this many of the largest expected losses get reasons.
+EXPLAIN_TOP = 50_000
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Features and context of every (sampled) subscriber billed in ``month``."""
+
+    month: pd.Timestamp
+    features: pd.DataFrame
+    context: pd.DataFrame = field(repr=False)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model, its evaluation on the later window, and the manifest to save with it."""
+
+    model: ChurnModel
+    evaluation: Evaluation
+    manifest: dict
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
+                  sample: tuple[int, list[int]] | None = None) -> Snapshot:
+    """The feature frame and the retention context of one snapshot month."""
+    month = pd.Timestamp(month)
+    raw = reads.load_churn_snapshot(engine, month.date(), sample=sample)
+    if raw.empty:
+        raise ConcertoError(f"No subscriber is billed in {month:%Y-%m}: nothing to score")
+    benefits = reads.load_benefits(engine, month.date())
+    events = reads.load_rival_events(engine, month.date())
+    rivals = rival_pressure(events, reads.load_rival_figures(engine, month.date()), month,
+                            raw["region_id"].unique())
+    groups = group_figures(reads.load_group_sizes(engine, month.date()))
+    features = build_features(raw, month, benefits=benefits, rivals=rivals, groups=groups)
+    context = raw.set_index("subscriber_id")[["branch", "micro_region", "segment", "group_id",
+                                              "plan_family", "channel_type", "region_id"]]
+    usage = pd.DataFrame({"subscriber_id": raw["subscriber_id"],
+                          "revenue": raw[["revenue_0", "revenue_1", "revenue_2"]].sum(axis=1),
+                          "service_cost": raw[["service_cost_0", "service_cost_1",
+                                               "service_cost_2"]].sum(axis=1)})
+    costs = benefits.rename(columns={"campaign_cost_3m": "cost"})[["subscriber_id", "cost"]]
+    context = context.assign(net_value=subscriber_net_value(usage, costs).reindex(context.index))
+    local = events.dropna(subset=["region_id"]).groupby("region_id").size()
+    counts = local.reindex(context["region_id"].to_numpy(), fill_value=0).to_numpy()
+    return Snapshot(month, features, context.assign(rival_events_3m=counts))
+
+
+def _samples(n_snapshots: int, subscribers: int, max_rows: int) -> list[tuple | None]:
+    """Per training snapshot: a subscriber-id sample keeping the total near ``max_rows``.
+
+    Residues rotate between snapshots, so each snapshot sees different subscribers.
+    """
+    share = max_rows / max(1, n_snapshots * subscribers)
+    if share >= 1:
+        return [None] * n_snapshots
+    keep = max(1, math.ceil(SAMPLE_MODULUS * share))
+    return [(SAMPLE_MODULUS, [(i * keep + r) % SAMPLE_MODULUS for r in range(keep)])
+            for i in range(n_snapshots)]
+
+
+def labelled(engine: sa.Engine, months: tuple[pd.Timestamp, ...], horizon: int, *,
+             max_rows: int | None = None, progress: Progress = _quiet
+             ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Features, labels and the true probabilities (NaN where unknown) of several snapshots."""
+    samples = [None] * len(months)
+    if max_rows is not None:
+        latest = reads.load_churn_labels(engine, months[-1].date(), horizon)
+        samples = _samples(len(months), len(latest), max_rows)
+    frames, labels, truths = [], [], []
+    for month, sample in zip(months, samples, strict=True):
+        progress(f"features {month:%Y-%m}")
+        snapshot = load_snapshot(engine, month, sample)
+        label = reads.load_churn_labels(engine, month.date(), horizon).set_index("subscriber_id")
+        truth = reads.load_true_churn_prob(engine, month.date()).set_index("subscriber_id")
+        frames.append(snapshot.features)
+        labels.append(label["churned"].reindex(snapshot.features.index).fillna(False)
+                      .to_numpy(dtype=int))
+        truths.append(truth["prob"].reindex(snapshot.features.index).to_numpy(dtype=float))
+    info = pd.DataFrame({"month": np.repeat([m.strftime("%Y-%m") for m in months],
+                                            [len(f) for f in frames])})
+    info["true_prob"] = np.concatenate(truths)
+    return pd.concat(frames), np.concatenate(labels), info
+
+
+def train_churn_model(engine: sa.Engine, *, horizon: int = 1, train_months: int = 6,
+                      test_months: int = 1, max_rows: int = 1_000_000, random_state: int = 0,
+                      compare: bool = True, progress: Progress = _quiet,
+                      **params: object) -> TrainedModel:
+    """Fit on the training snapshots, judge on the later test window, describe it all.
+
+    ``params`` go to :class:`ChurnModel`. With ``compare`` the two baselines are fitted on the
+    same rows and judged on the same window.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        split = plan_time_split(reads.load_fact_months(engine), horizon=horizon,
+                                train_months=train_months, test_months=test_months)
+    except ValueError as exc:
+        raise ConcertoError(str(exc)) from exc
+    X, y, _ = labelled(engine, split.train, horizon, max_rows=max_rows, progress=progress)
+    X_test, y_test, test_info = labelled(engine, split.test, horizon, progress=progress)
+    timings["features"] = time.perf_counter() - started
+    if y.sum() == 0 or y.sum() == len(y):
+        raise ConcertoError("The training window has no churners (or only churners): "
+                            "the mart is too small or too short to learn from")
+    progress(f"fitting on {len(X):,} rows ({int(y.sum()):,} churners)")
+    started = time.perf_counter()
+    model = ChurnModel(random_state=random_state, **params).fit(X, y)
+    timings["fit"] = time.perf_counter() - started
+    started = time.perf_counter()
+    prob = model.predict_proba(X_test)[:, 1]
+    truth = test_info["true_prob"].to_numpy()
+    evaluation = evaluate_scores(y_test, prob, truth if np.isfinite(truth).any() else None)
+    timings["score_test"] = time.perf_counter() - started
+    compared = {}
+    if compare:
+        progress("fitting the baselines")
+        for name, estimator in baselines(random_state).items():
+            fitted = fit_for(estimator, X, y)
+            compared[name] = evaluate_scores(y_test, fitted.predict_proba(X_test)[:, 1]).metrics()
+    progress("drivers")
+    started = time.perf_counter()
+    drivers = global_drivers(model, X_test, y_test, random_state=random_state)
+    timings["drivers"] = time.perf_counter() - started
+    manifest = _manifest(model, split, X, y, X_test, evaluation, compared, drivers, timings)
+    return TrainedModel(model, evaluation, manifest)
+
+
+def _months(months: tuple[pd.Timestamp, ...]) -> list[str]:
+    return [m.strftime("%Y-%m") for m in months]
+
+
+def _manifest(model: ChurnModel, split: TimeSplit, X: pd.DataFrame, y: np.ndarray,
+              X_test: pd.DataFrame, evaluation: Evaluation, compared: dict,
+              drivers: pd.DataFrame, timings: dict[str, float]) -> dict:
+    last_label = split.train[-1] + pd.DateOffset(months=split.horizon)
+    return {
+        "model": "analytics.churn.ChurnModel", "model_format": MODEL_FORMAT,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "horizon_months": split.horizon,
+        "training_window": {"snapshots": _months(split.train),
+                            "labels_until": last_label.strftime("%Y-%m"),
+                            "rows": len(X), "churners": int(y.sum())},
+        "test_window": {"snapshots": _months(split.test), "rows": len(X_test)},
+        "metrics": evaluation.metrics(), "baselines": compared,
+        "lift": evaluation.lift.to_dict(orient="records"),
+        "calibration": evaluation.calibration.to_dict(orient="records"),
+        "drivers": drivers.to_dict(orient="records"),
+        "features": feature_schema(X), "params": model.get_params(),
+        "boosting_rounds": int(model.n_iter_), "blend": [float(b) for b in model.blend_],
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "software": {"python": platform.python_version(), "scikit-learn": sklearn.__version__},
+    }
+
+
+def check_schema(features: pd.DataFrame, expected: dict[str, str], version: str) -> None:
+    """Refuse, with a message, features that differ from those the model was trained on."""
+    got = feature_schema(features)
+    missing = [c for c in expected if c not in got]
+    extra = [c for c in got if c not in expected]
+    changed = [c for c in expected if c in got and got[c] != expected[c]]
+    if missing or extra or changed or list(got) != list(expected):
+        detail = "; ".join(part for part in (
+            f"missing: {', '.join(missing)}" if missing else "",
+            f"not known to the model: {', '.join(extra)}" if extra else "",
+            f"kind changed: {', '.join(changed)}" if changed else "",
+            "same columns in another order" if not (missing or extra or changed) else "") if part)
+        raise ConcertoError(f"The churn model {version} was trained on a different feature "
+                            f"schema ({detail}). Retrain it on this mart with "
+                            "`python -m jobs.churn train`.")
+
+
+def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
+                   groups: pd.DataFrame, group_sizes: pd.DataFrame,
+                   tactics: pd.DataFrame | None = None, *, fading: float = GROUP_FADING,
+                   explain_top: int = EXPLAIN_TOP,
+                   progress: Progress = _quiet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one snapshot: the ranked retention table and the group warnings.
+
+    Reasons are given to every subscriber at or above the average risk and to the
+    ``explain_top`` largest expected losses (below-average risks have no reason to tell).
+    With ``tactics`` (the arsenal's catalogue) the top rows get a suggested action;
+    ``fading`` is the fall in a leased-line group's usage that warns its account manager.
+    """
+    check_schema(snapshot.features, manifest["features"], manifest.get("version", "?"))
+    features = snapshot.features
+    progress(f"scoring {len(features):,} subscribers")
+    base = model.decision_function(features)
+    prob = pd.Series(model.probability_of(base), index=features.index)
+    loss = prob * snapshot.context["net_value"].fillna(0.0)
+    explain = ((prob >= prob.mean()) | (loss.rank(ascending=False, method="first")
+                                        <= explain_top)).to_numpy()
+    progress(f"reasons for {int(explain.sum()):,} subscribers")
+    reasons = reason_codes(model, features[explain], snapshot.context[explain],
+                           base=base[explain])
+    context = snapshot.context.join(groups.set_index("group_id")[["group_name"]], on="group_id")
+    context = context.drop(columns=["net_value", "region_id", "rival_events_3m"]).assign(
+        tenure_months=features["tenure_months"].astype(int),
+        arpu=features["arpu_3m"].round(2))
+    scores = retention_table(prob, snapshot.context["net_value"], context, reasons)
+    scores["churn_prob"] = scores["churn_prob"].round(5)
+    if tactics is not None and arsenal_available():
+        progress("retention actions from the arsenal")
+        scores["action"] = suggest_actions(scores, tactics).to_numpy()
+    progress("enterprise-group warnings")
+    warnings = group_warnings(scores, groups, group_figures(group_sizes).reset_index(),
+                              base_rate=float(prob.mean()), fading=fading)
+    return scores, warnings
+
+
+def score_latest(engine: sa.Engine, model: ChurnModel, manifest: dict,
+                 month: pd.Timestamp | None = None, tactics: pd.DataFrame | None = None, *,
+                 fading: float = GROUP_FADING, progress: Progress = _quiet
+                 ) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
+    """Score the latest month (or ``month``): (month, retention table, group warnings)."""
+    months = reads.load_fact_months(engine)
+    if not months:
+        raise ConcertoError("The mart has no billed months: build or load it first")
+    month = pd.Timestamp(month) if month is not None else pd.Timestamp(months[-1])
+    progress(f"features {month:%Y-%m}")
+    snapshot = load_snapshot(engine, month)
+    scores, warnings = score_snapshot(model, manifest, snapshot, reads.load_groups(engine),
+                                      reads.load_group_sizes(engine, month.date()), tactics,
+                                      fading=fading, progress=progress)
+    return month, scores, warnings
+
+
+__all__ = ["CATEGORICAL_FEATURES", "FEATURES", "Snapshot", "TrainedModel", "check_schema",
+           "labelled", "load_snapshot", "score_latest", "score_snapshot", "train_churn_model"]

@@ -1,0 +1,173 @@
+"""Streamlit-cached access to the mart and the workflow store (the caches live with the pages).
+
+The engine is cached per URL and mart file version, so a rebuilt mart swapped in by the
+generator or the loader is picked up on the next rerun; frames are cached with a TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+
+from data_access import db
+from data_access.db import Engine
+from data_access.store.demo import demo_enabled, seed_demo
+from data_access.store.diagnosis import seed_starter_templates
+from data_access.store.workflow import create_workflow_engine
+from data_access.mart import queries
+from data_access.store import scope
+from data_access.mart import calendar as _calendar
+from data_access.mart import campaigns as _campaigns
+from data_access.mart import channels as _channels
+from data_access.mart import comms as _comms_mart
+from data_access.mart import competitors as _competitors
+from data_access.mart import value as _value
+from data_access.store.auth import Principal
+
+R = TypeVar("R")
+TTL_SECONDS = 600
+
+
+def _dispose(engine: Engine) -> None:
+    engine.dispose()
+
+
+# One engine at a time: when a new mart file is swapped in, the old engine is released and
+# its pooled connections closed, so DuckDB's in-process instance cache cannot hand the old
+# file's database to the new engine.
+@st.cache_resource(max_entries=1, show_spinner=False, on_release=_dispose)
+def _engine(url: str, version: float) -> Engine:
+    return db.create_mart_engine(url, read_only=True)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False, on_release=_dispose)
+def _workflow(url: str) -> Engine:
+    engine = create_workflow_engine(url)
+    seed_starter_templates(engine)
+    if demo_enabled(engine):
+        seed_demo(engine)
+    return engine
+
+
+def workflow_engine() -> Engine:
+    """The workflow store (templates, runs, alerts); reads from it are never cached."""
+    return _workflow(db.workflow_url())
+
+
+def mart_key() -> tuple[str, float]:
+    """The current mart's URL and file version (the cache key of everything read from it)."""
+    url = db.mart_url()
+    return url, db.mart_version(url)
+
+
+def viewer() -> Principal | None:
+    """Who is acting: as declared to ``data_access.store.scope``, else the session's signed-in
+    person (a page may run without app.py, which declares it)."""
+    who = scope.acting()
+    if who is None:
+        who = st.session_state.get("principal")
+        scope.act_as(who)
+    return who
+
+
+def view_key() -> tuple[object, ...]:
+    """The mart version and the acting person: the key of anything a page caches itself
+    (run the cached body inside ``scope.acting_as(view_key()[-1])``)."""
+    return (*mart_key(), viewer())
+
+
+def mart_engine() -> Engine:
+    """The read-only engine on the current mart."""
+    return _engine(*mart_key())
+
+
+def mart_available() -> bool:
+    """False when the embedded mart file has not been built yet."""
+    url = db.mart_url()
+    path = db.duckdb_path(url)
+    return path is None or path.exists()
+
+
+def rebuildable() -> bool:
+    """True when the mart is the embedded demo file (absent, or built by the generator).
+
+    A loaded extract or a server mart is never overwritten from the app.
+    """
+    url = db.mart_url()
+    path = db.duckdb_path(url)
+    if path is None:
+        return False
+    return not path.exists() or mart_info().get("source") == "generator"
+
+
+def _cached(func: Callable[..., R]) -> Callable[..., R]:
+    """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version.
+
+    The acting person's scope is part of the key too: a regional manager's cached rows are
+    never served to anyone else, nor an administrator's to them.
+    """
+
+    def run(url: str, version: float, viewer: Principal | None, *args: object,
+            **kwargs: object) -> R:
+        # The viewer is part of the key, and it is declared again here: Streamlit may compute
+        # a cached value outside the script's context, where the acting person is unknown.
+        with scope.acting_as(viewer):
+            return func(_engine(url, version), *args, **kwargs)
+
+    # Streamlit keys a cache by the function's qualified name and source: make it unique.
+    run.__qualname__ = run.__name__ = f"cached_{func.__name__}"
+    cached = st.cache_data(ttl=TTL_SECONDS, max_entries=256, show_spinner=False)(run)
+
+    def call(*args: object, **kwargs: object) -> R:
+        return cached(*mart_key(), viewer(), *args, **kwargs)
+
+    call.__doc__ = func.__doc__
+    call.__name__ = func.__name__
+    return call
+
+
+available_months = _cached(queries.available_months)
+region_table = _cached(queries.load_region_table)
+plan_names = _cached(queries.load_plan_names)
+mart_info = _cached(queries.load_mart_info)
+planted_truths = _cached(queries.load_planted_truths)
+table_counts = _cached(queries.load_table_counts)
+monthly_totals = _cached(queries.load_monthly_totals)
+breakdown = _cached(queries.load_breakdown)
+market_breakdown = _cached(queries.load_market_breakdown)
+cube_leaves = _cached(queries.load_cube_leaves)
+subscriber_rows = _cached(queries.load_subscriber_rows)
+subscriber_ledger = _cached(queries.load_subscriber_ledger)
+
+# Competitor monitor (issue 8)
+competitor_months = _cached(_competitors.load_competitor_months)
+competitor_events = _cached(_competitors.load_competitor_events)
+
+# Value-based operations and the campaign calendar (issue 7)
+value_window = _cached(_value.load_value_window)
+customer_bands = _cached(_value.load_customer_bands)
+unit_values = _cached(_value.load_unit_values)
+value_customers = _cached(_value.load_value_customers)
+high_end_summary = _cached(_value.load_high_end_summary)
+mart_campaigns = _cached(_calendar.load_mart_campaigns)
+
+# Campaign effect (issue 7)
+campaign_list = _cached(_campaigns.load_campaign_list)
+campaign_evaluation = _cached(_campaigns.evaluate_campaign)
+campaign_window = _cached(_campaigns.load_campaign_window)
+campaign_spend = _cached(_campaigns.load_campaign_spend)
+campaign_participants = _cached(_campaigns.load_participants)
+
+# Channel management (issue 8)
+channel_window = _cached(_channels.window_months)
+channel_metrics = _cached(_channels.load_channel_metrics)
+channel_stock = _cached(_channels.load_stock_summary)
+channel_history = _cached(_channels.load_channel_history)
+channel_days = _cached(_channels.load_channel_days)
+channel_low_use = _cached(_channels.load_low_use_numbers)
+
+# Communications (issue 8)
+past_campaigns = _cached(_comms_mart.load_past_campaigns)
+campaign_arpu_change = _cached(_comms_mart.load_campaign_arpu_change)
