@@ -2,24 +2,35 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+RUNTIME := $(VENV)/.runtime-$(shell cksum requirements.txt | cut -d' ' -f1)
+DEV := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PIP := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 
 .PHONY: run test mart bench
 
-$(STAMP): requirements.txt
+$(BIN)/python:
+	@echo "Creating the virtual environment in $(VENV) ..."
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)
+$(RUNTIME): requirements.txt | $(BIN)/python
+	@echo "Installing the runtime packages (requirements.txt; a few minutes on a fresh machine) ..."
+	$(PIP) -r requirements.txt
+	rm -f $(VENV)/.runtime-* && touch $@
+
+$(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
+	@echo "Installing the test tools (requirements-dev.txt) ..."
+	$(PIP) -r requirements-dev.txt
+	rm -f $(VENV)/.dev-* && touch $@
+
+run: $(RUNTIME)
 	$(BIN)/python -m data_access.synth.generate --if-absent
 	$(BIN)/streamlit run app.py
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-mart: $(STAMP)
+mart: $(RUNTIME)
 	$(BIN)/python -m data_access.synth.generate
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench.sandbox

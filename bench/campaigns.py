@@ -21,6 +21,7 @@ from collections.abc import Callable
 from analytics.campaigns.effect import estimate_effect
 from bench.results import mart_benchmark, record_section
 from data_access.mart import campaigns
+from jobs import campaigns as campaign_jobs
 from data_access.mart import queries
 
 
@@ -55,7 +56,7 @@ def main() -> int:
     report("all", int(listing["participants"].sum()), int(listing["controls"].sum()),
            "campaign list", samples)
     started = listing.loc[listing["status"] != "planned", "campaign_id"].astype(int).tolist()
-    samples, _ = _time(1, lambda: [campaigns.evaluate_campaign(engine, c) for c in started])
+    samples, _ = _time(1, lambda: [campaign_jobs.evaluate_campaign(engine, c) for c in started])
     report(f"all {len(started)} evaluations (the list's ROI column)",
            int(listing["participants"].sum()), int(listing["controls"].sum()), "one pass", samples)
     for campaign_id in (planted_id, matched_id):
@@ -71,7 +72,7 @@ def main() -> int:
         else:
             samples, pool = _time(args.runs, lambda w=window: campaigns.load_matching_pool(engine, w))
             report(name, n_t, len(pool), "matching pool (SQL)", samples)
-        samples, evaluation = _time(args.runs, lambda c=campaign_id: campaigns.evaluate_campaign(engine, c))
+        samples, evaluation = _time(args.runs, lambda c=campaign_id: campaign_jobs.evaluate_campaign(engine, c))
         report(name, n_t, n_c, "**whole evaluation**", samples)
         samples, _ = _time(args.runs, lambda w=window: campaigns.load_campaign_spend(engine, w))
         report(name, n_t, n_c, "monthly spend (SQL)", samples)

@@ -9,7 +9,7 @@ from data_access.store import arsenal as store
 from data_access.store import arsenal_picks as picks
 from pages.common import cache
 from data_access.db import ConcertoError
-from pages.common.arsenal_editor import render_editor
+from pages.sections.arsenal_editor import render_editor
 from pages.common.routing import require_routed
 from pages.common.session import principal
 

@@ -10,7 +10,7 @@ from analytics.ops import budget as arith
 from data_access.store.budgets import ledger as budgets
 from pages.common import cache
 from data_access.db import ConcertoError
-from pages.common import budget_forms as forms
+from pages.sections import budget_forms as forms
 from pages.common.routing import require_routed
 from pages.common.session import principal
 

@@ -10,7 +10,7 @@ from analytics.campaigns import conflicts as cf
 from pages.common import cache
 from data_access.store import campaign_plans as plans
 from data_access.db import ConcertoError
-from pages.common import plan_forms
+from pages.sections import plan_forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
 

@@ -7,7 +7,7 @@ from analytics.campaigns.effect import BREAKDOWNS, budget_burn, participant_brea
 from analytics.formatting import format_value
 from pages.common import cache
 from data_access.db import ConcertoError
-from pages.common import campaign_view as view
+from pages.sections import campaign_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 

@@ -8,7 +8,7 @@ from analytics.formatting import format_value
 from pages.common import cache
 from data_access.store import channel_orders
 from data_access.db import ConcertoError
-from pages.common import channel_view as view
+from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 

@@ -13,7 +13,7 @@ from data_access.store import scope
 from data_access.mart import churn as reads
 from data_access.store import churn as store
 from data_access.db import ConcertoError
-from pages.common import churn_view as view
+from pages.sections import churn_view as view
 from pages.common.empty import require_mart
 from pages.common.filters import current
 from pages.common.session import principal

@@ -13,7 +13,7 @@ from data_access.store import comms as store
 from data_access.store.comms_seed import load_catalogue_file
 from data_access.db import ConcertoError
 from data_access.mart.schema import DEPARTMENTS
-from pages.common import comms_forms as forms
+from pages.sections import comms_forms as forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
 

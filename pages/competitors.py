@@ -8,8 +8,8 @@ from pages.common import cache
 from data_access.store import diagnosis as store
 from data_access.mart.competitors import UNIT_LEVELS
 from data_access.db import ConcertoError
-from pages.common import competitor_view as view
-from pages.common import intel_panel
+from pages.sections import competitor_view as view
+from pages.sections import intel_panel
 from pages.common.empty import require_mart
 from pages.common.session import principal
 

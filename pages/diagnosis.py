@@ -15,7 +15,7 @@ from pages.common.empty import require_mart
 from pages.common.findings import render_findings
 from pages.common.mindmap import mindmap_dot
 from pages.common.session import principal
-from pages.common.template_editor import WORKING, render_editor
+from pages.sections.template_editor import WORKING, render_editor
 
 st.title("Market diagnosis 市场诊断")
 require_mart()

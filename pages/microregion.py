@@ -7,7 +7,8 @@ from analytics.diagnosis.runs import locate
 from analytics.kpis.drill import SPECS
 from analytics.kpis.registry import REGISTRY
 from pages.common import cache
-from pages.common import drilldown, filters, urlstate
+from pages.common import filters, urlstate
+from pages.sections import drilldown
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.findings import render_finding_list

@@ -7,7 +7,8 @@ from analytics.kpis.drill import kpi_expected
 from analytics.kpis.registry import REGISTRY, kpi_cards
 from analytics.kpis.tree import kpi_tree, revenue_bridge
 from pages.common import cache
-from pages.common import drilldown, filters, orderview, urlstate
+from pages.common import filters, urlstate
+from pages.sections import drilldown, orderview
 from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map

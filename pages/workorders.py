@@ -11,9 +11,10 @@ from data_access.store import dispatch
 from data_access.store import order_actions
 from data_access.store import workorders
 from data_access.db import ConcertoError
-from pages.common import orderview, urlstate
+from pages.common import urlstate
+from pages.sections import orderview
 from pages.common.empty import require_mart
-from pages.common.orderextras import order_extras
+from pages.sections.orderextras import order_extras
 from pages.common.session import principal
 
 st.title("Work orders 工单")

@@ -14,6 +14,7 @@ from analytics.campaigns.effect import (budget_burn, estimate_did, estimate_effe
                                        participant_breakdown, uplift_by)
 from analytics.campaigns.matching import balance, match_controls
 from data_access.mart import campaigns
+from jobs import campaigns as campaign_jobs
 from data_access.mart import queries
 from data_access.store import scope
 from data_access.store.auth import Principal
@@ -131,7 +132,7 @@ def test_generated_campaigns_without_effect_cover_zero_across_seeds(tmp_path):
         engine = create_mart_engine(url, read_only=True)
         planted_id, size = _planted(engine)
         for campaign_id in campaigns.load_campaign_list(engine)["campaign_id"]:
-            arpu = campaigns.evaluate_campaign(engine, int(campaign_id)).effect.effect("arpu")
+            arpu = campaign_jobs.evaluate_campaign(engine, int(campaign_id)).effect.effect("arpu")
             if campaign_id == planted_id:
                 planted_hits += arpu.contains(size)
             else:
@@ -159,7 +160,7 @@ def _planted(mart: sa.Engine) -> tuple[int, float]:
 
 def test_the_planted_uplift_lies_inside_the_arpu_interval(mart: sa.Engine):
     campaign_id, size = _planted(mart)
-    evaluation = campaigns.evaluate_campaign(mart, campaign_id)
+    evaluation = campaign_jobs.evaluate_campaign(mart, campaign_id)
     arpu = evaluation.effect.effect("arpu")
     assert arpu.contains(size), arpu
     assert arpu.low > 0  # and the effect is found
@@ -182,7 +183,7 @@ def test_campaign_list_counts_members_and_spend(mart: sa.Engine):
 def test_a_campaign_without_hold_out_is_compared_with_matched_controls(mart: sa.Engine):
     listing = campaigns.load_campaign_list(mart)
     row = listing[~listing["has_control"] & (listing["status"] != "planned")].iloc[0]
-    evaluation = campaigns.evaluate_campaign(mart, int(row["campaign_id"]))
+    evaluation = campaign_jobs.evaluate_campaign(mart, int(row["campaign_id"]))
     assert "matched control" in evaluation.effect.method
     assert (evaluation.panel["arm"] == "control").sum() == (evaluation.panel["arm"] == "treated").sum()
     assert np.isfinite(evaluation.effect.effect("arpu").se)
@@ -199,7 +200,7 @@ def test_a_campaign_without_hold_out_is_compared_with_matched_controls(mart: sa.
 
 def test_an_unknown_campaign_is_refused_by_name(mart: sa.Engine):
     with pytest.raises(ConcertoError, match="campaign_id"):
-        campaigns.evaluate_campaign(mart, 9999)
+        campaign_jobs.evaluate_campaign(mart, 9999)
 
 
 def test_a_micro_region_manager_reads_gongbei_rows_only(mart: sa.Engine):
@@ -211,7 +212,7 @@ def test_a_micro_region_manager_reads_gongbei_rows_only(mart: sa.Engine):
         panel = campaigns.load_campaign_panel(mart, window)
         pool = campaigns.load_matching_pool(mart, window)
         members = campaigns.load_participants(mart, campaign_id)
-        evaluation = campaigns.evaluate_campaign(mart, campaign_id)
+        evaluation = campaign_jobs.evaluate_campaign(mart, campaign_id)
     for frame in (panel, pool, members):
         assert len(frame) and set(frame["micro_region"]) == {"Gongbei"}
     assert (listing["participants"] <= full["participants"]).all()

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.campaigns.effect import CampaignEffect, estimate_effect
-from analytics.campaigns.matching import NEAREST, match_controls, matching_method
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
 from data_access.mart.queries import Slice, available_months, masked, region_conditions
@@ -22,10 +20,8 @@ from data_access.store.scope import reveal_numbers
 
 #: Months before the start that make the pre-period.
 PRE_MONTHS = 3
-#: Fewest hold-out controls in scope for the randomised comparison (else matched controls).
-MIN_HOLDOUT = 30
 #: Per-subscriber columns of a panel (the metric stems match analytics.campaigns.effect).
-_MEASURES = {"arpu": "revenue", "mou": "mou", "dou": "data_mb"}
+MEASURES = {"arpu": "revenue", "mou": "mou", "dou": "data_mb"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +124,7 @@ def _per_subscriber(window: CampaignWindow, ids: sa.Select) -> sa.Subquery:
     for period, flag in (("pre", is_pre), ("post", sa.not_(is_pre))):
         count = sa.func.sum(sa.case((flag, 1), else_=0))
         columns.append(count.label(f"{period}_months"))
-        for stem, name in _MEASURES.items():
+        for stem, name in MEASURES.items():
             total = sa.func.sum(sa.case((flag, fact.c[name])))
             columns.append((total / sa.func.nullif(count, 0)).label(f"{period}_{stem}"))
     return (sa.select(*columns).where(fact.c.month >= first, fact.c.month <= last,
@@ -246,50 +242,3 @@ def load_participants(engine: sa.Engine, campaign_id: int, limit: int = 5000) ->
         .where(cm.c.campaign_id == campaign_id, *region_conditions(Slice()))
         .order_by(sa.case((cm.c.arm == "treated", 0), else_=1), sub.c.subscriber_id).limit(limit))
     return read_frame(engine, statement)
-
-
-@dataclass(frozen=True)
-class CampaignEvaluation:
-    """A campaign's window, the subscribers compared and the estimated effect."""
-
-    window: CampaignWindow
-    panel: pd.DataFrame  # participants and controls (with ``pair`` when matched)
-    effect: CampaignEffect
-
-
-def evaluate_campaign(engine: sa.Engine, campaign_id: int, *, pool_limit: int = 200_000
-                      ) -> CampaignEvaluation:
-    """Participants against the randomised hold-out (at least 30 controls in scope), else
-    against matched non-participants; the effect on ARPU, MOU, DOU, churn rate and ROI.
-
-    Raises
-    ------
-    ConcertoError
-        When the campaign does not exist, has not started, or has no participants in scope.
-    """
-    window = load_campaign_window(engine, campaign_id)
-    panel = load_campaign_panel(engine, window)
-    treated = panel[panel["arm"].eq("treated")]
-    if treated.empty:
-        raise ConcertoError(f"campaign_id: campaign {campaign_id} has no participants in your scope.")
-    controls = int(panel["arm"].eq("control").sum())
-    baseline = (f"per-subscriber changes against the {len(window.pre)} month(s) before the start"
-                if window.pre else "no month before the start in the mart: campaign-period "
-                "levels compared (no before-and-after)")
-    if window.has_control and controls >= MIN_HOLDOUT:
-        method = f"randomised hold-out of {controls:,} members kept out of the offer; {baseline}"
-        compared = _levels_only(panel) if not window.pre else panel
-    else:
-        pool = load_matching_pool(engine, window, pool_limit)
-        nearest = NEAREST if window.pre else ("tenure",)
-        compared = match_controls(treated, pool, nearest=nearest)
-        compared = _levels_only(compared) if not window.pre else compared
-        method = f"{matching_method(nearest=nearest)} ({len(pool):,} candidates); {baseline}"
-    effect = estimate_effect(compared, months=len(window.post), participants=len(treated),
-                             cost=float(treated["cost"].sum()), method=method)
-    return CampaignEvaluation(window, compared, effect)
-
-
-def _levels_only(panel: pd.DataFrame) -> pd.DataFrame:
-    """Zero pre-period means, so a DiD compares campaign-period levels (no pre-period)."""
-    return panel.assign(**{f"pre_{stem}": 0.0 for stem in _MEASURES})

@@ -9,17 +9,19 @@ the writer, writers wait for each other up to a timeout); production uses Postgr
 
 from __future__ import annotations
 
-import importlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
 from data_access.db import ConcertoError, workflow_url
+from data_access.store.migrate import upgrade_store
 
 WORKFLOW = sa.MetaData()
 _SQLITE_BUSY_MS = 15_000
-#: Modules that declare more tables on ``WORKFLOW``; imported before the tables are created.
+#: Modules that declare more tables on ``WORKFLOW`` (the migration test imports them all).
 TABLE_MODULES = ("data_access.store.workorders", "data_access.store.arsenal", "data_access.store.budgets.ledger",
                  "data_access.store.intel", "data_access.store.comms", "data_access.store.campaign_plans")
 
@@ -112,19 +114,30 @@ audit_log = sa.Table(
 )
 
 
-_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=15000",
-                   "PRAGMA foreign_keys=ON")
+_SQLITE_PRAGMAS = ("PRAGMA busy_timeout=15000", "PRAGMA foreign_keys=ON")
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    for pragma in _SQLITE_PRAGMAS:  # WAL: readers never block the writer
+    for pragma in _SQLITE_PRAGMAS:
         cursor.execute(pragma)
+    # WAL (readers never block the writer) is a property of the file, kept once set. Turning it
+    # on needs the file to itself, and SQLite answers "locked" at once rather than waiting
+    # when another connection is busy with a new file, so try again for a while.
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    while True:  # an in-memory database answers "memory", which is fine too
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cursor.close()
 
 
 def create_workflow_engine(url: str | None = None) -> sa.Engine:
-    """An engine on the workflow store, with its tables created if missing."""
+    """An engine on the workflow store, upgraded to the newest schema (:mod:`data_access.store.migrate`)."""
     url = url or workflow_url()
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -139,38 +152,8 @@ def create_workflow_engine(url: str | None = None) -> sa.Engine:
                             "CONCERTO_WORKFLOW_URL to a SQLite or PostgreSQL URL, not DuckDB.")
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
-    for module in TABLE_MODULES:
-        importlib.import_module(module)
-    WORKFLOW.create_all(engine, checkfirst=True)
-    _add_missing_columns(engine)
+    upgrade_store(engine)
     return engine
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """Upgrade a store made by an older Concerto in place: add nullable columns it lacks.
-
-    Only additive, nullable columns are upgraded this way; anything else is refused with a
-    message rather than guessed at.
-    """
-    inspector = sa.inspect(engine)
-    for table in WORKFLOW.sorted_tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable and column.server_default is None:
-                raise ConcertoError(f"The workflow store's table {table.name} lacks column "
-                                    f"{column.name}, which cannot be added in place; move the "
-                                    "old store aside and start a new one.")
-            kind = column.type.compile(dialect=engine.dialect)
-            default = ""
-            if column.server_default is not None:
-                default = " DEFAULT " + str(column.server_default.arg.compile(
-                    dialect=engine.dialect) if hasattr(column.server_default.arg, "compile")
-                    else f"'{column.server_default.arg}'")
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
-                                     f"{kind}{default}")
 
 
 @contextmanager

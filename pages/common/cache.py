@@ -20,6 +20,7 @@ from data_access.mart import queries
 from data_access.store import scope
 from data_access.mart import calendar as _calendar
 from data_access.mart import campaigns as _campaigns
+from jobs import campaigns as campaign_jobs
 from data_access.mart import channels as _channels
 from data_access.mart import comms as _comms_mart
 from data_access.mart import competitors as _competitors
@@ -155,7 +156,7 @@ mart_campaigns = _cached(_calendar.load_mart_campaigns)
 
 # Campaign effect (issue 7)
 campaign_list = _cached(_campaigns.load_campaign_list)
-campaign_evaluation = _cached(_campaigns.evaluate_campaign)
+campaign_evaluation = _cached(campaign_jobs.evaluate_campaign)
 campaign_window = _cached(_campaigns.load_campaign_window)
 campaign_spend = _cached(_campaigns.load_campaign_spend)
 campaign_participants = _cached(_campaigns.load_participants)

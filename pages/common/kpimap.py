@@ -9,7 +9,8 @@ from analytics.kpis.drill import member_kpis, months_needed
 from analytics.formatting import format_value
 from analytics.kpis.registry import REGISTRY
 from pages.common import cache
-from pages.common import drilldown, maps
+from pages.common import maps
+from pages.sections import drilldown
 
 
 def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: str,

@@ -1,0 +1,1 @@
+"""Alembic revisions of the workflow store, oldest first."""

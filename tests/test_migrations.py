@@ -1,0 +1,108 @@
+"""The workflow store's schema is under Alembic: the revisions build exactly the declared tables.
+
+Checked on SQLite and PostgreSQL for an empty store and for a store made by the code before
+migrations began (``WORKFLOW.create_all``), and for several processes opening one new store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from data_access.store import migrate
+from data_access.store.workflow import TABLE_MODULES, WORKFLOW, create_workflow_engine
+
+for _module in TABLE_MODULES:
+    importlib.import_module(_module)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    base = request.getfixturevalue("pg_url")
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"mig_{tmp_path.name[-20:].lower().replace('-', '_')}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _differences(engine: sa.Engine) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                         "compare_server_default": False})
+        return compare_metadata(context, WORKFLOW)
+
+
+def test_an_empty_store_upgraded_to_head_matches_the_declared_tables(empty_url: str) -> None:
+    engine = create_workflow_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision()
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_store_made_before_migrations_is_stamped_and_upgraded(empty_url: str) -> None:
+    engine = sa.create_engine(empty_url)
+    try:
+        WORKFLOW.create_all(engine)  # what the code did before migrations began
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit_log (at, username, action, entity, entity_id)"
+                                 " VALUES (CURRENT_TIMESTAMP, 'kept', 'x', 'y', 'z')"))
+        assert migrate.upgrade_store(engine) == migrate.head_revision()
+        assert _differences(engine) == []
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE username = 'kept'"))
+            assert kept.scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_comparison_notices_a_table_the_revisions_lack(empty_url: str) -> None:
+    engine = create_workflow_engine(empty_url)
+    extra = sa.Table("not_migrated", WORKFLOW, sa.Column("x", sa.Integer, primary_key=True))
+    try:
+        assert any(d[0] == "add_table" for d in _differences(engine))
+    finally:
+        WORKFLOW.remove(extra)
+        engine.dispose()
+
+
+def test_processes_opening_one_new_store_at_once_upgrade_it_once(empty_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            create_workflow_engine(empty_url).dispose()
+        except BaseException as exc:  # noqa: BLE001  (collected for the assertion)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision()
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
