@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analytics.value.netvalue import net_value
+
 #: Commission (yuan) paid per new number, by channel type (assumed; no ledger in the mart).
 COMMISSION_PER_ACTIVATION: dict[str, float] = {
     "own_hall": 30.0, "franchise": 60.0, "social_outlet": 50.0, "e_channel": 20.0}
@@ -116,7 +118,7 @@ def value_channels(metrics: pd.DataFrame) -> pd.DataFrame:
     rate = m["channel_type"].map(COMMISSION_PER_ACTIVATION).fillna(0.0)
     m["commission"] = (rate * m["new_numbers"]).round(2)
     m["cost"] = (m["commission"] + m["campaign_cost"]).round(2)
-    m["net_value"] = (m["revenue"] - m["service_cost"] - m["cost"]).round(2)
+    m["net_value"] = net_value(m["revenue"], m["service_cost"], m["cost"]).round(2)
     m["roi"] = _ratio(m["net_value"], m["cost"])
     m["low_use_share"] = _ratio(m["low_use"], m["new_numbers"]).fillna(0.0)
     m["new_arpu"] = m["new_revenue_month"]

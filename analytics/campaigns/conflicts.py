@@ -1,6 +1,6 @@
 """Campaign conflicts and rhythm 营销冲突与节奏: the checks run before a campaign is saved.
 
-Four kinds of conflict (DESIGN.md §7), each a row of the frame :func:`check_plan` returns:
+Four kinds of conflict (the source report's campaign-conflict rules), each a row of the frame :func:`check_plan` returns:
 
 * ``overlap`` — another campaign runs at the same time on a shared target segment *and* a
   shared channel type;

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from analytics.periods import month_number, months_between
 
 CATEGORICAL_FEATURES = ("plan_family", "segment", "channel_type", "branch")
 #: Feature → the driver it belongs to (drivers are what the reasons and importances speak of).
@@ -58,7 +59,7 @@ class TimeSplit:
 
 
 def _index(month: pd.Timestamp) -> int:
-    return month.year * 12 + month.month - 1
+    return month_number(month)
 
 
 def plan_time_split(months: Sequence, *, horizon: int = 1, train_months: int = 6,
@@ -131,7 +132,7 @@ def rival_pressure(events: pd.DataFrame, figures: pd.DataFrame, month: pd.Timest
     out = pd.DataFrame(0.0, index=index, columns=["rival_events_local", "rival_events_city",
                                                   "rival_price_events"])
     if not events.empty:
-        ago = _index(month) - (events["day"].dt.year * 12 + events["day"].dt.month - 1)
+        ago = months_between(month, events["day"])
         weight = EVENT_DECAY ** ago.to_numpy(dtype=float)
         price = events["kind"].isin(PRICE_EVENT_KINDS).to_numpy()
         city = events["region_id"].isna().to_numpy()
@@ -190,7 +191,7 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
     month = pd.Timestamp(month)
     out = pd.DataFrame(index=pd.Index(snapshot["subscriber_id"].to_numpy(), name="subscriber_id"))
     joined = snapshot["join_month"]
-    tenure = (_index(month) - (joined.dt.year * 12 + joined.dt.month - 1)).to_numpy()
+    tenure = months_between(month, joined).to_numpy()
     lag3, lag1 = np.minimum(tenure, 3), np.minimum(tenure, 1)
     gross, revenue = _lags(snapshot, "gross"), _lags(snapshot, "revenue")
     mou, data = _lags(snapshot, "mou"), _lags(snapshot, "data_mb")
@@ -237,8 +238,8 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
     out["benefits_12m"] = got["benefits_12m"].fillna(0).to_numpy(dtype=float)
     out["benefit_cost_12m"] = got["benefit_cost_12m"].fillna(0.0).to_numpy(dtype=float)
     start = got["last_benefit_start"]
-    out["months_since_benefit"] = (_index(month) - (start.dt.year * 12 + start.dt.month - 1)) \
-        .to_numpy(dtype=float, na_value=np.nan)
+    out["months_since_benefit"] = months_between(month, start).to_numpy(dtype=float,
+                                                                            na_value=np.nan)
     out["benefit_ends_now"] = (got["last_benefit_end"] == month).to_numpy(dtype=float)
     out["branch"] = snapshot["branch"].to_numpy(dtype=object)
     return out[list(FEATURES)]

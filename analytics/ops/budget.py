@@ -9,6 +9,7 @@ import re
 import pandas as pd
 
 from analytics.formatting import format_value
+from analytics.periods import add_months
 
 #: The hierarchy, top down; a unit's children sit one level below it.
 LEVELS: tuple[str, ...] = ("company", "department", "team", "person")
@@ -58,8 +59,7 @@ def parse_period(period: str) -> tuple[dt.date, dt.date]:
     first = int(month) if month else 3 * int(quarter) - 2
     span = 1 if month else 3
     start = dt.date(year, first, 1)
-    end_month = first + span
-    end = dt.date(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1)
+    end = add_months(start, span)
     return start, end
 
 

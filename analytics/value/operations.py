@@ -1,6 +1,6 @@
 """Value-based operations 价值经营: net value and ROI per customer, channel and group.
 
-Definitions (DESIGN.md §5):
+Definitions (the source report's value-based operations 价值经营):
 
 * **net value** = revenue − discounts − service and VIP costs − campaign costs, computed by
   :func:`analytics.value.netvalue.subscriber_net_value` (the mart's ``revenue`` is already net of

@@ -17,6 +17,7 @@ from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
 from data_access.mart.queries import Slice, available_months, masked, region_conditions
 from data_access.store.scope import reveal_numbers
+from analytics.periods import add_months, months_between
 
 #: Months before the start that make the pre-period.
 PRE_MONTHS = 3
@@ -42,8 +43,7 @@ class CampaignWindow:
 
 
 def _month_add(month: dt.date, k: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + k
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return add_months(month, k)
 
 
 def _date(value: object) -> dt.date:
@@ -154,7 +154,7 @@ def _describe(window: CampaignWindow, base: sa.FromClause, per: sa.Subquery,
 def _finish(frame: pd.DataFrame, window: CampaignWindow) -> pd.DataFrame:
     joined = pd.to_datetime(frame["join_month"])
     start = pd.Timestamp(window.start)
-    frame["tenure"] = (start.year - joined.dt.year) * 12 + (start.month - joined.dt.month)
+    frame["tenure"] = months_between(start, joined)
     for col in [c for c in frame.columns if c.startswith(("pre_", "post_"))]:
         frame[col] = frame[col].astype(float)
     frame["churned"] = frame["churned"].astype(int)

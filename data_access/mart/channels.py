@@ -18,6 +18,7 @@ from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
 from data_access.mart.queries import Slice, masked, region_conditions
 from data_access.store.scope import reveal_numbers
+from analytics.periods import months_between
 
 #: Months in the evaluation window unless the caller says otherwise.
 WINDOW_MONTHS = 6
@@ -148,7 +149,7 @@ def load_channel_metrics(engine: sa.Engine, months: list[dt.date]) -> pd.DataFra
     frame["market_share"] = frame["market_share"].astype(float)
     end = pd.Timestamp(max(months))
     opened = pd.to_datetime(frame["opened_on"])
-    frame["age_months"] = (end.year - opened.dt.year) * 12 + (end.month - opened.dt.month)
+    frame["age_months"] = months_between(end, opened)
     return frame
 
 

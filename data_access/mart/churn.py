@@ -17,6 +17,7 @@ from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
 from data_access.mart.queries import Slice, masked, region_conditions
 from data_access.store.scope import reveal_numbers
+from analytics.periods import add_months
 
 #: Monthly measures carried per lag (``gross`` is revenue before discount).
 MEASURES = ("gross", "revenue", "discount", "mou", "data_mb", "sms_cnt", "service_cost")
@@ -32,8 +33,7 @@ def month_start(month: dt.date | pd.Timestamp | str) -> dt.date:
 
 def shift_month(month: dt.date, months: int) -> dt.date:
     """``month`` moved by a whole number of months (negative: back)."""
-    index = month.year * 12 + month.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return add_months(month, months)
 
 
 def load_fact_months(engine: sa.Engine) -> list[dt.date]:

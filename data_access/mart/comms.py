@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from data_access.mart import schema as s
 from data_access.db import read_frame
 from data_access.mart.queries import Slice, region_conditions
+from analytics.periods import add_months
 
 PRE_MONTHS = 3  # months before a campaign's start that make its "before"
 
@@ -27,8 +28,7 @@ def load_past_campaigns(engine: sa.Engine) -> pd.DataFrame:
 
 
 def _months_before(month: dt.date, k: int) -> dt.date:
-    total = month.year * 12 + month.month - 1 - k
-    return dt.date(total // 12, total % 12 + 1, 1)
+    return add_months(month, -k)
 
 
 def load_campaign_arpu_change(engine: sa.Engine) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.value.netvalue import net_value
 from analytics.value.operations import BAND_EDGES, BANDS
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
@@ -60,7 +61,7 @@ def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
                       sub.c.msisdn, region.c.branch, region.c.micro_region,
                       (usage.c.revenue + usage.c.discount).label("gross"), usage.c.discount,
                       usage.c.service_cost, campaign_cost.label("campaign_cost"),
-                      (usage.c.revenue - usage.c.service_cost - campaign_cost).label("net_value"),
+                      net_value(usage.c.revenue, usage.c.service_cost, campaign_cost).label("net_value"),
                       sa.func.coalesce(paid.c.departments, 0).label("departments"),
                       sa.func.coalesce(paid.c.campaigns, 0).label("campaigns"))
             .select_from(usage.join(sub, usage.c.subscriber_id == sub.c.subscriber_id)
