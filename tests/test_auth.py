@@ -201,7 +201,7 @@ def test_audit_records_create_login_and_role_change_without_secrets(workflow):
 
 def test_record_audit_drops_secret_keys_and_keeps_unicode(workflow):
     with workflow.begin() as conn:
-        auth.record_audit(conn, "admin", "note", "app_user", 7, {"password": "x1"},
+        auth.record_audit(conn, "admin", "password_set", "app_user", 7, {"password": "x1"},
                           {"display_name": "珠海 Zhuhai", "password_hash": "$2b$x"})
     row = auth.load_audit(workflow).iloc[0]
     assert (row["before_json"], row["after_json"]) == ("{}", '{"display_name": "珠海 Zhuhai"}')

@@ -84,7 +84,7 @@ def test_group_warnings_become_alerts_with_an_audit_row(models, scored):
     engine = create_workflow_engine(scored["workflow"])
     with engine.connect() as conn:
         alerts = conn.execute(sa.select(alert).where(alert.c.source == "churn")).mappings().all()
-        audits = conn.execute(sa.select(audit_log).where(audit_log.c.action == "raise_alert")).all()
+        audits = conn.execute(sa.select(audit_log).where(audit_log.c.action == "alert_raise")).all()
     assert len(alerts) == len(warnings) == len(audits) and len(alerts) > 0
     assert {a["unit_level"] for a in alerts} == {"group"}
     assert {a["observed_at"] for a in alerts} == {"2026-10"}
@@ -144,7 +144,7 @@ def test_group_alerts_are_raised_once_on_both_stores(workflow):
     with workflow.connect() as conn:
         rows = conn.execute(sa.select(alert).order_by(alert.c.alert_id)).mappings().all()
         audit = conn.execute(sa.select(audit_log.c.entity_id, audit_log.c.after_json)
-                             .where(audit_log.c.action == "raise_alert")).all()
+                             .where(audit_log.c.action == "alert_raise")).all()
     assert [r["unit_key"] for r in rows] == ["1", "2"] and rows[0]["expected"] == 0.012
     assert rows[0]["status"] == "open" and rows[0]["source"] == "churn"
     assert len(audit) == 2 and "Zhang Yong" in audit[0].after_json

@@ -123,7 +123,7 @@ def test_a_request_costs_units_times_the_catalogue_price_and_is_audited(plan):
     with plan.connect() as conn:
         actions = conn.execute(sa.select(audit_log.c.action).order_by(audit_log.c.audit_id)
                                ).scalars().all()
-    assert actions == ["add_resource", "request_comms"]
+    assert actions == ["comms_resource_add", "comms_request_create"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -174,7 +174,7 @@ def test_budgets_are_set_and_updated_with_audit(plan):
     assert budgets == [["product", 2500.46]]
     with plan.connect() as conn:
         audit = conn.execute(sa.select(audit_log.c.before_json, audit_log.c.after_json)
-                             .where(audit_log.c.action == "set_comms_budget")
+                             .where(audit_log.c.action == "comms_budget_set")
                              .order_by(audit_log.c.audit_id)).all()
     assert [json.loads(a) for _, a in audit] == [{"amount": 1000.0}, {"amount": 2500.46}]
     assert json.loads(audit[1][0]) == {"amount": 1000.0}

@@ -42,7 +42,7 @@ def test_a_valid_report_is_stored_once_with_its_audit_row(workflow):
     with workflow.connect() as conn:
         audit = conn.execute(sa.select(audit_log.c.action, audit_log.c.entity_id)
                              .where(audit_log.c.entity == "intel_report")).all()
-    assert audit == [("submit_intel", str(done.report_id))]
+    assert audit == [("intel_submit", str(done.report_id))]
 
 
 @pytest.mark.parametrize("change, field", [

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from data_access.store import migrate
+from data_access.store.budgets.ledger import budget_unit
 from data_access.store.workflow import TABLE_MODULES, WORKFLOW, create_workflow_engine
 
 for _module in TABLE_MODULES:
@@ -61,15 +63,34 @@ def test_an_empty_store_upgraded_to_head_matches_the_declared_tables(empty_url: 
 def test_a_store_made_before_migrations_is_stamped_and_upgraded(empty_url: str) -> None:
     engine = sa.create_engine(empty_url)
     try:
-        WORKFLOW.create_all(engine)  # what the code did before migrations began
-        with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO audit_log (at, username, action, entity, entity_id)"
-                                 " VALUES (CURRENT_TIMESTAMP, 'kept', 'x', 'y', 'z')"))
+        with engine.begin() as conn:  # the tables as the code made them before migrations
+            config = migrate._config(conn)
+            command.upgrade(config, migrate.BASELINE)
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+            conn.execute(sa.text(
+                "INSERT INTO budget_unit (period, level, name, quota, booked, spent, allocated,"
+                " version, created_by, created_at) VALUES ('2026-Q4', 'company', 'kept',"
+                " 1234.56, 0.1, 0.2, 0, 1, 'x', CURRENT_TIMESTAMP)"))
         assert migrate.upgrade_store(engine) == migrate.head_revision()
         assert _differences(engine) == []
         with engine.connect() as conn:
-            kept = conn.execute(sa.text("SELECT count(*) FROM audit_log WHERE username = 'kept'"))
-            assert kept.scalar_one() == 1
+            row = conn.execute(sa.select(budget_unit).where(budget_unit.c.name == "kept")).one()
+        assert (row.quota, row.booked, row.spent) == (1234.56, 0.1, 0.2)
+    finally:
+        engine.dispose()
+
+
+def test_money_is_exact_in_the_store(empty_url: str) -> None:
+    engine = create_workflow_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(budget_unit).values(
+                period="2026-Q4", level="company", name="c", quota=1.0, version=1,
+                created_by="x", created_at=sa.func.current_timestamp()))
+            for _ in range(10):  # ten bookings of 0.1 fill a quota of 1.0 exactly
+                conn.execute(sa.update(budget_unit).values(booked=budget_unit.c.booked + 0.1))
+            full = conn.execute(sa.select(budget_unit.c.booked == budget_unit.c.quota)).scalar_one()
+        assert full
     finally:
         engine.dispose()
 

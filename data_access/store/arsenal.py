@@ -23,7 +23,7 @@ from data_access.store import workorders# noqa: F401  (declares work_order, whic
 from data_access.store.audit import record_audit
 from data_access.store.auth import SYSTEM_ACTOR, Principal
 from data_access.db import PROJECT_ROOT, ConcertoError, read_frame
-from data_access.store.workflow import WORKFLOW, StaleWrite, write_transaction
+from data_access.store.workflow import Money, WORKFLOW, StaleWrite, update_versioned, write_transaction
 
 ASSET = PROJECT_ROOT / "assets" / "arsenal.csv"
 
@@ -34,11 +34,11 @@ tactic = sa.Table(
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),  # offer, gift, promotion, retention_call…
     sa.Column("description", sa.String(400), nullable=False, server_default=""),
-    sa.Column("unit_cost", sa.Double, nullable=False),  # yuan
+    sa.Column("unit_cost", Money, nullable=False),  # yuan
     sa.Column("auth_level", sa.Integer, nullable=False),  # 1 front line, 2 manager, 3 executive
     sa.Column("segments", sa.String(200), nullable=False, server_default=""),  # "a;b", "" any
-    sa.Column("min_arpu", sa.Double, nullable=True),
-    sa.Column("max_arpu", sa.Double, nullable=True),
+    sa.Column("min_arpu", Money, nullable=True),
+    sa.Column("max_arpu", Money, nullable=True),
     sa.Column("min_tenure_months", sa.Integer, nullable=False, server_default="0"),
     sa.Column("plan_families", sa.String(200), nullable=False, server_default=""),
     sa.Column("target", sa.String(12), nullable=False),  # subscriber, group, channel
@@ -57,8 +57,8 @@ tactic_pick = sa.Table(
     sa.Column("tactic_id", sa.Integer, sa.ForeignKey("tactic.tactic_id"), nullable=False),
     sa.Column("order_id", sa.Integer, sa.ForeignKey("work_order.order_id"), nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("unit_cost", sa.Double, nullable=False),  # the tactic's cost when picked
-    sa.Column("total_cost", sa.Double, nullable=False),
+    sa.Column("unit_cost", Money, nullable=False),  # the tactic's cost when picked
+    sa.Column("total_cost", Money, nullable=False),
     sa.Column("target_key", sa.String(80), nullable=True),  # subscriber, group or channel id
     sa.Column("picked_by", sa.String(40), nullable=False),
     sa.Column("picked_at", sa.DateTime(timezone=True), nullable=False),
@@ -238,18 +238,12 @@ def _create(engine: sa.Engine, actor: str, checked: dict[str, Any],
 def _versioned(conn: sa.Connection, actor: str, action: str, before: Mapping[str, Any],
                version: int, values: dict[str, Any]) -> int:
     """The conditional write every change goes through; StaleWrite when the version moved."""
-    moved = conn.execute(sa.update(tactic).where(
-        tactic.c.tactic_id == before["tactic_id"], tactic.c.version == version).values(
-        version=version + 1, **values)).rowcount
-    if moved != 1:
-        now = tactic_row(conn, before["tactic_id"])
-        raise StaleWrite(f"Tactic {now['code']} was changed by {now['updated_by']} since you "
-                         f"read it (it is at version {now['version']}, you read version "
-                         f"{version}); reload it to see the change, then try again.")
-    after = {**before, **values, "version": version + 1}
+    new = update_versioned(conn, tactic, {"tactic_id": before["tactic_id"]}, version, values,
+                           what=f"Tactic {before['code']}")
+    after = {**before, **values, "version": new}
     record_audit(conn, actor, action, "tactic", before["tactic_id"],
                  {k: before[k] for k in _AUDITED}, {k: after[k] for k in _AUDITED})
-    return version + 1
+    return new
 
 
 def set_active(engine: sa.Engine, principal: Principal, tactic_id: int, active: bool, *,

@@ -10,10 +10,34 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.ops.workorders import TRANSITIONS
 from data_access.db import read_frame
 from data_access.store.workflow import audit_log
 from data_access.store.scope import require
 
+#: The audit vocabulary: every action is ``<object>_<verb>`` and names one kind of event, the
+#: same wherever it happens (an alert is raised as ``alert_raise`` by every detector).
+ACTIONS = frozenset({
+    # users and sign-in
+    "user_create", "password_set", "user_activate", "user_deactivate", "role_change",
+    "login_ok", "login_failed", "account_locked", "login_refused_locked",
+    "login_refused_inactive",
+    # diagnosis and alerts
+    "template_save", "template_claim", "diagnosis_run", "alert_raise", "alert_dispatch",
+    # work orders (one per lifecycle move) and dispatch rules
+    "order_create", "order_checklist", "order_comment", "rule_seed", "rule_save",
+    *(f"order_{move}" for move in TRANSITIONS),
+    # marketing arsenal
+    "arsenal_load", "tactic_create", "tactic_update", "tactic_activate", "tactic_deactivate",
+    "tactic_pick", "tactic_pick_cancel",
+    # budgets
+    "budget_prebook", "budget_confirm", "budget_release", "budget_hand_down",
+    "budget_allocate", "budget_set_quota", "budget_set_thresholds",
+    # campaign plans, intelligence, communications
+    "plan_draft", "plan_saved", "plan_override", "intel_submit", "intel_link",
+    "comms_resource_add", "comms_request_create", "comms_request_move", "comms_budget_set",
+    "demo_seed",
+})
 #: Keys never written to the audit, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "password_hash"})
 
@@ -33,6 +57,9 @@ def record_audit(conn: sa.Connection, actor: str, action: str, entity: str, enti
     its audit row commit or roll back together. Keys named ``password`` or ``password_hash``
     are dropped, whatever the caller passes.
     """
+    if action not in ACTIONS:
+        raise ValueError(f"Audit action {action!r} is not in the vocabulary (ACTIONS)")
+    conn.info["audited"] = conn.info.get("audited", 0) + 1
     conn.execute(sa.insert(audit_log).values(
         at=dt.datetime.now(dt.UTC), username=str(actor)[:40], action=action[:40],
         entity=entity[:40], entity_id=str(entity_id)[:80], before_json=_json(before),

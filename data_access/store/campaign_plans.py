@@ -25,7 +25,7 @@ from data_access.store.auth import SYSTEM_ACTOR, Forbidden, Principal
 from data_access.mart.calendar import count_duplicates, load_mart_campaigns
 from data_access.db import ConcertoError, check_text, read_frame
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
-from data_access.store.workflow import WORKFLOW, StaleWrite, write_transaction
+from data_access.store.workflow import Money, WORKFLOW, StaleWrite, update_versioned, write_transaction
 
 STATUSES = ("draft", "saved")
 
@@ -40,7 +40,7 @@ campaign_plan = sa.Table(
     sa.Column("micro_regions", sa.String(400), nullable=False, server_default=""),  # "" = all
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date, nullable=False),
-    sa.Column("budget", sa.Double, nullable=False),
+    sa.Column("budget", Money, nullable=False),
     sa.Column("expected_participants", sa.Integer, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -289,13 +289,8 @@ def save_plan(workflow: sa.Engine, mart: sa.Engine, who: Principal, values: Mapp
                 campaign_plan.c.plan_id == plan_id)).mappings().first()
             if before is None:
                 raise ConcertoError(f"plan_id: there is no plan {plan_id}.")
-            moved = conn.execute(sa.update(campaign_plan).where(
-                campaign_plan.c.plan_id == plan_id, campaign_plan.c.version == version)
-                .values(**row, version=campaign_plan.c.version + 1)).rowcount
-            if moved != 1:
-                raise StaleWrite(f"Plan {plan_id} was changed by {before['updated_by']} since "
-                                 f"you read it (version {before['version']}, you read {version}); "
-                                 "reload it, then try again.")
+            update_versioned(conn, campaign_plan, {"plan_id": plan_id}, version, row,
+                             what=f"Plan {plan_id}")
             before = dict(before)
         action = "plan_override" if overridden else f"plan_{status}"
         record_audit(conn, who.username, action, "campaign_plan", plan_id, before,

@@ -237,7 +237,7 @@ def raise_group_alerts(engine: sa.Engine, warnings: pd.DataFrame, month: str, *,
                       "message": str(row.message)[:400], "status": "open",
                       "raised_at": dt.datetime.now(dt.UTC), "run_id": None}
             alert_id = conn.execute(sa.insert(alert).values(**values)).inserted_primary_key[0]
-            record_audit(conn, actor, "raise_alert", "alert", alert_id, None,
+            record_audit(conn, actor, "alert_raise", "alert", alert_id, None,
                          {**values, "account_manager": row.account_manager})
             raised += 1
     return raised

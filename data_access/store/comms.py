@@ -14,7 +14,7 @@ from data_access.store.audit import record_audit
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError, check_text, read_frame
 from data_access.mart.schema import DEPARTMENTS
-from data_access.store.workflow import WORKFLOW, StaleWrite, write_transaction
+from data_access.store.workflow import Money, WORKFLOW, update_versioned, write_transaction
 
 #: Media in the catalogue (code → label).
 MEDIA: dict[str, str] = {
@@ -38,7 +38,7 @@ comms_resource = sa.Table(
     sa.Column("code", sa.String(20), nullable=False, unique=True),
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("medium", sa.String(20), nullable=False),
-    sa.Column("unit_cost", sa.Double, nullable=False),  # yuan per cost unit
+    sa.Column("unit_cost", Money, nullable=False),  # yuan per cost unit
     sa.Column("cost_unit", sa.String(30), nullable=False),  # week, month, 10k messages…
     sa.Column("period_days", sa.Integer, nullable=False),  # how long one unit runs
     sa.Column("theme", sa.String(40), nullable=False),  # what it suits: brand, youth…
@@ -57,7 +57,7 @@ comms_request = sa.Table(
     sa.Column("resource_id", sa.Integer, sa.ForeignKey("comms_resource.resource_id"),
               nullable=False),
     sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("cost", sa.Double, nullable=False),  # unit cost × quantity when requested
+    sa.Column("cost", Money, nullable=False),  # unit cost × quantity when requested
     sa.Column("start_day", sa.Date, nullable=False),
     sa.Column("end_day", sa.Date, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
@@ -72,7 +72,7 @@ comms_budget = sa.Table(
     "comms_budget", WORKFLOW,
     sa.Column("department", sa.String(20), primary_key=True),
     sa.Column("year", sa.Integer, primary_key=True),
-    sa.Column("amount", sa.Double, nullable=False),
+    sa.Column("amount", Money, nullable=False),
     comment="Each department's yearly communication budget (yuan).",
 )
 
@@ -126,7 +126,7 @@ def add_resources(engine: sa.Engine, principal: Principal, rows: list[dict[str, 
                 continue
             rid = conn.execute(sa.insert(comms_resource).values(**row, active=True)
                                ).inserted_primary_key[0]
-            record_audit(conn, principal.username, "add_resource", "comms_resource", rid, None, row)
+            record_audit(conn, principal.username, "comms_resource_add", "comms_resource", rid, None, row)
             known.add(row["code"])
             added += 1
     return added
@@ -184,7 +184,7 @@ def submit_request(engine: sa.Engine, principal: Principal, *, department: str, 
                    "end_day": end, "status": "requested", "requested_by": principal.username,
                    "requested_at": dt.datetime.now(dt.UTC), "version": 1}
         rid = conn.execute(sa.insert(comms_request).values(**values)).inserted_primary_key[0]
-        record_audit(conn, principal.username, "request_comms", "comms_request", rid, None, values)
+        record_audit(conn, principal.username, "comms_request_create", "comms_request", rid, None, values)
     return int(rid)
 
 
@@ -206,15 +206,12 @@ def move_request(engine: sa.Engine, principal: Principal, request_id: int, statu
             raise ConcertoError(f"request_id: there is no request #{request_id}.")
         if status not in NEXT_STATES[row["status"]]:
             raise ConcertoError(f"status: a {row['status']} request cannot become {status}.")
-        done = conn.execute(sa.update(comms_request).where(
-            r.request_id == int(request_id), r.version == int(version)
-        ).values(status=status, version=int(version) + 1))
-        if done.rowcount != 1:
-            raise StaleWrite(f"Request #{request_id} changed since you opened it; reload it.")
-        record_audit(conn, principal.username, "move_comms", "comms_request", request_id,
+        new = update_versioned(conn, comms_request, {"request_id": int(request_id)}, version,
+                               {"status": status}, what=f"Request #{request_id}")
+        record_audit(conn, principal.username, "comms_request_move", "comms_request", request_id,
                      {"status": row["status"], "version": row["version"]},
-                     {"status": status, "version": int(version) + 1})
-    return int(version) + 1
+                     {"status": status, "version": new})
+    return new
 
 
 def set_budget(engine: sa.Engine, principal: Principal, department: str, year: int,
@@ -233,7 +230,7 @@ def set_budget(engine: sa.Engine, principal: Principal, department: str, year: i
         else:
             conn.execute(sa.update(comms_budget).where(b.department == department,
                                                        b.year == int(year)).values(amount=value))
-        record_audit(conn, principal.username, "set_comms_budget", "comms_budget",
+        record_audit(conn, principal.username, "comms_budget_set", "comms_budget",
                      f"{department}/{year}", None if old is None else {"amount": old},
                      {"amount": value})
 

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from analytics.ops.workorders import order_title
 from data_access.mart import schema as s
-from data_access.store.auth import SYSTEM, Forbidden, Principal
+from data_access.store.audit import record_audit
+from data_access.store.auth import SYSTEM, SYSTEM_ACTOR, Forbidden, Principal
 from data_access.db import ConcertoError, read_frame
 from data_access.store.workflow import alert, app_user, write_transaction
 from data_access.store.workorders import check_new_order, insert_order, work_order
@@ -57,6 +58,8 @@ def seed_dispatch_rules(engine: sa.Engine) -> int:
             conn.execute(sa.insert(rule_table).values(
                 unit_level=level, metric=metric, owner_role=role, assignee=None, kind=kind,
                 priority=priority, deadline_hours=hours, active=True))
+        record_audit(conn, SYSTEM_ACTOR, "rule_seed", "dispatch_rule", "defaults", None,
+                     {"rules": len(DEFAULT_RULES)})
     return len(DEFAULT_RULES)
 
 
@@ -198,6 +201,8 @@ def _dispatch(workflow: sa.Engine, actor: Principal, row: Any, rule: dict[str, A
         order_id = insert_order(conn, actor.username, values)
         conn.execute(sa.update(alert).where(alert.c.alert_id == alert_id)
                      .values(status="dispatched"))
+        record_audit(conn, actor.username, "alert_dispatch", "alert", alert_id,
+                     {"status": "open"}, {"status": "dispatched", "order_id": order_id})
     return order_id
 
 

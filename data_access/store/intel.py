@@ -24,7 +24,7 @@ from data_access.db import ConcertoError, check_text, optional_id, read_frame
 from data_access.mart.geography import load_regions
 from data_access.store.workflow import WORKFLOW, alert, write_transaction
 from data_access.store.workorders import work_order
-from data_access.store.workflow import StaleWrite
+from data_access.store.workflow import update_versioned
 
 #: Operators a report may be about (code → label).
 OPERATORS: dict[str, str] = {"rival_a": "Rival A 竞争对手A", "rival_b": "Rival B 竞争对手B",
@@ -199,7 +199,7 @@ def submit_report(engine: sa.Engine, principal: Principal, *, token: str, operat
             values["submitted_at"] = dt.datetime.now(dt.UTC)
             report_id = conn.execute(sa.insert(intel_report).values(**values)
                                      ).inserted_primary_key[0]
-            record_audit(conn, principal.username, "submit_intel", "intel_report", report_id,
+            record_audit(conn, principal.username, "intel_submit", "intel_report", report_id,
                          None, values)
             return Submitted(int(report_id), True)
     except sa.exc.IntegrityError:  # a concurrent submit of the same token won
@@ -293,13 +293,10 @@ def link_report(engine: sa.Engine, principal: Principal, report_id: int, *, vers
                   if v is not None}
         if not change:
             raise ConcertoError("alert_id: give an alert or a work order to link to.")
-        done = conn.execute(sa.update(intel_report).where(
-            intel_report.c.report_id == int(report_id), intel_report.c.version == int(version)
-        ).values(**change, version=int(version) + 1))
-        if done.rowcount != 1:
-            raise StaleWrite(f"Report #{report_id} changed since you opened it; reload it.")
+        new = update_versioned(conn, intel_report, {"report_id": int(report_id)}, version,
+                               change, what=f"Report #{report_id}")
         before = {k: row[k] for k in change} | {"version": row["version"]}
-        record_audit(conn, principal.username, "link_intel", "intel_report", report_id, before,
-                     change | {"version": int(version) + 1})
-        return int(version) + 1
+        record_audit(conn, principal.username, "intel_link", "intel_report", report_id, before,
+                     change | {"version": new})
+        return new
 

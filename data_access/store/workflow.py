@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,14 +22,46 @@ from data_access.db import ConcertoError, workflow_url
 from data_access.store.migrate import upgrade_store
 
 WORKFLOW = sa.MetaData()
+_FEN = Decimal("0.01")
 _SQLITE_BUSY_MS = 15_000
 #: Modules that declare more tables on ``WORKFLOW`` (the migration test imports them all).
 TABLE_MODULES = ("data_access.store.workorders", "data_access.store.arsenal", "data_access.store.budgets.ledger",
                  "data_access.store.intel", "data_access.store.comms", "data_access.store.campaign_plans")
 
 
+class Money(sa.types.TypeDecorator):
+    """Yuan held exactly: NUMERIC(14, 2) on PostgreSQL, whole fen (cents) as integers on SQLite.
+
+    Python sees floats rounded to the fen, so page and rule code keeps its arithmetic; sums,
+    comparisons and updates in SQL are exact (no binary fractions accumulate in a budget).
+    """
+
+    impl = sa.Numeric(14, 2, asdecimal=False)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.Numeric(14, 2, asdecimal=False))
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        fen = int(Decimal(str(value)).quantize(_FEN, rounding=ROUND_HALF_UP) * 100)
+        return fen if dialect.name == "sqlite" else Decimal(fen) / 100
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> float | None:
+        if value is None:
+            return None
+        return int(value) / 100 if dialect.name == "sqlite" else round(float(value), 2)
+
+
 class StaleWrite(ConcertoError):
     """Someone else changed the row since it was read; reload and try again."""
+
+
+class UnauditedWrite(ConcertoError):
+    """A write transaction changed the store without writing its audit row (a bug)."""
 
 alert = sa.Table(
     "alert", WORKFLOW,
@@ -153,7 +187,14 @@ def create_workflow_engine(url: str | None = None) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     upgrade_store(engine)
+    sa.event.listen(engine, "after_execute", _note_write)
     return engine
+
+
+def _note_write(conn: sa.Connection, statement: object, *_: object) -> None:
+    """Count the rows a statement inserts, updates or deletes outside the audit log."""
+    if isinstance(statement, sa.sql.dml.UpdateBase) and statement.table.name != "audit_log":
+        conn.info["written"] = conn.info.get("written", 0) + 1
 
 
 @contextmanager
@@ -164,9 +205,47 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     when another writer committed in between; ``BEGIN IMMEDIATE`` takes the lock first and
     waits for it up to the busy timeout instead. On PostgreSQL this is a plain transaction;
     use conditional updates or ``SELECT … FOR UPDATE`` inside it.
+
+    Every write to the store goes through here, and a transaction that changed any table
+    must also have written its audit row (``data_access.store.audit.record_audit``) on the
+    same connection: otherwise it is rolled back with an error, so no change goes unaudited.
     """
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.info["written"] = conn.info["audited"] = 0
         yield conn
+        if conn.info["written"] and not conn.info["audited"]:
+            raise UnauditedWrite("A change to the workflow store was about to be saved without "
+                                 "its audit row; nothing was saved.")
+
+
+def update_versioned(conn: sa.Connection, table: sa.Table, key: Mapping[str, Any],
+                     version: int, values: Mapping[str, Any], *, what: str) -> int:
+    """Change one row only if nobody changed it since ``version`` was read; the new version.
+
+    The one conditional ``UPDATE … SET …, version = version + 1 WHERE key AND version =
+    :version`` every versioned object goes through (work orders, tactics, plans, reports,
+    requests, budget units). Two writers holding the same version cannot both win: the
+    second matches no row and gets :class:`StaleWrite` naming ``what`` and who changed it.
+
+    Raises
+    ------
+    StaleWrite
+        When the row's version moved since ``version`` was read.
+    ConcertoError
+        When the row no longer exists.
+    """
+    where = [table.c[name] == value for name, value in key.items()]
+    moved = conn.execute(sa.update(table).where(*where, table.c.version == int(version))
+                         .values(**values, version=int(version) + 1)).rowcount
+    if moved == 1:
+        return int(version) + 1
+    now = conn.execute(sa.select(table).where(*where)).mappings().first()
+    if now is None:
+        raise ConcertoError(f"{what} no longer exists.")
+    by = f" by {now['updated_by']}" if "updated_by" in table.c and now["updated_by"] else ""
+    raise StaleWrite(f"{what} was changed{by} since you opened it (it is at version "
+                     f"{now['version']}, you read version {int(version)}); reload it to see "
+                     "the change, then try again.")
 

@@ -20,7 +20,7 @@ from analytics.ops import workorders as rules
 from data_access.store.audit import record_audit
 from data_access.store.auth import ROLES, Forbidden, Principal
 from data_access.db import ConcertoError, check_text, read_frame
-from data_access.store.workflow import WORKFLOW, StaleWrite, write_transaction
+from data_access.store.workflow import WORKFLOW, StaleWrite, update_versioned, write_transaction
 
 work_order = sa.Table(
     "work_order", WORKFLOW,
@@ -226,14 +226,9 @@ def order_history(engine: sa.Engine, actor: Principal | None, order_id: int) -> 
 def _update(conn: sa.Connection, before: Mapping[str, Any], actor: str, action: str,
             values: dict[str, Any], note: str = "") -> dict[str, Any]:
     """The versioned write every change goes through; StaleWrite when the version moved."""
-    o = work_order.c
-    moved = conn.execute(sa.update(work_order).where(
-        o.order_id == before["order_id"], o.version == before["version"]).values(
-        version=before["version"] + 1, **values)).rowcount
-    if moved != 1:
-        raise StaleWrite(f"Work order #{before['order_id']} was changed by someone else since "
-                         "you opened it; reload it to see the change, then try again.")
-    after = {**before, **values, "version": before["version"] + 1}
+    version = update_versioned(conn, work_order, {"order_id": before["order_id"]},
+                               before["version"], values, what=f"Work order #{before['order_id']}")
+    after = {**before, **values, "version": version}
     _event(conn, before["order_id"], actor, action, before["state"], after["state"],
            after["assignee"], note)
     record_audit(conn, actor, f"order_{action}", "work_order", before["order_id"],

@@ -21,9 +21,8 @@ from data_access.store.budgets.ledger import (AUDITED, BudgetExceeded, budget_un
                                  text_field, whose, yuan)
 from data_access.db import ConcertoError
 from data_access.mart.geography import load_regions
-from data_access.store.workflow import StaleWrite, write_transaction
+from data_access.store.workflow import StaleWrite, update_versioned, write_transaction
 
-_EPS = arith.EPSILON
 
 
 def _place(level: str, parent: Mapping[str, Any] | None, branch: str | None,
@@ -71,7 +70,7 @@ def _hand_down(conn: sa.Connection, actor: str, parent_id: int, delta: float, as
     """Add ``delta`` to a parent's ``allocated`` if it has that much left (one UPDATE)."""
     u = budget_unit.c
     row = conn.execute(sa.update(budget_unit).where(
-        u.unit_id == parent_id, u.booked + u.spent + u.allocated + delta <= u.quota + _EPS)
+        u.unit_id == parent_id, u.booked + u.spent + u.allocated + delta <= u.quota)
         .values(allocated=rounded(u.allocated + delta), version=u.version + 1)
         .returning(u.allocated, u.version)).first()
     if row is None:
@@ -162,7 +161,7 @@ def set_quota(engine: sa.Engine, principal: Principal, unit_id: int, quota: floa
         u = budget_unit.c
         moved = conn.execute(sa.update(budget_unit).where(
             u.unit_id == before["unit_id"], u.quota == before["quota"],
-            u.booked + u.spent + u.allocated <= quota + _EPS)
+            u.booked + u.spent + u.allocated <= quota)
             .values(quota=quota, version=u.version + 1)).rowcount
         if moved != 1:
             now = read_unit(conn, unit_id)
@@ -186,13 +185,9 @@ def set_thresholds(engine: sa.Engine, principal: Principal, unit_id: int, thresh
     text = check_thresholds(thresholds)
     with write_transaction(engine) as conn:
         before = read_unit(conn, unit_id)
-        u = budget_unit.c
-        same = [] if version is None else [u.version == version]
-        moved = conn.execute(sa.update(budget_unit).where(u.unit_id == before["unit_id"], *same)
-                             .values(thresholds=text, version=u.version + 1)).rowcount
-        if moved != 1:
-            raise StaleWrite(f"{whose(before)} was changed by someone else since you opened "
-                             "it; reload and try again.")
+        update_versioned(conn, budget_unit, {"unit_id": before["unit_id"]},
+                         before["version"] if version is None else version,
+                         {"thresholds": text}, what=whose(before))
         after = read_unit(conn, unit_id)
         record_audit(conn, principal.username, "budget_set_thresholds", "budget_unit",
                      unit_id, {k: before[k] for k in AUDITED}, {k: after[k] for k in AUDITED})

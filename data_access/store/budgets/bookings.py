@@ -74,7 +74,7 @@ def prebook_in(conn: sa.Connection, principal: Principal, unit_id: int, amount: 
     u = budget_unit.c
     after = conn.execute(sa.update(budget_unit).where(
         u.unit_id == unit["unit_id"],
-        u.booked + u.spent + u.allocated + amount <= u.quota + _EPS)
+        u.booked + u.spent + u.allocated + amount <= u.quota)
         .values(booked=rounded(u.booked + amount), version=u.version + 1)
         .returning(*budget_unit.c)).mappings().first()
     if after is None:

@@ -27,7 +27,7 @@ from analytics.ops import budget as arith
 from data_access.store.workorders import work_order
 from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError, check_text, read_frame
-from data_access.store.workflow import WORKFLOW
+from data_access.store.workflow import Money, WORKFLOW
 
 _MAX_YUAN = 1e10
 _EPS = arith.EPSILON
@@ -44,10 +44,10 @@ budget_unit = sa.Table(
     sa.Column("owner", sa.String(40), nullable=True),  # username: the person, or a manager
     sa.Column("branch", sa.String(40), nullable=True),  # for regional scopes
     sa.Column("micro_region", sa.String(40), nullable=True),
-    sa.Column("quota", sa.Double, nullable=False),
-    sa.Column("allocated", sa.Double, nullable=False, server_default="0"),  # children's quotas
-    sa.Column("booked", sa.Double, nullable=False, server_default="0"),  # open pre-bookings
-    sa.Column("spent", sa.Double, nullable=False, server_default="0"),  # confirmed
+    sa.Column("quota", Money, nullable=False),
+    sa.Column("allocated", Money, nullable=False, server_default="0"),  # children's quotas
+    sa.Column("booked", Money, nullable=False, server_default="0"),  # open pre-bookings
+    sa.Column("spent", Money, nullable=False, server_default="0"),  # confirmed
     sa.Column("thresholds", sa.String(40), nullable=False, server_default="0.8,1.0"),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_by", sa.String(40), nullable=False),
@@ -69,9 +69,9 @@ budget_booking = sa.Table(
     "budget_booking", WORKFLOW,
     sa.Column("booking_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("budget_unit.unit_id"), nullable=False),
-    sa.Column("amount", sa.Double, nullable=False),
+    sa.Column("amount", Money, nullable=False),
     sa.Column("status", sa.String(10), nullable=False),  # booked, confirmed, released
-    sa.Column("spent_amount", sa.Double, nullable=True),  # set on confirm; <= amount
+    sa.Column("spent_amount", Money, nullable=True),  # set on confirm; <= amount
     sa.Column("work_order_id", sa.Integer, sa.ForeignKey(work_order.c.order_id),
               nullable=True),
     sa.Column("tactic_pick_id", sa.Integer, nullable=True),  # the arsenal's pick, if any
