@@ -26,7 +26,7 @@ import pandas as pd
 
 from analytics.anomaly.alerting import scan_panel, seven_day_totals
 from analytics.anomaly.scores import DEFAULT_THRESHOLD
-from analytics.diagnosis.runs import breach_alerts, run_template
+from jobs.diagnosis import run_diagnosis, save_diagnosis
 from data_access.store import diagnosis as store
 from data_access.mart import queries
 from data_access.mart import series
@@ -42,12 +42,10 @@ def _run_one(workflow, mart, stored, *, slot: str, trigger: str, period: str | N
     if not months:
         raise ConcertoError("The mart has no months: build or load it first.")
     when = pd.Timestamp(period) if period else pd.Timestamp(months[-1])
-    started = time.perf_counter()
-    result = run_template(stored.template, store.MartDiagnosisData(mart), when,
-                          pd.Timestamp(compare) if compare else None)
-    seconds = time.perf_counter() - started
-    run_id = store.record_run(workflow, stored.template_id, result, trigger=trigger, slot=slot,
-                              seconds=seconds, alerts=breach_alerts(result))
+    result, seconds = run_diagnosis(mart, stored.template, when,
+                                    pd.Timestamp(compare) if compare else None)
+    run_id = save_diagnosis(workflow, stored.template_id, result, trigger=trigger, slot=slot,
+                            seconds=seconds)
     if run_id is None:
         return f"{stored.template.name}: slot {slot} already ran, skipped"
     return (f"{stored.template.name} v{stored.template.version}: {result.period} against "

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analytics.diagnosis.runs import breach_alerts, compare_runs, run_template
+from analytics.diagnosis.runs import compare_runs
+from jobs.diagnosis import run_diagnosis, save_diagnosis
 from analytics.diagnosis.templates import TemplateError, parse_template, template_to_json
 from pages.common import cache
 from data_access.store import diagnosis as store
@@ -58,8 +59,8 @@ with run_tab:
     elif cols[3].button("Run 运行", type="primary", key="diagnosis_run"):
         with st.spinner("Running every node…"):
             try:
-                st.session_state["diagnosis_result"] = run_template(
-                    template, store.MartDiagnosisData(cache.mart_engine()), period, compare)
+                st.session_state["diagnosis_result"] = run_diagnosis(
+                    cache.mart_engine(), template, period, compare)[0]
             except (ConcertoError, ValueError) as exc:
                 st.error(str(exc))
     result = st.session_state.get("diagnosis_result")
@@ -79,10 +80,9 @@ with run_tab:
         render_findings(result)
         if name in stored and st.button("Save this run and raise its alerts 保存并告警",
                                         key="diagnosis_save_run"):
-            run_id = store.record_run(workflow, stored[name].template_id, result, trigger="manual",
-                                      slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
-                                      seconds=0.0, alerts=breach_alerts(result),
-                                      actor=principal().username)
+            run_id = save_diagnosis(workflow, stored[name].template_id, result, trigger="manual",
+                                    slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
+                                    seconds=0.0, actor=principal().username)
             st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
 
 with edit_tab:
