@@ -26,6 +26,10 @@ def _outline() -> tuple[tuple[float, float], ...]:
     data = json.loads((PROJECT_ROOT / "assets" / "city_outline.json").read_text(encoding="utf-8"))
     return tuple(tuple(p) for p in data["outline"])
 
+#: Streamlit's chart fetches a public basemap style when ``map_style`` is None; its "no style"
+#: value draws only our own layers, so the map makes no request outside the app.
+NO_BASEMAP = "__MAP_STYLE__"
+
 
 def _cells(regions: pd.DataFrame) -> list[list[tuple[float, float]]]:
     # Work in a locally isotropic plane: a degree of longitude is shorter at 22°N.
@@ -63,7 +67,7 @@ def region_map(regions: pd.DataFrame, *, tooltip_html: str, height: int = 460) -
                        get_alignment_baseline='"center"')
     view = pdk.ViewState(latitude=22.20, longitude=113.37, zoom=9.1, pitch=0)
     return pdk.Deck(layers=[sea, cells, labels], initial_view_state=view, map_provider=None,
-                    map_style=None, tooltip={"html": tooltip_html}, height=height)
+                    map_style=NO_BASEMAP, tooltip={"html": tooltip_html}, height=height)
 
 
 def selected_region(event: object) -> str | None:
