@@ -24,6 +24,7 @@ $(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
 
 run: $(RUNTIME)
 	$(BIN)/python -m data_access.synth.generate --if-absent
+	$(BIN)/python -m jobs.churn ensure
 	$(BIN)/streamlit run app.py
 
 test: $(DEV)

@@ -12,9 +12,13 @@ from jobs.churn_pipeline import score_latest, train_churn_model
 from analytics.churn.retention import GROUP_FADING, filter_retention
 from data_access.store import churn as store
 from data_access.db import ConcertoError, create_mart_engine
+from data_access.mart.queries import available_months
 from analytics.churn import model as churn
 from data_access.store.arsenal import ASSET, read_catalogue
 from data_access.store.workflow import create_workflow_engine
+
+#: Training rows for ``ensure`` (the demo's first start): enough for a sound model, quick.
+ENSURE_ROWS = 60_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("branch", "micro-region", "segment"):
         score.add_argument(f"--{name}", default=None, help=f"narrow the CSV to one {name}")
     score.add_argument("--group", type=int, default=None, help="narrow the CSV to one group id")
+    ensure = commands.add_parser(
+        "ensure", parents=[common],
+        help="train a model if none is live, score the latest month if it has no scores yet")
+    ensure.add_argument("--max-rows", type=int, default=ENSURE_ROWS,
+                        help=f"training rows when a model is trained ({ENSURE_ROWS:,})")
     report = commands.add_parser("report", parents=[common], help="print the live model's card")
     report.add_argument("--version", default=None, help="model version (default: the live one)")
     return parser
@@ -115,6 +124,26 @@ def _score(args: argparse.Namespace) -> None:
         print(f"Exported {len(chosen):,} row(s) to {args.csv}")
 
 
+def _ensure(args: argparse.Namespace) -> None:
+    """What ``make run`` needs so the churn page has content on first open: a live model and
+    the latest month's scores. Each step runs only when its result is missing."""
+    if store.live_version(model_dir=args.model_dir) is None:
+        _say("no churn model is live: training one (once; later runs reuse it)")
+        _train(argparse.Namespace(**vars(args), horizon=1, train_months=6, test_months=1,
+                                  seed=0, no_baselines=False))
+    latest = available_months(create_mart_engine(args.mart, read_only=True))
+    if not latest:
+        raise ConcertoError("The mart has no months: build or load it first.")
+    label = f"{latest[-1]:%Y-%m}"
+    if label in store.scored_months(model_dir=args.model_dir):
+        _say(f"churn scores for {label} are ready")
+        return
+    _say(f"scoring {label} with the live model")
+    _score(argparse.Namespace(**vars(args), version=None, month=None, alerts=False,
+                              workflow=None, fading=GROUP_FADING, csv=None, branch=None,
+                              micro_region=None, segment=None, group=None))
+
+
 def _print_card(manifest: dict) -> None:
     metrics = manifest["metrics"]
     train, test = manifest["training_window"], manifest["test_window"]
@@ -143,6 +172,8 @@ def run(argv: list[str] | None = None) -> int:
             _train(args)
         elif args.command == "score":
             _score(args)
+        elif args.command == "ensure":
+            _ensure(args)
         else:
             _print_card(store.load_manifest(args.version, model_dir=args.model_dir))
     except ConcertoError as exc:
