@@ -148,3 +148,18 @@ def test_group_alerts_are_raised_once_on_both_stores(workflow):
     assert [r["unit_key"] for r in rows] == ["1", "2"] and rows[0]["expected"] == 0.012
     assert rows[0]["status"] == "open" and rows[0]["source"] == "churn"
     assert len(audit) == 2 and "Zhang Yong" in audit[0].after_json
+
+
+def test_ensure_trains_and_scores_once_then_leaves_both_alone(duck_mart, tmp_path, capsys):
+    folder = tmp_path / "models"
+    assert main(["ensure", "--mart", duck_mart, "--model-dir", str(folder),
+                 "--max-rows", "20000"]) == 0
+    version = store.live_version(model_dir=folder)
+    assert version is not None
+    assert store.scored_months(model_dir=folder) == ["2026-10"]
+    capsys.readouterr()
+    assert main(["ensure", "--mart", duck_mart, "--model-dir", str(folder)]) == 0
+    again = capsys.readouterr()
+    assert store.live_version(model_dir=folder) == version  # no second model
+    assert "Trained" not in again.out and "Scored" not in again.out
+    assert "scores for 2026-10 are ready" in again.err
