@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.anomaly.scores import DEFAULT_THRESHOLD, anomaly_scores
-from analytics.anomaly.forecast import expected_values
+from analytics.anomaly.scores import DEFAULT_THRESHOLD, anomaly_details
 
 #: Series shown per operator (code → label); ``share`` is derived from subscribers.
 METRICS: dict[str, str] = {
@@ -72,7 +71,8 @@ def flag_series(frame: pd.DataFrame, *, metrics: Sequence[str] = tuple(METRICS),
     """Score every (unit, operator, metric) monthly series with the project's anomaly detector.
 
     Each point's score is :func:`analytics.anomaly.scores.anomaly_scores` (causal: it depends on the
-    points before it only), ``expected`` its one-step-ahead expected value, and ``unusual``
+    points before it only), ``expected`` the one-step-ahead expected value it was judged by
+    (:func:`analytics.anomaly.scores.anomaly_details`), and ``unusual``
     whether the score reaches ``threshold``.
 
     Parameters
@@ -103,11 +103,11 @@ def flag_series(frame: pd.DataFrame, *, metrics: Sequence[str] = tuple(METRICS),
         ordered.index = pd.DatetimeIndex(ordered.index)
         for metric in metrics:
             series = ordered[metric].astype(float)
-            scores = anomaly_scores(series)
+            details = anomaly_details(series)  # the score and the expected value it judged by
             parts.append(pd.DataFrame({
                 "unit": unit, "operator": operator, "metric": metric, "month": series.index,
-                "value": series.to_numpy(), "expected": expected_values(series).to_numpy(),
-                "score": scores.to_numpy()}))
+                "value": series.to_numpy(), "expected": details["expected"].to_numpy(),
+                "score": details["score"].to_numpy()}))
     columns = ["unit", "operator", "metric", "month", "value", "expected", "score", "unusual"]
     if not parts:
         return pd.DataFrame({"unit": pd.Series(dtype=object), "operator": pd.Series(dtype=object),

@@ -111,3 +111,13 @@ def _write_duckdb_file(path: Path, meta: dict[str, str]) -> Iterator[MartWriter]
         engine.dispose()
         tmp.unlink(missing_ok=True)
         Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+
+def refresh_statistics(engine: sa.Engine) -> None:
+    """After a bulk write on PostgreSQL, refresh the planner's statistics (``ANALYZE``), so
+    the first users after a nightly load get plans made with them; DuckDB keeps its own."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in schema.MART.sorted_tables:
+            conn.execute(sa.text(f'ANALYZE "{table.name}"'))
