@@ -7,7 +7,8 @@ from jobs.scheduler import scan_for_alerts
 from pages.common import cache
 from data_access.store import diagnosis as store
 from data_access.db import ConcertoError
-from data_access.store.dispatch import dispatch_alert
+from analytics.anomaly.alerting import group_incidents, rank_alerts
+from data_access.store.dispatch import dispatch_alert, unit_hierarchy
 from pages.common.empty import require_mart
 from pages.common.session import principal
 
@@ -43,15 +44,33 @@ shown = alerts[(alerts["score"] >= floor)
                & (alerts["unit_level"].isin(levels) if levels else True)]
 by_day = shown.assign(day=pd.to_datetime(shown["raised_at"]).dt.date).groupby(
     ["day", "source"]).size().rename("alerts").reset_index()
-st.caption(f"{len(shown)} alert(s) shown of {len(alerts)}.")
 st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
-picked = st.dataframe(shown[["alert_id", "raised_at", "source", "metric", "unit_level", "unit_label",
-                    "observed_at", "score", "actual", "expected", "message", "status"]],
-             hide_index=True, column_config={
-                 "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                          format="%.2f"),
-                 "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm")},
-             on_select="rerun", selection_mode="single-row", key="alerts_table")
+# Largest expected impact first; alerts on one unit, or on a unit and what it lies in, in the
+# same day or month are one incident: its lead alert is listed, the rest beneath it.
+names, parents = unit_hierarchy(cache.mart_engine(), set(zip(shown["unit_level"],
+                                                             shown["unit_key"])))
+ranked = rank_alerts(shown, min_effect=0.0, threshold=0.0)
+ranked["unit"] = [names.get((level, key), f"{level}:{key}")
+                  for level, key in zip(ranked["unit_level"], ranked["unit_key"])]
+grouped = group_incidents(ranked, parents)
+every = st.toggle("Every alert, not just each incident's lead 显示全部告警", key="alerts_every")
+listed = grouped if every else grouped[grouped["lead"]]
+st.caption(f"{grouped['incident'].nunique() if len(grouped) else 0} incident(s) from "
+           f"{len(shown)} alert(s) shown of {len(alerts)}, largest expected impact first "
+           "(impact = the miss against expected, in the KPI's unit, × how surprising it was).")
+picked = st.dataframe(
+    listed[["incident", "incident_size", "alert_id", "source", "metric", "unit_label",
+            "observed_at", "score", "actual", "expected", "impact", "message", "status"]],
+    hide_index=True, column_config={
+        "incident": st.column_config.NumberColumn("incident 事件"),
+        "incident_size": st.column_config.NumberColumn("alerts in it"),
+        "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
+                                                 format="%.2f"),
+        "actual": st.column_config.NumberColumn("actual", format="%.1f"),
+        "expected": st.column_config.NumberColumn("expected", format="%.1f"),
+        "impact": st.column_config.NumberColumn("impact", format="%.1f")},
+    on_select="rerun", selection_mode="single-row", key="alerts_table")
+shown = listed
 st.download_button("Download alerts (CSV)", shown.to_csv(index=False).encode(), "alerts.csv",
                    "text/csv")
 

@@ -235,3 +235,43 @@ def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
     raised = listed[listed["source"] == "diagnosis"]
     assert list(raised["unit_label"]) == ["revenue [Gongbei]"]
     assert raised["score"].iloc[0] == 0.97
+
+
+def test_alerts_page_folds_a_unit_and_what_it_lies_in_into_one_incident(app: AppTest, duck_mart):
+    import os
+
+    import sqlalchemy as sa
+
+    from data_access.db import create_mart_engine
+    from data_access.mart import schema as s
+    from data_access.store.diagnosis import raise_alerts
+    from data_access.store.workflow import create_workflow_engine
+
+    mart = create_mart_engine(duck_mart, read_only=True)
+    with mart.connect() as conn:
+        channel = conn.execute(sa.select(s.dim_channel.c.channel_id).join(
+            s.dim_region, s.dim_channel.c.region_id == s.dim_region.c.region_id).where(
+            s.dim_region.c.micro_region == "Gongbei").limit(1)).scalar_one()
+    mart.dispose()
+    day = "2026-10-30"
+    engine = create_workflow_engine(os.environ["CONCERTO_WORKFLOW_URL"])
+    raise_alerts(engine, [
+        {"source": "anomaly", "metric": "new_activations", "unit_level": "channel",
+         "unit_key": str(channel), "unit_label": f"channel {channel}", "observed_at": day,
+         "score": 0.99, "actual": 2.0, "expected": 40.0, "message": "activations fell"},
+        {"source": "anomaly", "metric": "new_activations", "unit_level": "micro_region",
+         "unit_key": "Gongbei", "unit_label": "Gongbei", "observed_at": day, "score": 0.95,
+         "actual": 100.0, "expected": 130.0, "message": "activations fell"},
+        {"source": "anomaly", "metric": "new_activations", "unit_level": "micro_region",
+         "unit_key": "Sanzao", "unit_label": "Sanzao", "observed_at": day, "score": 0.95,
+         "actual": 10.0, "expected": 30.0, "message": "activations fell"}])
+    engine.dispose()
+    app.switch_page("pages/alerts.py").run()
+    assert not app.exception, app.exception
+    leads = app.dataframe[-1].value
+    ours = leads[leads["observed_at"] == day]
+    assert list(ours["unit_label"]) == [f"channel {channel}", "Sanzao"]  # impact order
+    assert list(ours["incident_size"]) == [2, 1]
+    app.toggle(key="alerts_every").set_value(True).run()
+    every = app.dataframe[-1].value
+    assert (every["observed_at"] == day).sum() == 3

@@ -233,7 +233,9 @@ def group_incidents(alerts: pd.DataFrame, parents: Mapping[str, str | None] | No
         frame["impact"] = expected_impact(frame.get("actual"), frame.get("expected"),
                                           frame.get("score"))
     gap = pd.Timedelta(window)
-    when = pd.to_datetime(frame[time].astype(str)).to_numpy()
+    stamps = frame[time].astype(str).str.replace(  # a quarter ("2026-Q4") starts its first month
+        r"^(\d{4})-Q([1-4])$", lambda m: f"{m[1]}-{3 * int(m[2]) - 2:02d}", regex=True)
+    when = pd.to_datetime(stamps, format="mixed").to_numpy()
     units = frame[unit].astype(str).to_numpy()
     parents = {str(k): (None if v is None else str(v)) for k, v in (parents or {}).items()}
     n = len(frame)

@@ -128,6 +128,35 @@ def place_units(mart: sa.Engine, units: set[tuple[str, str]]
     return placed
 
 
+def unit_hierarchy(mart: sa.Engine, units: set[tuple[str, str]]
+                   ) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """Name each unit one way and say what it lies in, for grouping alerts into incidents.
+
+    Returns ``names`` ((level, key) → ``"level:key"``, a micro-region by its name whether the
+    alert keyed it by id or name) and ``parents`` (name → the name of the unit it lies in: a
+    channel or group in its micro-region, a micro-region in its branch).
+    """
+    placed = place_units(mart, units)
+    names: dict[tuple[str, str], str] = {}
+    parents: dict[str, str] = {}
+    for (level, key), where in placed.items():
+        branch, micro = where if where else (None, None)
+        if level in ("micro_region", "rival_region") and micro:
+            name = f"micro_region:{micro}"
+            if branch:
+                parents[name] = f"branch:{branch}"
+        elif level == "branch":
+            name = f"branch:{key}"
+        else:
+            name = f"{level}:{key}"
+            if micro:
+                parents[name] = f"micro_region:{micro}"
+                if branch:
+                    parents[f"micro_region:{micro}"] = f"branch:{branch}"
+        names[(level, key)] = name
+    return names, parents
+
+
 def choose_owner(conn: sa.Connection, role: str, branch: str | None,
                  micro_region: str | None) -> str | None:
     """The active user of ``role`` whose scope covers the unit most closely, least loaded."""
