@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analytics.anomaly.alerting import expected_impact, group_incidents, min_effect_for
 from analytics.anomaly.scores import DEFAULT_THRESHOLD, anomaly_details
 
 #: Series shown per operator (code → label); ``share`` is derived from subscribers.
@@ -120,26 +121,45 @@ def flag_series(frame: pd.DataFrame, *, metrics: Sequence[str] = tuple(METRICS),
     return out[columns]
 
 
-def unusual_points(flags: pd.DataFrame, *, recent: int | None = None) -> pd.DataFrame:
-    """The unusual points of :func:`flag_series`, highest score first, then the largest move
-    relative to the expected value; with ``change`` and ``relative_change``.
+#: The smallest move worth an alert, in each metric's own unit (business sizes, not
+#: statistics): half a share point, five activations or net adds, twenty subscribers, ¥1 ARPU.
+MIN_EFFECT: dict[str, float] = {"share": 0.005, "subscribers": 20.0, "new_adds": 5.0,
+                                "net_adds": 5.0, "arpu": 1.0}
+
+
+def unusual_points(flags: pd.DataFrame, *, recent: int | None = None,
+                   min_effect: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """The unusual points of :func:`flag_series` worth reading, grouped and ranked.
+
+    A point needs both surprise (``unusual``) and size: it must miss its expected value by at
+    least the metric's minimum effect (:data:`MIN_EFFECT`). Each point's ``impact`` is the
+    miss in minimum effects × its surprise (comparable across metrics); points of one unit in
+    one month (several operators or metrics) are one incident, listed together, the
+    incident with the largest total impact first and its lead point on top.
 
     Parameters
     ----------
     recent : int, optional
         Keep only points in the latest ``recent`` months of the frame.
+    min_effect : mapping, optional
+        Minimum effect per metric (default :data:`MIN_EFFECT`).
     """
+    floors = MIN_EFFECT if min_effect is None else min_effect
     points = flags.loc[flags["unusual"].astype(bool)]
     if recent is not None and not flags.empty:
         months = sorted(flags["month"].unique())[-recent:]
         points = points[points["month"].isin(months)]
     change = points["value"] - points["expected"]
-    # Ties at a score of 1.0 are common; the larger move relative to expectation leads.
+    floor = points["metric"].map(lambda m: min_effect_for(m, floors)).astype(float)
+    points = points[change.abs() >= floor]
+    change, floor = change[points.index], floor[points.index]
     relative = (change / points["expected"].abs().where(points["expected"] != 0)).abs()
+    impact = expected_impact(points["value"], points["expected"], points["score"]) \
+        / floor.where(floor > 0, 1.0).to_numpy()
     points = points.assign(change=change, relative_change=relative.fillna(float("inf")),
-                           rank=points["score"].round(2))
-    return points.sort_values(["rank", "relative_change", "month"], ascending=False,
-                              ignore_index=True).drop(columns="rank")
+                           impact=impact)
+    grouped = group_incidents(points, None, unit="unit", time="month", window="1D")
+    return grouped.reset_index(drop=True)
 
 
 def describe_point(row: pd.Series | dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from jobs.scheduler import scan_for_alerts
 from pages.common import cache
 from data_access.store import diagnosis as store
 from data_access.db import ConcertoError
-from analytics.anomaly.alerting import group_incidents, rank_alerts
+from analytics.anomaly.alerting import group_incidents, impact_in_minimum_effects, rank_alerts
 from data_access.store.dispatch import dispatch_alert, unit_hierarchy
 from pages.common.empty import require_mart
 from pages.common.session import principal
@@ -50,6 +50,7 @@ st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
 names, parents = unit_hierarchy(cache.mart_engine(), set(zip(shown["unit_level"],
                                                              shown["unit_key"])))
 ranked = rank_alerts(shown, min_effect=0.0, threshold=0.0)
+ranked["impact"] = impact_in_minimum_effects(ranked)
 ranked["unit"] = [names.get((level, key), f"{level}:{key}")
                   for level, key in zip(ranked["unit_level"], ranked["unit_key"])]
 grouped = group_incidents(ranked, parents)
@@ -57,7 +58,8 @@ every = st.toggle("Every alert, not just each incident's lead 显示全部告警
 listed = grouped if every else grouped[grouped["lead"]]
 st.caption(f"{grouped['incident'].nunique() if len(grouped) else 0} incident(s) from "
            f"{len(shown)} alert(s) shown of {len(alerts)}, largest expected impact first "
-           "(impact = the miss against expected, in the KPI's unit, × how surprising it was).")
+           "(impact = the miss against expected, in the KPI's minimum effects, × how surprising it "
+           "was, so KPIs of different units compare).")
 picked = st.dataframe(
     listed[["incident", "incident_size", "alert_id", "source", "metric", "unit_label",
             "observed_at", "score", "actual", "expected", "impact", "message", "status"]],

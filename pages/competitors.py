@@ -45,13 +45,18 @@ if points.empty:
     st.success(f"No rival series moved unusually in the last {recent} month(s).")
 else:
     series = flags.groupby(["unit", "operator", "metric"]).ngroups
-    st.caption(f"{len(points)} unusual point(s) among {series} "
-               "rival series, scored by the project's anomaly detector (score ≥ 0.9 is unusual).")
-    shown = view.formatted(points)[["unit", "operator", "metric", "month", "value", "expected",
-                                    "score"]]
+    st.caption(f"{len(points)} unusual point(s) in {points['incident'].nunique()} incident(s) "
+               f"among {series} rival series, scored by the project's anomaly detector (score "
+               "≥ 0.9 is unusual) and at least a minimum move (half a share point, 5 adds, ¥1 "
+               "ARPU); largest impact (the miss in minimum moves × surprise) first, one unit's "
+               "points of one month together.")
+    shown = view.formatted(points)[["incident", "unit", "operator", "metric", "month", "value",
+                                    "expected", "score", "impact"]]
     st.dataframe(shown, hide_index=True, key="comp_alerts", column_config={
+        "incident": st.column_config.NumberColumn("incident 事件"),
         "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                 format="%.2f")})
+                                                 format="%.2f"),
+        "impact": st.column_config.NumberColumn("impact", format="%.1f")})
     row = st.columns([1, 1, 2])
     row[0].download_button("Download alerts (CSV)", points.to_csv(index=False).encode(),
                            "competitor_alerts.csv", "text/csv", key="comp_alerts_csv")

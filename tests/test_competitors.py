@@ -183,3 +183,21 @@ def test_the_page_renders_for_a_regional_manager(app_as):
     units = {u for d in at.dataframe if "unit" in d.value.columns for u in d.value["unit"]}
     assert units <= {"Gongbei"}
     assert "99-yuan" not in " ".join(m.value for m in at.markdown)  # Jida reports stay hidden
+
+
+def test_unusual_points_need_a_business_size_and_one_units_month_is_one_incident():
+    month = pd.Timestamp("2026-10-01")
+    flags = pd.DataFrame({
+        "unit": ["Jida", "Jida", "Gongbei", "Gongbei"],
+        "operator": ["rival_a", "rival_a", "rival_b", "rival_b"],
+        "metric": ["share", "new_adds", "share", "new_adds"],
+        "month": [month] * 4,
+        "value": [0.280, 260.0, 0.2203, 103.0],  # Gongbei moved less than the minimum effect
+        "expected": [0.220, 120.0, 0.2200, 100.0],
+        "score": [0.999, 0.97, 0.9999, 0.999],
+        "unusual": [True] * 4})
+    points = ac.unusual_points(flags)
+    assert set(points["unit"]) == {"Jida"}  # surprising but tiny moves are not alerts
+    assert points["incident"].nunique() == 1 and len(points) == 2
+    assert points["lead"].sum() == 1
+    assert points["impact"].is_monotonic_decreasing

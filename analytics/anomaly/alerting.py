@@ -286,3 +286,11 @@ def seven_day_totals(panel: pd.DataFrame) -> pd.DataFrame:
     first = last - ((last - panel["time"].min()).days // 7) * pd.Timedelta(days=7)
     full_first = (panel["time"].min() <= first - pd.Timedelta(days=6))
     return weekly if full_first else weekly[weekly["time"] > first]
+
+
+def impact_in_minimum_effects(alerts: pd.DataFrame,
+                              min_effect: float | Mapping[str, float] | None = None) -> pd.Series:
+    """Each alert's ``impact`` over its metric's minimum effect: comparable across KPIs of
+    different units (a metric without a minimum effect keeps its impact as it is)."""
+    floor = alerts["metric"].map(lambda m: min_effect_for(str(m), min_effect)).astype(float)
+    return (alerts["impact"] / floor.where(floor > 0, 1.0)).rename("impact")
