@@ -269,3 +269,55 @@ def test_alerts_runs_and_claims_are_audited(workflow):
                              "message": "down"}])
     audit = load_audit(workflow, entity="alert")
     assert list(audit["action"]) == ["alert_raise"] and audit["username"].iloc[0] == "system"
+
+
+def _cube_leaves(months: list[str], seed: int = 0) -> pd.DataFrame:
+    """Summary-cube-like leaves (region × channel type × plan × segment) for some months."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    index = pd.MultiIndex.from_product(
+        [["Gongbei", "Jida", "Sanzao", "Hongqi"], ["own_hall", "franchise", "social_outlet"],
+         ["plan_a", "plan_b", "plan_c"], ["mass", "youth", "high_end"]],
+        names=["micro_region", "channel_type", "plan_name", "segment"]).to_frame(index=False)
+    subs = rng.lognormal(np.log(300), 0.5, len(index))
+    arpu = np.where(index["segment"] == "high_end", 180.0, 60.0) * rng.lognormal(0, 0.2, len(index))
+    frames = []
+    for month in months:
+        noise = 1 + rng.normal(0, 0.01, len(index))
+        frames.append(index.assign(month=pd.Timestamp(month), active_subs=subs * noise,
+                                   revenue=subs * noise * arpu, churned_subs=0.02 * subs * noise))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_ratio_kpi_is_located_where_its_rate_moved_not_where_its_base_grew():
+    from analytics.diagnosis.runs import locate
+
+    leaves = _cube_leaves(["2026-05-01", "2026-06-01"], seed=1)
+    june = leaves["month"] == pd.Timestamp("2026-06-01")
+    youth, mass = june & (leaves["segment"] == "youth"), june & (leaves["segment"] == "mass")
+    leaves.loc[youth, "revenue"] *= 0.8                      # youth ARPU −20%
+    leaves.loc[mass, ["active_subs", "revenue"]] *= 1.5       # mass base +50%, same ARPU
+    found = locate("arpu", leaves, "2026-06-01", "2026-05-01")
+    assert [f["attributes"] for f in found] == [{"segment": "youth"}]
+    assert found[0]["relative_change"] == pytest.approx(-0.2, abs=0.03)
+    # The same leaves read as an additive KPI point at the base shift too.
+    assert {"segment": "mass"} in [f["attributes"] for f in locate("revenue", leaves, "2026-06-01",
+                                                                    "2026-05-01")]
+
+
+def test_a_lagged_ratio_kpi_reads_its_base_from_the_month_before():
+    from analytics.diagnosis.runs import leaf_months, locate
+
+    months = leaf_months("churn_rate", pd.Timestamp("2026-06-01"), pd.Timestamp("2026-05-01"))
+    assert months == [pd.Timestamp(m) for m in ("2026-04-01", "2026-05-01", "2026-06-01")]
+    leaves = _cube_leaves(["2026-04-01", "2026-05-01", "2026-06-01"], seed=2)
+    june = leaves["month"] == pd.Timestamp("2026-06-01")
+    leaves.loc[june & (leaves["channel_type"] == "franchise"), "churned_subs"] *= 2.0
+    # This month's base shrinks where churn rose; churn rate must be judged on last month's.
+    leaves.loc[june & (leaves["micro_region"] == "Jida"), "active_subs"] *= 0.5
+    found = locate("churn_rate", leaves, "2026-06-01", "2026-05-01")
+    assert [f["attributes"] for f in found] == [{"channel_type": "franchise"}]
+    # Without the months before, a lagged KPI is not located.
+    assert locate("churn_rate", leaves[leaves["month"] >= pd.Timestamp("2026-05-01")],
+                  "2026-06-01", "2026-05-01") == []

@@ -120,14 +120,33 @@ def _breach(node: Node, change_pct: float, status: str) -> bool:
     return change_pct <= node.alert_change if node.alert_change < 0 else change_pct >= node.alert_change
 
 
+def leaf_months(metric: str, period: pd.Timestamp | str,
+                compare: pd.Timestamp | str) -> list[pd.Timestamp]:
+    """The months of leaves :func:`locate` needs: the two compared, and for a KPI whose
+    denominator is last month's (churn rate) the month before each."""
+    period, compare = pd.Timestamp(period), pd.Timestamp(compare)
+    months = {period, compare}
+    spec = SPECS.get(metric)
+    if spec is not None and spec.lagged:
+        months |= {(m.to_period("M") - 1).to_timestamp() for m in (period, compare)}
+    return sorted(months)
+
+
 def locate(metric: str, leaves: pd.DataFrame, period: pd.Timestamp | str,
            compare: pd.Timestamp | str) -> list[dict[str, Any]]:
     """Where a KPI's change between two months comes from, by the root-cause localiser.
 
     ``leaves`` are summary-cube rows (``LEAF_DIMENSIONS``, ``month`` and the measures) for
-    both months. Returns the localiser's causes as plain dicts (attributes, actual, expected,
-    deviation, share_of_total_deviation, …), most important first; empty when the change is
-    noise, or for KPIs the leaves cannot express (market share, net adds).
+    the months of :func:`leaf_months`. Whether the KPI is a ratio comes from its split in
+    ``analytics.kpis.drill.SPECS`` (keyed like ``analytics.kpis.registry.REGISTRY``): an additive KPI
+    (revenue) is localised on its leaves' values; a ratio KPI (ARPU, MOU, DOU, churn rate,
+    discount rate) by ``localize_ratio`` on each leaf's numerator and denominator, so the
+    causes are where the *rate* moved, not where the base grew or shrank; a lagged
+    denominator (churn rate: last month's base) is read from the month before each.
+
+    Returns the localiser's causes as plain dicts (attributes, actual, expected, deviation,
+    share_of_total_deviation, …), most important first; empty when the change is noise, or
+    for KPIs the leaves cannot express (market share, net adds).
     """
     period, compare = pd.Timestamp(period), pd.Timestamp(compare)
     spec = SPECS.get(metric)
@@ -138,8 +157,20 @@ def locate(metric: str, leaves: pd.DataFrame, period: pd.Timestamp | str,
         return []  # e.g. market share: competitor figures exist per region only
 
     dims = [d for d in LEAF_DIMENSIONS if d in leaves.columns]
-    now = leaves[leaves["month"] == period].groupby(dims, dropna=False).sum(numeric_only=True)
-    then = leaves[leaves["month"] == compare].groupby(dims, dropna=False).sum(numeric_only=True)
+
+    def month(when: pd.Timestamp) -> pd.DataFrame:
+        return leaves[leaves["month"] == when].groupby(dims, dropna=False).sum(numeric_only=True)
+
+    def before(when: pd.Timestamp) -> pd.Timestamp:
+        return (when.to_period("M") - 1).to_timestamp()
+
+    now, then = month(period), month(compare)
+    if spec.lagged:  # the denominator is the month before's: swap those columns in
+        if not ((leaves["month"] == before(period)).any() and (leaves["month"] == before(compare)).any()):
+            return []
+        den = list(spec.denominator or ())
+        now = now.drop(columns=den).join(month(before(period))[den], how="outer")
+        then = then.drop(columns=den).join(month(before(compare))[den], how="outer")
     both = now.join(then, how="outer", suffixes=("_a", "_e")).fillna(0.0).reset_index()
     for col in dims:
         both[col] = both[col].astype(str)
@@ -188,7 +219,8 @@ def _evaluate(node: Node, parent: NodeResult | None, filters: dict[str, Any], de
                                 compare=compare).head(TOP_MEMBERS)
             members = [{k: _clean(v) for k, v in row.items()} for row in table.to_dict("records")]
     breached = _breach(node, change_pct, status)
-    leaves = data.leaves([period, compare], filters) if node.metric in SPECS else pd.DataFrame()
+    leaves = (data.leaves(leaf_months(node.metric, period, compare), filters)
+              if node.metric in SPECS else pd.DataFrame())
     findings = locate(node.metric, leaves, period, compare)
     direction = "up" if change > 0 else "down" if change < 0 else "flat"
     message = (f"{kpi.label} {direction} {abs(change_pct):.1%} against {compare:%Y-%m}"

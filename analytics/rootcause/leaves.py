@@ -1,4 +1,4 @@
-"""Leaf-level pieces of :mod:`analytics.rootcause.localiser`: log ratios, noise model, hierarchies, cuboids."""
+"""Leaf-level pieces of :mod:`analytics.rootcause.localiser`: deviations, noise model, hierarchies, cuboids."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 #: Leaves per size bin when fitting how the noise shrinks with leaf size.
 _PER_BIN = 40
@@ -24,23 +25,22 @@ class Cuboid:
     counts: np.ndarray
 
 
-def log_ratios(actual: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each leaf's log(actual / expected) and size; empty leaves get 0 and size 0.
+def relative_deviations(actual: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each leaf's symmetric relative deviation and size; empty leaves get 0 and size 0.
 
-    >>> r, size = log_ratios(np.array([90.0, 0.0]), np.array([100.0, 0.0]))
-    >>> np.round(r, 4).tolist(), size.tolist()
-    ([-0.1054, 0.0], [95.0, 0.0])
+    ``d = (actual − expected) / size`` with ``size = (actual + expected) / 2``: about the
+    relative change for small changes (−0.105 for a 10% drop), and bounded by ±2 where a
+    leaf appears or vanishes (a log ratio would be infinite there, and a leaf that falls by
+    99% would outweigh ten that fell by 50%).
+
+    >>> d, size = relative_deviations(np.array([90.0, 0.0, 0.0, 5.0]), np.array([100.0, 0.0, 3.0, 5.0]))
+    >>> np.round(d, 4).tolist(), size.tolist()
+    ([-0.1053, 0.0, -2.0, 0.0], [95.0, 0.0, 1.5, 5.0])
     """
     size = (actual + expected) / 2
-    positive = size[size > 0]
-    eps = 1e-3 * float(np.median(positive)) if positive.size else 1.0
-    both = (actual > 0) & (expected > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        exact = np.log(np.where(both, actual, 1.0) / np.where(both, expected, 1.0))
-    # A leaf that appears or vanishes has no finite ratio; eps and the clip keep it large but finite.
-    padded = np.log((actual + eps) / (expected + eps))
-    r = np.clip(np.where(both, exact, padded), -5.0, 5.0)
-    return np.where(size > 0, r, 0.0), size
+        d = np.where(size > 0, (actual - expected) / np.where(size > 0, size, 1.0), 0.0)
+    return d, size
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,8 @@ def noise_scale(residual: np.ndarray, size: np.ndarray | SizeBins) -> np.ndarray
     return out
 
 
-def main_effects_scale(r: np.ndarray, bins: SizeBins, codes: list[np.ndarray]) -> np.ndarray:
+def main_effects_scale(r: np.ndarray, bins: SizeBins, codes: list[np.ndarray], *,
+                       with_residual: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """:func:`noise_scale` of ``r`` less one additive effect per dimension value.
 
     When causes move most of the leaves (two of a dimension's three values rise), the median
@@ -99,14 +100,14 @@ def main_effects_scale(r: np.ndarray, bins: SizeBins, codes: list[np.ndarray]) -
     effect per value first (a few backfitting sweeps) removes every single-attribute cause
     and any common shift, and blurs the larger combinations over their values' effects;
     the scale is corrected for the effects fitted. With too few leaves for that, the scale of
-    ``r`` itself.
+    ``r`` itself. ``with_residual``: also return ``r`` less those effects.
     """
     valid = bins.valid
     cards = [int(c.max()) + 1 if c.size else 0 for c in codes]
     fitted_effects = 1 + sum(k - 1 for k in cards)
     leaves = int(valid.sum())
     if leaves < 2 * fitted_effects:
-        return noise_scale(r, bins)
+        return (noise_scale(r, bins), r) if with_residual else noise_scale(r, bins)
     e = r[valid].copy()
     # Effects are means of residuals clipped at 3 raw scales, so a wild leaf stays put.
     bound = 3 * 1.4826 * float(np.median(np.abs(e - np.median(e))))
@@ -117,7 +118,33 @@ def main_effects_scale(r: np.ndarray, bins: SizeBins, codes: list[np.ndarray]) -
             e -= (np.bincount(c, np.clip(e, -bound, bound), minlength=k) / n)[c]
     residual = np.zeros_like(r)
     residual[valid] = e
-    return noise_scale(residual, bins) * np.sqrt(leaves / (leaves - fitted_effects))
+    scale = noise_scale(residual, bins) * np.sqrt(leaves / (leaves - fitted_effects))
+    return (scale, residual) if with_residual else scale
+
+
+def tail_factor(d: np.ndarray, sigma: np.ndarray, exclude: np.ndarray, level: float = 1e-8) -> float:
+    """How much heavier than normal the noise's far tail is, as a factor on z² (≥ 1).
+
+    In noise whose scale varies from leaf to leaf, the largest of 40,000 leaves is far
+    beyond the normal maximum. The tail of ``|d / sigma|`` over the leaves with a scale
+    outside ``exclude`` (causes already found) is extrapolated from its 99th and 99.9th
+    percentiles — z² growing linearly in log(1/p), as it does for normal noise (slope 2)
+    and faster for heavier tails — to the one-sided ``level`` a single leaf must reach;
+    the factor is that z² over the normal one. With under 1,000 such leaves, 1.
+
+    >>> rng = np.random.default_rng(0)
+    >>> round(tail_factor(rng.normal(0, 1, 20000), np.ones(20000), np.zeros(20000, bool)), 1)
+    1.0
+    >>> round(tail_factor(rng.standard_t(5, 20000), np.ones(20000), np.zeros(20000, bool)), 1)
+    5.1
+    """
+    keep = np.isfinite(sigma) & ~exclude
+    if keep.sum() < 1000:
+        return 1.0
+    q99, q999 = np.quantile(np.abs(d[keep] / sigma[keep]), [0.99, 0.999])
+    slope = max((q999**2 - q99**2) / np.log(10.0), 0.0)
+    far = q999**2 + slope * (np.log(1 / level) - np.log(1000.0))
+    return max(1.0, float(far / chi2.isf(level, 1)))
 
 
 def implied_dimensions(codes: list[np.ndarray], cards: list[int]) -> set[tuple[int, int]]:
@@ -144,24 +171,35 @@ def _group_ids(combined: np.ndarray, space: int) -> tuple[np.ndarray, int]:
     return inverse, int(uniques.size)
 
 
-def build_cuboids(codes: list[np.ndarray], cards: list[int], order: list[int],
-                  max_attrs: int, implied: set[tuple[int, int]]) -> list[Cuboid]:
-    """Every combination of 1..max_attrs dimensions, general first, without implied pairs.
+def dimension_sets(order: list[int], max_attrs: int,
+                   implied: set[tuple[int, int]]) -> list[list[tuple[int, ...]]]:
+    """The combinations of dimensions searched, by layer: ``[[()], [(0,), (1,)], [(0, 1)], …]``.
 
     ``order`` lists the dimensions to search, the most general (fewest values) first, so that
-    of two combinations with the same leaves the one met first is the simpler.
+    of two combinations with the same leaves the one met first is the simpler. Combinations
+    holding a dimension and one it implies (micro_region and its branch) are left out.
+
+    >>> dimension_sets([0, 1, 2], 2, {(1, 0)})
+    [[()], [(0,), (1,), (2,)], [(0, 2), (1, 2)]]
     """
-    cuboids = []
+    layers = []
     for k in range(0, max_attrs + 1):
-        for dims in itertools.combinations(order, k):
-            if any((i, j) in implied or (j, i) in implied for i, j in itertools.combinations(dims, 2)):
-                continue
-            combined, space = np.zeros(codes[0].size, dtype=np.int64), 1
-            for d in dims:
-                combined = combined * cards[d] + codes[d]
-                space *= cards[d]
-                if space > 1 << 40:  # keep the combined code far from overflowing
-                    combined, space = _group_ids(combined, space)
-            ids, groups = _group_ids(combined, space)
-            cuboids.append(Cuboid(dims, ids, np.bincount(ids, minlength=groups)))
-    return cuboids
+        layer = [dims for dims in itertools.combinations(order, k)
+                 if not any((i, j) in implied or (j, i) in implied
+                            for i, j in itertools.combinations(dims, 2))]
+        if not layer:
+            break
+        layers.append(layer)
+    return layers
+
+
+def make_cuboid(codes: list[np.ndarray], cards: list[int], dims: tuple[int, ...]) -> Cuboid:
+    """The cuboid of ``dims``: each leaf's group number and the groups' leaf counts."""
+    combined, space = np.zeros(codes[0].size, dtype=np.int64), 1
+    for d in dims:
+        combined = combined * cards[d] + codes[d]
+        space *= cards[d]
+        if space > 1 << 40:  # keep the combined code far from overflowing
+            combined, space = _group_ids(combined, space)
+    ids, groups = _group_ids(combined, space)
+    return Cuboid(dims, ids, np.bincount(ids, minlength=groups))

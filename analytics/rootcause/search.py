@@ -1,25 +1,34 @@
-"""The greedy search behind :mod:`analytics.rootcause.localiser`: score, pick and refit combinations."""
+"""The layered search behind :mod:`analytics.rootcause.localiser`: test combinations top-down, keep the
+most general one that explains its leaves, prune what cannot pass."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.stats import f as f_distribution
 
-from analytics.rootcause.leaves import Cuboid, SizeBins, main_effects_scale, noise_scale
+from analytics.rootcause.leaves import make_cuboid
 
-#: Standardised residuals are clipped here when testing significance.
+#: Standardised residuals are clipped here in the "moved alike" test.
 _CLIP = 3.0
-#: E[min(Z², 9)] for standard normal Z: the variance of a clipped standardised residual.
+#: E[min(Z², 9)] for standard normal Z: the expected clipped square of a homogeneous leaf.
 _CLIPPED_NORMAL = 0.995
-#: Pseudo degrees of freedom pulling a combination's own dispersion estimate towards 1.
-_PRIOR_DF = 10.0
+#: Variance of min(Z², 9) for standard normal Z (about 2.0): the spread of that mean.
+_CLIPPED_VARIANCE = 2.0
+#: How many standard deviations of that statistic a combination may exceed it by.
+_SLACK = 3.0
+#: Efficiency of the median absolute deviation against the standard deviation (normal noise).
+_MAD_EFFICIENCY = 0.37
 
 
 @dataclass(frozen=True)
 class Found:
-    """A selected attribute combination: dimension positions, value codes, leaves and effect."""
+    """A reported attribute combination: dimension positions, value codes, leaves and effect.
+
+    ``effect`` is the mean shift of its leaves' relative deviation beyond what the causes
+    above it explain, ``z`` its signed z-statistic.
+    """
 
     dims: tuple[int, ...]
     codes: tuple[int, ...]
@@ -28,176 +37,294 @@ class Found:
     z: float
 
 
-def _normal_equations(r: np.ndarray, w: np.ndarray,
-                      masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``XᵀWX`` and ``XᵀWr`` for the indicator columns ``masks``."""
-    x = np.column_stack(masks).astype(float)
-    xtw = x.T * w
-    return xtw @ x, xtw @ r
+def candidate_count(cards: list[int], layers: list[list[tuple[int, ...]]], leaves: int) -> int:
+    """How many combinations the search could test (for the Bonferroni level): each set of
+    dimensions contributes its number of value combinations, at most the number of leaves."""
+    total = 0
+    for layer in layers:
+        for dims in layer:
+            total += int(min(np.prod([cards[d] for d in dims], dtype=float), leaves))
+    return max(total, 1)
 
 
-def _explained(gram: np.ndarray, rhs: np.ndarray, keep: list[int]) -> float:
-    """Weighted sum of squares explained by the columns ``keep``."""
-    if not keep:
-        return 0.0
-    sub = np.ix_(keep, keep)
-    return float(rhs[keep] @ np.linalg.lstsq(gram[sub], rhs[keep], rcond=None)[0])
+def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[tuple[int, ...]]],
+                   d: np.ndarray, sigma: np.ndarray, *, alpha: float, tolerance: float,
+                   min_effect: float, max_causes: int, tail: float = 1.0,
+                   fragile: np.ndarray | None = None,
+                   cuboids: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] | None = None,
+                   warm: list[Found] = (), max_group: float = np.inf) -> list[Found]:
+    """The causes of the deviations ``d`` (leaf noise sd ``sigma``), layer by layer.
 
+    Layer k holds the combinations of k dimensions (layer 0: the whole frame). On the
+    residual ``e`` of the causes accepted in earlier layers, with leaf variance
+    ``v = σ² + (tolerance × fitted shift)²`` (a cause's leaves need not move by exactly the
+    same amount), a combination with leaves L is a cause when
 
-def greedy_search(codes: list[np.ndarray], cuboids: list[Cuboid], r: np.ndarray,
-                  size: np.ndarray, *, alpha: float, min_effect: float,
-                  max_causes: int) -> list[Found]:
-    """Pick attribute combinations one at a time until nothing significant is left.
+    * its mean shift ``m = Σ e/v ÷ Σ 1/v`` is significant: ``z² = (Σ e/v)² ÷ Σ 1/v ≥ τ``,
+      τ the F(1, df) quantile at ``alpha`` ÷ the number of combinations (Bonferroni; df
+      the effective degrees of freedom of the noise scale, 0.37 × the leaves), times
+      ``1 + (tail − 1) / n`` for heavy-tailed noise (a single leaf must beat ``tail × τ``);
+    * most leaves moved at least half the mean shift — as many as noise and ``tolerance``
+      allow, less three binomial standard deviations;
+    * its leaves moved alike: the mean over L of ``min(((e − m)² ÷ (v + (tolerance·m)²)), 9)``
+      is within ``_SLACK`` standard deviations of its value for noise (0.995) — a parent
+      that mixes moved and unmoved leaves fails here, so the search goes on to its children;
+    * ``|m|`` is at least ``min_effect`` noise sds of its leaves;
+    * it is not a single ``fragile`` leaf (the caller's choice: one that appeared from or
+      vanished to zero while smaller than the median leaf, in a frame where several small
+      leaves did — its relative change is ±2 whatever its size, and there small leaves
+      come and go: one subscriber moving in).
 
-    Each candidate is scored on the residual of the causes already chosen: ``z²``, the squared
-    weighted mean shift of its leaves over its standard error, less the heterogeneity of its
-    leaves beyond what noise explains (a parent that mixes moved and unmoved leaves pays for
-    the unmoved ones). A candidate must pass ``z² ≥ τ`` — τ the χ²₁ quantile at
-    ``alpha / number of candidates`` (Bonferroni) — also with residuals clipped at ±3 noise
-    sd, with its leaves' own scatter as the noise, and for the score itself (a shift that
-    leaves its combination more scattered than it explains is not a common factor, whatever
-    its size). After each pick the effects are
-    refitted jointly and the noise scale is re-estimated from the residual. At the end,
-    causes whose removal costs less than τ, or whose refitted effect is below ``min_effect``
-    noise standard deviations of their leaves, are dropped, weakest first.
+    Accepted causes are fitted (their leaves' residual shifted by ``m``) before the next
+    layer, so a refinement of a cause is tested on what its parent leaves unexplained: it is
+    reported only when it explains significantly more than the parent. Within a layer,
+    candidates go by ``z²``; one that overlaps a cause just taken waits for the next pass
+    over the layer, which tests it on the residual of that cause.
+    Pruning: ``z² ≤ Σ_L e²/v`` and a child's leaves are a subset of each parent's, so a
+    combination is built only where every parent reaches ``Σ e²/v ≥ τ``.
 
-    >>> from analytics.rootcause.leaves import build_cuboids, log_ratios
+    >>> from analytics.rootcause.leaves import dimension_sets
     >>> rng = np.random.default_rng(0)
     >>> codes = [np.repeat(np.arange(4), 25), np.tile(np.arange(25), 4)]
-    >>> expected = rng.lognormal(5, 0.5, 100)
-    >>> actual = expected * np.where(codes[0] == 2, 0.7, 1.0) * (1 + rng.normal(0, 0.01, 100))
-    >>> r, size = log_ratios(actual, expected)
-    >>> cuboids = build_cuboids(codes, [4, 25], [0, 1], 2, set())
-    >>> [cause] = greedy_search(codes, cuboids, r, size, alpha=0.001, min_effect=1.0, max_causes=5)
-    >>> cause.dims, cause.codes, round(float(np.expm1(cause.effect)), 2)
+    >>> d = rng.normal(0, 0.01, 100) - 0.3 * (codes[0] == 2)
+    >>> [cause] = layered_search(codes, [4, 25], dimension_sets([0, 1], 2, set()), d,
+    ...                          np.full(100, 0.01), alpha=0.001, tolerance=0.5,
+    ...                          min_effect=0.5, max_causes=5)
+    >>> cause.dims, cause.codes, round(cause.effect, 2)
     ((0,), (2,), -0.3)
     """
-    elements = sum(int(c.counts.size) for c in cuboids)
-    tau = float(chi2.isf(alpha / max(elements, 1), 1))
-    # The effect floor waits for the backward pass: the first noise scale still holds the
-    # causes' leaves, and flooring against it would prefer a cause's purest pieces.
-    bins = SizeBins.of(size)
-    if not bins.valid.any():  # every leaf is zero in both columns
-        return []
-    chosen, sigma = _forward(cuboids, r, bins, main_effects_scale(r, bins, codes), tau, max_causes)
-    w = np.where(np.isfinite(sigma), 1.0 / sigma**2, 0.0)
-    masks = [cuboids[c].ids == g for c, g in chosen]
-    _backward(chosen, masks, r, w, tau, min_effect)
-    if not masks:
-        return []
-    gram, rhs = _normal_equations(r, w, masks)
-    inverse = np.linalg.pinv(gram)
-    beta = inverse @ rhs
-    found = []
-    for k, ((c, _), mask) in enumerate(zip(chosen, masks, strict=True)):
-        first = int(np.flatnonzero(mask)[0])
-        dims = cuboids[c].dims
-        found.append(Found(dims, tuple(int(codes[d][first]) for d in dims), mask,
-                           float(beta[k]), float(beta[k] / np.sqrt(inverse[k, k]))))
+    cuboids = {} if cuboids is None else cuboids  # each cuboid's group ids and sizes, built once
+    valid = np.isfinite(sigma)
+    fragile = np.zeros(d.size, dtype=bool) if fragile is None else fragile & valid
+    base_var = np.where(valid, sigma**2, np.inf)
+    # The noise scale is itself estimated (a median absolute deviation: about 37% as
+    # efficient as a standard deviation), so z² is an F(1, df) statistic, not a χ²₁ one; with
+    # thousands of leaves the two agree, with a few dozen F is the honest one.
+    df = max(1.0, _MAD_EFFICIENCY * float(valid.sum()))
+    tau = float(f_distribution.isf(alpha / candidate_count(cards, layers, int(valid.sum())), 1, df))
+    factor = np.ones_like(d)  # each leaf's fitted actual/expected factor: causes multiply
+    # Where causes overlap, the leaf's shift is somewhere between their single shifts and
+    # their product (they may multiply, or one may simply prevail): ``low``..``high``.
+    low, high = np.zeros_like(d), np.zeros_like(d)
+    covered = np.zeros(d.size, dtype=bool)
+    found: list[Found] = []
+    for item in warm:  # causes of an earlier pass, kept: only smaller groups are looked at
+        _add(item, factor, low, high, covered)
+        found.append(item)
+    parents: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    for layer in layers:
+        # A layer is searched again after it yields causes: a combination that failed
+        # because it overlaps one found beside it (f=f2 holds f=f2 & e=e3, where two causes
+        # multiply) is tested once that one is fitted.
+        current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        touched = None  # leaves whose fit changed since the last pass over this layer
+        while len(found) < max_causes:
+            current, accepted, mixed = _search_layer(
+                layer, parents, codes, cards, d, low, high, covered, fragile, base_var, valid,
+                tau, tail, tolerance, min_effect, max_causes - len(found), cuboids, max_group,
+                touched)
+            if not accepted and mixed is not None:
+                # Two causes of one layer that cross (d0=3 and d4=2, multiplying where they
+                # meet) each look mixed. Set the strongest mixed group's leaves aside as if
+                # explained and look again: a cause crossing it now shows, and once it is
+                # fitted the mixed group is judged on its leaves outside it. (Where the
+                # mixed group is the parent of a deeper cause, nothing new shows.)
+                _, accepted, _ = _search_layer(
+                    layer, parents, codes, cards, d, low, high, covered | mixed, fragile,
+                    base_var, valid, tau, tail, tolerance, min_effect, max_causes - len(found),
+                    cuboids, max_group, mixed)  # only groups crossing it can change
+            touched = np.zeros(d.size, dtype=bool)
+            for item in accepted:
+                _add(item, factor, low, high, covered)
+                touched |= item.mask
+            found.extend(accepted)
+            if not accepted:
+                break
+        if len(found) >= max_causes:
+            break
+        parents = current
     return found
 
 
-def _forward(cuboids: list[Cuboid], r: np.ndarray, bins: SizeBins, sigma: np.ndarray, tau: float,
-             max_causes: int) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """The (cuboid, group) picks in order from a first noise scale, and the final scale."""
-    chosen: list[tuple[int, int]] = []
-    masks: list[np.ndarray] = []
-    fitted = np.zeros_like(r)
-    valid = bins.valid.astype(float)
-    inside = [np.bincount(c.ids, valid, minlength=c.counts.size) for c in cuboids]
-    while len(chosen) < max_causes:
-        w = 1.0 / sigma**2
-        best = _best_candidate(cuboids, inside, r - fitted, w, tau, set(chosen))
-        if best is None:
-            new_sigma = noise_scale(r - fitted, bins)
-            with np.errstate(invalid="ignore"):  # empty leaves: inf / inf
-                shrink = np.nanmedian(new_sigma / sigma)
-            if not shrink < 0.9:
-                break
-            sigma = new_sigma  # the first scale still held the causes' leaves: look again
-            continue
-        chosen.append(best)
-        masks.append(cuboids[best[0]].ids == best[1])
-        gram, rhs = _normal_equations(r, w, masks)
-        fitted = np.column_stack(masks) @ np.linalg.lstsq(gram, rhs, rcond=None)[0]
-        sigma = np.minimum(sigma, noise_scale(r - fitted, bins))
-    return chosen, sigma
+def _add(item: Found, factor: np.ndarray, low: np.ndarray, high: np.ndarray,
+         covered: np.ndarray) -> None:
+    """Fit a cause just taken into each leaf's range of fitted shifts (in place).
 
-
-def _backward(chosen: list[tuple[int, int]], masks: list[np.ndarray], r: np.ndarray,
-              w: np.ndarray, tau: float, min_effect: float) -> None:
-    """Drop, weakest first, picks that no longer hold up once all are fitted together."""
-    while masks:
-        gram, rhs = _normal_equations(r, w, masks)
-        every = list(range(len(masks)))
-        full = _explained(gram, rhs, every)
-        gains = [full - _explained(gram, rhs, every[:k] + every[k + 1:]) for k in every]
-        beta = np.linalg.lstsq(gram, rhs, rcond=None)[0]
-        floor = [min_effect * np.sqrt(np.count_nonzero(m & (w > 0)) / gram[k, k])
-                 for k, m in enumerate(masks)]
-        weak = [k for k in every if gains[k] < tau or abs(beta[k]) < floor[k]]
-        if not weak:
-            return
-        weakest = min(weak, key=lambda k: gains[k])
-        del chosen[weakest], masks[weakest]
-
-
-def _best_candidate(cuboids: list[Cuboid], inside: list[np.ndarray], e: np.ndarray,
-                    w: np.ndarray, tau: float, taken: set[tuple[int, int]]) -> tuple[int, int] | None:
-    """(cuboid, group) of the highest-scoring eligible candidate, or None.
-
-    ``inside`` holds each cuboid's count of non-empty leaves per group.
+    A leaf under one cause has that cause's shift. Under two that cross (b=b16 and d=d4),
+    the shift may be their product or either one alone (data differ: a generator may
+    overwrite, a real outage multiplies), so the range spans all three, and only a
+    deviation outside it is left to explain: the crossing itself is not a further cause. A
+    refinement (most of its leaves already under a cause) multiplies its parent's shift.
     """
-    w = np.where(np.isfinite(w), w, 0.0)
-    we = w * e
-    wee = we * e
-    root_w = np.sqrt(w)
-    # Significance on residuals clipped at ±3 noise sd: one wild leaf cannot make a cause.
-    # Their variance per leaf, E[clip(t)²], is measured on the leaves outside the candidate
-    # (heavy tails raise it), never below its value for normal noise: so one leaf can never
-    # pass (9 / 0.995 < τ).
-    clipped = np.clip(e * root_w, -_CLIP, _CLIP)
-    valid = (w > 0).astype(float)
-    squares = clipped**2 * valid
-    total_squares, total_valid = float(squares.sum()), float(valid.sum())
-    robust = clipped * root_w
-    best, best_score = None, -np.inf
-    for c, cuboid in enumerate(cuboids):
-        groups = cuboid.counts.size
-        weight = np.bincount(cuboid.ids, w, minlength=groups)
-        s1 = np.bincount(cuboid.ids, we, minlength=groups)
+    mask = item.mask
+    factor[mask] *= as_factor(item.effect)
+    compound = _as_shift(factor[mask])
+    crossing = covered[mask].mean() <= 0.5
+    old = covered[mask]
+    own = np.full(compound.shape, item.effect) if crossing else compound
+    low[mask] = np.where(old, np.minimum.reduce([low[mask], own, compound]), compound)
+    high[mask] = np.where(old, np.maximum.reduce([high[mask], own, compound]), compound)
+    if not crossing:  # a refinement: its leaves' shift is now known to be the product
+        low[mask], high[mask] = compound, compound
+    covered[mask] = True
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) to within 3e-4 (the tanh form; several times faster than the exact one)."""
+    return 0.5 * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+
+
+def as_factor(shift: np.ndarray | float) -> np.ndarray | float:
+    """A relative deviation ``d`` as the factor actual/expected: ``(1 + d/2) / (1 − d/2)``."""
+    shift = np.clip(shift, -2.0, 1.999)
+    return (1 + shift / 2) / (1 - shift / 2)
+
+
+def _as_shift(factor: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`as_factor`."""
+    return 2 * (factor - 1) / (factor + 1)
+
+
+def _search_layer(layer: list[tuple[int, ...]],
+                  previous: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
+                  codes: list[np.ndarray], cards: list[int], d: np.ndarray, low: np.ndarray,
+                  high: np.ndarray, covered: np.ndarray, fragile: np.ndarray,
+                  base_var: np.ndarray, valid: np.ndarray,
+                  tau: float, tail: float,
+                  tolerance: float, min_effect: float, room: int,
+                  cuboids: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
+                  max_group: float, touched: np.ndarray | None
+                  ) -> tuple[dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]], list[Found],
+                             np.ndarray | None]:
+    """One pass over a layer's combinations: each cuboid's reach flags and the causes taken.
+
+    Only groups of at most ``max_group`` leaves are tested, and with ``touched`` only groups
+    holding one of those leaves (the rest are as they were in the previous pass).
+    """
+    fitted = np.clip(d, low, high)  # the fit nearest the leaf: residual = distance to the range
+    e = np.where(valid, d - fitted, 0.0)
+    v = base_var + (tolerance * fitted) ** 2
+    w = np.where(valid, 1.0 / v, 0.0)
+    q = w * e * e
+    current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    candidates = []
+    mixed: tuple[float, np.ndarray] | None = None  # the strongest significant group not alike
+    any_covered, any_fragile = bool(covered.any()), bool(fragile.any())
+    for dims in layer:
+        if len(dims) >= 2 and not _alive(dims, previous):
+            continue
+        if dims not in cuboids:
+            cuboid = make_cuboid(codes, cards, dims)
+            cuboids[dims] = (cuboid.ids, cuboid.counts)
+        ids, sizes = cuboids[dims]
+        groups = sizes.size
+        reach = np.bincount(ids, q, minlength=groups) >= tau
+        current[dims] = (ids, reach)
+        reach = reach & (sizes <= max_group)
+        if touched is not None:  # a second pass: only groups holding a newly fitted leaf changed
+            reach &= np.bincount(ids, touched, minlength=groups) > 0
+        if not reach.any():
+            continue
+        # From here on only the leaves of groups that can still pass are looked at.
+        sub = np.flatnonzero(reach[ids] & valid)
+        g = ids[sub]
+        if any_covered:
+            # A combination that crosses causes already found (b=b11 & c=c3 across e=e1)
+            # is judged on its leaves outside them: how causes combine is not known, so
+            # those leaves are no evidence either way. One mostly inside a cause (a
+            # refinement) is judged on all its leaves, on the residual of that cause.
+            cov = covered[sub]
+            inside = np.bincount(g, cov, minlength=groups)
+            refinement = inside > 0.5 * np.bincount(g, minlength=groups)
+            keep = ~cov | refinement[g]
+            sub, g = sub[keep], g[keep]
+        e_s, w_s, v_s = e[sub], w[sub], v[sub]
+        weight = np.bincount(g, w_s, minlength=groups)
+        s1 = np.bincount(g, w_s * e_s, minlength=groups)
+        count = np.bincount(g, minlength=groups).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(weight > 0, s1 / weight, 0.0)
+            typical = np.sqrt(np.where(weight > 0, count / weight, np.inf))
         z2 = s1 * mean
-        eligible = z2 >= tau
-        if not eligible.any():
+        # Heavy-tailed noise: a mean of few leaves needs more (``tail`` for a single leaf).
+        level = tau * (1.0 + (tail - 1.0) / np.maximum(count, 1.0))
+        ok = reach & (weight > 0) & (z2 >= level) & (np.abs(mean) >= min_effect * typical)
+        if any_fragile:  # a small leaf that appeared or vanished is no cause on its own
+            ok &= ~((count == 1) & (np.bincount(g, fragile[sub], minlength=groups) > 0))
+        if not ok.any():
             continue
-        outside = total_valid - inside[c]
+        significant = ok.copy()
+        keep = ok[g]
+        leaves, g, e_s, w_s, v_s = sub[keep], g[keep], e_s[keep], w_s[keep], v_s[keep]
+        m_s = mean[g]
+        loose = v_s + (tolerance * m_s) ** 2
+        spread = np.minimum((e_s - m_s) ** 2 / loose, _CLIP**2)
+        scatter = np.bincount(g, spread, minlength=groups)
+        ok &= scatter <= _CLIPPED_NORMAL * count + _SLACK * np.sqrt(_CLIPPED_VARIANCE * count)
+        # Most leaves must have moved at least half the mean, as many as noise allows:
+        # a shift carried by two wild leaves among sixty is not a common one.
+        half = np.abs(m_s) / 2
+        agree = np.sign(m_s) * e_s >= half
+        chance = _normal_cdf(half / np.sqrt(loose))
+        expected = np.bincount(g, chance, minlength=groups)
+        wobble = np.sqrt(np.bincount(g, chance * (1 - chance), minlength=groups))
+        ok &= np.bincount(g, agree, minlength=groups) >= expected - _SLACK * wobble - 0.5
+        # Nor a few leaves' doing: with each leaf's standardised residual clipped at
+        # max(3, twice the combination's own mean shift), the shift must still reach the
+        # level. Leaves of a real cause sit near its mean and lose nothing; a handful of
+        # leaves of a deeper cause inside a large, otherwise quiet combination lose most.
+        root_w = np.sqrt(w_s)
+        bound = np.maximum(_CLIP, 2 * np.abs(m_s) * root_w)
+        clipped = np.clip(e_s * root_w, -bound, bound) * root_w
         with np.errstate(divide="ignore", invalid="ignore"):
-            variance = (total_squares - np.bincount(cuboid.ids, squares, minlength=groups)) / outside
-            variance = np.maximum(np.where(outside > 0, variance, 1.0), _CLIPPED_NORMAL)
-            z2_robust = np.bincount(cuboid.ids, robust, minlength=groups) ** 2 / (variance * weight)
-        eligible &= (z2_robust >= tau)
-        if not eligible.any():
-            continue
-        # Leaves that scatter around their mean more than noise does (a few wild leaves, not a
-        # common factor) inflate the standard error, as overdispersion does in a GLM.
-        spread = np.clip((e - mean[cuboid.ids]) * root_w, -_CLIP, _CLIP) ** 2
-        df = np.maximum(inside[c] - 1.0, 0.0)
+            robust = np.where(weight > 0, np.bincount(g, clipped, minlength=groups) ** 2 / weight, 0.0)
+        ok &= robust >= level
+        # Not one leaf's doing: without its strongest leaf, a combination must still show
+        # a shift of the same sign worth half the level — else that leaf is the cause
+        # (found one layer down), not the combination around it.
+        pull = np.sign(m_s) * w_s * e_s
+        top = np.full(groups, -np.inf)
+        np.maximum.at(top, g, pull)
+        strongest_w = np.zeros(groups)
+        at_top = pull == top[g]
+        strongest_w[g[at_top]] = w_s[at_top]
+        rest_s1 = np.sign(mean) * s1 - np.where(ok, top, 0.0)
+        rest_w = weight - np.where(ok, strongest_w, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            dispersion = np.bincount(cuboid.ids, spread, minlength=groups) / variance
-            dispersion = np.maximum(1.0, (dispersion + _PRIOR_DF) / (df + _PRIOR_DF))
-        eligible &= (z2 / dispersion >= tau)
-        if not eligible.any():
-            continue
-        s2 = np.bincount(cuboid.ids, wee, minlength=groups)
-        excess = np.maximum(0.0, s2 - z2 - df - 2.0 * np.sqrt(2.0 * df))
-        score = np.where(eligible & (z2 - excess >= tau), z2 - excess, -np.inf)
-        for c2, g2 in taken:
-            if c2 == c:
-                score[g2] = -np.inf
-        g = int(np.argmax(score))
-        # Strictly greater: of two combinations with the same leaves, the simpler (met first) stays.
-        if score[g] > best_score:
-            best, best_score = (c, g), float(score[g])
-    return best
+            rest = np.where(rest_w > 0, np.maximum(rest_s1, 0.0) ** 2 / rest_w, 0.0)
+        ok &= (count <= 1) | (rest >= level / 2)
+        failed = significant & ~ok
+        if failed.any():
+            k = int(np.argmax(np.where(failed, z2, -np.inf)))
+            if mixed is None or z2[k] > mixed[0]:
+                mixed = (float(z2[k]), ids == k)
+        candidates.extend((float(z2[k]), dims, int(k), ids, float(mean[k]))
+                          for k in np.flatnonzero(ok))
+    candidates.sort(key=lambda c: -c[0])
+    taken = np.zeros(d.size, dtype=bool)
+    accepted: list[Found] = []
+    for z2, dims, k, ids, mean in candidates:
+        if len(accepted) >= room:
+            break
+        mask = ids == k
+        inside = mask & valid
+        if (inside & taken).any():
+            continue  # tested again once the cause it overlaps is fitted
+        first = int(np.flatnonzero(mask)[0])
+        accepted.append(Found(dims, tuple(int(codes[x][first]) for x in dims), mask, mean,
+                              float(np.sign(mean) * np.sqrt(z2))))
+        taken |= mask
+    return current, accepted, (mixed[1] if mixed is not None else None)
+
+
+def _alive(dims: tuple[int, ...], previous: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Whether every parent cuboid of ``dims`` was searched and has a group reaching τ.
+
+    (A child group's Σ e²/v is at most its parents' groups'; checking the groups leaf by
+    leaf prunes a little more but costs more than it saves.)
+    """
+    for drop in range(len(dims)):
+        parent = dims[:drop] + dims[drop + 1:]
+        if parent not in previous or not previous[parent][1].any():
+            return False
+    return True
