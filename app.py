@@ -3,14 +3,16 @@
 import streamlit as st
 
 from data_access.store import scope
+from data_access.db import ConcertoError
 from pages.common import filters, login, routing
-from pages.common.session import PRINCIPAL_KEY
+from pages.common.plaintext import plain
 
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
 
-who = st.session_state.get(PRINCIPAL_KEY)
+# Re-read on every run: a user disabled, demoted or moved since signing in is signed out.
+who = login.refresh_signed_in()
 scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
 
 PAGES = {
@@ -55,4 +57,7 @@ if who is None:
 st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
 login.signed_in_banner()
 st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
-navigation.run()
+try:
+    navigation.run()
+except ConcertoError as exc:  # refused, stale, out of scope…: a message, never a traceback
+    st.error(plain(exc))

@@ -290,4 +290,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from data_access.store.scope import as_system  # a command-line tool: the system acts
+
+    raise SystemExit(as_system(main)())

@@ -54,4 +54,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from data_access.store.scope import as_system  # a command-line tool: the system acts
+
+    raise SystemExit(as_system(main)())

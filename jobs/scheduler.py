@@ -34,6 +34,7 @@ from data_access.db import ConcertoError, create_mart_engine
 from data_access.store.demo import demo_enabled, seed_demo
 from data_access.store.workflow import create_workflow_engine
 from data_access.store.dispatch import dispatch_open_alerts, seed_dispatch_rules
+from data_access.store.scope import as_system
 
 
 def _run_one(workflow, mart, stored, *, slot: str, trigger: str, period: str | None = None,
@@ -96,6 +97,7 @@ def _scan(workflow, mart, threshold: float, recent: int) -> int:
     return 0
 
 
+@as_system  # a job with no user: it acts as the system principal, explicitly
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.scheduler",
                                      description=__doc__.splitlines()[0])

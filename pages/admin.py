@@ -9,6 +9,8 @@ from data_access.store.audit import load_audit
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Users & audit 用户与审计")
 require_mart()
@@ -26,7 +28,7 @@ with people:
     st.dataframe(shown[["username", "display_name", "role", "scope", "active", "failed_logins",
                         "locked", "created_at"]], hide_index=True, use_container_width=True)
     st.download_button("Download users (CSV)", shown.drop(columns=["locked_until"])
-                       .to_csv(index=False).encode(), "users.csv", "text/csv")
+                       .pipe(safe_frame).to_csv(index=False).encode(), "users.csv", "text/csv")
     if not who.can("manage_users"):
         st.caption("Only administrators change users.")
     else:
@@ -50,7 +52,7 @@ with people:
                                      display_name=display, scope_level=level,
                                      scope_value=value, actor=who.username)
                 except ConcertoError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                 else:
                     st.success(f"Created {username}.")
                     st.rerun()
@@ -70,7 +72,7 @@ with people:
                     if password:
                         auth.set_password(engine, target, password, actor=who.username)
                 except ConcertoError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                 else:
                     st.success(f"Saved {target}.")
                     st.rerun()
@@ -90,5 +92,5 @@ with audit:
         else:
             st.dataframe(rows, hide_index=True, use_container_width=True, column_config={
                 "at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss")})
-            st.download_button("Download the audit rows (CSV)", rows.to_csv(index=False).encode(),
+            st.download_button("Download the audit rows (CSV)", rows.pipe(safe_frame).to_csv(index=False).encode(),
                                "audit_log.csv", "text/csv")

@@ -11,6 +11,8 @@ from analytics.anomaly.alerting import group_incidents, impact_in_minimum_effect
 from data_access.store.dispatch import dispatch_alert, unit_hierarchy
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Alerts 告警")
 require_mart()
@@ -73,7 +75,8 @@ picked = st.dataframe(
         "impact": st.column_config.NumberColumn("impact", format="%.1f")},
     on_select="rerun", selection_mode="single-row", key="alerts_table")
 shown = listed
-st.download_button("Download alerts (CSV)", shown.to_csv(index=False).encode(), "alerts.csv",
+st.download_button("Download alerts (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
+                   "alerts.csv",
                    "text/csv")
 
 who = principal()
@@ -85,7 +88,7 @@ if picked.selection.rows and who.can("dispatch_orders"):
             order_id = dispatch_alert(workflow, cache.mart_engine(), int(chosen["alert_id"]),
                                       actor=who)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             if order_id is None:
                 st.warning("No dispatch rule covers this kind of unit; create the order by hand.")

@@ -12,6 +12,8 @@ from data_access.db import ConcertoError
 from pages.sections.arsenal_editor import render_editor
 from pages.common.routing import require_routed
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Marketing arsenal 营销武器库")
 require_routed()
@@ -39,7 +41,7 @@ if tactics.empty:
         try:
             st.toast(f"{store.load_starter_catalogue(engine, who)} tactic(s) loaded ✓")
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.rerun()
 else:
@@ -60,7 +62,7 @@ else:
         "max_per_customer": "max per customer", "may_pick": "may pick 可选用"})
     st.caption(f"{len(shown)} of {len(tactics)} tactic(s).")
     st.download_button("Download the catalogue (CSV)",
-                       shown[list(rules.COLUMNS)].to_csv(index=False).encode("utf-8-sig"),
+                       shown[list(rules.COLUMNS)].pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                        "arsenal.csv", "text/csv", key="arsenal_catalogue_csv")
 
 pickable = tactics[tactics["may_pick"]]
@@ -82,9 +84,9 @@ if who.can("pick_tactics") and not pickable.empty:
         try:
             order = picks.check_order_for_pick(engine, who, int(order_id))
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
-            st.success(f"Work order #{order['order_id']}: {order['title']} "
+            st.success(f"Work order #{order['order_id']}: {plain(order['title'])} "
                        f"({order['state']}, {order['assignee'] or 'unassigned'})")
     cols = st.columns(2)
     target_key = cols[0].text_input("For 对象 (subscriber, group or channel id)",
@@ -95,7 +97,7 @@ if who.can("pick_tactics") and not pickable.empty:
             pick_id = picks.pick_tactic(engine, who, int(tactic_id), int(order_id),
                                         quantity=int(quantity), target_key=target_key, note=note)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.success(f"Pick #{pick_id} attached to work order #{order_id} ✓")
 
@@ -111,7 +113,7 @@ if who.can("pick_tactics") or manager:
             columns=["tactic_id", "cancelled_by", "cancelled_at"]),
             hide_index=True, width="stretch", column_config={
                 "picked_at": st.column_config.DatetimeColumn("picked", format="YYYY-MM-DD HH:mm")})
-        st.download_button("Download picks (CSV)", recent.to_csv(index=False).encode("utf-8-sig"),
+        st.download_button("Download picks (CSV)", recent.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                            "arsenal_picks.csv", "text/csv", key="arsenal_picks_csv")
         live = recent[recent["status"] == "picked"]
         if not live.empty:
@@ -124,7 +126,7 @@ if who.can("pick_tactics") or manager:
                 try:
                     picks.cancel_pick(engine, who, int(gone))
                 except ConcertoError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                 else:
                     st.rerun()
 

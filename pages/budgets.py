@@ -13,6 +13,8 @@ from data_access.db import ConcertoError
 from pages.sections import budget_forms as forms
 from pages.common.routing import require_routed
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 TREE_CSV = ["unit_id", "period", "level", "name", "parent_id", "owner", "branch", "micro_region",
             "quota", "allocated", "booked", "spent", "rolled_booked", "rolled_spent", "left",
@@ -42,7 +44,7 @@ try:
     tree = budgets.load_budget_tree(workflow, who, period)
     bookings = budgets.load_bookings(workflow, who, period)
 except ConcertoError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 table = arith.budget_table(tree, today)
 
@@ -79,7 +81,7 @@ else:
         strokeDash=[4, 4], color="#888").encode(x="at:Q")
     st.altair_chart(bars + marks, width="stretch")
     st.download_button("Download the budget tree (CSV)",
-                       table[TREE_CSV].to_csv(index=False).encode("utf-8-sig"),
+                       table[TREE_CSV].pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                        f"budgets_{period}.csv", "text/csv", key="budgets_tree_csv")
 
 forms.my_budget(workflow, who, table, bookings)
@@ -91,7 +93,7 @@ if bookings.empty:
 else:
     st.dataframe(arith.display_bookings(bookings), hide_index=True, key="budgets_bookings")
     st.download_button("Download the bookings (CSV)",
-                       bookings.drop(columns="can_settle").to_csv(index=False)
+                       bookings.drop(columns="can_settle").pipe(safe_frame).to_csv(index=False)
                        .encode("utf-8-sig"), f"budget_bookings_{period}.csv", "text/csv",
                        key="budgets_bookings_csv")
 

@@ -13,6 +13,8 @@ from data_access.db import ConcertoError
 from pages.sections import plan_forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Campaign calendar 营销日历")
 require_mart()
@@ -66,7 +68,7 @@ else:
         st.caption("Campaigns per channel type and month 渠道负载")
         st.altair_chart(heat, width="stretch")
         st.download_button("Download the calendar (CSV)", bars.drop(columns="bar_stop")
-                           .to_csv(index=False).encode("utf-8-sig"),
+                           .pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                            f"calendar_{view}_{year}_{part}.csv", "text/csv", key="calendar_csv")
 
 st.subheader("Plans 营销计划")
@@ -75,7 +77,7 @@ if saved.empty:
 else:
     shown = saved.drop(columns=["conflicts_json"])
     st.dataframe(shown, hide_index=True, key="calendar_plans")
-    st.download_button("Download the plans (CSV)", saved.to_csv(index=False).encode("utf-8-sig"),
+    st.download_button("Download the plans (CSV)", saved.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                        "campaign_plans.csv", "text/csv", key="calendar_plans_csv")
 
 if who.can("manage_campaigns"):
@@ -88,4 +90,4 @@ if who.role == "administrator":
     try:
         plan_forms.rules_editor(workflow, who)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))

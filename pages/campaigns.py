@@ -10,6 +10,7 @@ from data_access.db import ConcertoError
 from pages.sections import campaign_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Campaigns 营销活动")
 require_mart()
@@ -50,13 +51,15 @@ running = [i for i, s in enumerate(listing["status"]) if s == "running"]
 picked = st.selectbox("Campaign 活动", list(names), index=running[0] if running else 0,
                       format_func=lambda c: f"{c} · {names[c]}", key="campaigns_pick")
 row = listing.set_index("campaign_id").loc[picked]
-st.subheader(f"{row['campaign_name']} · {row['status']}")
-st.caption(f"{row['offer']} — {row['department']}, for {row['target_segment']} customers "
-           f"via {row['channel_types'].replace(',', ', ')}; budget {format_value(row['budget'], 'yuan')}.")
+st.subheader(f"{plain(row['campaign_name'])} · {row['status']}")
+st.caption(f"{plain(row['offer'])} — {plain(row['department'])}, for "
+           f"{plain(row['target_segment'])} customers via "
+           f"{plain(row['channel_types'].replace(',', ', '))}; "
+           f"budget {format_value(row['budget'], 'yuan')}.")
 try:
     evaluation = cache.campaign_evaluation(picked)
 except ConcertoError as exc:
-    st.info(f"No effect to show yet: {exc}")
+    st.info(f"No effect to show yet: {plain(exc)}")
     st.stop()
 effect, panel = evaluation.effect, evaluation.panel
 

@@ -11,6 +11,8 @@ from data_access.db import ConcertoError
 from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Channels 渠道管理")
 require_mart()
@@ -62,7 +64,7 @@ with alert_tab:
                 added = channel_orders.record_channel_alerts(workflow, every_alert,
                                                              f"{months[-1]:%Y-%m}")
             except ConcertoError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.success(f"{added} new alert(s) recorded; the Alerts page and the nightly "
                            "dispatch pick them up.")
@@ -75,9 +77,9 @@ with channel_tab:
         "Channel 渠道", order, key="channels_pick",
         format_func=lambda c: f"{'⚠ ' if c in flagged else ''}{c} · {names[c]}")
     row = evaluated[evaluated["channel_id"] == channel_id].iloc[0]
-    st.subheader(f"{row['channel_name']}")
-    st.caption(f"{row['channel_type']} · {row['branch']} / {row['micro_region']} · manager "
-               f"{row['manager']} · opened {row['opened_on']}")
+    st.subheader(plain(row["channel_name"]))
+    st.caption(plain(f"{row['channel_type']} · {row['branch']} / {row['micro_region']} · "
+                     f"manager {row['manager']} · opened {row['opened_on']}"))
     cols = st.columns(5)
     cols[0].metric("New numbers 新增", format_value(row["new_numbers"], "subs"))
     cols[1].metric("Low use 低使用", format_value(row["low_use_share"], "pct"))
@@ -97,7 +99,7 @@ with channel_tab:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             st.dataframe(view.formatted(low, {"revenue": "yuan_per_sub"}), hide_index=True,
                          key="channels_low_use")
-            st.download_button("Download the low-use numbers (CSV)", low.to_csv(index=False)
+            st.download_button("Download the low-use numbers (CSV)", low.pipe(safe_frame).to_csv(index=False)
                                .encode(), f"channel_{channel_id}_low_use.csv", "text/csv",
                                key="channels_low_use_csv")
     view.order_form(workflow, who, row, mine)

@@ -17,6 +17,8 @@ from pages.sections import churn_view as view
 from pages.common.empty import require_mart
 from pages.common.filters import current
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Churn risk 流失预警")
 require_mart()
@@ -48,7 +50,7 @@ try:
     months = store.scored_months(manifest["version"])
 except ConcertoError as exc:
     manifest, months = None, []
-    st.info(f"{exc} Then score the latest month with `python -m jobs.churn score` "
+    st.info(f"{plain(exc)} Then score the latest month with `python -m jobs.churn score` "
             "(add `--alerts` to warn account managers about enterprise groups).")
 if manifest is not None and not months:
     st.info(f"The live model {manifest['version']} has not scored a month yet: run "
@@ -59,7 +61,7 @@ if manifest is None or not months:
         try:
             train_and_score()
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.rerun()
     st.stop()
@@ -75,7 +77,7 @@ month = st.selectbox("Scored month 评分月份", months, key="churn_month")
 try:
     scores = load_scores(cache.view_key(), manifest["version"], month)
 except ConcertoError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 
 st.subheader("Retention list 挽留名单")
@@ -113,7 +115,7 @@ st.caption(f"{len(chosen):,} subscriber(s); the first 500 are shown, the downloa
 st.dataframe(view.retention_display(chosen.head(500)), hide_index=True, width="stretch",
              column_config=view.RETENTION_COLUMNS, key="churn_table")
 where = "-".join(str(v) for v in filters.values() if v is not None) or "all"
-st.download_button("Download the retention list (CSV)", chosen.to_csv(index=False)
+st.download_button("Download the retention list (CSV)", chosen.pipe(safe_frame).to_csv(index=False)
                    .encode("utf-8-sig"), f"retention_{month}_{where}.csv", "text/csv",
                    key="churn_csv")
 
@@ -127,7 +129,7 @@ else:
                  column_config={"usage_change": st.column_config.NumberColumn(format="percent"),
                                 "score": st.column_config.ProgressColumn(min_value=0.0,
                                                                          max_value=1.0)})
-    st.download_button("Download the group warnings (CSV)", warnings.to_csv(index=False)
+    st.download_button("Download the group warnings (CSV)", warnings.pipe(safe_frame).to_csv(index=False)
                        .encode("utf-8-sig"), f"group_warnings_{month}.csv", "text/csv",
                        key="churn_groups_csv")
 

@@ -16,6 +16,8 @@ from data_access.mart.schema import DEPARTMENTS
 from pages.sections import comms_forms as forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Communications 传播管理")
 require_mart()
@@ -47,7 +49,7 @@ for row in current[current["level"] == "warn"].itertuples():
                f"{row.share:.0%} of the budget committed.")
 if not late.empty:
     st.warning(f"{len(late)} request(s) need attention: "
-               + "; ".join(f"#{r.request_id} {r.title} ({r.reason})"
+               + "; ".join(f"#{r.request_id} {plain(r.title)} ({r.reason})"
                            for r in late.head(5).itertuples()))
 
 plan, catalogue, recommend, money = st.tabs(["Plan 计划", "Catalogue 资源库",
@@ -62,7 +64,7 @@ with plan:
             "start_day", "end_day", "status", "requested_by"]]
         st.dataframe(shown.assign(cost=shown["cost"].map(lambda v: format_value(v, "yuan"))),
                      hide_index=True, key="comms_plan_table")
-        st.download_button("Download the plan (CSV)", shown.to_csv(index=False).encode(),
+        st.download_button("Download the plan (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
                            "comms_plan.csv", "text/csv", key="comms_plan_csv")
         forms.decision_form(workflow, who, requests)
     forms.request_form(workflow, who, resources)
@@ -74,7 +76,7 @@ with catalogue:
     cols = ["code", "name", "medium", "unit_cost", "cost_unit", "period_days", "theme", "coverage"]
     st.dataframe(rows[cols].assign(unit_cost=rows["unit_cost"].map(
         lambda v: format_value(v, "yuan"))), hide_index=True, key="comms_catalogue")
-    st.download_button("Download the catalogue (CSV)", rows[cols].to_csv(index=False).encode(),
+    st.download_button("Download the catalogue (CSV)", rows[cols].pipe(safe_frame).to_csv(index=False).encode(),
                        "comms_resources.csv", "text/csv", key="comms_catalogue_csv")
     forms.resource_form(workflow, who)
 
@@ -93,7 +95,7 @@ with recommend:
                                    [["campaign_name", "medium", "cost"]].dropna(),
                                    cache.campaign_arpu_change())
         except (ConcertoError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             st.stop()
         if rec.campaigns.empty:
             st.warning("No past campaign reads like this theme; try other words.")
@@ -115,7 +117,7 @@ with recommend:
                 key="comms_similar", column_config={"similarity": st.column_config.ProgressColumn(
                     "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
             st.download_button("Download the recommendation (CSV)",
-                               rec.campaigns.to_csv(index=False).encode(),
+                               rec.campaigns.pipe(safe_frame).to_csv(index=False).encode(),
                                "comms_recommendation.csv", "text/csv", key="comms_rec_csv")
 
 with money:
@@ -129,6 +131,6 @@ with money:
             remaining=status["remaining"].map(lambda v: format_value(v, "yuan")),
             share=status["share"].map(lambda v: format_value(v, "pct"))),
             hide_index=True, key="comms_budget_table")
-        st.download_button("Download budgets (CSV)", status.to_csv(index=False).encode(),
+        st.download_button("Download budgets (CSV)", status.pipe(safe_frame).to_csv(index=False).encode(),
                            "comms_budgets.csv", "text/csv", key="comms_budget_csv")
     forms.budget_form(workflow, who)

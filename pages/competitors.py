@@ -12,6 +12,8 @@ from pages.sections import competitor_view as view
 from pages.sections import intel_panel
 from pages.common.empty import require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Competitor monitor 竞争监控")
 require_mart()
@@ -28,7 +30,7 @@ recent = top[2].number_input("Alerts: last … months 近几月", 1, 12, 3, key=
 try:
     frame = cache.competitor_months(level)
 except ConcertoError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 if frame.empty:
     st.info("The mart has no competitor figures (table fact_competitor_month) for your area. "
@@ -58,7 +60,7 @@ else:
                                                  format="%.2f"),
         "impact": st.column_config.NumberColumn("impact", format="%.1f")})
     row = st.columns([1, 1, 2])
-    row[0].download_button("Download alerts (CSV)", points.to_csv(index=False).encode(),
+    row[0].download_button("Download alerts (CSV)", points.pipe(safe_frame).to_csv(index=False).encode(),
                            "competitor_alerts.csv", "text/csv", key="comp_alerts_csv")
     if who.can("act_on_alerts") and row[1].button("Raise as alerts 生成告警", key="comp_raise"):
         new = store.raise_alerts(workflow, ac.alert_rows(points, level))
@@ -70,7 +72,7 @@ if picked:
     st.altair_chart(view.side_by_side_chart(frame, flags, metric, picked), width="content")
     st.caption("Ringed points are unusual for that operator and series.")
     wide = ac.side_by_side(frame[frame["unit"].isin(picked)], metric)
-    st.download_button(f"Download {metric} side by side (CSV)", wide.to_csv(index=False).encode(),
+    st.download_button(f"Download {metric} side by side (CSV)", wide.pipe(safe_frame).to_csv(index=False).encode(),
                        f"competitors_{metric}.csv", "text/csv", key="comp_wide_csv")
     moved = ac.share_change(frame[frame["unit"].isin(picked)])
     st.dataframe(moved.assign(share_before=moved["share_before"].map("{:.1%}".format),
@@ -92,7 +94,7 @@ else:
                              branch=here["branch"].fillna(""),
                              micro_region=here["micro_region"].fillna("city-wide 全市")),
                  hide_index=True, key="comp_events")
-    st.download_button("Download events (CSV)", here.to_csv(index=False).encode(),
+    st.download_button("Download events (CSV)", here.pipe(safe_frame).to_csv(index=False).encode(),
                        "competitor_events.csv", "text/csv", key="comp_events_csv")
 
 st.subheader("Front-line intelligence 一线情报")

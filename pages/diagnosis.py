@@ -17,6 +17,8 @@ from pages.common.findings import render_findings
 from pages.common.mindmap import mindmap_dot
 from pages.common.session import principal
 from pages.sections.template_editor import WORKING, render_editor
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Market diagnosis 市场诊断")
 require_mart()
@@ -62,7 +64,7 @@ with run_tab:
                 st.session_state["diagnosis_result"] = run_diagnosis(
                     cache.mart_engine(), template, period, compare)[0]
             except (ConcertoError, ValueError) as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
     result = st.session_state.get("diagnosis_result")
     if result is None:
         st.info("Pick a period and a comparison, then Run. Each node shows its value, change "
@@ -75,15 +77,20 @@ with run_tab:
                      column_config={"change_pct": st.column_config.NumberColumn(format="percent"),
                                     "share_of_parent_change": st.column_config.NumberColumn(
                                         format="percent")})
-        st.download_button("Download node results (CSV)", table.to_csv(index=False).encode(),
+        st.download_button("Download node results (CSV)", table.pipe(safe_frame).to_csv(index=False).encode(),
                            "diagnosis_nodes.csv", "text/csv")
         render_findings(result)
         if name in stored and st.button("Save this run and raise its alerts 保存并告警",
                                         key="diagnosis_save_run"):
-            run_id = save_diagnosis(workflow, stored[name].template_id, result, trigger="manual",
-                                    slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
-                                    seconds=0.0, actor=principal().username)
-            st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
+            try:
+                run_id = save_diagnosis(
+                    workflow, stored[name].template_id, result, trigger="manual",
+                    slot=f"manual-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S%f}",
+                    seconds=0.0, actor=principal().username)
+            except ConcertoError as exc:  # Forbidden included: a role without run_diagnosis
+                st.error(plain(exc))
+            else:
+                st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
 
 with edit_tab:
     render_editor(template, cache.region_table(), cache.plan_names())
@@ -106,8 +113,8 @@ with edit_tab:
                 st.session_state["diagnosis_saved_message"] = (
                     f"Saved {saved.template.name} version {saved.template.version}.")
                 st.rerun()
-            except TemplateError as exc:
-                st.error(str(exc))
+            except (TemplateError, ConcertoError) as exc:  # Forbidden without edit_templates
+                st.error(plain(exc))
     with st.expander("Template as JSON (copy, share, or paste one in)"):
         st.download_button("Download JSON", template_to_json(template).encode(), "template.json",
                            "application/json")
@@ -117,7 +124,7 @@ with edit_tab:
                 st.session_state[WORKING] = parse_template(pasted)
                 st.rerun()
             except TemplateError as exc:
-                st.error(f"Not loaded: {exc}")
+                st.error(f"Not loaded: {plain(exc)}")
 
 with history_tab:
     if name not in stored:
@@ -130,11 +137,18 @@ with history_tab:
                     "(`python -m jobs.scheduler run-due`).")
         else:
             st.dataframe(runs, hide_index=True)
-            st.download_button("Download runs (CSV)", runs.to_csv(index=False).encode(),
+            st.download_button("Download runs (CSV)", runs.pipe(safe_frame).to_csv(index=False).encode(),
                                "diagnosis_runs.csv", "text/csv")
             ids = list(runs["run_id"])
-            a, b = st.columns(2)
-            first = a.selectbox("Compare run", ids, index=min(1, len(ids) - 1), key="diagnosis_a")
-            second = b.selectbox("with run", ids, index=0, key="diagnosis_b")
-            st.dataframe(compare_runs(store.load_run(workflow, int(first)),
-                                      store.load_run(workflow, int(second))), hide_index=True)
+            if len(ids) < 2:
+                st.info("One stored run so far: a second one can be compared with it.")
+            else:
+                a, b = st.columns(2)
+                first = a.selectbox("Compare run", ids, index=1, key="diagnosis_a")
+                second = b.selectbox("with run", ids, index=0, key="diagnosis_b")
+                try:
+                    st.dataframe(compare_runs(store.load_run(workflow, int(first)),
+                                              store.load_run(workflow, int(second))),
+                                 hide_index=True)
+                except ConcertoError as exc:  # Forbidden: a city-wide run for a manager
+                    st.warning(plain(exc))

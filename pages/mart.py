@@ -8,6 +8,7 @@ from pages.common import cache
 from data_access.store.auth import ROLES
 from pages.common.empty import build_demo_mart_button, require_mart
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 
 st.title("Mart & planted truths 数据集市")
 require_mart()
@@ -38,7 +39,7 @@ counts = cache.table_counts()
 st.dataframe(counts, hide_index=True, column_config={
     "rows": st.column_config.NumberColumn("rows", format="localized"),
 })
-st.download_button("Download table counts (CSV)", counts.to_csv(index=False).encode("utf-8"),
+st.download_button("Download table counts (CSV)", counts.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                    "mart_tables.csv", "text/csv")
 st.caption("Column-level definitions: docs/data_dictionary.md. Extract format for real data: "
            "docs/extract_format.md.")
@@ -53,7 +54,7 @@ else:
         lambda w: ", ".join(f"{k}={v}" for k, v in json.loads(w).items())))
     st.dataframe(shown[["truth_id", "kind", "where", "size", "period", "detail"]],
                  hide_index=True)
-    st.download_button("Download planted truths (CSV)", truths.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download planted truths (CSV)", truths.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        "planted_truths.csv", "text/csv")
 
 if cache.rebuildable():

@@ -12,6 +12,7 @@ from pages.sections import drilldown
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.findings import render_finding_list
+from pages.common.plaintext import plain  # the URL's text shown as text
 
 st.title("Micro-region management 微区域管理")
 require_mart()
@@ -25,7 +26,8 @@ wanted = urlstate.incoming("kpi")
 if wanted in KPIS:
     st.session_state["micro_kpi"] = wanted
 elif wanted is not None:
-    st.warning(f"URL parameter kpi={wanted!r} cannot be drilled here; choose one of {', '.join(KPIS)}.")
+    st.warning(plain(f"URL parameter kpi={wanted!r} cannot be drilled here; choose one of "
+                     f"{', '.join(KPIS)}."))
 drilldown.start_path_from_url("micro")
 kpi = st.selectbox("KPI 指标", KPIS, key="micro_kpi", format_func=lambda k: REGISTRY[k].label)
 unit = REGISTRY[kpi].unit

@@ -13,6 +13,8 @@ from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.session import principal
+from pages.common.plaintext import plain  # the URL's text shown as text
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 
 st.title("Operations sandbox 运营沙盘")
 require_mart()
@@ -30,7 +32,8 @@ wanted = urlstate.incoming("kpi")
 if wanted in REGISTRY:
     st.session_state[KPI_STATE] = wanted
 elif wanted is not None:
-    st.warning(f"URL parameter kpi={wanted!r} is not a KPI; choose one of {', '.join(REGISTRY)}.")
+    st.warning(plain(f"URL parameter kpi={wanted!r} is not a KPI; choose one of "
+                     f"{', '.join(REGISTRY)}."))
 drilldown.start_path_from_url("sandbox")
 st.session_state.setdefault(KPI_STATE, "revenue")
 
@@ -56,7 +59,7 @@ with right:
                                         zip(nodes["depth"], nodes["label"], strict=True)])
                      [["node", "current", "previous", "change", "contribution",
                        "share_of_parent_change"]], hide_index=True)
-        st.download_button("Download the tree (CSV)", nodes.to_csv(index=False).encode("utf-8"),
+        st.download_button("Download the tree (CSV)", nodes.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                            "kpi_tree.csv", "text/csv")
 
 # ── Drill: chart → table → ledger ──

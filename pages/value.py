@@ -10,6 +10,8 @@ from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.maps import region_map
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Customer value 价值经营")
 require_mart()
@@ -19,7 +21,7 @@ months = st.segmented_control("Window 统计周期 (months)", [1, 3, 6, 12], def
 try:
     window = cache.value_window(months)
 except ConcertoError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 first, last = window
 st.caption(f"{first:%Y-%m} to {last:%Y-%m}, customers billed in {last:%Y-%m}"
@@ -56,7 +58,7 @@ chart = alt.Chart(dist).mark_bar().encode(
     tooltip=["level", "band", alt.Tooltip("units:Q", format=","),
              alt.Tooltip("share:Q", format=".1%")])
 st.altair_chart(chart, width="stretch")
-st.download_button("Download the band distribution (CSV)", dist.to_csv(index=False)
+st.download_button("Download the band distribution (CSV)", dist.pipe(safe_frame).to_csv(index=False)
                    .encode("utf-8-sig"), "value_bands.csv", "text/csv", key="value_bands_csv")
 
 UNIT_COLUMNS = {"customers": "customers", "negative_customers": "losing money", "gross": "revenue",
@@ -71,7 +73,7 @@ for title, frame, keys, name in [("Channels 渠道", channels, ["channel_name", 
             c: st.column_config.NumberColumn(c, format="¥%,.0f")
             for c in ("revenue", "cost", "net value")} | {
             "ROI": st.column_config.NumberColumn("ROI", format="%.2f")}, key=f"value_{name}")
-        st.download_button(f"Download {name} (CSV)", table.to_csv(index=False).encode("utf-8-sig"),
+        st.download_button(f"Download {name} (CSV)", table.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                            f"value_{name}.csv", "text/csv", key=f"value_{name}_csv")
 
 st.subheader("Customers to look at 重点客户")
@@ -89,7 +91,7 @@ else:
         c: st.column_config.NumberColumn(c, format="¥%,.2f")
         for c in ("gross", "discount", "service_cost", "campaign_cost", "net_value")},
         key="value_rows")
-    st.download_button("Download the customers (CSV)", rows.to_csv(index=False)
+    st.download_button("Download the customers (CSV)", rows.pipe(safe_frame).to_csv(index=False)
                        .encode("utf-8-sig"), f"value_{kind}.csv", "text/csv", key="value_rows_csv")
 
 st.subheader("Value map 价值地图")

@@ -16,6 +16,8 @@ from pages.sections import orderview
 from pages.common.empty import require_mart
 from pages.sections.orderextras import order_extras
 from pages.common.session import principal
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Work orders 工单")
 require_mart()
@@ -27,7 +29,8 @@ if (linked := urlstate.incoming("order")) is not None:
     if linked.isdigit():
         st.session_state[orderview.SELECTED] = int(linked)
     else:
-        st.warning(f"URL parameter order={linked!r} is not an order number; showing the queue.")
+        st.warning(f"URL parameter order={plain(repr(linked))} is not an order number; showing "
+                   "the queue.")
 
 top = st.container()
 orderview.kpi_strip(order_actions.load_kpi_frame(
@@ -38,7 +41,7 @@ if who.can("dispatch_orders"):
         try:
             made = dispatch.dispatch_open_alerts(engine, cache.mart_engine(), actor=who)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.success(f"{len(made)} new order(s) from open alerts." if made
                        else "No open alert was waiting for an order.")
@@ -61,7 +64,7 @@ def pick_from(frame: pd.DataFrame, key: str, where) -> None:
                             on_select="rerun", selection_mode="single-row", key=key)
     if event.selection.rows:
         st.session_state[orderview.SELECTED] = int(shown["order"].iloc[event.selection.rows[0]])
-    where.download_button("Download (CSV)", shown.to_csv(index=False).encode(),
+    where.download_button("Download (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
                           f"{key}.csv", "text/csv", key=f"{key}_csv")
 
 
@@ -109,7 +112,7 @@ with new:
                     priority=priority, due_at=dt.datetime.now(dt.UTC)
                     + dt.timedelta(hours=int(hours)))
             except ConcertoError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.session_state[orderview.SELECTED] = order_id
                 st.success(f"Created work order #{order_id}.")
@@ -123,7 +126,7 @@ if not selected:
 try:
     order = workorders.load_order(engine, who, selected)
 except ConcertoError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.session_state.pop(orderview.SELECTED, None)
     st.stop()
 orderview.header(order, now)

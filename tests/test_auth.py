@@ -79,8 +79,11 @@ def test_five_failures_lock_even_the_right_password_until_the_window_ends(workfl
             auth.authenticate(workflow, "ana.li", "wrong-password-1",
                               now=T0 + dt.timedelta(minutes=minute))
     assert _row(workflow)["failed_logins"] == 5
-    with pytest.raises(AuthError, match=r"locked until 09:19 UTC"):  # locked at 09:04 + 15 min
+    with pytest.raises(AuthError, match="Unknown username or wrong password"):  # locked to 09:19
         auth.authenticate(workflow, "ana.li", PASSWORD, now=T0 + dt.timedelta(minutes=10))
+    assert _row(workflow)["failed_logins"] == 5  # the right password is refused, not counted
+    with pytest.raises(AuthError):
+        auth.authenticate(workflow, "ana.li", PASSWORD, now=T0 + dt.timedelta(minutes=18))
     assert auth.authenticate(workflow, "ana.li", PASSWORD, now=T0 + dt.timedelta(minutes=20))
     row = _row(workflow)
     assert (row["failed_logins"], row["locked_until"]) == (0, None)
@@ -109,33 +112,92 @@ def test_a_success_resets_the_failure_count(workflow):
     assert _row(workflow)["failed_logins"] == 0
 
 
-def test_concurrent_wrong_attempts_are_all_counted(workflow):
-    _user(workflow)
-    barrier, errors = threading.Barrier(8), []
+def _at_once(workflow, passwords: list[str]) -> list[object]:
+    """Sign in with every password from its own thread, all released at the same moment."""
+    barrier, outcomes = threading.Barrier(len(passwords)), []
 
-    def attempt():
+    def attempt(password):
         barrier.wait()
         try:
-            auth.authenticate(workflow, "ana.li", "wrong-password-1")
+            outcomes.append(auth.authenticate(workflow, "ana.li", password))
         except AuthError as exc:
-            errors.append(exc)
+            outcomes.append(exc)
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in passwords]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return outcomes
+
+
+def test_thirty_wrong_passwords_at_once_are_all_counted_and_lock(workflow):
+    _user(workflow)
+    outcomes = _at_once(workflow, ["wrong-password-1"] * 30)
+    assert len(outcomes) == 30 and all(isinstance(o, AuthError) for o in outcomes)
+    assert {str(o) for o in outcomes} == {auth._WRONG}  # one message, locked or not
     row = _row(workflow)
-    assert len(errors) == 8
-    assert row["failed_logins"] == 8 or row["locked_until"] is not None
+    assert row["failed_logins"] == 30
     assert row["locked_until"] is not None
-    # every attempt was either counted or refused because an earlier one had locked the account
     actions = list(auth.load_audit(workflow, entity_id="ana.li")["action"])
-    assert row["failed_logins"] + actions.count("login_refused_locked") == 8
-    assert actions.count("login_failed") == row["failed_logins"]
     assert actions.count("account_locked") == 1
-    with pytest.raises(AuthError, match="locked until"):
+    assert actions.count("login_failed") + actions.count("login_refused_locked") == 30
+    with pytest.raises(AuthError):
         auth.authenticate(workflow, "ana.li", PASSWORD)
+    assert _row(workflow)["locked_until"] is not None
+
+
+def test_a_right_password_checked_while_the_account_locks_is_refused(workflow, monkeypatch):
+    """The right password passes the (slow) hash check before the wrong ones lock the account
+    and is decided after: it must be refused, and the account must stay locked with every
+    failure counted. Deterministic: the right attempt waits for the wrong ones to finish."""
+    _user(workflow)
+    wrong_done = threading.Event()
+    real = auth._matches
+
+    def matches(password, password_hash):
+        ok = real(password, password_hash)
+        if password == PASSWORD:
+            assert wrong_done.wait(30)
+        return ok
+
+    monkeypatch.setattr(auth, "_matches", matches)
+    result = []
+    right = threading.Thread(target=lambda: result.append(_try(workflow, PASSWORD)))
+    right.start()
+    outcomes = _at_once(workflow, ["wrong-password-1"] * 12)
+    wrong_done.set()
+    right.join()
+    assert all(isinstance(o, AuthError) for o in outcomes)
+    assert isinstance(result[0], AuthError), "the right password was accepted during the lock"
+    row = _row(workflow)
+    assert row["failed_logins"] == 12 and row["locked_until"] is not None
+
+
+def _try(workflow, password):
+    try:
+        return auth.authenticate(workflow, "ana.li", password)
+    except AuthError as exc:
+        return exc
+
+
+def test_locked_and_unknown_accounts_get_the_same_message(workflow):
+    _user(workflow)
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        _try(workflow, "wrong-password-1")
+    locked = _try(workflow, PASSWORD)
+    unknown = _try_user(workflow, "made.up", PASSWORD)
+    wrong = _try_user(workflow, "ana.li", "wrong-password-1")
+    assert isinstance(locked, AuthError)
+    assert str(locked) == str(unknown) == str(wrong)
+    assert "locked until" not in str(locked)
+
+
+def _try_user(workflow, username, password):
+    try:
+        return auth.authenticate(workflow, username, password)
+    except AuthError as exc:
+        return exc
 
 
 def test_inactive_users_cannot_sign_in(workflow):

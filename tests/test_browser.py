@@ -17,6 +17,9 @@ import pytest
 from tests.test_pages import PAGE_TESTS
 
 pytestmark = pytest.mark.browser
+#: Browser assertions use Playwright's auto-waiting ``expect`` (it retries until the page
+#: matches or the timeout ends), never a bare count right after an action.
+EXPECT_MS = 30_000
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The default page is served at "/"; the first request of the module is a deep link to
@@ -93,9 +96,14 @@ def _sign_in(page, username: str, role: str, password: str | None = None) -> Non
     page.get_by_role("button", name="Sign in 登录").click()
     if password is None:  # signed in: the sidebar's sign-out button appears
         page.wait_for_selector(".st-key-logout", timeout=60_000)
-    else:
-        page.wait_for_timeout(500)
     _settle(page)
+
+
+def _expect():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_MS)
+    return expect
 
 
 def test_page_map_matches_the_registered_pages():
@@ -108,10 +116,11 @@ def test_each_page_opens_without_an_exception(server, browser, page_file):
     try:
         page.goto(f"{server}/{URL_PATHS[page_file]}", timeout=30_000)
         _sign_in(page, "analyst", "analyst")
-        assert page.get_by_text("Demo Analyst").count() >= 1  # signed in, then the page
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert page.get_by_text("Page not found").count() == 0
-        assert page.locator("h1").first.inner_text().strip()
+        expect = _expect()
+        expect(page.get_by_text("Demo Analyst").first).to_be_visible()  # signed in
+        expect(page.locator("h1").first).not_to_be_empty()  # then the page
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
     finally:
         page.close()
 
@@ -124,8 +133,9 @@ def test_choosing_a_kpi_on_a_card_puts_it_in_the_url(server, browser):
         page.locator(".st-key-sandbox_card_arpu button").click()  # ARPU's own card button
         page.wait_for_url("**kpi=arpu**", timeout=30_000)
         _settle(page)
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert "ARPU" in page.get_by_role("heading", name="Drill-down").inner_text()
+        expect = _expect()
+        expect(page.get_by_role("heading", name="Drill-down")).to_contain_text("ARPU")
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     finally:
         page.close()
 
@@ -135,7 +145,22 @@ def test_a_wrong_password_is_refused_in_the_form(server, browser):
     try:
         page.goto(server, timeout=30_000)
         _sign_in(page, "marketer", "marketer", password="not-the-password-1")
-        assert page.get_by_text("Unknown username or wrong password.").count() == 1
-        assert page.locator('[data-testid="stMetric"]').count() == 0
+        expect = _expect()  # waits for the refusal to be drawn, however slow the rerun
+        expect(page.get_by_text("Unknown username or wrong password")).to_have_count(1)
+        expect(page.get_by_label("Password 密码")).to_be_visible()  # still the form
+        expect(page.locator('[data-testid="stMetric"]')).to_have_count(0)
     finally:
         page.close()
+
+
+def test_browser_assertions_wait_instead_of_counting_once():
+    """A bare ``.count()`` or ``inner_text()`` read right after an action races the page's
+    rerun; every check here goes through ``expect``."""
+    import ast
+
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    racy = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)
+            and any(isinstance(n, ast.Attribute) and n.attr in ("count", "inner_text",
+                                                                   "is_visible", "text_content")
+                    for n in ast.walk(node))]
+    assert racy == []

@@ -255,11 +255,23 @@ def run_template(template: Template, data: DiagnosisData, period: pd.Timestamp |
 
 def compare_runs(first: RunResult, second: RunResult) -> pd.DataFrame:
     """Node by node: each run's value and status, and how the value moved between them."""
-    a = first.frame().set_index("node_id")[["label", "unit", "value", "status", "breached"]]
-    b = second.frame().set_index("node_id")[["value", "status", "breached"]]
-    out = a.join(b, how="outer", suffixes=(f" {first.period}", f" {second.period}"))
-    out["difference"] = out[f"value {second.period}"] - out[f"value {first.period}"]
+    # the suffixes name the run (A, B) as well as its period: two runs of the same month, or
+    # a run compared with itself, must not give two columns the same name
+    left, right = f" A ({first.period})", f" B ({second.period})"
+    columns = ["node_id", "label", "unit", "value", "status", "breached"]
+    a = _run_frame(first, columns).set_index("node_id")
+    b = _run_frame(second, columns).set_index("node_id")
+    out = a.join(b[["value", "status", "breached"]], how="outer", suffixes=(left, right))
+    for column in ("label", "unit"):  # a node only the second run has keeps its name
+        out[column] = out[column].fillna(b[column])
+    out["difference"] = out[f"value{right}"] - out[f"value{left}"]
     return out.reset_index()
+
+
+def _run_frame(result: RunResult, columns: list[str]) -> pd.DataFrame:
+    """A run's node table with ``columns`` even when it has no nodes."""
+    frame = result.frame()
+    return frame[columns] if len(frame) else pd.DataFrame(columns=columns)
 
 
 _UNIT_ORDER = ("channel_id", "group_id", "micro_region", "branch", "channel_type", "plan_name",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,8 +30,47 @@ _ID = re.compile(r"[a-z0-9_]{1,40}")
 _NAME = re.compile(r"[\w \-·()&/'.,]{1,80}", re.UNICODE)
 
 
+#: Limits on pasted JSON text, checked before it is parsed (deep nesting would otherwise
+#: exhaust Python's recursion limit inside ``json.loads``).
+MAX_JSON_CHARS = 100_000
+MAX_JSON_NESTING = 40
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 4, 4
+
+
+def _brief(value: Any) -> str:
+    """A short repr for messages: bounded in size and depth, whatever JSON was sent."""
+    return _REPR.repr(value)
+
+
 class TemplateError(ValueError):
     """A template that cannot be used; the message names the node and field."""
+
+
+def _check_json_shape(text: str) -> None:
+    """Refuse JSON text that is too long or nested too deeply, without parsing it."""
+    if len(text) > MAX_JSON_CHARS:
+        raise TemplateError(f"template: {len(text):,} characters; at most {MAX_JSON_CHARS:,}")
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_NESTING:
+                raise TemplateError(f"template: nested deeper than {MAX_JSON_NESTING} levels "
+                                    f"(a tree may be {MAX_DEPTH} nodes deep)")
+        elif char in "]}":
+            depth -= 1
 
 
 @dataclass(frozen=True)
@@ -87,13 +127,13 @@ def _node_from(obj: Any, path: str, depth: int, seen: set[str]) -> Node:
         raise TemplateError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
     node_id = obj.get("id")
     if not isinstance(node_id, str) or not _ID.fullmatch(node_id):
-        raise TemplateError(f"{path}.id: {node_id!r} is not an id (1–40 of a–z, 0–9, _)")
+        raise TemplateError(f"{path}.id: {_brief(node_id)} is not an id (1–40 of a–z, 0–9, _)")
     if node_id in seen:
-        raise TemplateError(f"{path}.id: {node_id!r} is used twice")
+        raise TemplateError(f"{path}.id: {_brief(node_id)} is used twice")
     seen.add(node_id)
     metric = obj.get("metric")
-    if metric not in REGISTRY:
-        raise TemplateError(f"{path}.metric: {metric!r} is not a KPI; choose one of "
+    if not isinstance(metric, str) or metric not in REGISTRY:
+        raise TemplateError(f"{path}.metric: {_brief(metric)} is not a KPI; choose one of "
                             f"{', '.join(REGISTRY)}")
     filters = obj.get("filters") or {}
     if not isinstance(filters, Mapping):
@@ -101,23 +141,23 @@ def _node_from(obj: Any, path: str, depth: int, seen: set[str]) -> Node:
     clean: list[tuple[str, str | int]] = []
     for key, value in filters.items():
         if key not in FILTERS:
-            raise TemplateError(f"{path}.filters: {key!r} cannot be filtered on; choose among "
+            raise TemplateError(f"{path}.filters: {_brief(key)} cannot be filtered on; choose among "
                                 f"{', '.join(FILTERS)}")
         kind = FILTERS[key]
         if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
-            raise TemplateError(f"{path}.filters.{key}: {value!r} must be a whole number")
+            raise TemplateError(f"{path}.filters.{key}: {_brief(value)} must be a whole number")
         if kind is str and not (isinstance(value, str) and 0 < len(value) <= 80):
-            raise TemplateError(f"{path}.filters.{key}: {value!r} must be text of 1–80 characters")
+            raise TemplateError(f"{path}.filters.{key}: {_brief(value)} must be text of 1–80 characters")
         clean.append((key, value))
     breakdown = obj.get("breakdown")
     if breakdown is not None and breakdown not in BREAKDOWNS:
-        raise TemplateError(f"{path}.breakdown: {breakdown!r} is not a dimension; choose one of "
+        raise TemplateError(f"{path}.breakdown: {_brief(breakdown)} is not a dimension; choose one of "
                             f"{', '.join(BREAKDOWNS)}")
     alert_change = obj.get("alert_change")
     if alert_change is not None:
         if isinstance(alert_change, bool) or not isinstance(alert_change, (int, float)) \
                 or not -1 < alert_change < 10 or alert_change == 0:
-            raise TemplateError(f"{path}.alert_change: {alert_change!r} must be a non-zero "
+            raise TemplateError(f"{path}.alert_change: {_brief(alert_change)} must be a non-zero "
                                 "relative change between −1 and 10 (−0.05 is a 5% fall)")
         alert_change = float(alert_change)
     children_obj = obj.get("children") or []
@@ -145,22 +185,25 @@ def parse_template(obj: Mapping[str, Any] | str) -> Template:
     analytics.diagnosis.templates.TemplateError: root.metric: 'profit' is not a KPI; choose one of ...
     """
     if isinstance(obj, str):
+        _check_json_shape(obj)
         try:
             obj = json.loads(obj)
         except json.JSONDecodeError as exc:
             raise TemplateError(f"template: not valid JSON ({exc.msg} at line {exc.lineno}, "
                                 f"column {exc.colno})") from exc
+        except RecursionError as exc:  # a backstop: _check_json_shape refuses these first
+            raise TemplateError(f"template: nested deeper than {MAX_JSON_NESTING} levels") from exc
     if not isinstance(obj, Mapping):
         raise TemplateError("template: must be an object with name and root")
     name = obj.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name.strip() or "!"):
-        raise TemplateError(f"name: {name!r} must be 1–80 letters, digits, spaces or - · ( ) & / ' . ,")
+        raise TemplateError(f"name: {_brief(name)} must be 1–80 letters, digits, spaces or - · ( ) & / ' . ,")
     schedule = obj.get("schedule", "monthly")
     if schedule not in SCHEDULES:
-        raise TemplateError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
+        raise TemplateError(f"schedule: {_brief(schedule)} is not one of {', '.join(SCHEDULES)}")
     compare_to = obj.get("compare_to", "last_period")
     if compare_to not in COMPARISONS:
-        raise TemplateError(f"compare_to: {compare_to!r} is not one of {', '.join(COMPARISONS)}")
+        raise TemplateError(f"compare_to: {_brief(compare_to)} is not one of {', '.join(COMPARISONS)}")
     if "root" not in obj:
         raise TemplateError("root: missing (the tree's top node)")
     seen: set[str] = set()
@@ -169,7 +212,7 @@ def parse_template(obj: Mapping[str, Any] | str) -> Template:
         raise TemplateError(f"root: {len(seen)} nodes; a template may have at most {MAX_NODES}")
     version = obj.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise TemplateError(f"version: {version!r} must be a whole number from 1")
+        raise TemplateError(f"version: {_brief(version)} must be a whole number from 1")
     description = obj.get("description", "")
     if not isinstance(description, str) or len(description) > 400:
         raise TemplateError("description: must be text of at most 400 characters")
@@ -218,7 +261,7 @@ def add_node(template: Template, parent_id: str, metric: str,
              alert_change: float | None = None) -> Template:
     """A copy of ``template`` with a new child under ``parent_id`` (checked like a parse)."""
     if parent_id not in {n.id for n in template.nodes()}:
-        raise TemplateError(f"no node {parent_id!r} to add under")
+        raise TemplateError(f"no node {_brief(parent_id)} to add under")
     child = {"id": _new_id(template, metric), "metric": metric, "filters": dict(filters or {}),
              "breakdown": breakdown, "alert_change": alert_change}
 
@@ -234,7 +277,7 @@ def remove_node(template: Template, node_id: str) -> Template:
     if node_id == template.root.id:
         raise TemplateError("the root node cannot be removed; edit it instead")
     if node_id not in {n.id for n in template.nodes()}:
-        raise TemplateError(f"no node {node_id!r} to remove")
+        raise TemplateError(f"no node {_brief(node_id)} to remove")
     return replace(template, root=_rebuild(template.root, lambda n: replace(
         n, children=tuple(c for c in n.children if c.id != node_id))))
 
@@ -252,14 +295,14 @@ def move_node(template: Template, node_id: str, offset: int) -> Template:
         return replace(node, children=tuple(children))
 
     if node_id not in {n.id for n in template.nodes()}:
-        raise TemplateError(f"no node {node_id!r} to move")
+        raise TemplateError(f"no node {_brief(node_id)} to move")
     return replace(template, root=_rebuild(template.root, move))
 
 
 def edit_node(template: Template, node_id: str, **changes: Any) -> Template:
     """A copy with some of ``node_id``'s fields changed (metric, filters, breakdown, alert_change)."""
     if node_id not in {n.id for n in template.nodes()}:
-        raise TemplateError(f"no node {node_id!r} to edit")
+        raise TemplateError(f"no node {_brief(node_id)} to edit")
 
     def edit(node: Node) -> Node:
         if node.id != node_id:

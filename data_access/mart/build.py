@@ -15,6 +15,7 @@ from data_access.mart import schema
 from data_access.mart.bulk import write_frame
 from data_access.db import create_mart_engine, duckdb_path, mart_url
 from data_access.mart.summaries import rebuild_summaries
+from data_access.mart.load_guards import mart_write_lock
 
 SCHEMA_VERSION = "1"
 # Tables too large for DuckDB's in-memory key index to pay off; keys are checked before loading.
@@ -73,23 +74,26 @@ def open_mart_writer(url: str | None = None, meta: dict[str, str] | None = None
     and the app notices the new file). On a server everything happens in one
     transaction: existing rows are deleted, the new ones inserted, summaries rebuilt.
     """
+
     url = url or mart_url()
     meta = dict(meta or {})
     path = duckdb_path(url)
-    if path is not None:
-        yield from _write_duckdb_file(path, meta)
-        return
-    engine = create_mart_engine(url)
-    try:
-        with engine.begin() as conn:
-            schema.MART.create_all(conn, checkfirst=True)
-            for table in reversed(schema.MART.sorted_tables):
-                conn.execute(sa.delete(table))
-            writer = MartWriter(conn)
-            yield writer
-            writer._finish(meta)
-    finally:
-        engine.dispose()
+    # one writer at a time (a second is refused: MartBusy); a killed build's files are removed
+    with mart_write_lock(url):
+        if path is not None:
+            yield from _write_duckdb_file(path, meta)
+            return
+        engine = create_mart_engine(url)
+        try:
+            with engine.begin() as conn:
+                schema.MART.create_all(conn, checkfirst=True)
+                for table in reversed(schema.MART.sorted_tables):
+                    conn.execute(sa.delete(table))
+                writer = MartWriter(conn)
+                yield writer
+                writer._finish(meta)
+        finally:
+            engine.dispose()
 
 
 def _write_duckdb_file(path: Path, meta: dict[str, str]) -> Iterator[MartWriter]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
 from data_access.mart.queries import Slice, masked, region_conditions
+from data_access.store.scope import require
 from data_access.store.scope import reveal_numbers
 from analytics.periods import add_months
 
@@ -41,6 +42,20 @@ def load_fact_months(engine: sa.Engine) -> list[dt.date]:
     fact = s.fact_subscriber_month
     frame = read_frame(engine, sa.select(fact.c.month).distinct().order_by(fact.c.month))
     return [pd.Timestamp(m).date() for m in frame["month"]]
+
+
+def _subscribers_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """``column`` (a subscriber id) names a subscriber inside the acting scope."""
+    sub, region = s.dim_subscriber, s.dim_region
+    return column.in_(sa.select(sub.c.subscriber_id)
+                      .select_from(sub.join(region, sub.c.region_id == region.c.region_id))
+                      .where(*region_conditions(Slice())))
+
+
+def _regions_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """``column`` (a region id) names a micro-region inside the acting scope."""
+    region = s.dim_region
+    return column.in_(sa.select(region.c.region_id).where(*region_conditions(Slice())))
 
 
 def _measure(fact: sa.Table, name: str) -> sa.ColumnElement[float]:
@@ -115,7 +130,8 @@ def load_benefits(engine: sa.Engine, month: dt.date) -> pd.DataFrame:
                   sa.func.sum(sa.case((campaign.c.end_month >= window, member.c.cost), else_=0.0))
                   .label("campaign_cost_3m"))
         .select_from(member.join(campaign, member.c.campaign_id == campaign.c.campaign_id))
-        .where(member.c.arm == "treated", campaign.c.start_month <= month)
+        .where(member.c.arm == "treated", campaign.c.start_month <= month,
+               _subscribers_in_scope(member.c.subscriber_id))
         .group_by(member.c.subscriber_id))
     frame = read_frame(engine, statement)
     for column in ("last_benefit_start", "last_benefit_end"):
@@ -124,13 +140,15 @@ def load_benefits(engine: sa.Engine, month: dt.date) -> pd.DataFrame:
 
 
 def load_rival_events(engine: sa.Engine, month: dt.date, *, months: int = 3) -> pd.DataFrame:
-    """Rival events dated in ``month`` or the ``months - 1`` before it (region NULL: city-wide)."""
+    """Rival events dated in ``month`` or the ``months - 1`` before it (region NULL: city-wide),
+    in the acting scope's micro-regions or city-wide."""
     event = s.competitor_event
     month = month_start(month)
     statement = (sa.select(event.c.day, event.c.operator, event.c.region_id, event.c.kind,
                            event.c.description)
                  .where(event.c.day >= shift_month(month, 1 - months),
-                        event.c.day < shift_month(month, 1))
+                        event.c.day < shift_month(month, 1),
+                        sa.or_(event.c.region_id.is_(None), _regions_in_scope(event.c.region_id)))
                  .order_by(event.c.day, event.c.event_id))
     frame = read_frame(engine, statement)
     frame["day"] = pd.to_datetime(frame["day"])
@@ -144,7 +162,8 @@ def load_rival_figures(engine: sa.Engine, month: dt.date, *, back: int = 3) -> p
     month = month_start(month)
     statement = (sa.select(market.c.month, market.c.region_id, market.c.operator,
                            market.c.subscribers, market.c.new_adds, market.c.arpu)
-                 .where(market.c.month.in_([month, shift_month(month, -back)]))
+                 .where(market.c.month.in_([month, shift_month(month, -back)]),
+                        _regions_in_scope(market.c.region_id))
                  .order_by(market.c.month, market.c.region_id, market.c.operator))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
@@ -168,9 +187,18 @@ def load_group_sizes(engine: sa.Engine, month: dt.date, *, back: int = 3) -> pd.
                            *[at(value, when).label(f"{name}_{suffix}")
                              for name, value in measures.items()
                              for suffix, when in (("0", month), ("3", earlier))])
-                 .where(summary.c.month.in_([month, earlier]))
+                 .where(summary.c.month.in_([month, earlier]),
+                        summary.c.group_id.in_(_groups_in_scope()))
                  .group_by(summary.c.group_id).order_by(summary.c.group_id))
     return read_frame(engine, statement)
+
+
+def _groups_in_scope() -> sa.Select:
+    """The ids of the enterprise groups homed inside the acting scope."""
+    group, region = s.dim_group, s.dim_region
+    return (sa.select(group.c.group_id)
+            .select_from(group.join(region, group.c.region_id == region.c.region_id))
+            .where(*region_conditions(Slice())))
 
 
 def load_churn_labels(engine: sa.Engine, month: dt.date, horizon: int) -> pd.DataFrame:
@@ -192,17 +220,23 @@ def load_churn_labels(engine: sa.Engine, month: dt.date, horizon: int) -> pd.Dat
     statement = (sa.select(sub.c.subscriber_id,
                            sa.case((left, True), else_=False).label("churned"))
                  .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id))
-                 .where(fact.c.month == month).order_by(sub.c.subscriber_id))
+                 .where(fact.c.month == month, _subscribers_in_scope(sub.c.subscriber_id))
+                 .order_by(sub.c.subscriber_id))
     frame = read_frame(engine, statement)
     frame["churned"] = frame["churned"].astype(bool)
     return frame
 
 
 def load_true_churn_prob(engine: sa.Engine, month: dt.date) -> pd.DataFrame:
-    """The generator's true probability of churning after ``month`` (empty for real extracts)."""
+    """The generator's true probability of churning after ``month`` (empty for real extracts).
+
+    A planted truth: only roles with ``view_mart_admin`` may read it, as the other truths.
+    """
+    require("view_mart_admin", "read the planted churn probabilities")
     truth = s.truth_churn_prob
     return read_frame(engine, sa.select(truth.c.subscriber_id, truth.c.prob)
-                      .where(truth.c.month == month_start(month))
+                      .where(truth.c.month == month_start(month),
+                             _subscribers_in_scope(truth.c.subscriber_id))
                       .order_by(truth.c.subscriber_id))
 
 
@@ -213,6 +247,7 @@ def load_groups(engine: sa.Engine) -> pd.DataFrame:
                                         group.c.account_manager, group.c.has_leased_line,
                                         region.c.branch, region.c.micro_region)
                       .select_from(group.join(region, group.c.region_id == region.c.region_id))
+                      .where(*region_conditions(Slice()))
                       .order_by(group.c.group_id))
 
 

@@ -24,7 +24,9 @@ import sqlalchemy as sa
 from data_access.mart import schema
 from data_access.mart.build import open_mart_writer
 from data_access.db import ConcertoError, create_mart_engine
+from data_access.mart.load_guards import total_problems
 from data_access.mart.validation import MAX_PER_FILE, Problem, TableCheck, arrow_schema, check_header
+from data_access.store.scope import as_system
 
 #: Every table an extract may hold, in load order (referenced tables first).
 TABLES: tuple[sa.Table, ...] = schema.EXTRACT_TABLES + schema.OPTIONAL_TABLES
@@ -187,6 +189,8 @@ def _read_table(table: sa.Table, path: Path) -> tuple[pa.Table | None, TableChec
         check.add(Problem(path.name, "has a header but no rows"))
         return None, check
     check.check_keys(data)
+    for problem in total_problems(table, data, path.name):  # finite values, infinite totals
+        check.add(problem)
     return data, check
 
 
@@ -318,6 +322,7 @@ def _export_table(conn: sa.Connection, table: sa.Table, path: Path) -> None:
                 schema=arrow))
 
 
+@as_system  # a job with no user: it acts as the system principal, explicitly
 def main(argv: list[str] | None = None) -> int:
     """The command line: load an extract, print progress and rows per table; 2 on a bad extract."""
     parser = argparse.ArgumentParser(prog="python -m data_access.mart.load",

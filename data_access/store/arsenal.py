@@ -24,6 +24,7 @@ from data_access.store.audit import record_audit
 from data_access.store.auth import SYSTEM_ACTOR, Principal
 from data_access.db import PROJECT_ROOT, ConcertoError, read_frame
 from data_access.store.workflow import Money, WORKFLOW, StaleWrite, update_versioned, write_transaction
+from data_access.store.scope import require
 
 ASSET = PROJECT_ROOT / "assets" / "arsenal.csv"
 
@@ -114,7 +115,10 @@ def load_catalogue(engine: sa.Engine, path: Path | str = ASSET, *,
     The whole file is validated first, and a broken file loads nothing. Tactics already in
     the store keep their edits (and their deactivation): the file never overwrites them.
     One transaction with one audit row; safe to run again, and from two processes at once.
+    Refused unless the acting principal holds ``manage_arsenal``.
     """
+
+    require("manage_arsenal", "load the marketing arsenal")
     catalogue = read_catalogue(path)
     try:
         with write_transaction(engine) as conn:

@@ -14,17 +14,21 @@ import sqlalchemy as sa
 from data_access.db import ConcertoError, read_frame
 from data_access.store.audit import load_audit, record_audit  # noqa: F401  (part of this API)
 from data_access.store.principal import (AUTH_LEVEL, PERMISSIONS, ROLES, SCOPE_LEVELS,  # noqa: F401
-                                         SYSTEM, Forbidden, Principal)  # (part of this API)
-from data_access.store.workflow import app_user
+                                         SYSTEM, SYSTEM_ACTOR, Forbidden, Principal)  # (API)
+from data_access.store.workflow import app_user, write_transaction
+from data_access.store.scope import require
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
 #: bcrypt work factor; tests lower it to keep runs fast.
 BCRYPT_ROUNDS = 12
-SYSTEM_ACTOR = "system"
+
 
 _USERNAME = re.compile(r"[a-z0-9._-]{3,40}")
-_WRONG = "Unknown username or wrong password."
+#: The one answer to every refused sign-in of an unknown user, a wrong password or a locked
+#: account, so that the answer never tells whether a username exists.
+_WRONG = (f"Unknown username or wrong password (after {MAX_FAILED_LOGINS} failed sign-ins an "
+          f"account is locked for {int(LOCKOUT.total_seconds() // 60)} minutes).")
 
 
 class AuthError(ConcertoError):
@@ -35,6 +39,8 @@ class _UsernameTaken(ConcertoError):
     pass
 
 
+class SessionEnded(AuthError):
+    """The signed-in user was changed (role, scope, password, access) or removed since sign-in."""
 
 
 def _now() -> dt.datetime:
@@ -54,6 +60,8 @@ def _check_username(username: str) -> None:
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise ConcertoError(f"username: {username!r} must be 3–40 characters of a–z, 0–9, "
                             "'.', '_' or '-'.")
+    if username == SYSTEM_ACTOR:
+        raise ConcertoError(f"username: {username!r} is reserved for scheduled jobs.")
 
 
 def _check_password(password: str) -> None:
@@ -106,13 +114,13 @@ def _spend_time_like_a_check(password: str) -> None:
 
 def _principal(row: Mapping[str, Any]) -> Principal:
     return Principal(row["username"], row["display_name"], row["role"], row["scope_level"],
-                     row["scope_value"])
+                     row["scope_value"], int(row.get("session_version") or 0))
 
 
 def _profile(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the audit may see of a user row: everything but the hash."""
     keys = ("username", "display_name", "role", "scope_level", "scope_value", "active",
-            "failed_logins", "locked_until")
+            "failed_logins", "locked_until", "session_version")
     return {k: row[k] for k in keys}
 
 
@@ -135,6 +143,7 @@ def create_user(engine: sa.Engine, username: str, password: str, role: str, *,
         Naming the field at fault (username, password, role, scope_level, scope_value,
         display_name) or a username already taken; nothing is written then.
     """
+    _require_acting("manage_users", "create users")
     _check_username(username)
     _check_password(password)
     _check_role(role, scope_level, scope_value)
@@ -142,7 +151,7 @@ def create_user(engine: sa.Engine, username: str, password: str, role: str, *,
         raise ConcertoError("display_name: must be 1–80 characters.")
     values = dict(username=username, display_name=display_name.strip(), role=role,
                   scope_level=scope_level, scope_value=scope_value, failed_logins=0,
-                  locked_until=None, active=True)
+                  locked_until=None, active=True, session_version=0)
     password_hash = _hash(password)
     try:
         with engine.begin() as conn:
@@ -168,11 +177,20 @@ def list_users(engine: sa.Engine) -> pd.DataFrame:
     return read_frame(engine, sa.select(*columns).order_by(app_user.c.username))
 
 
+def _require_acting(permission: str, doing: str) -> None:
+    """Refuse unless the acting principal (``data_access.store.scope``) holds ``permission``."""
+
+    require(permission, doing)
+
+
 def _update_user(engine: sa.Engine, username: str, actor: str, action: str,
                  values: dict[str, Any], after_extra: dict[str, Any] | None = None) -> Principal:
+    _require_acting("manage_users", "change users' roles, scopes, passwords or access")
     with engine.begin() as conn:
         before = _profile(_load_row(conn, username))
-        conn.execute(sa.update(app_user).where(app_user.c.username == username).values(**values))
+        # every change of role, scope, password or access ends the user's open sessions
+        conn.execute(sa.update(app_user).where(app_user.c.username == username).values(
+            session_version=sa.func.coalesce(app_user.c.session_version, 0) + 1, **values))
         after = _profile(_load_row(conn, username))
         record_audit(conn, actor, action, "app_user", username, before,
                      {**after, **(after_extra or {})})
@@ -213,62 +231,99 @@ def authenticate(engine: sa.Engine, username: str, password: str, *,
                  now: dt.datetime | None = None) -> Principal:
     """Check a username and password and return the signed-in Principal.
 
-    After ``MAX_FAILED_LOGINS`` consecutive failures the account locks for ``LOCKOUT``; while
-    locked even the right password is refused. Failures are counted with an atomic
-    ``failed_logins = failed_logins + 1`` so concurrent attempts are never lost. Every
-    attempt is audited.
+    This is the only sign-in path. The password is checked first (slow, outside any lock);
+    the outcome is then decided in one write transaction that holds the user's row
+    (``BEGIN IMMEDIATE`` on SQLite, ``SELECT … FOR UPDATE`` on PostgreSQL), so attempts made
+    at the same moment are decided one after the other on the row as it is then:
+
+    * while the account is locked every attempt is refused, even the right password; a wrong
+      one is still counted;
+    * a wrong password adds one to ``failed_logins``; the attempt that reaches
+      ``MAX_FAILED_LOGINS`` locks the account for ``LOCKOUT``;
+    * a lock that has run out is cleared and counting starts afresh.
+
+    Every attempt is audited.
 
     Raises
     ------
     AuthError
-        With one message for an unknown user and a wrong password alike.
+        With one message for an unknown user, a wrong password and a locked account alike.
     """
     now = _as_utc(now) or _now()
     name = str(username)[:40]
     with engine.connect() as conn:
-        row = conn.execute(sa.select(app_user).where(app_user.c.username == name)
-                           ).mappings().first()
+        row = conn.execute(sa.select(app_user.c.user_id, app_user.c.password_hash)
+                           .where(app_user.c.username == name)).mappings().first()
     if row is None:
         _spend_time_like_a_check(password)
         _audit_login(engine, name, "login_failed", {"reason": "unknown_user"})
         raise AuthError(_WRONG)
-    locked_until = _as_utc(row["locked_until"])
-    if locked_until is not None and locked_until > now:
-        _audit_login(engine, name, "login_refused_locked", {"locked_until": locked_until})
-        raise AuthError(f"This account is locked until {locked_until:%H:%M} UTC after "
-                        f"{MAX_FAILED_LOGINS} failed sign-ins; try again then.")
-    if locked_until is not None:  # the lock has run out: start counting afresh
-        with engine.begin() as conn:
-            conn.execute(sa.update(app_user).where(
-                app_user.c.user_id == row["user_id"],
-                app_user.c.locked_until == row["locked_until"]).values(
-                failed_logins=0, locked_until=None))
-    if not _matches(password, row["password_hash"]):
-        _count_failure(engine, row["user_id"], name, now)
-        raise AuthError(_WRONG)
-    if not row["active"]:
-        _audit_login(engine, name, "login_refused_inactive")
-        raise AuthError("This account is disabled; ask an administrator.")
-    with engine.begin() as conn:
-        conn.execute(sa.update(app_user).where(app_user.c.user_id == row["user_id"])
-                     .values(failed_logins=0, locked_until=None))
-        record_audit(conn, name, "login_ok", "app_user", name, None, None)
-    return _principal(row)
-
-
-def _count_failure(engine: sa.Engine, user_id: int, username: str, now: dt.datetime) -> None:
-    """Add one failure atomically; the update that reaches the limit sets the lock."""
+    matched = _matches(password, row["password_hash"])
     u = app_user.c
-    lock = sa.case((sa.and_(u.failed_logins + 1 >= MAX_FAILED_LOGINS, u.locked_until.is_(None)),
-                    sa.literal(now + LOCKOUT, app_user.c.locked_until.type)),
-                   else_=u.locked_until)
-    with engine.begin() as conn:  # the UPDATE comes first, so SQLite takes the write lock at once
-        failed, locked_until = conn.execute(
-            sa.update(app_user).where(u.user_id == user_id)
-            .values(failed_logins=u.failed_logins + 1, locked_until=lock)
-            .returning(u.failed_logins, u.locked_until)).one()
-        record_audit(conn, username, "login_failed", "app_user", username, None,
-                     {"failed_logins": failed})
-        if failed == MAX_FAILED_LOGINS:
-            record_audit(conn, username, "account_locked", "app_user", username, None,
-                         {"locked_until": _as_utc(locked_until)})
+    with write_transaction(engine) as conn:
+        current = conn.execute(sa.select(app_user).where(u.user_id == row["user_id"])
+                               .with_for_update()).mappings().one()
+        if current["password_hash"] != row["password_hash"]:
+            matched = False  # the password changed while it was being checked
+        locked_until = _as_utc(current["locked_until"])
+        expired = locked_until is not None and locked_until <= now
+        failures = 0 if expired else int(current["failed_logins"] or 0)
+        if locked_until is not None and not expired:
+            conn.execute(sa.update(app_user).where(u.user_id == row["user_id"])
+                         .values(failed_logins=u.failed_logins + (0 if matched else 1)))
+            record_audit(conn, name, "login_refused_locked", "app_user", name, None,
+                         {"locked_until": locked_until, "password_ok": matched,
+                          "failed_logins": failures + (0 if matched else 1)})
+            outcome = "locked"
+        elif not matched:
+            failures += 1
+            lock = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
+            conn.execute(sa.update(app_user).where(u.user_id == row["user_id"])
+                         .values(failed_logins=failures, locked_until=lock))
+            record_audit(conn, name, "login_failed", "app_user", name, None,
+                         {"failed_logins": failures})
+            if lock is not None:
+                record_audit(conn, name, "account_locked", "app_user", name, None,
+                             {"locked_until": lock})
+            outcome = "wrong"
+        elif not current["active"]:
+            if expired:
+                conn.execute(sa.update(app_user).where(u.user_id == row["user_id"])
+                             .values(failed_logins=0, locked_until=None))
+            record_audit(conn, name, "login_refused_inactive", "app_user", name, None, None)
+            outcome = "inactive"
+        else:
+            conn.execute(sa.update(app_user).where(u.user_id == row["user_id"])
+                         .values(failed_logins=0, locked_until=None))
+            record_audit(conn, name, "login_ok", "app_user", name, None, None)
+            outcome = "ok"
+    if outcome == "inactive":
+        raise AuthError("This account is disabled; ask an administrator.")
+    if outcome != "ok":
+        raise AuthError(_WRONG)
+    return _principal(current)
+
+
+def current_principal(engine: sa.Engine, signed_in: Principal) -> Principal:
+    """The signed-in person as the store has them now (role, scope, active, session version).
+
+    The app calls this on every run, so a change made by an administrator takes effect at
+    once instead of at the next sign-in.
+
+    Raises
+    ------
+    SessionEnded
+        The user is gone or disabled, or their role, scope or password changed since they
+        signed in (the stored ``session_version`` differs from the session's).
+    """
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(app_user).where(app_user.c.username == signed_in.username)
+                           ).mappings().first()
+    if row is None or not row["active"]:
+        raise SessionEnded("Your account has been disabled or removed; you have been signed "
+                           "out.")
+    fresh = _principal(row)
+    if fresh.session_version != signed_in.session_version:
+        raise SessionEnded("Your role, scope or password was changed; you have been signed "
+                           "out. Please sign in again.")
+    return fresh

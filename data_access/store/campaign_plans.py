@@ -26,6 +26,7 @@ from data_access.mart.calendar import count_duplicates, load_mart_campaigns
 from data_access.db import ConcertoError, check_text, read_frame
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
 from data_access.store.workflow import Money, WORKFLOW, StaleWrite, update_versioned, write_transaction
+from data_access.store.scope import require
 
 STATUSES = ("draft", "saved")
 
@@ -165,6 +166,8 @@ def save_rule(workflow: sa.Engine, who: Principal, benefit_kind: str, allowed_ch
 
 def seed_channel_rules(workflow: sa.Engine) -> int:
     """Demo seeder: the starter loading rules for kinds without one (idempotent)."""
+
+    require("manage_dispatch_rules", "write channel loading rules")  # administrators, as save_rule
     try:
         with write_transaction(workflow) as conn:
             present = set(conn.execute(sa.select(channel_rule.c.benefit_kind)).scalars())

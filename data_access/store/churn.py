@@ -35,6 +35,7 @@ from data_access.store.workflow import alert, write_transaction
 from analytics.churn.model import MODEL_FORMAT
 from data_access.db import read_frame
 from data_access.store.arsenal import tactic
+from data_access.store.scope import require
 
 MODEL_DIR = DATA_DIR / "models" / "churn"
 LIVE_FILE = "live.json"
@@ -221,8 +222,10 @@ def raise_group_alerts(engine: sa.Engine, warnings: pd.DataFrame, month: str, *,
     """Raise each group warning as an open alert for its account manager (one transaction).
 
     A group already alerted for the month is skipped; every new alert gets an audit row.
-    Returns how many alerts were new.
+    Returns how many alerts were new. Refused with nobody acting (a job acts as the system).
     """
+
+    require("view_dashboards", "raise churn alerts")
     raised = 0
     with write_transaction(engine) as conn:
         for row in warnings.itertuples(index=False):

@@ -10,6 +10,8 @@ import importlib
 import os
 
 import sqlalchemy as sa
+from data_access.store.auth import SYSTEM
+from data_access.store.scope import acting_as
 
 ENV_DEMO_USERS = "CONCERTO_DEMO_USERS"
 #: "module:function" seeders, each idempotent and taking the workflow engine.
@@ -33,7 +35,9 @@ def demo_enabled(engine: sa.Engine) -> bool:
 
 
 def seed_demo(engine: sa.Engine) -> None:
-    """Run every demo seeder (each is safe to run again)."""
-    for spec in SEEDERS:
-        module, function = spec.split(":")
-        getattr(importlib.import_module(module), function)(engine)
+    """Run every demo seeder (each is safe to run again), as the system principal."""
+
+    with acting_as(SYSTEM):
+        for spec in SEEDERS:
+            module, function = spec.split(":")
+            getattr(importlib.import_module(module), function)(engine)

@@ -14,13 +14,15 @@ import sqlalchemy as sa
 from analytics.diagnosis.runs import RunResult
 from analytics.diagnosis.templates import Template, parse_template, template_to_json
 from data_access.mart import queries
+from data_access.store import scope
 from data_access.store.audit import record_audit
-from data_access.store.auth import SYSTEM_ACTOR
+from data_access.store.auth import SYSTEM, SYSTEM_ACTOR
 from data_access.db import PROJECT_ROOT, ConcertoError, read_frame
 from data_access.mart.queries import Slice
 from data_access.store.workflow import alert, diagnosis_run, diagnosis_template, write_transaction
 from data_access.store import scope
 from data_access.store.dispatch import place_units
+from data_access.store.run_scope import narrow_run
 
 _INTERVALS = {"daily": dt.timedelta(days=1), "weekly": dt.timedelta(days=7)}
 STARTERS_DIR = PROJECT_ROOT / "assets" / "templates"
@@ -90,7 +92,11 @@ def _stored(row: Mapping[str, Any]) -> StoredTemplate:
 
 def save_template(engine: sa.Engine, template: Template, user: str,
                   now: dt.datetime | None = None) -> StoredTemplate:
-    """Save ``template`` as the next version of its name (one transaction, audited)."""
+    """Save ``template`` as the next version of its name (one transaction, audited).
+
+    Raises ``Forbidden`` unless the acting principal holds ``edit_templates``.
+    """
+    scope.require("edit_templates", "save diagnosis templates")
     now = now or _now()
     with write_transaction(engine) as conn:
         latest = conn.execute(sa.select(sa.func.max(diagnosis_template.c.version))
@@ -112,7 +118,13 @@ def save_template(engine: sa.Engine, template: Template, user: str,
 
 
 def seed_starter_templates(engine: sa.Engine) -> int:
-    """Save the shipped starter templates whose names are not in the store yet."""
+    """Save the shipped starter templates whose names are not in the store yet (a seeder: it
+    acts as the system principal)."""
+    with scope.acting_as(SYSTEM):
+        return _seed_starter_templates(engine)
+
+
+def _seed_starter_templates(engine: sa.Engine) -> int:
     existing = {s.template.name for s in list_templates(engine)}
     added = 0
     for path in sorted(STARTERS_DIR.glob("*.json")):
@@ -154,6 +166,7 @@ def claim_due(engine: sa.Engine, now: dt.datetime | None = None) -> list[tuple[S
     together never both get the same slot; the runs table's unique (template, slot) key
     backs that up.
     """
+    scope.require("run_diagnosis", "claim scheduled diagnosis runs")
     now = now or _now()
     t = diagnosis_template
     claimed = []
@@ -177,7 +190,11 @@ def claim_due(engine: sa.Engine, now: dt.datetime | None = None) -> list[tuple[S
 def record_run(engine: sa.Engine, template_id: int, result: RunResult, *, trigger: str,
                slot: str, seconds: float, alerts: list[dict[str, Any]],
                actor: str = SYSTEM_ACTOR) -> int | None:
-    """Store a run and the alerts it raised in one transaction; None if the slot already ran."""
+    """Store a run and the alerts it raised in one transaction; None if the slot already ran.
+
+    Raises ``Forbidden`` unless the acting principal holds ``run_diagnosis``.
+    """
+    scope.require("run_diagnosis", "store diagnosis runs")
     with engine.begin() as conn:
         exists = conn.execute(sa.select(diagnosis_run.c.run_id).where(
             diagnosis_run.c.template_id == template_id, diagnosis_run.c.slot == slot)).first()
@@ -214,7 +231,12 @@ def _insert_alerts(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
 
 
 def raise_alerts(engine: sa.Engine, rows: list[dict[str, Any]]) -> int:
-    """Record alerts from a detector (one transaction); returns how many were new."""
+    """Record alerts from a detector (one transaction); returns how many were new.
+
+    Any signed-in person's view may raise a detector's alerts (they are facts about the mart,
+    not a choice); with nobody acting it is refused.
+    """
+    scope.require("view_dashboards", "raise alerts")
     with engine.begin() as conn:
         return _insert_alerts(conn, [{"run_id": None, **r} for r in rows])
 
@@ -231,12 +253,14 @@ def list_runs(engine: sa.Engine, name: str | None = None) -> pd.DataFrame:
 
 
 def load_run(engine: sa.Engine, run_id: int) -> RunResult:
+    """One stored run, narrowed to the acting scope (``Forbidden`` when it cannot be)."""
     with engine.connect() as conn:
         text = conn.execute(sa.select(diagnosis_run.c.result_json)
                             .where(diagnosis_run.c.run_id == run_id)).scalar()
     if text is None:
         raise ConcertoError(f"No stored run with id {run_id}.")
-    return RunResult.from_dict(json.loads(text))
+
+    return narrow_run(RunResult.from_dict(json.loads(text)))  # a regional manager's nodes only
 
 
 def list_alerts(engine: sa.Engine, *, status: str | None = "open", limit: int = 500,
@@ -244,22 +268,41 @@ def list_alerts(engine: sa.Engine, *, status: str | None = "open", limit: int = 
     """Alerts, newest first: all of them, or for a regional scope those on units inside it.
 
     A scoped reader needs ``mart`` to place each unit on the map; city-wide alerts and units
-    that cannot be placed are not theirs to see.
+    that cannot be placed are not theirs to see. The scope is applied in the query, before
+    the limit, so a manager's own alerts never drop out behind newer ones elsewhere.
     """
 
+    who = scope.acting_principal("read alerts")
     statement = sa.select(alert).order_by(alert.c.alert_id.desc()).limit(limit)
     if status is not None:
         statement = statement.where(alert.c.status == status)
-    frame = read_frame(engine, statement)
-    who = scope.acting()
-    if who is None or who.scope_level is None or frame.empty:
-        return frame
-    if mart is None:
-        raise ConcertoError("list_alerts: a regional scope needs the mart to place alerts.")
+    if who.scope_level is not None:
+        if mart is None:
+            raise ConcertoError("list_alerts: a regional scope needs the mart to place alerts.")
+        statement = statement.where(_alerts_in_scope(engine, mart, status))
+    return read_frame(engine, statement)
 
-    places = place_units(mart, set(zip(frame["unit_level"], frame["unit_key"])))
-    city_wide = {"city", "channel_type", "plan_name", "segment", "budget"}
-    keep = [level not in city_wide and places[(level, key)] is not None
-            and scope.in_scope(*places[(level, key)])
-            for level, key in zip(frame["unit_level"], frame["unit_key"])]
-    return frame[keep].reset_index(drop=True)
+
+_CITY_WIDE = {"city", "channel_type", "plan_name", "segment", "budget"}
+
+
+def _alerts_in_scope(engine: sa.Engine, mart: sa.Engine, status: str | None
+                     ) -> sa.ColumnElement[bool]:
+    """A condition on ``alert`` keeping the units inside the acting scope (placed once per
+    distinct unit, one mart query per kind of unit)."""
+
+    units = sa.select(alert.c.unit_level, alert.c.unit_key).distinct()
+    if status is not None:
+        units = units.where(alert.c.status == status)
+    with engine.connect() as conn:
+        candidates = {(level, key) for level, key in conn.execute(units)
+                      if level not in _CITY_WIDE}
+    places = place_units(mart, candidates)
+    keep: dict[str, list[str]] = {}
+    for (level, key), place in places.items():
+        if place is not None and place != (None, None) and scope.in_scope(*place):
+            keep.setdefault(level, []).append(key)
+    if not keep:
+        return sa.false()
+    return sa.or_(*(sa.and_(alert.c.unit_level == level, alert.c.unit_key.in_(keys))
+                    for level, keys in sorted(keep.items())))

@@ -23,6 +23,7 @@ from data_access.db import ConcertoError, read_frame
 from data_access.store.workflow import alert, app_user, write_transaction
 from data_access.store.workorders import check_new_order, insert_order, work_order
 from data_access.store.workorders import dispatch_rule as rule_table
+from data_access.store.scope import require
 
 #: The rules a new store starts with: (unit level, metric or None, role, kind, priority, hours).
 DEFAULT_RULES: tuple[tuple[str, str | None, str, str, str, int], ...] = (
@@ -51,6 +52,8 @@ _OPEN = ("new", "dispatched", "accepted", "in_progress", "rejected")
 
 def seed_dispatch_rules(engine: sa.Engine) -> int:
     """Write the default rules into an empty rule table; returns how many were written."""
+
+    require("manage_dispatch_rules", "write dispatch rules")
     with write_transaction(engine) as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(rule_table)).scalar_one():
             return 0

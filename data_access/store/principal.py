@@ -57,6 +57,8 @@ AUTH_LEVEL: dict[str, int] = {
 }
 
 SCOPE_LEVELS = ("branch", "micro_region")
+#: The username of the system principal (reserved: no person may take it).
+SYSTEM_ACTOR = "system"
 
 
 class Forbidden(ConcertoError):
@@ -72,6 +74,9 @@ class Principal:
     role: str
     scope_level: str | None = None
     scope_value: str | None = None
+    #: The user's ``session_version`` at sign-in; any change of role, scope, password or
+    #: access bumps the stored one, and a session holding an older one is signed out.
+    session_version: int = 0
 
     def can(self, permission: str) -> bool:
         """Whether this role holds ``permission`` (a key of ``PERMISSIONS``)."""
@@ -81,7 +86,9 @@ class Principal:
 
     @property
     def sees_full_numbers(self) -> bool:
-        return self.can("view_full_numbers")
+        # the system principal (jobs, command-line tools) holds every permission but prints
+        # reports nobody vetted: its numbers stay masked
+        return self.can("view_full_numbers") and self.username != SYSTEM_ACTOR
 
     @property
     def auth_level(self) -> int:
@@ -99,5 +106,6 @@ class Principal:
             raise Forbidden(f"A {ROLES[self.role].lower()} may not {doing}.")
 
 
-#: The actor of scheduled jobs and command-line tools: every permission, no scope.
-SYSTEM = Principal("system", "Scheduler", "administrator")
+#: The actor of scheduled jobs and command-line tools: every permission, no scope, masked
+#: numbers. Code that runs without a signed-in user must act as it explicitly.
+SYSTEM = Principal(SYSTEM_ACTOR, "Scheduler", "administrator")

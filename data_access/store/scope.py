@@ -4,19 +4,23 @@ The app declares the signed-in person once per script run with :func:`act_as`; e
 in ``data_access`` then narrows its filter with :func:`scoped` and masks numbers unless
 :func:`reveal_numbers` says otherwise. Pages cannot widen a scope: a regional manager's
 query for another region is refused, and a query for "everything" returns their region.
-Tools run from the command line act as nobody in particular (full scope, masked numbers)
-unless they call :func:`act_as` themselves.
+Scope fails closed: with nobody acting, reads and permission checks are refused
+(:class:`NoPrincipal`), never answered with everything. Jobs that legitimately run without a
+user (the scheduler, the command-line tools) act as the explicit system principal
+``data_access.store.auth.SYSTEM`` (every permission, no scope, masked numbers), e.g. through
+:func:`as_system`.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TypeVar
 
-from data_access.store.principal import Forbidden, Principal
+from data_access.store.principal import SYSTEM, Forbidden, Principal
 
 #: A mart filter (``data_access.mart.queries.Slice``): a dataclass with branch and micro_region.
 Slice = TypeVar("Slice")
@@ -44,6 +48,33 @@ def acting() -> Principal | None:
     return _ACTING.get()
 
 
+class NoPrincipal(Forbidden):
+    """Nobody is acting: a read or write of data was attempted without a principal."""
+
+
+def acting_principal(doing: str = "read data") -> Principal:
+    """Who is acting, or ``NoPrincipal`` (scope fails closed: nobody sees nothing)."""
+    who = _ACTING.get()
+    if who is None:
+        raise NoPrincipal(f"Nobody is signed in, so Concerto may not {doing}; sign in first "
+                          "(jobs act as the system principal).")
+    return who
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def as_system(func: _F) -> _F:
+    """Run ``func`` as the system principal (for scheduled jobs and command-line tools)."""
+
+    @functools.wraps(func)
+    def run(*args: object, **kwargs: object) -> object:
+        with acting_as(SYSTEM):
+            return func(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 def scope_key() -> tuple[str | None, str | None, bool]:
     """What a cached read depends on: the scope and whether numbers show (for cache keys)."""
     who = _ACTING.get()
@@ -60,8 +91,8 @@ def reveal_numbers() -> bool:
 
 def in_scope(branch: str | None, micro_region: str | None) -> bool:
     """Whether a unit in ``branch`` / ``micro_region`` lies inside the acting scope."""
-    who = _ACTING.get()
-    if who is None or who.scope_level is None:
+    who = acting_principal()
+    if who.scope_level is None:
         return True
     if who.scope_level == "branch":
         return branch == who.scope_value
@@ -75,9 +106,11 @@ def scoped(slice_: Slice) -> Slice:
     ------
     Forbidden
         When the slice names a branch or micro-region outside the scope.
+    NoPrincipal
+        When nobody is acting.
     """
-    who = _ACTING.get()
-    if who is None or who.scope_level is None:
+    who = acting_principal()
+    if who.scope_level is None:
         return slice_
     field = who.scope_level  # "branch" or "micro_region", a Slice field either way
     asked = getattr(slice_, field)
@@ -88,8 +121,6 @@ def scoped(slice_: Slice) -> Slice:
 
 
 def require(permission: str, doing: str) -> None:
-    """Refuse (``Forbidden``) unless the acting person holds ``permission``; tools acting as
-    nobody in particular may."""
-    who = _ACTING.get()
-    if who is not None:
-        who.require(permission, doing)
+    """Refuse (``Forbidden``) unless the acting person holds ``permission``; with nobody
+    acting, refuse (``NoPrincipal``)."""
+    acting_principal(doing).require(permission, doing)

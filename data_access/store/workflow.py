@@ -131,6 +131,8 @@ app_user = sa.Table(
     sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # bumped on every change of role, scope, password or access: older sessions end
+    sa.Column("session_version", sa.Integer, nullable=False, server_default="0"),
     comment="People who sign in to Concerto, with their role and the scope they may see.",
 )
 

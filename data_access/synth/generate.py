@@ -28,6 +28,7 @@ from data_access.synth.dims import SEGMENT_CODES, SOCIAL, YOUTH, Dimensions, bui
 from data_access.synth.market import build_competitor_month, build_events
 from data_access.synth.population import ArrivalTruths, Population, build_population
 from data_access.synth.truths import planted_truths
+from data_access.store.scope import as_system
 
 Progress = Callable[[float, str], None]
 MIN_SUBSCRIBERS, MAX_SUBSCRIBERS = 100, 5_000_000
@@ -207,6 +208,7 @@ def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Be
     return {key: (value if key == "revenue" else value.astype(np.int64)) for key, value in us.items()}
 
 
+@as_system  # a job with no user: it acts as the system principal, explicitly
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the mart; exit code 2 with a message on bad arguments."""
     parser = argparse.ArgumentParser(prog="python -m data_access.synth.generate",

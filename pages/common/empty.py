@@ -8,6 +8,7 @@ from pages.common import cache
 from data_access.db import ConcertoError
 from data_access.synth.generate import generate_mart
 from pages.common.routing import require_routed
+from pages.common.plaintext import plain  # user text shown as text
 
 
 def build_demo_mart_button(label: str = "Build the demo mart 生成演示数据") -> None:
@@ -19,7 +20,7 @@ def build_demo_mart_button(label: str = "Build the demo mart 生成演示数据"
         generate_mart(progress=lambda fraction, message: bar.progress(
             min(max(fraction, 0.0), 1.0), text=message))
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.cache_data.clear()
     st.rerun()

@@ -9,8 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import cache
+from data_access.store import scope
 from data_access.mart.queries import Slice
 from pages.common import urlstate
+from pages.common.plaintext import plain  # the URL's text shown as text
 
 ALL = "All 全部"
 _MONTH, _BRANCH, _REGION = "global_month", "global_branch", "global_micro_region"
@@ -61,12 +63,18 @@ def _apply_url(months: list[dt.date], regions: pd.DataFrame) -> list[str]:
             st.session_state[_BRANCH] = branch
             if region is None:
                 st.session_state[_REGION] = ALL
+        elif (who := scope.acting()) is not None and who.scope_level is not None:
+            problems.append(f"URL parameter branch={branch!r} is outside what you may see "
+                            f"({who.scope_value} only); showing {who.scope_value}.")
         else:
             problems.append(f"URL parameter branch={branch!r} is not a branch "
                             f"({', '.join(sorted(branches))}); showing all branches.")
     if region is not None:
         match = regions[regions["micro_region"] == region]
-        if match.empty:
+        if match.empty and (who := scope.acting()) is not None and who.scope_level is not None:
+            problems.append(f"URL parameter region={region!r} is outside what you may see "
+                            f"({who.scope_value} only); showing {who.scope_value}.")
+        elif match.empty:
             problems.append(f"URL parameter region={region!r} is not a micro-region; "
                             "showing the whole branch.")
         else:
@@ -84,7 +92,7 @@ def render_sidebar() -> GlobalFilters | None:
     if not months:
         return None
     for problem in _apply_url(months, regions):
-        st.sidebar.warning(problem)
+        st.sidebar.warning(plain(problem))  # the message quotes what the URL held
     if st.session_state.get(_MONTH) not in months:
         st.session_state[_MONTH] = months[-1]
     st.sidebar.selectbox("Period 账期", months[::-1], key=_MONTH, format_func=_month_label)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analytics.diagnosis.runs import RunResult
 from analytics.formatting import format_value
+from pages.common.plaintext import plain  # user text shown as text
 
 #: Finding attributes → the micro-region page's drill levels (region and branch go to filters).
 _DRILL_LEVEL = {"channel_type": "channel_type", "plan_name": "plan", "segment": "segment"}
@@ -49,5 +50,5 @@ def render_findings(result: RunResult) -> None:
         return
     st.subheader("Findings 定位结果")
     for node in nodes:
-        st.markdown(f"**{node.label}**")
+        st.markdown(f"**{plain(node.label)}**")  # filter values are the template author's
         render_finding_list(node.findings, node.metric, node.unit)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import cache
-from data_access.store.auth import AuthError, authenticate
+from data_access.store.auth import AuthError, SessionEnded, authenticate, current_principal
 from data_access.db import ConcertoError
 from pages.common.session import PRINCIPAL_KEY
+from pages.common.plaintext import plain  # user text shown as text
 
 
 _ERROR = "login_error"
@@ -27,6 +28,29 @@ def _attempt() -> None:
     else:
         st.session_state.pop(_ERROR, None)
         st.session_state[PRINCIPAL_KEY] = who
+
+
+def refresh_signed_in():
+    """The signed-in person as the store has them now, or None (signed out with a message).
+
+    Called by app.py on every run: a user disabled, demoted, moved to another scope or given
+    a new password since signing in is signed out here, not trusted until the next sign-in.
+    """
+    who = st.session_state.get(PRINCIPAL_KEY)
+    if who is None:
+        return None
+    try:
+        fresh = current_principal(cache.workflow_engine(), who)
+    except SessionEnded as exc:
+        for key in list(st.session_state):
+            del st.session_state[key]
+        st.session_state[_ERROR] = str(exc)
+        return None
+    except ConcertoError as exc:
+        st.error(f"Sign-in cannot be checked: {plain(exc)}")
+        st.stop()
+    st.session_state[PRINCIPAL_KEY] = fresh
+    return fresh
 
 
 def sign_in() -> None:
@@ -55,7 +79,8 @@ def signed_in_banner() -> None:
     """Who is signed in, in the sidebar, with a sign-out button."""
     who = st.session_state[PRINCIPAL_KEY]
     box = st.sidebar.container(border=True)
-    box.markdown(f"**{who.display_name}**  \n{who.label.split('(', 1)[1].rstrip(')')}")
+    box.markdown(f"**{plain(who.display_name)}**  \n"
+                 f"{plain(who.label.split('(', 1)[1].rstrip(')'))}")
     if who.scope_value:
         box.caption(f"You see {who.scope_value} only 仅限本区域.")
     if box.button("Sign out 退出", key="logout"):

@@ -14,6 +14,7 @@ import streamlit as st
 
 from data_access.store import scope
 from streamlit.runtime.pages_manager import PagesManager
+from pages.common.login import refresh_signed_in
 
 ROUTED_KEY = "global_filters"  # app.py sets it on every run, before the page runs
 
@@ -27,9 +28,15 @@ def require_routed() -> None:
     """Rerun through app.py when this page was run without the router.
 
     A page can also run without app.py once the router has run (Streamlit's AppTest resets
-    the legacy mode on every run), so the signed-in person is declared again here.
+    the legacy mode on every run), so the signed-in person is re-read from the store and
+    declared again here; a session that has ended goes back through app.py's sign-in form.
     """
+
     if ROUTED_KEY not in st.session_state:
         use_navigation_only()
         st.rerun()
-    scope.act_as(st.session_state.get("principal"))
+    who = refresh_signed_in()
+    if who is None:
+        use_navigation_only()
+        st.rerun()
+    scope.act_as(who)

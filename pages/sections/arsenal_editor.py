@@ -17,6 +17,7 @@ from data_access.store import arsenal as store
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.store.workflow import StaleWrite
+from pages.common.plaintext import plain  # user text shown as text
 
 OPENED = "arsenal_edit_opened"  # tactic id -> the version the editor opened
 CHOICE, SHOW_NEXT = "arsenal_edit_choice", "arsenal_edit_show_next"
@@ -80,7 +81,7 @@ def _form(row: dict[str, Any], key: str, editing: bool) -> dict[str, Any] | None
 def _stale(exc: StaleWrite, tactic_id: int, opened: dict[int, int]) -> None:
     """Refuse the save, and open the latest version on the next rerun."""
     opened.pop(tactic_id, None)
-    st.error(f"{exc} The editor shows the latest version from your next click: make your "
+    st.error(f"{plain(exc)} The editor shows the latest version from your next click: make your "
              "change again there.")
 
 
@@ -108,7 +109,7 @@ def render_editor(engine: Any, who: Principal, tactics: pd.DataFrame) -> None:
         except StaleWrite as exc:
             _stale(exc, chosen, opened)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             opened.pop(chosen, None)
             st.toast(f"Tactic {values['code']} saved ✓")
@@ -123,7 +124,7 @@ def render_editor(engine: Any, who: Principal, tactics: pd.DataFrame) -> None:
             except StaleWrite as exc:
                 _stale(exc, chosen, opened)
             except ConcertoError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 opened.pop(chosen, None)
                 st.rerun()

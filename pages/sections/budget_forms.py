@@ -14,6 +14,7 @@ from data_access.store.budgets import bookings as budget_bookings
 from data_access.store.auth import Principal, list_users
 from data_access.db import ConcertoError
 from data_access.mart.geography import load_regions
+from pages.common.plaintext import plain  # user text shown as text
 
 FLASH = "budgets_flash"
 
@@ -29,7 +30,7 @@ def attempt(action: Callable[[], object], done: str) -> None:
     try:
         action()
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state[FLASH] = done
     st.rerun()
@@ -80,8 +81,9 @@ def _open_bookings(engine: Any, who: Principal, open_: pd.DataFrame) -> None:
                 "release the whole amount.")
     for row in open_.head(30).itertuples():
         cols = st.columns([4, 2, 1, 1], vertical_alignment="bottom")
-        cols[0].markdown(f"#{row.booking_id} · {row.unit} · **{arith.yuan_exact(row.amount)}**"
-                         f"{' · ' + row.note if row.note else ''}")
+        cols[0].markdown(f"\\#{row.booking_id} · {plain(row.unit)} · "
+                         f"**{arith.yuan_exact(row.amount)}**"
+                         f"{' · ' + plain(row.note) if row.note else ''}")
         spent = cols[1].number_input("Spent 实际支出 (¥)", min_value=0.0,
                                      value=float(row.amount), step=100.0, format="%.2f",
                                      key=f"budgets_spent_{row.booking_id}")

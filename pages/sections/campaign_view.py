@@ -8,6 +8,7 @@ import streamlit as st
 
 from analytics.campaigns.effect import METRICS, CampaignEffect
 from analytics.formatting import format_value
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 
 _LABELS = {**METRICS, "churn_rate": "churn rate 离网率"}
 
@@ -82,4 +83,4 @@ def burn_chart(burn: pd.DataFrame) -> alt.Chart:
 
 def csv_button(frame: pd.DataFrame, label: str, name: str) -> None:
     """A CSV download of ``frame``."""
-    st.download_button(label, frame.to_csv(index=False).encode(), name, "text/csv", key=f"dl_{name}")
+    st.download_button(label, frame.pipe(safe_frame).to_csv(index=False).encode(), name, "text/csv", key=f"dl_{name}")

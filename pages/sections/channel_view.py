@@ -12,6 +12,8 @@ from analytics.formatting import format_value
 from data_access.store import channel_orders
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 METRIC_NAMES = {"sim_farming": "SIM farming 养卡",
                 "cross_region": "Cross-region selling 跨区销售",
@@ -39,7 +41,7 @@ def evaluator_table(evaluated: pd.DataFrame) -> None:
     shown["ROI"] = [format_value(v, "pct") for v in evaluated["roi"]]
     st.dataframe(shown.drop(columns=["roi"]).rename(columns=EVAL_COLUMNS), hide_index=True,
                  key="channels_eval_table")
-    st.download_button("Download the evaluation (CSV)", evaluated.to_csv(index=False).encode(),
+    st.download_button("Download the evaluation (CSV)", evaluated.pipe(safe_frame).to_csv(index=False).encode(),
                        "channel_evaluation.csv", "text/csv", key="channels_eval_csv")
     counts = evaluated.groupby(["behaviour", "action"]).size().rename("channels").reset_index()
     st.altair_chart(alt.Chart(counts).mark_bar().encode(
@@ -60,7 +62,7 @@ def alert_list(alerts: pd.DataFrame, metric: str, empty: str) -> None:
                      "score": st.column_config.ProgressColumn("score", min_value=0.0,
                                                               max_value=1.0, format="%.2f")})
     st.download_button(f"Download {metric.replace('_', ' ')} alerts (CSV)",
-                       alerts.to_csv(index=False).encode(), f"channel_{metric}.csv", "text/csv",
+                       alerts.pipe(safe_frame).to_csv(index=False).encode(), f"channel_{metric}.csv", "text/csv",
                        key=f"channels_alerts_csv_{metric}")
 
 
@@ -125,7 +127,7 @@ def order_form(workflow, who: Principal, channel: pd.Series, alerts: pd.DataFram
         order_id = channel_orders.raise_channel_order(
             workflow, who, alert, due_at=due_at, assignee=assignee.strip() or None, note=note)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.success(f"Work order #{order_id} created.")
     st.page_link("pages/workorders.py", label=f"Open work order #{order_id} ▸",

@@ -14,13 +14,14 @@ from data_access.store import comms
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.schema import DEPARTMENTS
+from pages.common.plaintext import plain  # user text shown as text
 
 
 def _run(action: Any, done: str) -> None:
     try:
         action()
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         st.success(done)
 

@@ -14,10 +14,13 @@ from analytics.formatting import format_value
 from analytics.kpis.registry import REGISTRY
 from pages.common import cache
 from data_access.store import scope
+from data_access.store.auth import Forbidden
 from data_access.db import ConcertoError
 from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from pages.common import urlstate
 from pages.common.cards import STATUS_BADGE
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 SUBSCRIBERS = "subscribers"
 #: Which column identifies a member of a level, and which names it.
@@ -170,7 +173,7 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
             "share of change", format="percent", min_value=-1.0, max_value=1.0),
             "vs expected": st.column_config.NumberColumn(format="percent")},
     )
-    st.download_button("Download this table (CSV)", table.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download this table (CSV)", table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
     if not rows:
@@ -188,7 +191,7 @@ def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.dat
     try:
         rows = cache.subscriber_rows(month, previous, slice_, order_by=order_by, only=only)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
     if rows.empty:
         st.info("No subscriber rows behind this figure for this month.")
@@ -200,7 +203,7 @@ def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.dat
                          key=f"{prefix}_subscribers", column_order=_SUBSCRIBER_COLUMNS,
                          column_config=_SUBSCRIBER_CONFIG)
     st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
-                       .to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
+                       .pipe(safe_frame).to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
                        key=f"{prefix}_csv_subscribers")
     picked = event.selection.rows if event else []
     return int(rows.iloc[picked[0]]["subscriber_id"]) if picked else None
@@ -221,7 +224,7 @@ def render_ledger(subscriber_id: int, prefix: str = "sandbox") -> None:
     ).properties(height=220)
     st.altair_chart(chart, width="stretch")
     st.dataframe(ledger, hide_index=True)
-    st.download_button("Download ledger (CSV)", ledger.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download ledger (CSV)", ledger.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        "subscriber_ledger.csv", "text/csv", key=f"{prefix}_csv_ledger")
 
 
@@ -232,7 +235,13 @@ def start_path_from_url(prefix: str) -> None:
         return
     steps, problem = decode_path(text)
     if problem:
-        st.warning(problem)
+        st.warning(plain(problem))
+    try:  # a link into another region is refused here, with a message, not by an exception
+        scope.scoped(path_slice(Slice(), steps))
+    except Forbidden as exc:
+        st.warning(plain(f"URL parameter drill={text!r} is outside what you may see: {exc} "
+                         "Starting from the top."))
+        steps = []
     st.session_state[f"{prefix}_path"] = steps
     st.session_state[f"{prefix}_path_from_link"] = True
 

@@ -12,6 +12,8 @@ from data_access.store import intel
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.geography import load_regions
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 _FIGURE_ROWS = pd.DataFrame({"figure": pd.Series([""] * 3, dtype="string"),
                              "value": pd.Series([None] * 3, dtype="float")})
@@ -61,7 +63,7 @@ def report_form(workflow: Any, who: Principal, *, micro_region: str | None,
     try:
         done = intel.submit_report(workflow, who, token=token, **fields)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.success(f"Report #{done.report_id} stored." if done.created
                else f"Report #{done.report_id} was already stored (submitted twice).")
@@ -81,7 +83,7 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
         found = intel.search_reports(workflow, who, text=words, tags=tags,
                                      micro_region=micro_region if only_here else None)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     if found.empty:
         st.info("No reports match. Field staff add them with the form above; clear the search "
@@ -94,11 +96,12 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
             f"work order #{int(row['order_id'])}" if pd.notna(row["order_id"]) else "") if x)
         where = row["micro_region"] or row["branch"]
         with st.container(border=True):
-            st.markdown(f"**#{row['report_id']} · {intel.OPERATORS[row['operator']]} · {where} · "
-                        f"{intel.CATEGORIES[row['category']]}** — {row['submitted_by']}, "
+            st.markdown(f"**#{row['report_id']} · {intel.OPERATORS[row['operator']]} · "
+                        f"{plain(where)} · {intel.CATEGORIES[row['category']]}** — "
+                        f"{plain(row['submitted_by'])}, "
                         f"{row['submitted_at']:%Y-%m-%d %H:%M} UTC")
-            st.markdown(row["text"])
-            extra = [" ".join(f"`#{t}`" for t in row["tags"])]
+            st.markdown(plain(row["text"]))  # a report is user text: never Markdown
+            extra = [" ".join(f"\\#{plain(t)}" for t in row["tags"])]
             extra += [f"{k}: {v:,.2f}".rstrip("0").rstrip(".") for k, v in row["figures"].items()]
             st.caption(" · ".join(x for x in extra + [links] if x))
             if pd.notna(row["alert_id"]):
@@ -109,7 +112,7 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
                              label=f"Open work order #{int(row['order_id'])} ▸",
                              query_params={"order": str(int(row["order_id"]))})
     table = found.assign(tags=found["tags"].map(", ".join), figures=found["figures"].map(str))
-    st.download_button("Download reports (CSV)", table.to_csv(index=False).encode(),
+    st.download_button("Download reports (CSV)", table.pipe(safe_frame).to_csv(index=False).encode(),
                        "intelligence.csv", "text/csv", key="intel_download")
     _link_form(workflow, who, found)
 
@@ -131,6 +134,6 @@ def _link_form(workflow: Any, who: Principal, found: pd.DataFrame) -> None:
                 intel.link_report(workflow, who, int(report), version=version,
                                   alert_id=int(alert_id) or None, order_id=int(order_id) or None)
             except ConcertoError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 st.success(f"Report #{report} linked.")

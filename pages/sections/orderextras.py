@@ -12,6 +12,8 @@ from data_access.store.arsenal import list_tactics
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.store.order_spend import bookable_units, order_spend, pick_and_book
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 _NO_BUDGET = "— do not book budget 不占预算"
 
@@ -56,7 +58,7 @@ def _pick_form(engine, who: Principal, order: dict, tags: list[str]) -> None:
                 engine, who, int(chosen), order["order_id"], quantity=int(quantity),
                 target_key=target or None, note=note, unit_id=unit)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             booked = f" and booked budget #{booking_id}" if booking_id else ""
             st.toast(f"Picked #{pick_id}{booked} ✓")
@@ -72,7 +74,7 @@ def _bookings(engine, who: Principal, bookings, order_id: int) -> None:
     for _, row in open_.iterrows():
         cols = st.columns([3, 1, 1])
         cols[0].caption(f"Booking #{row['booking_id']}: {_yuan(row['amount'])} on "
-                        f"{row['budget']} is pre-booked.")
+                        f"{plain(row['budget'])} is pre-booked.")
         try:
             if cols[1].button("Confirm spent 确认", key=f"order_confirm_{row['booking_id']}"):
                 budget_bookings.confirm(engine, who, int(row["booking_id"]))
@@ -81,8 +83,8 @@ def _bookings(engine, who: Principal, bookings, order_id: int) -> None:
                 budget_bookings.release(engine, who, int(row["booking_id"]))
                 st.rerun()
         except ConcertoError as exc:
-            st.error(str(exc))
-    st.download_button("Download bookings (CSV)", bookings.to_csv(index=False).encode(),
+            st.error(plain(exc))
+    st.download_button("Download bookings (CSV)", bookings.pipe(safe_frame).to_csv(index=False).encode(),
                        f"order_{order_id}_bookings.csv", "text/csv", key="order_bookings_csv")
 
 
@@ -103,7 +105,7 @@ def order_extras(engine, who: Principal, order: dict, todo: list[rules.Question]
             st.dataframe(picks, hide_index=True, use_container_width=True, column_config={
                 "unit_cost": st.column_config.NumberColumn("unit cost", format="¥%.2f"),
                 "total_cost": st.column_config.NumberColumn("total", format="¥%.2f")})
-            st.download_button("Download picks (CSV)", picks.to_csv(index=False).encode(),
+            st.download_button("Download picks (CSV)", picks.pipe(safe_frame).to_csv(index=False).encode(),
                                f"order_{order['order_id']}_picks.csv", "text/csv",
                                key="order_picks_csv")
     with right:

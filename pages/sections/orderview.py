@@ -12,6 +12,8 @@ from data_access.store import order_actions
 from data_access.store import workorders
 from data_access.store.auth import Principal, list_users
 from data_access.db import ConcertoError
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 STATE_ICON = {"new": "🆕", "dispatched": "📨", "accepted": "👍", "in_progress": "🔧",
               "resolved": "✅", "verified": "🔍", "closed": "📁", "rejected": "↩️"}
@@ -99,7 +101,7 @@ def board(orders: pd.DataFrame, now: pd.Timestamp) -> None:
             late = " ⏰" if state in rules.OPEN_STATES and row["due_at"] < now else ""
             card = column.container(border=True)
             card.markdown(f"{PRIORITY_ICON[row['priority']]} **#{row['order_id']}** "
-                          f"{row['title'][:60]}{late}")
+                          f"{plain(row['title'][:60])}{late}")
             card.caption(f"{row['assignee'] or 'unassigned'} · due "
                          f"{row['due_at'].tz_convert('Asia/Shanghai'):%m-%d %H:%M}")
             if card.button("Open", key=f"board_open_{row['order_id']}"):
@@ -113,7 +115,7 @@ def _act(engine, who: Principal, order: dict, action: str, **kw) -> None:
         order_actions.transition(engine, who, order["order_id"], action,
                                  version=order["version"], **kw)
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     else:
         st.toast(f"Order #{order['order_id']}: {rules.TRANSITIONS[action].label} ✓")
         st.rerun()
@@ -181,7 +183,7 @@ def checklist(engine, who: Principal, order: dict) -> list[rules.Question]:
             order_actions.save_checklist(engine, who, order["order_id"], given,
                                          version=order["version"], notes=notes)
         except ConcertoError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.rerun()
     todo = rules.checklist_actions(questions, answers)
@@ -198,7 +200,7 @@ def history(engine, who: Principal, order_id: int) -> None:
     shown = events[["at", "actor", "action", "from_state", "to_state", "assignee", "note"]]
     st.dataframe(shown, hide_index=True, use_container_width=True, column_config={
         "at": st.column_config.DatetimeColumn("when 时间", format="YYYY-MM-DD HH:mm")})
-    st.download_button("Download history (CSV)", shown.to_csv(index=False).encode(),
+    st.download_button("Download history (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
                        f"order_{order_id}_history.csv", "text/csv", key="order_history_csv")
 
 
@@ -206,18 +208,18 @@ def header(order: dict, now: dt.datetime) -> None:
     due = pd.Timestamp(order["due_at"])
     due = due.tz_localize("UTC") if due.tzinfo is None else due
     late = order["state"] in rules.OPEN_STATES and due < now
-    st.subheader(f"{STATE_ICON[order['state']]} #{order['order_id']} {order['title']}")
+    st.subheader(f"{STATE_ICON[order['state']]} #{order['order_id']} {plain(order['title'])}")
     cols = st.columns(4)
     cols[0].markdown(f"**State** {rules.STATES[order['state']]}  \n**Kind** "
                      f"{rules.KINDS[order['kind']]}")
     cols[1].markdown(f"**Assignee** {order['assignee'] or '— unassigned'}  \n**Owner role** "
                      f"{order['owner_role']}")
-    cols[2].markdown(f"**Unit** {order['unit_level']} · {order['unit_label']}  \n**Where** "
-                     f"{order['micro_region'] or order['branch'] or 'city 全市'}")
+    cols[2].markdown(f"**Unit** {plain(order['unit_level'])} · {plain(order['unit_label'])}  \n"
+                     f"**Where** {plain(order['micro_region'] or order['branch'] or 'city 全市')}")
     cols[3].markdown(f"**Priority** {PRIORITY_ICON[order['priority']]} {order['priority']}  \n"
                      f"**Due** {due.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}"
                      f"{' ⏰ overdue' if late else ''}")
     if order["detail"]:
-        st.markdown(f"> {order['detail']}")
+        st.markdown(f"> {plain(order['detail'])}")
     if order["resolution"]:
-        st.success(f"Resolution 处理结果: {order['resolution']}")
+        st.success(f"Resolution 处理结果: {plain(order['resolution'])}")

@@ -14,13 +14,15 @@ from data_access.store import campaign_plans as plans
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
 
 CONFLICT_COLUMNS = ["label", "message", "campaign_name", "month", "channel_type", "customers"]
 
 
 def _show_conflicts(found: pd.DataFrame) -> None:
     st.dataframe(found[CONFLICT_COLUMNS], hide_index=True, key="calendar_conflicts")
-    st.download_button("Download the conflicts (CSV)", found.to_csv(index=False)
+    st.download_button("Download the conflicts (CSV)", found.pipe(safe_frame).to_csv(index=False)
                        .encode("utf-8-sig"), "plan_conflicts.csv", "text/csv",
                        key="calendar_conflicts_csv")
 
@@ -78,7 +80,7 @@ def plan_form(workflow: Any, mart: Any, who: Principal, latest_month: dt.date) -
         _show_conflicts(exc.conflicts)
         return
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     _saved_flash(workflow, plan_id)
 
@@ -125,7 +127,7 @@ def drafts_panel(workflow: Any, mart: Any, who: Principal, drafts: pd.DataFrame)
         _show_conflicts(exc.conflicts)
         return
     except ConcertoError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     _saved_flash(workflow, picked)
 
@@ -139,7 +141,7 @@ def rules_editor(workflow: Any, who: Principal) -> None:
                    f"{cf.DEFAULT_MAX_PER_MONTH} campaigns per channel type and month.")
     else:
         st.dataframe(rules, hide_index=True, key="calendar_rules")
-        st.download_button("Download the rules (CSV)", rules.to_csv(index=False)
+        st.download_button("Download the rules (CSV)", rules.pipe(safe_frame).to_csv(index=False)
                            .encode("utf-8-sig"), "channel_rules.csv", "text/csv",
                            key="calendar_rules_csv")
     with st.form("calendar_rule_form"):

@@ -10,6 +10,7 @@ from analytics.diagnosis.templates import (BREAKDOWNS, Template, TemplateError, 
                                  move_node, remove_node)
 from data_access.mart.queries import LEVELS
 from data_access.mart.schema import CHANNEL_TYPES, SEGMENTS
+from pages.common.plaintext import plain  # user text shown as text
 
 WORKING = "diagnosis_working"
 NONE = "—"
@@ -82,7 +83,7 @@ def render_editor(template: Template, regions: pd.DataFrame, plans: list[str]) -
                                  alert_change=alert_pct / 100 if use_alert else None))
                 st.rerun()
             except TemplateError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
     buttons = st.container(horizontal=True)
     try:
         if buttons.button("➕ Add child", key="diagnosis_add"):
@@ -98,4 +99,4 @@ def render_editor(template: Template, regions: pd.DataFrame, plans: list[str]) -
             _apply(remove_node(template, node_id))
             st.rerun()
     except TemplateError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))

@@ -28,6 +28,7 @@ from data_access.store.workorders import work_order
 from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError, check_text, read_frame
 from data_access.store.workflow import Money, WORKFLOW
+from data_access.store.scope import acting_principal
 
 _MAX_YUAN = 1e10
 _EPS = arith.EPSILON
@@ -173,13 +174,17 @@ def _in_region(who: Principal, unit: Mapping[str, Any]) -> bool:
 def unit_access(units: list[Mapping[str, Any]], who: Principal | None) -> dict[int, str]:
     """Which of one period's units ``who`` may see, as ``{unit_id: "full" | "chain"}``.
 
-    Roles with ``view_all_budgets`` (and tools acting as nobody) see every unit in full. A
+    Roles with ``view_all_budgets`` (and the system principal) see every unit in full; ``who``
+    None means whoever is acting, and with nobody acting it is refused (``NoPrincipal``). A
     regional manager sees in full the units in their branch or micro-region; everyone sees
     in full the units they own and everything below them, and read-only ("chain") the units
     above the ones they own, so a person sees where their quota comes from.
     """
     ids = {int(u["unit_id"]) for u in units}
-    if who is None or who.can("view_all_budgets"):
+    if who is None:
+
+        who = acting_principal("read budgets")  # scope fails closed
+    if who.can("view_all_budgets"):
         return dict.fromkeys(ids, "full")
     parent = {int(u["unit_id"]): u["parent_id"] for u in units}
     children: dict[int, list[int]] = {}
