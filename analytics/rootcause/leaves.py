@@ -193,8 +193,26 @@ def dimension_sets(order: list[int], max_attrs: int,
     return layers
 
 
-def make_cuboid(codes: list[np.ndarray], cards: list[int], dims: tuple[int, ...]) -> Cuboid:
-    """The cuboid of ``dims``: each leaf's group number and the groups' leaf counts."""
+def make_cuboid(codes: list[np.ndarray], cards: list[int], dims: tuple[int, ...],
+                parent: tuple[np.ndarray, int] | None = None) -> Cuboid:
+    """The cuboid of ``dims``: each leaf's group number and the groups' leaf counts.
+
+    Group numbers follow the lexicographic order of the groups' value codes. ``parent``, the
+    group numbers and group count of the cuboid of ``dims[:-1]`` (same order), saves
+    combining the other dimensions again: one step instead of ``len(dims)``.
+
+    >>> codes = [np.array([1, 0, 1, 0]), np.array([0, 1, 1, 1])]
+    >>> make_cuboid(codes, [2, 2], (0, 1)).ids.tolist()
+    [1, 0, 2, 0]
+    >>> first = make_cuboid(codes, [2, 2], (0,))
+    >>> make_cuboid(codes, [2, 2], (0, 1), (first.ids, first.counts.size)).ids.tolist()
+    [1, 0, 2, 0]
+    """
+    if parent is not None and dims:
+        ids, groups = parent
+        last = dims[-1]
+        ids, groups = _group_ids(ids * np.int64(cards[last]) + codes[last], groups * cards[last])
+        return Cuboid(dims, ids, np.bincount(ids, minlength=groups))
     combined, space = np.zeros(codes[0].size, dtype=np.int64), 1
     for d in dims:
         combined = combined * cards[d] + codes[d]

@@ -214,7 +214,9 @@ def _search_layer(layer: list[tuple[int, ...]],
         if len(dims) >= 2 and not _alive(dims, previous):
             continue
         if dims not in cuboids:
-            cuboid = make_cuboid(codes, cards, dims)
+            above = cuboids.get(dims[:-1]) if dims else None  # built one layer up, mostly
+            cuboid = make_cuboid(codes, cards, dims,
+                                 None if above is None else (above[0], above[1].size))
             cuboids[dims] = (cuboid.ids, cuboid.counts)
         ids, sizes = cuboids[dims]
         groups = sizes.size
