@@ -118,11 +118,12 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
         # multiply) is tested once that one is fitted.
         current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         touched = None  # leaves whose fit changed since the last pass over this layer
+        memo: dict = {}  # per-group sums carried from pass to pass
         while len(found) < max_causes:
             current, accepted, mixed = _search_layer(
                 layer, parents, codes, cards, d, low, high, covered, fragile, base_var, valid,
                 tau, tail, tolerance, min_effect, max_causes - len(found), cuboids, max_group,
-                touched)
+                touched, memo)
             if not accepted and mixed is not None:
                 # Two causes of one layer that cross (d0=3 and d4=2, multiplying where they
                 # meet) each look mixed. Set the strongest mixed group's leaves aside as if
@@ -132,7 +133,7 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
                 _, accepted, _ = _search_layer(
                     layer, parents, codes, cards, d, low, high, covered | mixed, fragile,
                     base_var, valid, tau, tail, tolerance, min_effect, max_causes - len(found),
-                    cuboids, max_group, mixed)  # only groups crossing it can change
+                    cuboids, max_group, mixed, memo)  # only groups crossing it can change
             touched = np.zeros(d.size, dtype=bool)
             for item in accepted:
                 _add(item, factor, low, high, covered)
@@ -193,19 +194,29 @@ def _search_layer(layer: list[tuple[int, ...]],
                   tau: float, tail: float,
                   tolerance: float, min_effect: float, room: int,
                   cuboids: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
-                  max_group: float, touched: np.ndarray | None
+                  max_group: float, touched: np.ndarray | None, memo: dict
                   ) -> tuple[dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]], list[Found],
                              np.ndarray | None]:
     """One pass over a layer's combinations: each cuboid's reach flags and the causes taken.
 
     Only groups of at most ``max_group`` leaves are tested, and with ``touched`` only groups
-    holding one of those leaves (the rest are as they were in the previous pass).
+    holding one of those leaves (the rest are as they were in the previous pass). ``memo``
+    carries each cuboid's Σ e²/v per group from one pass over the layer to the next.
     """
     fitted = np.clip(d, low, high)  # the fit nearest the leaf: residual = distance to the range
     e = np.where(valid, d - fitted, 0.0)
     v = base_var + (tolerance * fitted) ** 2
     w = np.where(valid, 1.0 / v, 0.0)
     q = w * e * e
+    # Σ q per group changes only in groups holding a leaf whose fit changed (``touched``):
+    # on a second pass over a layer the sums of the first are updated by those leaves alone.
+    changed = None if touched is None else np.flatnonzero(touched)
+    dq = None
+    if changed is not None and memo.get("q") is not None:
+        dq = q[changed] - memo["q"][changed]
+    memo["q"] = q
+    sums_of = memo.setdefault("sums", {})
+    all_valid = bool(valid.all())
     current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
     candidates = []
     mixed: tuple[float, np.ndarray] | None = None  # the strongest significant group not alike
@@ -220,16 +231,27 @@ def _search_layer(layer: list[tuple[int, ...]],
             cuboids[dims] = (cuboid.ids, cuboid.counts)
         ids, sizes = cuboids[dims]
         groups = sizes.size
-        reach = np.bincount(ids, q, minlength=groups) >= tau
+        if dq is not None and dims in sums_of:
+            sums = sums_of[dims] + np.bincount(ids[changed], dq, minlength=groups)
+        else:
+            sums = np.bincount(ids, q, minlength=groups)
+        sums_of[dims] = sums
+        reach = sums >= tau
         current[dims] = (ids, reach)
         reach = reach & (sizes <= max_group)
-        if touched is not None:  # a second pass: only groups holding a newly fitted leaf changed
-            reach &= np.bincount(ids, touched, minlength=groups) > 0
+        if changed is not None:  # a second pass: only groups holding a newly fitted leaf changed
+            reach &= np.bincount(ids[changed], minlength=groups) > 0
         if not reach.any():
             continue
         # From here on only the leaves of groups that can still pass are looked at.
-        sub = np.flatnonzero(reach[ids] & valid)
-        g = ids[sub]
+        live = reach[ids]
+        if not all_valid:
+            live &= valid
+        if live.all():  # every leaf: no copies
+            sub, g = slice(None), ids
+        else:
+            sub = np.flatnonzero(live)
+            g = ids[sub]
         if any_covered:
             # A combination that crosses causes already found (b=b11 & c=c3 across e=e1)
             # is judged on its leaves outside them: how causes combine is not known, so
@@ -239,7 +261,8 @@ def _search_layer(layer: list[tuple[int, ...]],
             inside = np.bincount(g, cov, minlength=groups)
             refinement = inside > 0.5 * np.bincount(g, minlength=groups)
             keep = ~cov | refinement[g]
-            sub, g = sub[keep], g[keep]
+            sub = np.flatnonzero(keep) if isinstance(sub, slice) else sub[keep]
+            g = g[keep]
         e_s, w_s, v_s = e[sub], w[sub], v[sub]
         weight = np.bincount(g, w_s, minlength=groups)
         s1 = np.bincount(g, w_s * e_s, minlength=groups)
@@ -257,7 +280,7 @@ def _search_layer(layer: list[tuple[int, ...]],
             continue
         significant = ok.copy()
         keep = ok[g]
-        leaves, g, e_s, w_s, v_s = sub[keep], g[keep], e_s[keep], w_s[keep], v_s[keep]
+        g, e_s, w_s, v_s = g[keep], e_s[keep], w_s[keep], v_s[keep]
         m_s = mean[g]
         loose = v_s + (tolerance * m_s) ** 2
         spread = np.minimum((e_s - m_s) ** 2 / loose, _CLIP**2)
