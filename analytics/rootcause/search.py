@@ -3,7 +3,7 @@ most general one that explains its leaves, prune what cannot pass."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import f as f_distribution
@@ -144,7 +144,48 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
         if len(found) >= max_causes:
             break
         parents = current
-    return found
+    return _still_needed(found, d, base_var, valid, tau, tail, tolerance)
+
+
+def _still_needed(found: list[Found], d: np.ndarray, base_var: np.ndarray, valid: np.ndarray,
+                  tau: float, tail: float, tolerance: float) -> list[Found]:
+    """The causes that each still shift their leaves significantly given all the others.
+
+    A cause is taken on the residual of the causes found before it; one found early (a
+    whole dimension value) can owe its shift to deeper causes found later (two of its
+    children). Each cause is therefore tested again on the fit of every other cause, as in
+    the search (leaves it shares with a cause it crosses left out, a refinement on all its
+    leaves), and the weakest one that no longer reaches the level, or whose shift changed
+    sign, is dropped; until all stand.
+    """
+    if len(found) < 2:
+        return list(found)
+    # Only the leaves under some cause matter: work on those.
+    union = np.flatnonzero(np.logical_or.reduce([item.mask for item in found]))
+    d, base_var, valid = d[union], base_var[union], valid[union]
+    kept = list(found)
+    found = [replace(item, mask=item.mask[union]) for item in found]
+    while len(found) > 1:
+        weakest, weakest_z2 = None, np.inf
+        for i, item in enumerate(found):
+            factor, low, high = np.ones_like(d), np.zeros_like(d), np.zeros_like(d)
+            covered = np.zeros(d.size, dtype=bool)
+            for other in found[:i] + found[i + 1:]:
+                _add(other, factor, low, high, covered)
+            mask = item.mask & valid
+            if covered[mask].mean() <= 0.5:  # crossing: judged on its leaves outside them
+                mask &= ~covered
+            fitted = np.clip(d[mask], low[mask], high[mask])
+            w = 1.0 / (base_var[mask] + (tolerance * fitted) ** 2)
+            s1, weight = float(np.sum(w * (d[mask] - fitted))), float(np.sum(w))
+            z2 = s1 * s1 / weight if weight > 0 else 0.0
+            level = tau * (1.0 + (tail - 1.0) / max(int(mask.sum()), 1))
+            if (z2 < level or np.sign(s1) != np.sign(item.effect)) and z2 < weakest_z2:
+                weakest, weakest_z2 = i, z2
+        if weakest is None:
+            break
+        del found[weakest], kept[weakest]
+    return kept
 
 
 def _add(item: Found, factor: np.ndarray, low: np.ndarray, high: np.ndarray,
