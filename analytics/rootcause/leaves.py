@@ -163,12 +163,19 @@ def implied_dimensions(codes: list[np.ndarray], cards: list[int]) -> set[tuple[i
 
 def _group_ids(combined: np.ndarray, space: int) -> tuple[np.ndarray, int]:
     """Compact group numbers for combined codes, and how many groups there are."""
+    ids, counts = _groups(combined, space)
+    return ids, counts.size
+
+
+def _groups(combined: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compact group numbers for combined codes (in their order), and each group's size."""
     if space <= max(4 * combined.size, 1 << 16):
-        present = np.bincount(combined, minlength=space) > 0
+        counts = np.bincount(combined, minlength=space)
+        present = counts > 0
         lookup = np.cumsum(present) - 1
-        return lookup[combined], int(present.sum())
-    uniques, inverse = np.unique(combined, return_inverse=True)
-    return inverse, int(uniques.size)
+        return lookup[combined], counts[present]
+    uniques, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
+    return inverse.reshape(-1), counts
 
 
 def dimension_sets(order: list[int], max_attrs: int,
@@ -211,13 +218,13 @@ def make_cuboid(codes: list[np.ndarray], cards: list[int], dims: tuple[int, ...]
     if parent is not None and dims:
         ids, groups = parent
         last = dims[-1]
-        ids, groups = _group_ids(ids * np.int64(cards[last]) + codes[last], groups * cards[last])
-        return Cuboid(dims, ids, np.bincount(ids, minlength=groups))
+        ids, counts = _groups(ids * np.int64(cards[last]) + codes[last], groups * cards[last])
+        return Cuboid(dims, ids, counts)
     combined, space = np.zeros(codes[0].size, dtype=np.int64), 1
     for d in dims:
         combined = combined * cards[d] + codes[d]
         space *= cards[d]
         if space > 1 << 40:  # keep the combined code far from overflowing
             combined, space = _group_ids(combined, space)
-    ids, groups = _group_ids(combined, space)
-    return Cuboid(dims, ids, np.bincount(ids, minlength=groups))
+    ids, counts = _groups(combined, space)
+    return Cuboid(dims, ids, counts)

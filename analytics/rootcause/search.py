@@ -315,7 +315,8 @@ def _search_layer(layer: list[tuple[int, ...]],
         # Heavy-tailed noise: a mean of few leaves needs more (``tail`` for a single leaf).
         level = tau * (1.0 + (tail - 1.0) / np.maximum(count, 1.0))
         ok = reach & (weight > 0) & (z2 >= level) & (np.abs(mean) >= min_effect * typical)
-        if any_fragile:  # a small leaf that appeared or vanished is no cause on its own
+        if any_fragile and (ok & (count == 1)).any():  # a small leaf that appeared or
+            # vanished is no cause on its own
             ok &= ~((count == 1) & (np.bincount(g, fragile[sub], minlength=groups) > 0))
         if not ok.any():
             continue
