@@ -84,7 +84,9 @@ def noise_scale(residual: np.ndarray, size: np.ndarray | SizeBins) -> np.ndarray
         centres = [np.median(log_size[part]) for part in bins.parts]
         spreads = np.array([np.median(np.abs(e[part] - np.median(e[part]))) for part in bins.parts])
         if (spreads > 0).all():
-            beta = float(np.clip(-np.polyfit(centres, np.log(spreads), 1)[0], 0.0, 0.5))
+            x = np.asarray(centres) - np.mean(centres)  # least-squares slope, in closed form
+            slope = float(np.sum(x * np.log(spreads)) / np.sum(x * x)) if np.any(x) else 0.0
+            beta = float(np.clip(-slope, 0.0, 0.5))
     scaled = e * np.exp(beta * log_size)
     sigma = max(1.4826 * float(np.median(np.abs(scaled - np.median(scaled)))), _SIGMA_FLOOR)
     out[bins.valid] = sigma * np.exp(-beta * log_size)

@@ -293,6 +293,8 @@ def _search_layer(layer: list[tuple[int, ...]],
         else:
             sub = np.flatnonzero(live)
             g = ids[sub]
+        # Leaves looked at per group: with every leaf valid, all of a reaching group's.
+        count = sizes.astype(float) if all_valid else np.bincount(g, minlength=groups).astype(float)
         if any_covered:
             # A combination that crosses causes already found (b=b11 & c=c3 across e=e1)
             # is judged on its leaves outside them: how causes combine is not known, so
@@ -300,14 +302,14 @@ def _search_layer(layer: list[tuple[int, ...]],
             # refinement) is judged on all its leaves, on the residual of that cause.
             cov = covered[sub]
             inside = np.bincount(g, cov, minlength=groups)
-            refinement = inside > 0.5 * np.bincount(g, minlength=groups)
+            refinement = inside > 0.5 * count
             keep = ~cov | refinement[g]
             sub = np.flatnonzero(keep) if isinstance(sub, slice) else sub[keep]
             g = g[keep]
+            count = np.where(refinement, count, count - inside)
         e_s, w_s, v_s = e[sub], w[sub], v[sub]
         weight = np.bincount(g, w_s, minlength=groups)
         s1 = np.bincount(g, w_s * e_s, minlength=groups)
-        count = np.bincount(g, minlength=groups).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(weight > 0, s1 / weight, 0.0)
             typical = np.sqrt(np.where(weight > 0, count / weight, np.inf))
