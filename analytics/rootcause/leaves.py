@@ -156,10 +156,16 @@ def implied_dimensions(codes: list[np.ndarray], cards: list[int]) -> set[tuple[i
     [(0, 1)]
     """
     implied = set()
-    for i, j in itertools.permutations(range(len(codes)), 2):
-        pairs = _group_ids(codes[i] * np.int64(cards[j]) + codes[j], cards[i] * cards[j])[1]
+    for i, j in itertools.combinations(range(len(codes)), 2):  # one count serves both ways
+        combined, space = codes[i] * np.int64(cards[j]) + codes[j], cards[i] * cards[j]
+        if space <= max(4 * combined.size, 1 << 16):
+            pairs = int(np.count_nonzero(np.bincount(combined, minlength=space)))
+        else:
+            pairs = int(np.unique(combined).size)
         if pairs == cards[i]:
             implied.add((i, j))
+        if pairs == cards[j]:
+            implied.add((j, i))
     return implied
 
 
