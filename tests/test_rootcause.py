@@ -316,6 +316,32 @@ def test_twenty_thousand_leaves_give_the_planted_causes():
     assert as_set(answer) == as_set(case.causes)
 
 
+def test_a_cuboid_built_from_the_one_above_matches_one_built_from_scratch():
+    rng = np.random.default_rng(4)
+    cards = [3, 5, 4, 7]
+    codes = [rng.integers(0, k, 500) for k in cards]
+    implied = rootcause_leaves.implied_dimensions(codes, cards)
+    built = {}
+    for layer in rootcause_leaves.dimension_sets([0, 1, 2, 3], 4, implied)[1:]:
+        for dims in layer:
+            above = built.get(dims[:-1])
+            cuboid = rootcause_leaves.make_cuboid(
+                codes, cards, dims, None if above is None else (above.ids, above.counts.size))
+            direct = rootcause_leaves.make_cuboid(codes, cards, dims)
+            assert cuboid.ids.tolist() == direct.ids.tolist()
+            assert cuboid.counts.tolist() == direct.counts.tolist()
+            built[dims] = cuboid
+    assert any(len(dims) == 4 for dims in built)
+
+
+def test_hierarchies_are_found_both_ways_from_one_count():
+    branch = np.array([0, 0, 1, 1, 2, 2])
+    region = np.array([0, 1, 2, 3, 4, 4])   # each region lies in one branch
+    twin = np.array([4, 3, 1, 0, 2, 2])     # the same partition as region, other codes
+    implied = rootcause_leaves.implied_dimensions([branch, region, twin], [3, 5, 5])
+    assert implied == {(1, 0), (2, 0), (1, 2), (2, 1)}
+
+
 @pytest.mark.parametrize("module", [rootcause, rootcause_cases, rootcause_leaves, rootcause_search])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module)
