@@ -334,6 +334,33 @@ def test_a_cuboid_built_from_the_one_above_matches_one_built_from_scratch():
     assert any(len(dims) == 4 for dims in built)
 
 
+def test_a_second_pass_over_a_layer_updates_the_group_sums_exactly():
+    # The sums of e²/v per group carried from one pass to the next are updated from the
+    # leaves whose fit changed; they must equal the sums computed afresh.
+    rng = np.random.default_rng(5)
+    cards = [4, 6]
+    codes = [np.repeat(np.arange(4), 30), np.tile(np.arange(6), 20)]
+    d = rng.normal(0, 0.05, 120) + 0.4 * (codes[0] == 1)
+    sigma2 = np.full(120, 0.05**2)
+    layer = [(0,), (1,)]
+    low, high = np.zeros(120), np.zeros(120)
+    covered, no = np.zeros(120, bool), np.zeros(120, bool)
+    valid = np.ones(120, bool)
+    cuboids, memo = {}, {}
+    args = (codes, cards, d)
+    rootcause_search._search_layer(layer, {}, *args, low, high, covered, no, sigma2, valid, 1.0,
+                                   1.0, 0.5, 0.5, 5, cuboids, np.inf, None, memo)
+    fitted = codes[0] == 1  # a cause fitted on these leaves: their residual changes
+    low[fitted], high[fitted] = 0.4, 0.4
+    rootcause_search._search_layer(layer, {}, *args, low, high, fitted, no, sigma2, valid, 1.0,
+                                   1.0, 0.5, 0.5, 5, cuboids, np.inf, fitted, memo)
+    e = d - np.clip(d, low, high)
+    q = e * e / (sigma2 + (0.5 * np.clip(d, low, high)) ** 2)
+    for dims in layer:
+        ids, sizes = cuboids[dims]
+        np.testing.assert_allclose(memo["sums"][dims], np.bincount(ids, q, minlength=sizes.size))
+
+
 def test_hierarchies_are_found_both_ways_from_one_count():
     branch = np.array([0, 0, 1, 1, 2, 2])
     region = np.array([0, 1, 2, 3, 4, 4])   # each region lies in one branch
