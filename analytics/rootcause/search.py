@@ -3,7 +3,7 @@ most general one that explains its leaves, prune what cannot pass."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import f as f_distribution
@@ -118,11 +118,12 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
         # multiply) is tested once that one is fitted.
         current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         touched = None  # leaves whose fit changed since the last pass over this layer
+        memo: dict = {}  # per-group sums carried from pass to pass
         while len(found) < max_causes:
             current, accepted, mixed = _search_layer(
                 layer, parents, codes, cards, d, low, high, covered, fragile, base_var, valid,
                 tau, tail, tolerance, min_effect, max_causes - len(found), cuboids, max_group,
-                touched)
+                touched, memo)
             if not accepted and mixed is not None:
                 # Two causes of one layer that cross (d0=3 and d4=2, multiplying where they
                 # meet) each look mixed. Set the strongest mixed group's leaves aside as if
@@ -132,7 +133,7 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
                 _, accepted, _ = _search_layer(
                     layer, parents, codes, cards, d, low, high, covered | mixed, fragile,
                     base_var, valid, tau, tail, tolerance, min_effect, max_causes - len(found),
-                    cuboids, max_group, mixed)  # only groups crossing it can change
+                    cuboids, max_group, mixed, memo)  # only groups crossing it can change
             touched = np.zeros(d.size, dtype=bool)
             for item in accepted:
                 _add(item, factor, low, high, covered)
@@ -143,7 +144,48 @@ def layered_search(codes: list[np.ndarray], cards: list[int], layers: list[list[
         if len(found) >= max_causes:
             break
         parents = current
-    return found
+    return _still_needed(found, d, base_var, valid, tau, tail, tolerance)
+
+
+def _still_needed(found: list[Found], d: np.ndarray, base_var: np.ndarray, valid: np.ndarray,
+                  tau: float, tail: float, tolerance: float) -> list[Found]:
+    """The causes that each still shift their leaves significantly given all the others.
+
+    A cause is taken on the residual of the causes found before it; one found early (a
+    whole dimension value) can owe its shift to deeper causes found later (two of its
+    children). Each cause is therefore tested again on the fit of every other cause, as in
+    the search (leaves it shares with a cause it crosses left out, a refinement on all its
+    leaves), and the weakest one that no longer reaches the level, or whose shift changed
+    sign, is dropped; until all stand.
+    """
+    if len(found) < 2:
+        return list(found)
+    # Only the leaves under some cause matter: work on those.
+    union = np.flatnonzero(np.logical_or.reduce([item.mask for item in found]))
+    d, base_var, valid = d[union], base_var[union], valid[union]
+    kept = list(found)
+    found = [replace(item, mask=item.mask[union]) for item in found]
+    while len(found) > 1:
+        weakest, weakest_z2 = None, np.inf
+        for i, item in enumerate(found):
+            factor, low, high = np.ones_like(d), np.zeros_like(d), np.zeros_like(d)
+            covered = np.zeros(d.size, dtype=bool)
+            for other in found[:i] + found[i + 1:]:
+                _add(other, factor, low, high, covered)
+            mask = item.mask & valid
+            if covered[mask].mean() <= 0.5:  # crossing: judged on its leaves outside them
+                mask &= ~covered
+            fitted = np.clip(d[mask], low[mask], high[mask])
+            w = 1.0 / (base_var[mask] + (tolerance * fitted) ** 2)
+            s1, weight = float(np.sum(w * (d[mask] - fitted))), float(np.sum(w))
+            z2 = s1 * s1 / weight if weight > 0 else 0.0
+            level = tau * (1.0 + (tail - 1.0) / max(int(mask.sum()), 1))
+            if (z2 < level or np.sign(s1) != np.sign(item.effect)) and z2 < weakest_z2:
+                weakest, weakest_z2 = i, z2
+        if weakest is None:
+            break
+        del found[weakest], kept[weakest]
+    return kept
 
 
 def _add(item: Found, factor: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -193,19 +235,29 @@ def _search_layer(layer: list[tuple[int, ...]],
                   tau: float, tail: float,
                   tolerance: float, min_effect: float, room: int,
                   cuboids: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]],
-                  max_group: float, touched: np.ndarray | None
+                  max_group: float, touched: np.ndarray | None, memo: dict
                   ) -> tuple[dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]], list[Found],
                              np.ndarray | None]:
     """One pass over a layer's combinations: each cuboid's reach flags and the causes taken.
 
     Only groups of at most ``max_group`` leaves are tested, and with ``touched`` only groups
-    holding one of those leaves (the rest are as they were in the previous pass).
+    holding one of those leaves (the rest are as they were in the previous pass). ``memo``
+    carries each cuboid's Σ e²/v per group from one pass over the layer to the next.
     """
     fitted = np.clip(d, low, high)  # the fit nearest the leaf: residual = distance to the range
     e = np.where(valid, d - fitted, 0.0)
     v = base_var + (tolerance * fitted) ** 2
     w = np.where(valid, 1.0 / v, 0.0)
     q = w * e * e
+    # Σ q per group changes only in groups holding a leaf whose fit changed (``touched``):
+    # on a second pass over a layer the sums of the first are updated by those leaves alone.
+    changed = None if touched is None else np.flatnonzero(touched)
+    dq = None
+    if changed is not None and memo.get("q") is not None:
+        dq = q[changed] - memo["q"][changed]
+    memo["q"] = q
+    sums_of = memo.setdefault("sums", {})
+    all_valid = bool(valid.all())
     current: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
     candidates = []
     mixed: tuple[float, np.ndarray] | None = None  # the strongest significant group not alike
@@ -214,20 +266,35 @@ def _search_layer(layer: list[tuple[int, ...]],
         if len(dims) >= 2 and not _alive(dims, previous):
             continue
         if dims not in cuboids:
-            cuboid = make_cuboid(codes, cards, dims)
+            above = cuboids.get(dims[:-1]) if dims else None  # built one layer up, mostly
+            cuboid = make_cuboid(codes, cards, dims,
+                                 None if above is None else (above[0], above[1].size))
             cuboids[dims] = (cuboid.ids, cuboid.counts)
         ids, sizes = cuboids[dims]
         groups = sizes.size
-        reach = np.bincount(ids, q, minlength=groups) >= tau
+        if dq is not None and dims in sums_of:
+            sums = sums_of[dims] + np.bincount(ids[changed], dq, minlength=groups)
+        else:
+            sums = np.bincount(ids, q, minlength=groups)
+        sums_of[dims] = sums
+        reach = sums >= tau
         current[dims] = (ids, reach)
         reach = reach & (sizes <= max_group)
-        if touched is not None:  # a second pass: only groups holding a newly fitted leaf changed
-            reach &= np.bincount(ids, touched, minlength=groups) > 0
+        if changed is not None:  # a second pass: only groups holding a newly fitted leaf changed
+            reach &= np.bincount(ids[changed], minlength=groups) > 0
         if not reach.any():
             continue
         # From here on only the leaves of groups that can still pass are looked at.
-        sub = np.flatnonzero(reach[ids] & valid)
-        g = ids[sub]
+        live = reach[ids]
+        if not all_valid:
+            live &= valid
+        if live.all():  # every leaf: no copies
+            sub, g = slice(None), ids
+        else:
+            sub = np.flatnonzero(live)
+            g = ids[sub]
+        # Leaves looked at per group: with every leaf valid, all of a reaching group's.
+        count = sizes.astype(float) if all_valid else np.bincount(g, minlength=groups).astype(float)
         if any_covered:
             # A combination that crosses causes already found (b=b11 & c=c3 across e=e1)
             # is judged on its leaves outside them: how causes combine is not known, so
@@ -235,13 +302,14 @@ def _search_layer(layer: list[tuple[int, ...]],
             # refinement) is judged on all its leaves, on the residual of that cause.
             cov = covered[sub]
             inside = np.bincount(g, cov, minlength=groups)
-            refinement = inside > 0.5 * np.bincount(g, minlength=groups)
+            refinement = inside > 0.5 * count
             keep = ~cov | refinement[g]
-            sub, g = sub[keep], g[keep]
+            sub = np.flatnonzero(keep) if isinstance(sub, slice) else sub[keep]
+            g = g[keep]
+            count = np.where(refinement, count, count - inside)
         e_s, w_s, v_s = e[sub], w[sub], v[sub]
         weight = np.bincount(g, w_s, minlength=groups)
         s1 = np.bincount(g, w_s * e_s, minlength=groups)
-        count = np.bincount(g, minlength=groups).astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(weight > 0, s1 / weight, 0.0)
             typical = np.sqrt(np.where(weight > 0, count / weight, np.inf))
@@ -249,13 +317,14 @@ def _search_layer(layer: list[tuple[int, ...]],
         # Heavy-tailed noise: a mean of few leaves needs more (``tail`` for a single leaf).
         level = tau * (1.0 + (tail - 1.0) / np.maximum(count, 1.0))
         ok = reach & (weight > 0) & (z2 >= level) & (np.abs(mean) >= min_effect * typical)
-        if any_fragile:  # a small leaf that appeared or vanished is no cause on its own
+        if any_fragile and (ok & (count == 1)).any():  # a small leaf that appeared or
+            # vanished is no cause on its own
             ok &= ~((count == 1) & (np.bincount(g, fragile[sub], minlength=groups) > 0))
         if not ok.any():
             continue
         significant = ok.copy()
         keep = ok[g]
-        leaves, g, e_s, w_s, v_s = sub[keep], g[keep], e_s[keep], w_s[keep], v_s[keep]
+        g, e_s, w_s, v_s = g[keep], e_s[keep], w_s[keep], v_s[keep]
         m_s = mean[g]
         loose = v_s + (tolerance * m_s) ** 2
         spread = np.minimum((e_s - m_s) ** 2 / loose, _CLIP**2)
