@@ -36,7 +36,7 @@ LOW_MOU, SHORT_TENURE = 100.0, 6
 CHURN_INTERCEPT_B = -6.6
 CHURN_COEF_B = {
     "spend_fall2": 3.0,  # (fall of the spend level over two months / 25%) ** 1.5, capped at 1
-    "quota_pressure": 1.4,  # logistic in expected data use / quota, centred at 85%
+    "quota_pressure": 1.4,  # logistic in expected data use / quota, centred at 70%
     "prepaid_youth": 1.3,  # a prepaid plan AND the youth segment (interaction only)
     "age_curve": 0.7,  # ((age - 42) / 18) ** 2, capped at 2: the young and the old leave more
     "competitor_pressure": 0.8,  # rival events, decaying 0.7 a month over five months
@@ -44,7 +44,7 @@ CHURN_COEF_B = {
     "new_customer": 1.1,  # exp(-months since joining / 3)
     "in_group": -0.9,  # member of an enterprise group
 }
-SPEND_FALL_SCALE, QUOTA_CENTRE, QUOTA_SLOPE, AGE_CENTRE, AGE_SCALE = 0.25, 0.85, 12.0, 42.0, 18.0
+SPEND_FALL_SCALE, QUOTA_CENTRE, QUOTA_SLOPE, AGE_CENTRE, AGE_SCALE = 0.25, 0.7, 6.0, 42.0, 18.0
 
 #: Called each month with (month, billed positions, true churn probabilities).
 MonthSink = Callable[[int, np.ndarray, np.ndarray], None]
