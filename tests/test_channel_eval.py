@@ -92,6 +92,11 @@ def test_sim_farming_is_judged_against_peers_of_the_same_type():
     found = ce.detect_sim_farming(_frame(*outlets, *shops, busy, farm))
     assert list(found["channel_id"]) == [60]
     assert found.at[0, "expected"] < 0.05
+    # a small outlet, 7 of 20 (35%, above the peers' fence) at a peer rate near 12%: a chance
+    # of about 1% is not enough once every channel has been tested
+    peers = [_channel(i, channel_type="social_outlet", low_use=4 + i % 3) for i in range(1, 20)]
+    small = _channel(70, channel_type="social_outlet", new_numbers=20, low_use=7)
+    assert ce.detect_sim_farming(_frame(*peers, small)).empty
 
 
 def test_net_value_and_roi_follow_the_stated_formula():

@@ -224,3 +224,47 @@ def test_group_warnings_flag_fading_leased_lines_and_risky_groups():
     assert first["reason_tags"] == "group_leased_line,usage_fading"
     assert first["usage_change"] == pytest.approx(-0.3) and 0 < first["score"] <= 1
     assert warned.iloc[1]["mean_prob"] == pytest.approx(0.05)
+
+
+class _Additive:
+    """A known model: log-odds = −2·arpu_trend_3m + 1.5·[prepaid] − 1·in_group."""
+
+    def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
+        return (-2.0 * frame["arpu_trend_3m"].to_numpy(dtype=float)
+                + 1.5 * (frame["plan_family"] == "prepaid").to_numpy(dtype=float)
+                - 1.0 * frame["in_group"].to_numpy(dtype=float))
+
+
+def test_driver_effects_are_the_models_own_against_typical_values():
+    from analytics.churn.reasons import driver_effects, reason_codes
+
+    rng = np.random.default_rng(0)
+    n = 400
+    features = pd.DataFrame({
+        "arpu_trend_3m": rng.normal(0.0, 0.2, n), "arpu_trend_1m": rng.normal(0.0, 0.1, n),
+        "plan_family": rng.choice(["prepaid", "postpaid", "data"], n, p=[0.5, 0.3, 0.2]),
+        "monthly_fee": rng.choice([18.0, 58.0, 98.0], n), "data_quota_mb": 1024.0,
+        "in_group": (rng.random(n) < 0.2).astype(float), "group_leased_line": 0.0,
+        "group_size": 0.0, "group_spend_trend": np.nan, "tenure_months": 12.0,
+        "months_billed": 6.0}, index=pd.Index(np.arange(1, n + 1), name="subscriber_id"))
+    effects = driver_effects(_Additive(), features)
+    # a continuous driver: coefficient × (own value − the population's median)
+    median = features["arpu_trend_3m"].median()
+    np.testing.assert_allclose(effects["arpu_trend"], -2.0 * (features["arpu_trend_3m"] - median))
+    # a categorical one: against every common value weighted by its share
+    prepaid = (features["plan_family"] == "prepaid").to_numpy()
+    share = prepaid.mean()
+    np.testing.assert_allclose(effects["plan"], 1.5 * (prepaid - share), atol=1e-9)
+    # a flag: not being in a group raises the risk by the members' share of the coefficient
+    member = features["in_group"].to_numpy()
+    np.testing.assert_allclose(effects["enterprise_group"], -1.0 * (member - member.mean()),
+                               atol=1e-9)
+    np.testing.assert_allclose(effects["tenure"], 0.0)  # the model ignores it
+    context = pd.DataFrame({"micro_region": "Gongbei"}, index=features.index)
+    codes = reason_codes(_Additive(), features, context)
+    falling = features["arpu_trend_3m"] < median - 0.2  # 0.4 log-odds or more
+    assert codes.loc[falling, "reason_tags"].str.contains("arpu_drop").all()
+    first = codes.loc[falling & ~prepaid & (member == 1), "top_reason"]
+    assert first.str.startswith("ARPU down").all() and len(first) > 0
+    assert (codes.loc[features["tenure_months"] > 0, "reason_tags"]
+            .str.contains("tenure").sum() == 0)

@@ -198,7 +198,7 @@ def reference_values(features: pd.DataFrame, columns: list[str]) -> list[tuple[f
         values = pd.to_numeric(rows[column], errors="coerce")
         return float(values.median()) if values.notna().mean() >= 0.5 else np.nan
 
-    discrete = [c for c in columns if features[c].dtype == object
+    discrete = [c for c in columns if not pd.api.types.is_numeric_dtype(features[c])
                 or features[c].nunique(dropna=True) <= 2]
     continuous = [c for c in columns if c not in discrete]
     if not discrete:
@@ -236,8 +236,8 @@ def driver_effects(model, features: pd.DataFrame, reference: pd.DataFrame | None
         for weight, values in reference_values(reference, present):
             swapped = features.copy()
             for column, value in values.items():
-                swapped[column] = pd.Series(value, index=features.index).astype(
-                    features[column].dtype)
+                swapped[column] = pd.Series(value, index=features.index,
+                                            dtype=features[column].dtype)
             expected += weight * model.decision_function(swapped)
         out[driver] = np.asarray(base) - expected
     return out

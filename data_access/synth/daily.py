@@ -103,7 +103,8 @@ class DailyFacts:
             if first_drop <= days[i] <= last_drop:  # the planted channel has run out of stock
                 drop = self.dims.drop_channel
                 low, high = self.stock_range
-                self.stock[drop] = min(self.stock[drop], int(rng.integers(low, high + 1)))
+                # a few units stay on the shelf (variant b: 3-6, the ones nobody asks for)
+                self.stock[drop] = min(max(self.stock[drop], low), int(rng.integers(low, high + 1)))
             levels[i] = self.stock
         return levels
 

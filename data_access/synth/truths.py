@@ -154,7 +154,7 @@ def activation_drop_row(dims: Dimensions, arrivals: ArrivalTruths,
         "cause": "stock_shortage", "stock_level": f"{low}-{high} during the drop",
     }
     if variant.name != "a":
-        detail["stock_level"] = f"capped each day at {low}-{high} during the drop (0 once sold out)"
+        detail["stock_level"] = f"{low}-{high} units each day during the drop (none of them sold)"
     if variant.name != "a":
         detail["shape"] = "ramp: the chance of losing a sale rises linearly over the days"
     return _row("activation_drop", {"channel_id": channel + 1}, variant.drop_size,
