@@ -27,7 +27,7 @@ TEMPLATES = (
     ("network", "{op} switches on new 5G base stations 新建5G基站"),
 )
 PRESSURE_DECAY, CITY_WIDE = 0.5, 0.5
-SHARE_JUMP_POINTS, SHARE_JUMP_REGION = 0.06, "Jida"
+SHARE_JUMP_REGION = "Jida"  # variant a (b: data_access.synth.variants)
 #: Our share of each branch's market, drawn per micro-region in these ranges.
 OUR_SHARE = {"Xiangzhou": (0.55, 0.65), "Doumen": (0.70, 0.78), "Jinwan": (0.66, 0.74)}
 

@@ -38,8 +38,7 @@ DISCOUNT_SHARE = np.array([0.55, 0.35, 0.40, 0.60])
 SERVICE_BASE = np.array([8.0, 1.2, 0.8, 3.0])
 NEW_RATE = 0.0165  # new activations per month as a share of the starting base
 PRE_CHURN_RATE = 0.015  # churners in the first month (billed only before the window)
-FARM_MONTHS, FARM_MULTIPLE = 5, 4
-DROP_DAYS, DROP_SIZE = 14, 0.70
+DROP_DAYS, DROP_SIZE = 14, 0.70  # variant a; farming and b's drop: data_access.synth.variants
 
 
 @dataclass
