@@ -198,11 +198,25 @@ def test_sim_farming_alert_fires_on_the_planted_channel(planted_mart):
           f"channels: {rate:.1%}")
     assert low_elsewhere <= 0.5 * farmed  # the low-use line catches farming, not customers
     assert rate <= 0.03
-    assert ce.detect_cross_region(metrics).empty  # nothing planted: silent on clean data
     evaluated = ce.evaluate_channels(metrics).set_index("channel_id")
     assert evaluated.at[planted, "behaviour"] == "arbitrage"
     assert (evaluated["behaviour"] == "arbitrage").sum() == 1
     assert evaluated.at[planted, "action"] in ("termination", "penalty and rectification")
+
+
+def test_cross_region_alert_fires_on_the_planted_outlet_only(planted_mart):
+    """Variant a plants no cross-region selling (the alert must stay silent); variant b has a
+    Doumen outlet selling about 40% of its new numbers to Xiangzhou customers."""
+    from data_access.mart import queries
+
+    truths = queries.load_planted_truths(planted_mart)
+    planted = {json.loads(w)["channel_id"]
+               for w in truths.loc[truths["kind"] == "cross_region", "where_json"]}
+    metrics = channels.load_channel_metrics(planted_mart, channels.window_months(planted_mart))
+    found = ce.detect_cross_region(metrics)
+    assert set(found["channel_id"]) == planted
+    for row in found.itertuples():
+        assert row.expected < 0.05 < 0.3 < row.actual  # peers sell almost only at home
 
 
 def test_stock_shortage_alert_fires_on_the_planted_drop(planted_mart):

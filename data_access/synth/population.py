@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data_access.synth.calendar import ACTIVATION_SEASON, NEVER, Calendar, month_start
-from data_access.synth.dims import (E_CHANNEL, ENTERPRISE, HIGH_END, MASS, OWN_HALL, YOUTH,
-                                    Dimensions)
+from data_access.synth.dims import (E_CHANNEL, ENTERPRISE, HIGH_END, MASS, OWN_HALL, SOCIAL,
+                                    YOUTH, Dimensions)
 from data_access.synth.names import msisdns
 from data_access.synth.variants import VARIANT_A, Variant
 
@@ -83,6 +83,7 @@ class ArrivalTruths:
     farm_months: tuple[int, ...]
     farm_normal_monthly: float
     farm_counts: tuple[int, ...]
+    cross: dict | None = None  # variant b's cross-region selling
 
 
 def _region_affinity(dims: Dimensions) -> np.ndarray:
@@ -189,6 +190,7 @@ def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
                                           variant)
     prof = {k: v[keep] for k, v in prof.items()}
     join, churn, join_day = join[keep], churn[keep], join_day[keep]
+    cross = None if variant.name == "a" else _sell_across_branches(rng, dims, cal, prof, join, n_base)
     farm, farm_facts = _farmed_numbers(rng, dims, cal, prof["channel"][n_base:], join[n_base:],
                                        variant)
     prof = {k: np.concatenate([prof[k], farm[k]]) for k in prof}
@@ -203,7 +205,7 @@ def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
                      churn_u=rng.random(len(join)), farmed=farmed[order],
                      msisdn=msisdns(rng, len(join)), **{k: v[order] for k, v in prof.items()})
     _draw_economics(rng, dims, cal, pop, n_base)
-    return pop, ArrivalTruths(**drop_facts, **farm_facts)
+    return pop, ArrivalTruths(**drop_facts, **farm_facts, cross=cross)
 
 
 def _thin_drop_channel(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
@@ -231,6 +233,32 @@ def _thin_drop_channel(rng: np.random.Generator, dims: Dimensions, cal: Calendar
         after = int(keep[inside].sum())
     return keep, {"drop_days": (first_drop, last_day), "drop_baseline_daily": float(baseline),
                   "drop_before": int(len(inside)), "drop_after": int(after)}
+
+
+#: Variant b: months of cross-region selling and the share of the outlet's new numbers it makes.
+CROSS_MONTHS, CROSS_SHARE = 6, 0.4
+
+
+def _sell_across_branches(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
+                          prof: dict[str, np.ndarray], join: np.ndarray, n_base: int) -> dict:
+    """Variant b: Doumen's busiest social outlet (the drop channel aside) also sells numbers to
+    Xiangzhou customers over the last six months (they live and are billed in Xiangzhou), so
+    that about 40% of its new numbers are homed in another branch."""
+    ch = dims.channels
+    kind = ch["type_code"].to_numpy()
+    branch = dims.region_branch[ch["region_pos"].to_numpy()]
+    candidates = np.flatnonzero((branch == dims.branch_no("Doumen")) & (kind == SOCIAL)
+                                & (np.arange(len(ch)) != dims.drop_channel))
+    cross = int(candidates[np.argmax(ch["attract"].to_numpy()[candidates])])
+    first = cal.last - CROSS_MONTHS + 1
+    recent = (np.arange(len(join)) >= n_base) & (join >= first)
+    own = int(np.count_nonzero(recent & (prof["channel"] == cross)))
+    pool = np.flatnonzero(recent & (dims.region_branch[prof["region"]] == dims.branch_no("Xiangzhou"))
+                          & (kind[prof["channel"]] == SOCIAL))
+    count = min(len(pool), max(8, round(CROSS_SHARE / (1 - CROSS_SHARE) * own)))
+    moved = rng.choice(pool, size=count, replace=False)
+    prof["channel"][moved] = cross
+    return {"channel": cross, "moved": int(count), "own": own, "months": (first, cal.last)}
 
 
 def _farmed_numbers(rng: np.random.Generator, dims: Dimensions, cal: Calendar,

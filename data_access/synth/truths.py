@@ -42,7 +42,7 @@ def planted_truths(cal: Calendar, dims: Dimensions, pop: Population, arrivals: A
         activation_drop_row(dims, arrivals, variant),
         share_jump_row(cal, jump, jump_event_id, variant),
         value_row(cal, billing, high_end_value(cal, pop, billing, members, specs)),
-    ]
+    ] + ([cross_region_row(cal, dims, arrivals.cross)] if arrivals.cross else [])
     frame = pd.DataFrame(rows)
     frame.insert(0, "truth_id", np.arange(1, len(frame) + 1))
     return frame
@@ -116,6 +116,21 @@ def churn_row(cal: Calendar, mean_prob: list[float]) -> dict:
                     "low_mou": "expected MOU of the month (before monthly noise) below the threshold",
                     "farmed_numbers": "not modelled: churn after 3 or 4 months",
                     "truth_table": "truth_churn_prob",
+                })
+
+
+def cross_region_row(cal: Calendar, dims: Dimensions, cross: dict) -> dict:
+    """Variant b: an outlet selling numbers to customers of another branch."""
+    channel, (first, last) = cross["channel"], cross["months"]
+    share = cross["moved"] / max(1, cross["moved"] + cross["own"])
+    return _row("cross_region", {"channel_id": channel + 1}, round(share, 4),
+                cal.months_range(first, last), {
+                    "channel_type": dims.channels.at[channel, "channel_type"],
+                    "micro_region": dims.regions.at[dims.channels.at[channel, "region_pos"],
+                                                    "micro_region"],
+                    "months": [month_label(t) for t in range(first, last + 1)],
+                    "sold_to_other_branch": cross["moved"], "own_customers": cross["own"],
+                    "other_branch": "Xiangzhou", "share_of_new_numbers": round(share, 4),
                 })
 
 
