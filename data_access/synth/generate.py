@@ -39,7 +39,7 @@ MIN_SUBSCRIBERS, MAX_SUBSCRIBERS = 100, 5_000_000
 MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
-            "billing": 6, "daily": 7, "market": 8, "budget": 9}
+            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -106,7 +106,8 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
 
     report(0.0, "dimensions and subscribers")
     dims = build_dimensions(_rng(seed, "dims"), subscribers, cal, var)
-    pop, arrivals = build_population(_rng(seed, "population"), dims, cal, subscribers, var)
+    pop, arrivals = build_population(_rng(seed, "population"), dims, cal, subscribers, var,
+                                     _rng(seed, "cross"))
     events = build_events(_rng(seed, "events"), cal, dims, var)
     specs = plan_campaigns(cal, subscribers, var)
     meta = {"source": "generator", "seed": str(seed), "subscribers": str(subscribers),

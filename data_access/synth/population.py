@@ -166,7 +166,8 @@ def _join_days(rng: np.random.Generator, cal: Calendar, months: np.ndarray,
 
 
 def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
-                     subscribers: int, variant: Variant = VARIANT_A
+                     subscribers: int, variant: Variant = VARIANT_A,
+                     cross_rng: np.random.Generator | None = None
                      ) -> tuple[Population, ArrivalTruths]:
     """Everyone billed in the window: the starting base, first-month churners and arrivals."""
     n_pre = round(subscribers * PRE_CHURN_RATE)
@@ -190,7 +191,8 @@ def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
                                           variant)
     prof = {k: v[keep] for k, v in prof.items()}
     join, churn, join_day = join[keep], churn[keep], join_day[keep]
-    cross = None if variant.name == "a" else _sell_across_branches(rng, dims, cal, prof, join, n_base)
+    cross = None if variant.name == "a" else _sell_across_branches(
+        cross_rng if cross_rng is not None else rng, dims, cal, prof, join, n_base)
     farm, farm_facts = _farmed_numbers(rng, dims, cal, prof["channel"][n_base:], join[n_base:],
                                        variant)
     prof = {k: np.concatenate([prof[k], farm[k]]) for k in prof}
