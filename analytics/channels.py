@@ -13,7 +13,8 @@ on the channel's subscribers. ``net_value = revenue - service_cost - cost``;
 
 Behaviour type (``TYPE_RULES``, first match wins)
 -------------------------------------------------
-1. arbitrage — low-use share of new numbers ≥ 30 % (at least 5 low-use numbers).
+1. arbitrage — the SIM-farming alert fires on it (its low-use share stands out from its
+   peers'; see :func:`detect_sim_farming`).
 2. pioneering — opened less than 12 months before the window's end.
 3. growing — new numbers in the window's second half ≥ 1.2 × its first half (≥ 5 in it).
 4. activation-driven — new numbers at or above the type's median but new-customer ARPU
@@ -26,6 +27,24 @@ the low-use share reaches 50 % or the net value is negative; pioneering and comp
 promotion; growing → increase stock orders; activation-driven → staff training; mature →
 reward when its ROI is at or above the median ROI of all channels evaluated, else staff
 training.
+
+Alerts judge a channel against its peers and its own history (``alert_rule_table``)
+-----------------------------------------------------------------------------------
+No alert compares a figure with a fixed amount of minutes, megabytes, yuan or stock units:
+
+- **low use** — a new number is "low use" when its monthly minutes, data and revenue are all
+  below ``LOW_USE_FRACTION`` of the median new number's in the same window
+  (:func:`low_use_cutoffs`): the population's own usage sets the line.
+- **SIM farming** — a channel's low-use share of new numbers is far above its peers' (same
+  channel type): above the peers' upper fence (Q3 + 3 × IQR of their shares) and so many
+  low-use numbers that the binomial chance of seeing them at the peer rate (the peers' median
+  share, or their pooled rate when that is higher) is below ``ALPHA`` ÷ channels tested.
+- **cross-region** — the same test on the share of new numbers living in another branch,
+  for physical channels.
+- **stock shortage** — judged against the channel's own history: stock below
+  ``STOCK_SHORT_FRACTION`` of its own mean level of the baseline weeks on at least half of the
+  recent days (and on more than twice the share of baseline days that were short), while
+  activations fell below its own baseline rate.
 """
 
 from __future__ import annotations
@@ -36,24 +55,29 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scipy import stats
+
 from analytics.value.netvalue import net_value
 
 #: Commission (yuan) paid per new number, by channel type (assumed; no ledger in the mart).
 COMMISSION_PER_ACTIVATION: dict[str, float] = {
     "own_hall": 30.0, "franchise": 60.0, "social_outlet": 50.0, "e_channel": 20.0}
-#: A number counts as "low use" when its monthly averages after activation are all below these.
-LOW_USE = {"mou": 5.0, "data_mb": 20.0, "revenue": 3.0}
-#: Thresholds of the rules, in one place (the page shows them).
-ARBITRAGE_SHARE, TERMINATE_SHARE, MIN_LOW_USE = 0.30, 0.50, 5
+#: A new number is "low use" when its monthly minutes, data and revenue are all below this
+#: share of the median new number's (the population's own usage, not a fixed amount).
+LOW_USE_FRACTION = 1 / 8
+USAGE_MEASURES = ("mou", "data_mb", "revenue")
+#: Alerts: family-wise false-alarm chance, spread over the channels tested (Bonferroni); the
+#: least evidence (numbers) an alert stands on; the far-out fence over the peers' shares.
+ALPHA, MIN_EVIDENCE, FENCE_IQR = 0.01, 5, 3.0
+#: Peer groups smaller than this are pooled with every other channel.
+MIN_PEERS = 4
+#: Stock shortage: a day is short when stock is below this share of the channel's own mean
+#: stock over the baseline weeks; the recent days must be short at least this often.
+STOCK_SHORT_FRACTION, SHORT_DAY_SHARE = 0.25, 0.5
+#: Thresholds of the behaviour rules, in one place (the page shows them).
+TERMINATE_SHARE = 0.50
 PIONEER_MONTHS, GROWTH_RATIO, MIN_GROWTH_BASE = 12, 1.2, 5
 WEAK_ARPU_RATIO, SHARE_GAP = 0.70, 0.05
-#: SIM farming: a channel's low-use share must be ≥ FARM_SHARE and ≥ FARM_LIFT × the rest's.
-FARM_SHARE, FARM_LIFT = 0.25, 5.0
-#: Cross-region: physical channels whose new numbers live in another branch this often.
-CROSS_SHARE, CROSS_MIN = 0.30, 5
-#: Stock shortage: stock ≤ SHORT_LEVEL on ≥ SHORT_DAYS of the recent days, and sales fell to
-#: ≤ SHORT_SALES × the baseline rate (with at least SHORT_MIN_EXPECTED sales expected).
-SHORT_LEVEL, SHORT_DAYS, SHORT_SALES, SHORT_MIN_EXPECTED = 2, 7, 0.60, 2.0
 
 TYPES = ("arbitrage", "pioneering", "growing", "activation_driven", "competitive", "mature")
 ACTIONS = ("reward", "increase stock orders", "staff training", "penalty and rectification",
@@ -74,9 +98,8 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 
 
 TYPE_RULES: tuple[TypeRule, ...] = (
-    TypeRule("arbitrage", f"low-use share of new numbers ≥ {ARBITRAGE_SHARE:.0%} "
-             f"(≥ {MIN_LOW_USE} numbers)",
-             lambda m: (m["low_use_share"] >= ARBITRAGE_SHARE) & (m["low_use"] >= MIN_LOW_USE)),
+    TypeRule("arbitrage", "the SIM-farming alert fires: low-use share of new numbers far above "
+             "its peers' (same channel type)", lambda m: m["farming"]),
     TypeRule("pioneering", f"opened under {PIONEER_MONTHS} months before the window's end",
              lambda m: m["age_months"] < PIONEER_MONTHS),
     TypeRule("growing", f"new numbers in the 2nd half ≥ {GROWTH_RATIO}× the 1st "
@@ -142,6 +165,7 @@ def evaluate_channels(metrics: pd.DataFrame) -> pd.DataFrame:
     ['arbitrage', 'termination']
     """
     m = value_channels(metrics)
+    m["farming"] = _peer_outliers(m, "low_use", m["channel_type"].notna())["hit"]
     m["type_median_new"] = m.groupby("channel_type")["new_numbers"].transform("median")
     weights = m["new_numbers"].clip(lower=0)
     m["city_new_arpu"] = (float(np.average(m["new_arpu"].fillna(0), weights=weights))
@@ -154,6 +178,7 @@ def evaluate_channels(metrics: pd.DataFrame) -> pd.DataFrame:
         hit = rule.test(m).fillna(False).astype(bool) & (behaviour == "")
         behaviour[hit] = rule.kind
     m["behaviour"] = behaviour
+    m = m.drop(columns=["farming"])
     median_roi = float(m["roi"].median()) if m["roi"].notna().any() else np.nan
     m["action"] = [_action(r, median_roi) for r in m.itertuples(index=False)]
     return m.drop(columns=["type_median_new", "city_new_arpu", "city_share"])
@@ -185,67 +210,165 @@ def _alerts(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out[ALERT_COLUMNS].sort_values("score", ascending=False).reset_index(drop=True)
 
 
-def detect_sim_farming(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Channels whose new numbers have little or no real use, far more than elsewhere.
+def low_use_cutoffs(usage: pd.DataFrame) -> dict[str, float]:
+    """The low-use line of each measure: ``LOW_USE_FRACTION`` of the median new number's.
 
-    Fires when a channel has ≥ ``MIN_LOW_USE`` low-use new numbers (``LOW_USE``), a low-use
-    share ≥ ``FARM_SHARE`` and ≥ ``FARM_LIFT`` × the share of all other channels together.
-    ``score`` is the channel's low-use share; ``expected`` the other channels' share.
+    ``usage`` has one row per new number with its monthly averages ``mou``, ``data_mb`` and
+    ``revenue``. The median is robust: even a channel farming many numbers barely moves it.
+
+    Examples
+    --------
+    >>> cut = low_use_cutoffs(pd.DataFrame({"mou": [80, 240, 400], "data_mb": [800, 4000, 9000],
+    ...                                     "revenue": [16, 48, 90]}))
+    >>> cut["mou"], cut["data_mb"], cut["revenue"]
+    (30.0, 500.0, 6.0)
     """
-    n, low = metrics["new_numbers"].astype(float), metrics["low_use"].astype(float)
-    rest = _ratio(low.sum() - low, n.sum() - n).fillna(0.0)
-    share = _ratio(low, n).fillna(0.0)
-    hit = (low >= MIN_LOW_USE) & (share >= FARM_SHARE) & (share >= FARM_LIFT * rest)
-    found = metrics[hit].assign(score=share[hit].round(4), actual=share[hit],
-                                expected=rest[hit])
+    out = {}
+    for measure in USAGE_MEASURES:
+        values = pd.to_numeric(usage[measure], errors="coerce") if measure in usage else None
+        median = float(values.median()) if values is not None and values.notna().any() else np.nan
+        out[measure] = round(LOW_USE_FRACTION * median, 2) if np.isfinite(median) else 0.0
+    return out
+
+
+def _peer_outliers(frame: pd.DataFrame, count_column: str, eligible: pd.Series) -> pd.DataFrame:
+    """Per channel: its share ``count_column / new_numbers``, the peer rate it is judged
+    against, the binomial tail probability of its count at that rate, and whether it stands
+    out (``hit``).
+
+    Peers are the other eligible channels of the same ``channel_type`` (all other eligible
+    channels when the type has fewer than ``MIN_PEERS``). The peer rate is the larger of the
+    peers' median share and their pooled rate (one added to the count, two to the numbers,
+    so that it is never zero). A channel stands out when it has at least ``MIN_EVIDENCE``
+    such numbers, its share lies above the peers' far-out fence (Q3 + ``FENCE_IQR`` × IQR of
+    their shares), and the tail probability is below ``ALPHA`` ÷ the channels tested.
+    """
+    n = frame["new_numbers"].astype(float).to_numpy()
+    k = frame[count_column].astype(float).to_numpy()
+    ok = eligible.fillna(False).to_numpy(dtype=bool) & (n > 0)
+    share = np.divide(k, n, out=np.zeros_like(k), where=n > 0)
+    kinds = frame["channel_type"].astype(str).to_numpy()
+    rate = np.full(len(frame), np.nan)
+    fence = np.full(len(frame), np.nan)
+    for i in np.flatnonzero(ok):
+        peers = ok.copy()
+        peers[i] = False
+        same = peers & (kinds == kinds[i])
+        if same.sum() >= MIN_PEERS:
+            peers = same
+        if not peers.any():
+            continue
+        pooled = (k[peers].sum() + 1.0) / (n[peers].sum() + 2.0)
+        rate[i] = max(float(np.median(share[peers])), pooled)
+        q1, q3 = np.quantile(share[peers], [0.25, 0.75])
+        fence[i] = q3 + FENCE_IQR * (q3 - q1)
+    tested = max(int(np.isfinite(rate).sum()), 1)
+    with np.errstate(invalid="ignore"):
+        tail = np.where(np.isfinite(rate), stats.binom.sf(k - 1, n, np.nan_to_num(rate)), np.nan)
+    hit = (np.isfinite(rate) & (k >= MIN_EVIDENCE) & (share > fence)
+           & (np.nan_to_num(tail, nan=1.0) < ALPHA / tested))
+    return pd.DataFrame({"share": share, "peer_rate": rate, "tail": tail, "hit": hit},
+                        index=frame.index)
+
+
+def _peer_words(row: object) -> str:
+    return f"against {row.expected:.1%} at its peers ({row.channel_type}); chance ≈ {row.tail:.0e}"
+
+
+def detect_sim_farming(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Channels whose new numbers have little real use far more often than their peers'.
+
+    A new number is low use when its minutes, data and revenue are all below
+    ``LOW_USE_FRACTION`` of the median new number's (the mart read counts them as
+    ``low_use`` and carries the lines as ``low_mou_cut``, ``low_data_cut``,
+    ``low_revenue_cut``). A channel fires when its low-use share stands out from its peers'
+    (same channel type) as :func:`_peer_outliers` states: at least ``MIN_EVIDENCE``
+    low-use numbers, a share above the peers' far-out fence, and a binomial tail probability
+    at the peer rate below ``ALPHA`` ÷ channels tested. ``score`` is the channel's low-use
+    share; ``expected`` the peer rate.
+    """
+    judged = _peer_outliers(metrics, "low_use", metrics["channel_type"].notna())
+    hit = judged["hit"]
+    found = metrics[hit].assign(score=judged["share"][hit].round(4), actual=judged["share"][hit],
+                                expected=judged["peer_rate"][hit], tail=judged["tail"][hit])
+    lines = ""
+    if {"low_mou_cut", "low_data_cut", "low_revenue_cut"} <= set(metrics.columns) and len(found):
+        first = found.iloc[0]
+        lines = (f" (under {first.low_mou_cut:.0f} min, {first.low_data_cut:.0f} MB and "
+                 f"¥{first.low_revenue_cut:.1f} a month: {LOW_USE_FRACTION:.3g} × the median new number's)")
     found["reason"] = [
-        f"{int(r.low_use)} of {int(r.new_numbers)} new numbers ({r.actual:.0%}) had almost no "
-        f"use after activation (MOU < {LOW_USE['mou']:.0f} min, data < "
-        f"{LOW_USE['data_mb']:.0f} MB, revenue < ¥{LOW_USE['revenue']:.0f} a month), against "
-        f"{r.expected:.1%} at all other channels." for r in found.itertuples()]
+        f"{int(r.low_use)} of {int(r.new_numbers)} new numbers ({r.actual:.0%}) had little real "
+        f"use after activation{lines}, {_peer_words(r)}." for r in found.itertuples()]
     return _alerts(found, "sim_farming")
 
 
 def detect_cross_region(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Physical channels whose new numbers are used mainly in another branch.
+    """Physical channels whose new numbers live in another branch far more often than their
+    peers'.
 
     A number's home is the subscriber's region (``dim_subscriber.region_id``); e-channels sell
-    city-wide and are exempt. Fires when ≥ ``CROSS_MIN`` new numbers and ≥ ``CROSS_SHARE`` of
-    them live in another branch than the channel's. ``score`` is that share.
+    city-wide and are exempt. The share of new numbers living in another branch than the
+    channel's is judged against the peers' (same channel type) as in
+    :func:`detect_sim_farming`. ``score`` is that share; ``expected`` the peer rate.
     """
-    n, other = metrics["new_numbers"].astype(float), metrics["other_branch"].astype(float)
-    share = _ratio(other, n).fillna(0.0)
-    hit = ((metrics["channel_type"] != "e_channel") & (other >= CROSS_MIN)
-           & (share >= CROSS_SHARE))
-    found = metrics[hit].assign(score=share[hit].round(4), actual=share[hit],
-                                expected=CROSS_SHARE)
+    judged = _peer_outliers(metrics, "other_branch", metrics["channel_type"] != "e_channel")
+    hit = judged["hit"]
+    found = metrics[hit].assign(score=judged["share"][hit].round(4), actual=judged["share"][hit],
+                                expected=judged["peer_rate"][hit], tail=judged["tail"][hit])
     found["reason"] = [
         f"{int(r.other_branch)} of {int(r.new_numbers)} new numbers ({r.actual:.0%}) are "
-        f"registered in another branch than the channel's ({r.branch}): sold here, used "
-        "elsewhere." for r in found.itertuples()]
+        f"registered in another branch than the channel's ({r.branch}), {_peer_words(r)}: "
+        "sold here, used elsewhere." for r in found.itertuples()]
     return _alerts(found, "cross_region")
 
 
 def detect_stock_shortage(stock: pd.DataFrame) -> pd.DataFrame:
-    """Channels out of stock on most recent days whose sales fell below their usual rate.
+    """Channels short of stock on most recent days, against their own history, whose sales
+    fell below their own usual rate.
 
-    ``stock`` has one row per channel with ``low_days`` (recent days with stock ≤
-    ``SHORT_LEVEL``), ``recent_days``, ``recent_sales`` and ``expected_sales`` (the baseline
-    daily rate × ``recent_days``). Fires when ``low_days ≥ SHORT_DAYS``, ``expected_sales ≥
-    SHORT_MIN_EXPECTED`` and ``recent_sales ≤ SHORT_SALES × expected_sales``; ``score`` is the
+    ``stock`` has one row per channel with ``recent_days``, ``low_days`` (recent days with
+    stock below ``STOCK_SHORT_FRACTION`` of the channel's own mean stock over the baseline
+    weeks, ``normal_stock``), ``baseline_low_share`` (the share of baseline days that short),
+    ``recent_sales`` and ``expected_sales`` (its baseline daily rate × ``recent_days``). Fires
+    when the recent days were short at least ``SHORT_DAY_SHARE`` of the time and more than
+    twice as often as in the baseline, and ``recent_sales < expected_sales``. ``score`` is the
     share of recent days short of stock.
     """
     s = stock
-    hit = ((s["low_days"] >= SHORT_DAYS) & (s["expected_sales"] >= SHORT_MIN_EXPECTED)
-           & (s["recent_sales"] <= SHORT_SALES * s["expected_sales"]))
-    found = s[hit].assign(score=_ratio(s["low_days"], s["recent_days"])[hit].round(4),
-                          actual=s["recent_sales"][hit].astype(float),
+    short = _ratio(s["low_days"], s["recent_days"]).fillna(0.0)
+    usual = s["baseline_low_share"].astype(float).fillna(0.0) if "baseline_low_share" in s \
+        else pd.Series(0.0, index=s.index)
+    hit = ((short >= SHORT_DAY_SHARE) & (short > 2 * usual) & (s["expected_sales"] > 0)
+           & (s["recent_sales"] < s["expected_sales"]))
+    found = s[hit].assign(score=short[hit].round(4), actual=s["recent_sales"][hit].astype(float),
                           expected=s["expected_sales"][hit].astype(float))
     found["reason"] = [
-        f"Stock at {SHORT_LEVEL} or fewer on {int(r.low_days)} of the last "
-        f"{int(r.recent_days)} days; {int(r.recent_sales)} activations against "
-        f"{r.expected_sales:.0f} expected from the weeks before." for r in found.itertuples()]
+        f"Stock below a quarter of its usual level ({r.normal_stock:.0f}) on {int(r.low_days)} "
+        f"of the last {int(r.recent_days)} days; {int(r.recent_sales)} activations against "
+        f"{r.expected_sales:.1f} expected from the weeks before."
+        if "normal_stock" in s else
+        f"Stock short on {int(r.low_days)} of the last {int(r.recent_days)} days; "
+        f"{int(r.recent_sales)} activations against {r.expected_sales:.1f} expected."
+        for r in found.itertuples()]
     return _alerts(found, "stock_shortage")
+
+
+def alert_rule_table() -> pd.DataFrame:
+    """The three alerts' rules in words, as shown to users."""
+    peers = (f"at least {MIN_EVIDENCE} such numbers, a share above the peers' far-out fence "
+             f"(Q3 + {FENCE_IQR:g} × IQR), and a binomial chance at the peer rate below "
+             f"{ALPHA:g} ÷ channels tested")
+    return pd.DataFrame([
+        {"alert": "sim_farming", "compared with": "peers: same channel type",
+         "rule": f"share of new numbers with minutes, data and revenue all under "
+                 f"{LOW_USE_FRACTION:.3g} of the median new number's; " + peers},
+        {"alert": "cross_region", "compared with": "peers: same channel type (not e-channels)",
+         "rule": "share of new numbers living in another branch; " + peers},
+        {"alert": "stock_shortage", "compared with": "the channel's own baseline weeks",
+         "rule": f"stock under {STOCK_SHORT_FRACTION:.0%} of its own mean level on at least "
+                 f"{SHORT_DAY_SHARE:.0%} of the recent days (and over twice its baseline share "
+                 "of short days), with activations below its own baseline rate"},
+    ])
 
 
 def false_alarm_rate(alerts: pd.DataFrame, all_ids: pd.Series, planted: set[int]) -> float:

@@ -21,9 +21,9 @@ import sklearn
 
 from analytics.churn.model import MODEL_FORMAT, ChurnModel
 from analytics.churn.evaluation import Evaluation, baselines, evaluate_scores, fit_for
-from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, TimeSplit, build_features,
-                                      feature_schema, group_figures, plan_time_split,
-                                      rival_pressure)
+from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONTHS, TimeSplit,
+                                      build_features, feature_schema, group_figures,
+                                      plan_time_split, rival_pressure)
 from analytics.churn.reasons import global_drivers, reason_codes
 from analytics.churn.retention import (GROUP_FADING, arsenal_available, group_warnings,
                                        retention_table, suggest_actions)
@@ -70,7 +70,7 @@ def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
     if raw.empty:
         raise ConcertoError(f"No subscriber is billed in {month:%Y-%m}: nothing to score")
     benefits = reads.load_benefits(engine, month.date())
-    events = reads.load_rival_events(engine, month.date())
+    events = reads.load_rival_events(engine, month.date(), months=RIVAL_MONTHS)
     rivals = rival_pressure(events, reads.load_rival_figures(engine, month.date()), month,
                             raw["region_id"].unique())
     groups = group_figures(reads.load_group_sizes(engine, month.date()))
@@ -85,7 +85,7 @@ def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
     context = context.assign(net_value=subscriber_net_value(usage, costs).reindex(context.index))
     local = events.dropna(subset=["region_id"]).groupby("region_id").size()
     counts = local.reindex(context["region_id"].to_numpy(), fill_value=0).to_numpy()
-    return Snapshot(month, features, context.assign(rival_events_3m=counts))
+    return Snapshot(month, features, context.assign(rival_events_6m=counts))
 
 
 def _samples(n_snapshots: int, subscribers: int, max_rows: int) -> list[tuple | None]:
@@ -236,9 +236,9 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
                                         <= explain_top)).to_numpy()
     progress(f"reasons for {int(explain.sum()):,} subscribers")
     reasons = reason_codes(model, features[explain], snapshot.context[explain],
-                           base=base[explain])
+                           base=base[explain], reference=features)
     context = snapshot.context.join(groups.set_index("group_id")[["group_name"]], on="group_id")
-    context = context.drop(columns=["net_value", "region_id", "rival_events_3m"]).assign(
+    context = context.drop(columns=["net_value", "region_id", "rival_events_6m"]).assign(
         tenure_months=features["tenure_months"].astype(int),
         arpu=features["arpu_3m"].round(2))
     scores = retention_table(prob, snapshot.context["net_value"], context, reasons)

@@ -52,6 +52,8 @@ with evaluate_tab:
     view.evaluator_table(evaluated)
 
 with alert_tab:
+    with st.expander("How each alert is judged 告警规则"):
+        st.dataframe(channel_eval.alert_rule_table(), hide_index=True, key="channels_alert_rules")
     view.alert_list(alerts["sim_farming"], "sim_farming",
                     "No channel's new numbers stand out for lack of use.")
     view.alert_list(alerts["cross_region"], "cross_region",

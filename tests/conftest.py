@@ -92,6 +92,22 @@ def duck_mart(mart_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
+def duck_mart_b(mart_dir: Path) -> str:
+    """URL of a test mart of the generator's variant b (same size and seed as TEST_MART)."""
+    from data_access.synth.generate import generate_mart
+
+    url = f"duckdb:///{mart_dir / 'mart_b.duckdb'}"
+    generate_mart(url, **TEST_MART, variant="b")
+    return url
+
+
+@pytest.fixture(params=["a", "b"])
+def variant_mart(request: pytest.FixtureRequest) -> str:
+    """Runs a planted-truth test on the shared test mart (variant a) and on variant b's."""
+    return request.getfixturevalue("duck_mart" if request.param == "a" else "duck_mart_b")
+
+
+@pytest.fixture(scope="session")
 def pg_mart(pg_url: str) -> str:
     """The same mart (same seed) on PostgreSQL."""
     from data_access.synth.generate import generate_mart
@@ -104,6 +120,13 @@ def pg_mart(pg_url: str) -> str:
 def any_mart(request: pytest.FixtureRequest) -> str:
     """Runs a data-access test on DuckDB and again on PostgreSQL."""
     return request.getfixturevalue("duck_mart" if request.param == "duckdb" else "pg_mart")
+
+
+@pytest.fixture(params=["duckdb", "postgresql", "duckdb-b"])
+def any_planted_mart(request: pytest.FixtureRequest) -> str:
+    """Runs a planted-truth test on DuckDB and PostgreSQL (variant a), then on variant b."""
+    name = {"duckdb": "duck_mart", "postgresql": "pg_mart", "duckdb-b": "duck_mart_b"}
+    return request.getfixturevalue(name[request.param])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

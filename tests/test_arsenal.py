@@ -393,7 +393,11 @@ def test_suggest_retention_ties_nothing_and_unknown_reasons():
 
 def test_the_arsenal_answers_the_churn_model_reasons():
     churn_reasons = pytest.importorskip("analytics.churn.reasons")
-    not_actionable = {"social_outlet"}  # where a customer was activated: no tactic changes it
+    # the second tag of each driver (the value points the other way), and drivers no tactic
+    # changes (where a customer was activated, their segment, branch, …)
+    not_actionable = {"arpu_trend", "usage_trend", "usage_level", "discount", "data_quota",
+                      "rivals", "tenure", "plan", "enterprise_group", "activation_channel",
+                      "segment", "spend_level", "benefits", "branch"}
     assert set(churn_reasons.TAGS) - not_actionable <= set(rules.REASONS)
 
 

@@ -158,7 +158,16 @@ def _planted(mart: sa.Engine) -> tuple[int, float]:
     return int(json.loads(row["where_json"])["campaign_id"]), float(row["size"])
 
 
-def test_the_planted_uplift_lies_inside_the_arpu_interval(mart: sa.Engine):
+@pytest.fixture
+def planted_mart(any_planted_mart: str):
+    engine = create_mart_engine(any_planted_mart, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def test_the_planted_uplift_lies_inside_the_arpu_interval(planted_mart: sa.Engine):
+    """Variant a: ¥6 of data revenue over three months; b: ¥3.5 of voice revenue over two."""
+    mart = planted_mart
     campaign_id, size = _planted(mart)
     evaluation = campaign_jobs.evaluate_campaign(mart, campaign_id)
     arpu = evaluation.effect.effect("arpu")

@@ -109,20 +109,25 @@ def test_feature_values_match_a_hand_computation(duck_engine, snapshot):
     assert row["arpu_trend_3m"] == pytest.approx(np.log((may.gross + 1) / (february.gross + 1)))
     assert row["mou_trend_3m"] == pytest.approx(np.log((may.mou + 1) / (february.mou + 1)))
     assert row["discount_share"] == pytest.approx(may.discount / may.gross)
+    latest_first = rows.loc[:"2026-05-01", "discount"].iloc[::-1].iloc[:6] > 0
+    assert row["discount_streak"] == int(latest_first.cumprod().sum())
     assert row["arpu_3m"] == pytest.approx(rows.loc["2026-03-01":"2026-05-01", "revenue"].mean())
     joined = _query(duck_engine, "SELECT join_month FROM dim_subscriber WHERE subscriber_id = :id",
                     id=subscriber).iloc[0, 0]
     assert row["tenure_months"] == (2026 - joined.year) * 12 + 5 - joined.month
 
 
-def test_rival_pressure_weights_recent_local_and_city_wide_events():
+def test_rival_pressure_counts_recent_local_and_city_wide_events():
     events = pd.DataFrame({
-        "day": pd.to_datetime(["2026-05-03", "2026-04-20", "2026-03-09", "2026-05-10"]),
-        "region_id": pd.array([1, 1, 2, pd.NA], dtype="Int64"),
-        "kind": ["tariff", "network", "promotion", "campus"]})
+        "day": pd.to_datetime(["2026-05-03", "2026-04-20", "2026-03-09", "2026-05-10",
+                               "2025-10-02"]),
+        "region_id": pd.array([1, 1, 2, pd.NA, 3], dtype="Int64"),
+        "kind": ["tariff", "network", "promotion", "campus", "tariff"]})
     out = rival_pressure(events, pd.DataFrame(), pd.Timestamp("2026-05-01"), [1, 2, 3])
-    assert out.loc[1, "rival_events_local"] == 1.5  # this month 1, last month 0.5
-    assert out.loc[2, "rival_events_local"] == 0.25 and out.loc[3, "rival_events_local"] == 0
+    assert out.loc[1, "rival_events_local"] == 2  # counted, not weighted by an assumed decay
+    assert out.loc[2, "rival_events_local"] == 1 and out.loc[3, "rival_events_local"] == 0
+    assert out.loc[1, "rival_months_since_local"] == 0 and out.loc[2, "rival_months_since_local"] == 2
+    assert np.isnan(out.loc[3, "rival_months_since_local"])  # its event is 7 months old
     assert (out["rival_events_city"] == 1.0).all()
     assert out.loc[1, "rival_price_events"] == 1.0  # the tariff; the network event is not price
     assert out.loc[3, "rival_price_events"] == 0.0

@@ -84,7 +84,16 @@ def test_no_figures_give_no_flags_and_no_alerts():
         ac.flag_series(empty, threshold=0)
 
 
-def test_the_monitor_flags_the_planted_jida_share_jump(mart):
+@pytest.fixture
+def planted_mart(any_planted_mart: str):
+    engine = create_mart_engine(any_planted_mart, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def test_the_monitor_flags_the_planted_share_jump(planted_mart):
+    """Variant a: Rival A, six points in Jida; variant b: Rival B, four points in Sanzao."""
+    mart = planted_mart
     truth = _share_jump(mart)
     frame = dc.load_competitor_months(mart, "micro_region")
     points = ac.unusual_points(ac.flag_series(frame), recent=1)
@@ -94,11 +103,13 @@ def test_the_monitor_flags_the_planted_jida_share_jump(mart):
     assert top["month"].strftime("%Y-%m") == truth["month"]
     assert top["value"] == pytest.approx(truth["share_after"], abs=1e-3)
     change = ac.share_change(frame).iloc[0]
-    assert (change["unit"], change["operator"]) == ("Jida", "rival_a")
+    assert (change["unit"], change["operator"]) == (truth["micro_region"], truth["operator"])
     assert change["points"] == pytest.approx(truth["points"], abs=0.01)
+    assert len(gains[gains["month"] == top["month"]]) == 1  # and nothing else jumped
     events = dc.load_competitor_events(mart)
     behind = events[events["event_id"] == truth["event_id"]].iloc[0]
-    assert (behind["micro_region"], behind["operator"]) == ("Jida", "rival_a")
+    assert (behind["micro_region"], behind["operator"]) == (truth["micro_region"],
+                                                            truth["operator"])
 
 
 def test_figures_sum_to_the_city_and_arpu_is_weighted(mart):

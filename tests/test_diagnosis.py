@@ -108,7 +108,17 @@ def _planted(mart, kind: str) -> list[dict]:
     return [json.loads(r) for r in rows]
 
 
-def test_a_run_reports_values_that_match_the_mart_and_locates_the_planted_drops(mart):
+@pytest.fixture
+def planted_mart(variant_mart):
+    engine = create_mart_engine(variant_mart, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def test_a_run_reports_values_that_match_the_mart_and_locates_the_planted_drops(planted_mart):
+    """Variant a: two one-month steps; b: a three-month ramp in one cell and a step in
+    another (other cells, other sizes)."""
+    mart = planted_mart
     template = parse_template(STARTERS[[p.stem for p in STARTERS].index("revenue_anomaly")]
                               .read_text(encoding="utf-8"))
     data = store.MartDiagnosisData(mart)

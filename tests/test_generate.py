@@ -395,6 +395,7 @@ def test_budget_lines_add_up_and_are_fairly_accurate(mart):
     (["--months", "12"], "months must be"),
     (["--end-month", "2026-13"], "end month"),
     (["--end-month", "October"], "end month"),
+    (["--variant", "c"], "invalid choice"),
 ])
 def test_bad_command_line_arguments_exit_with_2_and_say_why(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "data_access.synth.generate", "--url",
@@ -413,3 +414,66 @@ def test_if_absent_leaves_an_existing_mart_alone(tmp_path):
                           timeout=120)
     assert done.returncode == 0 and "nothing to do" in done.stdout
     assert existing.read_bytes() == b"not touched"
+
+
+# --- the second variant ----------------------------------------------------------------------
+
+#: Digests of variant a's tables for TEST_MART, taken before variants existed: the variant
+#: switch must leave the default output byte for byte as it was (sorted rows as CSV, SHA-1).
+VARIANT_A_DIGESTS = {"planted_truth": "fd76432ceabf", "dim_subscriber": "e4a6bd727772",
+                     "fact_subscriber_month": "da2a2e696420", "truth_churn_prob": "cfbf41267138",
+                     "fact_channel_day": "6f5dc8eba196", "fact_competitor_month": "b1a49fc75c06",
+                     "campaign_member": "cc3deae996ae"}
+
+
+def test_variant_a_builds_what_the_generator_built_before_variants(mart):
+    import hashlib
+
+    for table, digest in VARIANT_A_DIGESTS.items():
+        frame = read(mart, f"SELECT * FROM {table}")
+        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+        got = hashlib.sha1(frame.to_csv(index=False).encode()).hexdigest()[:12]
+        assert got == digest, table
+    assert "variant" not in dict(read(mart, "SELECT key, value FROM mart_meta").to_numpy())
+
+
+@pytest.fixture(scope="module")
+def truths_b(duck_mart_b: str) -> dict[str, list[dict]]:
+    return _truths(duck_mart_b)
+
+
+def test_variant_b_plants_the_same_kinds_elsewhere_and_otherwise(duck_mart_b, truths, truths_b):
+    assert set(truths_b) - set(truths) == {"cross_region"}  # b plants cross-region selling too
+    assert set(truths) <= set(truths_b) and len(truths_b["revenue_drop"]) == 2
+    assert dict(read(duck_mart_b, "SELECT key, value FROM mart_meta").to_numpy())["variant"] == "b"
+    for kind in ("sim_farming", "activation_drop", "share_jump", "churn_driver"):
+        a, b = truths[kind][0], truths_b[kind][0]
+        assert (a["where"], a["size"]) != (b["where"], b["size"]), kind
+    assert [r["where"] for r in truths["revenue_drop"]] != [r["where"] for r in truths_b["revenue_drop"]]
+    assert "ramp" in truths_b["revenue_drop"][0]["detail"]
+    coef_a, coef_b = truths["churn_driver"][0]["detail"]["coef"], truths_b["churn_driver"][0]["detail"]["coef"]
+    assert set(coef_a) != set(coef_b)
+    assert truths_b["campaign_uplift"][0]["detail"]["component"] == "rev_voice"
+    for kind in ("sim_farming", "activation_drop"):  # different channel types too
+        kinds = [read(url, "SELECT channel_type FROM dim_channel WHERE channel_id = :c",
+                      c=t[kind][0]["where"]["channel_id"]).iloc[0, 0]
+                 for url, t in ((duck_mart_b, truths_b),)]
+        assert kinds[0] != {"sim_farming": "social_outlet", "activation_drop": "franchise"}[kind]
+
+
+def test_variant_bs_farmed_numbers_have_small_but_real_use(duck_mart_b, truths_b):
+    truth = truths_b["sim_farming"][0]
+    start, end = truth["period"].split("..")
+    usage = read(duck_mart_b, """
+        SELECT s.channel_id = :channel AS farm_channel, avg(f.mou) AS mou,
+               avg(f.data_mb) AS data_mb, avg(f.revenue) AS revenue
+        FROM dim_subscriber s JOIN fact_subscriber_month f USING (subscriber_id)
+        WHERE s.join_month BETWEEN CAST(:start AS DATE) AND CAST(:end AS DATE)
+        GROUP BY s.subscriber_id, 1""", channel=truth["where"]["channel_id"], start=start, end=end)
+    farm = usage[usage["farm_channel"]].nsmallest(int(truth["size"]), "mou")
+    # variant a's farmed numbers stay under 5 min, 20 MB and ¥3; b's do not
+    assert (farm["mou"] >= 8).all() and (farm["data_mb"] >= 40).all()
+    assert (farm["revenue"] > 2.7).mean() > 0.9
+    # yet they are far below an ordinary new number's use
+    median = usage[~usage["farm_channel"]][["mou", "data_mb", "revenue"]].median()
+    assert (farm[["mou", "data_mb", "revenue"]] < median / 5).all().all()

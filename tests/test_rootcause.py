@@ -230,9 +230,11 @@ def test_ratio_mode_stays_quiet_when_only_the_mix_moves():
 
 # --- the planted incident in a generated mart --------------------------------------------------
 
-@pytest.fixture(scope="module")
-def mart_leaves(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Latest-month revenue leaves of a 30,000-subscriber mart, and its planted revenue drops.
+@pytest.fixture(scope="module", params=["a", "b"])
+def mart_leaves(tmp_path_factory: pytest.TempPathFactory, request
+                ) -> tuple[pd.DataFrame, list[dict[str, str]], list[float]]:
+    """Latest-month revenue leaves of a 30,000-subscriber mart of each generator variant, its
+    planted revenue drops and their sizes (variant a: two steps; b: a ramp and a step).
 
     Expected value of a leaf (seasonal naive with level): its revenue the month before, times
     the city's movement between the same two calendar months a year earlier.
@@ -242,14 +244,16 @@ def mart_leaves(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame,
     from data_access.synth.generate import generate_mart
 
     path = tmp_path_factory.mktemp("rootcause") / "m.duckdb"
-    generate_mart(url=f"duckdb:///{path}", subscribers=30000, months=14, seed=11)
+    generate_mart(url=f"duckdb:///{path}", subscribers=30000, months=14, seed=11,
+                  variant=request.param)
     engine = create_mart_engine(f"duckdb:///{path}", read_only=True)
     cube, region, plan = schema.sum_cube_month, schema.dim_region, schema.dim_plan
     query = (sa.select(cube.c.month, region.c.branch, region.c.micro_region, cube.c.channel_type,
                        plan.c.plan_name, cube.c.segment, cube.c.revenue)
              .join_from(cube, region, cube.c.region_id == region.c.region_id)
              .join(plan, cube.c.plan_id == plan.c.plan_id))
-    truth = sa.select(schema.planted_truth.c.where_json, schema.planted_truth.c.period).where(
+    truth = sa.select(schema.planted_truth.c.where_json, schema.planted_truth.c.period,
+                      schema.planted_truth.c.size).where(
         schema.planted_truth.c.kind == "revenue_drop")
     with engine.connect() as conn:
         rows = pd.DataFrame(conn.execute(query).mappings().all())
@@ -263,21 +267,21 @@ def mart_leaves(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame,
     year_ago = [latest - pd.DateOffset(months=k) for k in (12, 13)]
     season = city_total[year_ago[0]] / city_total[year_ago[1]]
     leaves = pd.DataFrame({"actual": wide[latest], "expected": wide[months[-2]] * season}).reset_index()
-    assert all(period == f"{latest:%Y-%m}" for _, period in planted)
-    return leaves, [json.loads(where) for where, _ in planted]
+    assert all(period == f"{latest:%Y-%m}" for _, period, _ in planted)
+    return (leaves, [json.loads(where) for where, _, _ in planted],
+            [float(size) for _, _, size in planted])
 
 
 def test_planted_incident_is_found_exactly(mart_leaves):
-    leaves, planted = mart_leaves
+    leaves, planted, sizes = mart_leaves
     assert len(planted) == 2
     dims = ["branch", "micro_region", "channel_type", "plan_name", "segment"]
     causes = localize_detailed(leaves, dims, "actual", "expected")
     assert as_set([c.attributes for c in causes]) == as_set(planted)
     by_where = {tuple(sorted(c.attributes.items())): c for c in causes}
-    gongbei = by_where[(("channel_type", "social_outlet"), ("micro_region", "Gongbei"))]
-    jinwan = by_where[(("branch", "Jinwan"), ("segment", "youth"))]
-    assert gongbei.relative_change == pytest.approx(-0.30, abs=0.03)
-    assert jinwan.relative_change == pytest.approx(-0.25, abs=0.03)
+    for where, size in zip(planted, sizes, strict=True):  # size: the fall against last month
+        cause = by_where[tuple(sorted(where.items()))]
+        assert cause.relative_change == pytest.approx(-size, abs=0.03), (where, size)
 
 
 # --- bad input and speed -----------------------------------------------------------------------

@@ -23,24 +23,24 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "usage_trend": ("mou_trend_3m", "mou_trend_1m", "dou_trend_3m", "dou_trend_1m"),
     "usage_level": ("mou", "mou_3m", "dou", "dou_3m", "sms"),
     "spend_level": ("arpu", "arpu_3m", "spend_vs_fee", "service_cost_3m"),
-    "discount": ("discount_share", "discount_months_6m", "discount_anniversary",
-                 "contract_month"),
+    "discount": ("discount_share", "discount_months_6m", "discount_streak", "contract_month"),
     "data_quota": ("quota_use", "quota_use_3m"),
     "tenure": ("tenure_months", "months_billed"),
     "plan": ("plan_family", "monthly_fee", "data_quota_mb"),
     "enterprise_group": ("in_group", "group_leased_line", "group_size", "group_spend_trend"),
     "channel": ("channel_type",),
     "segment": ("segment", "age"),
-    "competitors": ("rival_events_local", "rival_events_city", "rival_price_events",
-                    "rival_new_adds_rate", "rival_share_change"),
+    "competitors": ("rival_events_local", "rival_months_since_local", "rival_events_city",
+                    "rival_price_events", "rival_new_adds_rate", "rival_share_change"),
     "benefits": ("benefits_12m", "benefit_cost_12m", "months_since_benefit",
                  "benefit_ends_now"),
     "region": ("branch",),
 }
 FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f in group)
-#: Rival event kinds that compete on price, and the decay of an event's weight per month.
+#: Rival event kinds that compete on price, and the months of events a snapshot looks back
+#: on (counts and the recency of the latest: the model learns how pressure fades).
 PRICE_EVENT_KINDS = ("tariff", "promotion", "handset_subsidy", "campus")
-EVENT_DECAY = 0.5
+RIVAL_MONTHS = 6
 _OFFSET = {"gross": 1.0, "mou": 1.0, "data_mb": 10.0}
 
 
@@ -121,9 +121,10 @@ def rival_pressure(events: pd.DataFrame, figures: pd.DataFrame, month: pd.Timest
                    region_ids: Sequence[int]) -> pd.DataFrame:
     """Rivals' pressure per micro-region at ``month``.
 
-    Event counts are weighted ``EVENT_DECAY ** months_ago`` (this month 1, last month 0.5, …):
-    ``rival_events_local`` counts the region's own events, ``rival_price_events`` those of
-    them that compete on price, ``rival_events_city`` the city-wide ones (the same in every
+    Events of ``month`` and the ``RIVAL_MONTHS - 1`` before it are counted (no assumed decay):
+    ``rival_events_local`` counts the region's own events, ``rival_months_since_local`` the
+    months since the latest of them (NaN without one), ``rival_price_events`` those of them
+    that compete on price, ``rival_events_city`` the city-wide ones (the same in every
     region). ``rival_new_adds_rate`` is rivals' new numbers per own subscriber this month,
     ``rival_share_change`` the change of rivals' share of the region's subscribers over the
     figures' two months.
@@ -131,14 +132,19 @@ def rival_pressure(events: pd.DataFrame, figures: pd.DataFrame, month: pd.Timest
     index = pd.Index(sorted({int(r) for r in region_ids}), name="region_id")
     out = pd.DataFrame(0.0, index=index, columns=["rival_events_local", "rival_events_city",
                                                   "rival_price_events"])
+    out.insert(1, "rival_months_since_local", np.nan)
     if not events.empty:
-        ago = months_between(month, events["day"])
-        weight = EVENT_DECAY ** ago.to_numpy(dtype=float)
+        ago = months_between(month, events["day"]).to_numpy(dtype=float)
+        inside = (ago >= 0) & (ago < RIVAL_MONTHS)
+        events, ago = events[inside], ago[inside]
+        weight = np.ones(len(events))
         price = events["kind"].isin(PRICE_EVENT_KINDS).to_numpy()
         city = events["region_id"].isna().to_numpy()
         out["rival_events_city"] = float(weight[city].sum())
         local = pd.Series(weight[~city], index=events.loc[~city, "region_id"].astype(int))
         out["rival_events_local"] = local.groupby(level=0).sum().reindex(index, fill_value=0.0)
+        latest = pd.Series(ago[~city], index=local.index).groupby(level=0).min()
+        out["rival_months_since_local"] = latest.reindex(index).astype(float)
         local_price = pd.Series(weight[~city & price],
                                 index=events.loc[~city & price, "region_id"].astype(int))
         out["rival_price_events"] = local_price.groupby(level=0).sum().reindex(index,
@@ -213,7 +219,9 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
         out["discount_share"] = np.where(gross[:, 0] > 0, discount[:, 0] / gross[:, 0], 0.0)
     out["discount_months_6m"] = (np.nan_to_num(discount) > 0).sum(axis=1).astype(float)
     out["contract_month"] = (tenure % 12).astype(float)
-    out["discount_anniversary"] = ((discount[:, 0] > 0) & (tenure % 12 == 11)).astype(float)
+    on = np.nan_to_num(discount) > 0
+    out["discount_streak"] = np.where(on.all(axis=1), on.shape[1], np.argmin(on, axis=1)) \
+        .astype(float)  # consecutive discounted months up to this one
     quota = snapshot["data_quota_mb"].to_numpy(dtype=float)
     quota = np.where(quota > 0, quota, np.nan)
     out["quota_use"], out["quota_use_3m"] = data[:, 0] / quota, _recent_mean(data) / quota

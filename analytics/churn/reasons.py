@@ -1,16 +1,24 @@
 """Why subscribers are at risk: global drivers and per-subscriber reason codes in plain words.
 
-A reason applies to a subscriber when its condition holds (ARPU fell by a tenth or more, the
-discount contract reaches its anniversary, …). Its weight for that subscriber is what the
-model says it costs: the drop in the model's log-odds when the reason's features are set to
-an unremarkable value (no fall, no anniversary, …) with everything else unchanged. Each code
-carries a tag (``arpu_drop``) for the retention arsenal and a sentence for people.
+Reasons come from the fitted model itself, not from rules written beside it. For each
+subscriber and each driver (a group of features, ``FEATURE_GROUPS``) the model is asked how
+much of the subscriber's risk that driver carries: the subscriber's log-odds minus the
+log-odds when the driver's features are set to the population's typical values (medians of
+continuous columns; for categories and flags, each common value weighted by its frequency,
+:func:`reference_values`), everything else unchanged. A positive effect means the
+subscriber's own values of that driver raise the risk above what typical values would give;
+the drivers with the largest positive effects (at least ``MIN_EFFECT``) are the
+subscriber's reasons. Whether something is a reason, and its weight, is the model's; the
+sentence only reports the subscriber's own figures ("ARPU down 23% over 3 months"). Each
+code carries a tag for the retention arsenal (``arpu_drop``, …).
+
+Cost: one model evaluation per driver and reference value (about 30 in all) for every
+explained subscriber.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,136 +37,246 @@ DRIVER_LABELS = {
 }
 MIN_EFFECT = 0.05  # log-odds: smaller effects are not worth a sentence
 
+#: Per driver: the tag when the subscriber's value points the named way, and otherwise.
+#: Only the first of each pair names something the retention arsenal answers.
+_TAG_PAIRS = {
+    "arpu_trend": ("arpu_drop", "arpu_trend"), "usage_trend": ("usage_fading", "usage_trend"),
+    "usage_level": ("low_usage", "usage_level"), "discount": ("discount_ending", "discount"),
+    "data_quota": ("data_near_quota", "data_quota"),
+    "competitors": ("competitor_pressure", "rivals"), "tenure": ("tenure_short", "tenure"),
+    "plan": ("prepaid_plan", "plan"), "enterprise_group": ("no_group", "enterprise_group"),
+    "channel": ("activation_channel", "activation_channel"),
+    "segment": ("segment", "segment"), "spend_level": ("spend_level", "spend_level"),
+    "benefits": ("benefits", "benefits"), "region": ("branch", "branch"),
+}
+TAGS = tuple(dict.fromkeys(t for pair in _TAG_PAIRS.values() for t in pair))
+
+
+def _num(f: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(f[column], errors="coerce").astype(float)
+
 
 def _pct(values: pd.Series) -> pd.Series:
-    return values.round().astype(int).astype(str) + "%"
+    return values.abs().round().fillna(0).astype(int).astype(str) + "%"
 
 
 def _months(values: pd.Series) -> pd.Series:
-    return values.astype(int).astype(str) + np.where(values == 1, " month", " months")
+    values = values.fillna(0).astype(int)
+    return values.astype(str) + np.where(values == 1, " month", " months")
 
 
-def _arpu_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    fall = 100 * (1 - np.exp(f["arpu_trend_3m"]))
-    return "ARPU down " + _pct(fall) + " over " + _months(f["tenure_months"].clip(upper=3))
+def _change(name: str, trend: pd.Series, tenure: pd.Series) -> pd.Series:
+    change = 100 * (np.exp(trend) - 1)
+    word = np.where(change < 0, " down ", " up ")
+    text = name + word + _pct(change) + " over " + _months(tenure.clip(upper=3))
+    return text.where(trend.notna(), name + " not yet comparable (new subscriber)")
 
 
-def _usage_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    mou, dou = 100 * (1 - np.exp(f["mou_trend_3m"])), 100 * (1 - np.exp(f["dou_trend_3m"]))
-    parts = pd.Series(np.where(mou >= 15, "minutes down " + _pct(mou.fillna(0)), ""), index=f.index)
-    both = (mou >= 15) & (dou >= 15)
-    parts = parts + np.where(both, " and ", "") + np.where(dou >= 15, "data down " + _pct(
-        dou.fillna(0)), "")
-    return parts + " over " + _months(f["tenure_months"].clip(upper=3))
+def _arpu(f, c):
+    return _change("ARPU", _num(f, "arpu_trend_3m"), _num(f, "tenure_months"))
 
 
-def _discount_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    return "discount (" + _pct(100 * f["discount_share"]) + " of the bill) ends next month " \
-        "at the contract anniversary"
+def _usage_trend(f, c):
+    tenure = _num(f, "tenure_months")
+    return (_change("minutes", _num(f, "mou_trend_3m"), tenure) + ", "
+            + _change("data", _num(f, "dou_trend_3m"), tenure))
 
 
-def _quota_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    return "used " + _pct(100 * f["quota_use"]) + " of the plan's data quota"
+def _usage_level(f, c):
+    return ("uses " + _num(f, "mou_3m").round().fillna(0).astype(int).astype(str)
+            + " minutes and " + _num(f, "dou_3m").round().fillna(0).astype(int).map("{:,}".format)
+            + " MB a month")
 
 
-def _rival_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    count = c["rival_events_3m"].reindex(f.index).fillna(0).astype(int)
-    where = c["micro_region"].reindex(f.index).astype(str)
-    return count.astype(str) + np.where(count == 1, " rival offer", " rival offers") + \
-        " in " + where + " in the last 3 months"
+def _spend(f, c):
+    return ("pays ¥" + _num(f, "arpu_3m").round().fillna(0).astype(int).astype(str)
+            + " a month (" + _num(f, "spend_vs_fee").round(1).fillna(0).astype(str)
+            + "× the plan fee)")
 
 
-def _tenure_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    tenure = f["tenure_months"].astype(int)
-    return pd.Series(np.where(tenure == 0, "joined this month",
-                              "joined " + _months(tenure) + " ago"), index=f.index)
+def _discount(f, c):
+    share, months = _num(f, "discount_share"), _num(f, "discount_months_6m").fillna(0)
+    text = ("discount of " + _pct(100 * share) + " of the bill, on " + months.astype(int)
+            .astype(str) + " of the last 6 months")
+    return text.where(share > 0, "no discount now (" + months.astype(int).astype(str)
+                      + " discounted months of the last 6)")
 
 
-def _low_usage_text(f: pd.DataFrame, c: pd.DataFrame) -> pd.Series:
-    return "uses only " + f["mou_3m"].round().astype(int).astype(str) + " minutes a month"
+def _quota(f, c):
+    return "used " + _pct(100 * _num(f, "quota_use")) + " of the plan's data quota"
 
 
-def _fixed(text: str) -> Callable[[pd.DataFrame, pd.DataFrame], pd.Series]:
-    return lambda f, c: pd.Series(text, index=f.index)
+def _tenure(f, c):
+    tenure = _num(f, "tenure_months").fillna(0).astype(int)
+    return pd.Series(np.where(tenure == 0, "joined this month", "joined " + _months(tenure)
+                              + " ago"), index=f.index)
 
 
-def _set(**values: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    def change(rows: pd.DataFrame) -> pd.DataFrame:
-        return rows.assign(**values)
-    return change
+def _plan(f, c):
+    return ("on a " + f["plan_family"].astype(str) + " plan (¥"
+            + _num(f, "monthly_fee").round().fillna(0).astype(int).astype(str) + " a month)")
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One reason code: when it applies, what "not so" looks like, and how to say it."""
-
-    tag: str
-    applies: Callable[[pd.DataFrame], pd.Series]
-    counterfactual: Callable[[pd.DataFrame], pd.DataFrame]
-    text: Callable[[pd.DataFrame, pd.DataFrame], pd.Series]
+def _group(f, c):
+    size = _num(f, "group_size").fillna(0).astype(int).astype(str)
+    inside = "member of an enterprise group of " + size
+    return inside.where(_num(f, "in_group") > 0, "not a member of an enterprise group")
 
 
-REASONS: tuple[Reason, ...] = (
-    Reason("arpu_drop", lambda f: f["arpu_trend_3m"] <= np.log(0.9),
-           _set(arpu_trend_3m=0.0, arpu_trend_1m=0.0), _arpu_text),
-    Reason("usage_fading", lambda f: np.minimum(f["mou_trend_3m"].fillna(0),
-                                                f["dou_trend_3m"].fillna(0)) <= np.log(0.85),
-           _set(mou_trend_3m=0.0, mou_trend_1m=0.0, dou_trend_3m=0.0, dou_trend_1m=0.0),
-           _usage_text),
-    Reason("discount_ending", lambda f: f["discount_anniversary"] > 0,
-           _set(discount_anniversary=0.0, contract_month=5.0), _discount_text),
-    Reason("data_near_quota", lambda f: f["quota_use"] >= 0.9,
-           _set(quota_use=0.5, quota_use_3m=0.5), _quota_text),
-    Reason("competitor_pressure", lambda f: f["rival_events_local"] >= 0.5,
-           _set(rival_events_local=0.0, rival_price_events=0.0), _rival_text),
-    Reason("tenure_short", lambda f: f["tenure_months"] < 6,
-           _set(tenure_months=24.0, months_billed=6.0, contract_month=0.0), _tenure_text),
-    Reason("low_usage", lambda f: f["mou_3m"] < 100, _set(mou=250.0, mou_3m=250.0),
-           _low_usage_text),
-    Reason("prepaid_plan", lambda f: f["plan_family"] == "prepaid",
-           _set(plan_family="postpaid"), _fixed("prepaid plan with no contract")),
-    Reason("social_outlet", lambda f: f["channel_type"] == "social_outlet",
-           _set(channel_type="own_hall"), _fixed("activated through a social outlet")),
-    Reason("no_group", lambda f: f["in_group"] == 0,
-           _set(in_group=1.0, group_size=50.0, group_spend_trend=0.0),
-           _fixed("not a member of an enterprise group")),
-)
-TAGS = tuple(r.tag for r in REASONS)
+def _channel(f, c):
+    return "activated through a " + f["channel_type"].astype(str).str.replace("_", " ")
 
 
-def reason_effects(model, features: pd.DataFrame, context: pd.DataFrame,
+def _segment(f, c):
+    return (f["segment"].astype(str).str.replace("_", " ") + " segment, age "
+            + _num(f, "age").fillna(0).astype(int).astype(str))
+
+
+def _rivals(f, c):
+    where = c["micro_region"].reindex(f.index).astype(str) if "micro_region" in c else "the area"
+    count = _num(f, "rival_events_local").fillna(0).astype(int)
+    ago = _num(f, "rival_months_since_local")
+    text = (count.astype(str) + np.where(count == 1, " rival offer", " rival offers") + " in "
+            + where + " in the last 6 months, the latest " + _months(ago) + " ago")
+    return text.where(count > 0, "no rival offer in " + where + " in the last 6 months")
+
+
+def _benefits(f, c):
+    count = _num(f, "benefits_12m").fillna(0).astype(int)
+    return (count.astype(str) + np.where(count == 1, " benefit", " benefits")
+            + " in the last 12 months")
+
+
+def _branch(f, c):
+    return "lives in the " + f["branch"].astype(str) + " branch"
+
+
+_TEXT: dict[str, Callable[[pd.DataFrame, pd.DataFrame], pd.Series]] = {
+    "arpu_trend": _arpu, "usage_trend": _usage_trend, "usage_level": _usage_level,
+    "spend_level": _spend, "discount": _discount, "data_quota": _quota, "tenure": _tenure,
+    "plan": _plan, "enterprise_group": _group, "channel": _channel, "segment": _segment,
+    "competitors": _rivals, "benefits": _benefits, "region": _branch,
+}
+
+
+def _first_tag(driver: str, f: pd.DataFrame, reference: pd.DataFrame) -> pd.Series:
+    """Whether the subscriber's value points the way the first tag of the pair names."""
+    def below(column: str) -> pd.Series:
+        return _num(f, column) < float(np.nanmedian(_num(reference, column)))
+
+    tests = {
+        "arpu_trend": lambda: _num(f, "arpu_trend_3m") < 0,
+        "usage_trend": lambda: np.minimum(_num(f, "mou_trend_3m").fillna(0),
+                                          _num(f, "dou_trend_3m").fillna(0)) < 0,
+        "usage_level": lambda: below("mou_3m"),
+        "discount": lambda: _num(f, "discount_share") > 0,
+        "data_quota": lambda: ~below("quota_use") & _num(f, "quota_use").notna(),
+        "competitors": lambda: _num(f, "rival_events_local") > 0,
+        "tenure": lambda: below("tenure_months"),
+        "plan": lambda: f["plan_family"].astype(str) == "prepaid",
+        "enterprise_group": lambda: _num(f, "in_group") == 0,
+    }
+    test = tests.get(driver)
+    return (pd.Series(True, index=f.index) if test is None
+            else pd.Series(test(), index=f.index).fillna(False).astype(bool))
+
+
+#: At most this many joint values of a driver's discrete columns stand for the population.
+MAX_REFERENCES = 6
+
+
+def reference_values(features: pd.DataFrame, columns: list[str]) -> list[tuple[float, dict]]:
+    """The population's typical values of one driver's ``columns``, with their weights.
+
+    Continuous columns take the median of the non-missing values (missing when most are
+    missing). Discrete columns (categories, and numbers with at most two values such as
+    flags) are not averaged: each of their ``MAX_REFERENCES`` most common joint values is a
+    reference, weighted by how common it is, with the continuous columns at their median
+    among the subscribers holding it.
+    """
+    def typical(rows: pd.DataFrame, column: str) -> object:
+        values = pd.to_numeric(rows[column], errors="coerce")
+        return float(values.median()) if values.notna().mean() >= 0.5 else np.nan
+
+    discrete = [c for c in columns if not pd.api.types.is_numeric_dtype(features[c])
+                or features[c].nunique(dropna=True) <= 2]
+    continuous = [c for c in columns if c not in discrete]
+    if not discrete:
+        return [(1.0, {c: typical(features, c) for c in continuous})]
+    keys = features[discrete].astype(object).where(features[discrete].notna(), "∅")
+    counts = keys.value_counts(sort=True).head(MAX_REFERENCES)
+    out = []
+    for combo, count in counts.items():
+        combo = combo if isinstance(combo, tuple) else (combo,)
+        held = (keys == pd.Series(combo, index=discrete)).all(axis=1)
+        values = {c: (np.nan if v == "∅" else v) for c, v in zip(discrete, combo, strict=True)}
+        values |= {c: typical(features[held], c) for c in continuous}
+        out.append((count / counts.sum(), values))
+    return out
+
+
+def driver_effects(model, features: pd.DataFrame, reference: pd.DataFrame | None = None,
                    base: np.ndarray | None = None) -> pd.DataFrame:
-    """Every applicable reason of every row with its effect (log-odds) and its sentence.
+    """The model's attribution of each row's log-odds to each driver (one column per group).
 
-    ``context`` (indexed like ``features``) supplies ``micro_region`` and ``rival_events_3m``
-    for the rival sentence; ``base`` is ``model.decision_function(features)`` when already
-    computed. Returns long rows: subscriber_id, tag, effect, text.
+    ``effect = decision(x) − Σ_r w_r · decision(x with the driver's columns set to r)`` over
+    the driver's :func:`reference_values` in ``reference`` (by default ``features``): how
+    much the subscriber's own values of the driver move the risk away from the population's
+    typical values. ``base`` is ``model.decision_function(features)`` when already computed.
     """
     if base is None:
         base = model.decision_function(features)
-    base = pd.Series(base, index=features.index)
-    parts = []
-    for reason in REASONS:
-        mask = reason.applies(features).fillna(False).to_numpy(dtype=bool)
-        if not mask.any():
+    reference = features if reference is None else reference
+    out = pd.DataFrame(index=features.index)
+    for driver, columns in FEATURE_GROUPS.items():
+        present = [c for c in columns if c in features.columns]
+        if not present:
             continue
-        rows = features[mask]
-        effect = base[mask].to_numpy() - model.decision_function(reason.counterfactual(rows))
-        parts.append(pd.DataFrame({"subscriber_id": rows.index, "tag": reason.tag,
-                                   "effect": effect, "text": reason.text(rows, context).to_numpy()}))
+        expected = np.zeros(len(features))
+        for weight, values in reference_values(reference, present):
+            swapped = features.copy()
+            for column, value in values.items():
+                swapped[column] = pd.Series(value, index=features.index,
+                                            dtype=features[column].dtype)
+            expected += weight * model.decision_function(swapped)
+        out[driver] = np.asarray(base) - expected
+    return out
+
+
+def reason_effects(model, features: pd.DataFrame, context: pd.DataFrame,
+                   base: np.ndarray | None = None,
+                   reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every driver of every row with its effect (log-odds, :func:`driver_effects`), its tag
+    and its sentence.
+
+    ``context`` (indexed like ``features``) supplies ``micro_region`` for the rival sentence.
+    Returns long rows: subscriber_id, driver, tag, effect, text.
+    """
+    effects = driver_effects(model, features, reference, base)
+    ref = features if reference is None else reference
+    parts = []
+    for driver in effects.columns:
+        first, other = _TAG_PAIRS[driver]
+        tag = np.where(_first_tag(driver, features, ref), first, other)
+        parts.append(pd.DataFrame({"subscriber_id": features.index, "driver": driver, "tag": tag,
+                                   "effect": effects[driver].to_numpy(),
+                                   "text": _TEXT[driver](features, context).to_numpy()}))
     if not parts:
-        return pd.DataFrame(columns=["subscriber_id", "tag", "effect", "text"])
+        return pd.DataFrame(columns=["subscriber_id", "driver", "tag", "effect", "text"])
     return pd.concat(parts, ignore_index=True)
 
 
 def reason_codes(model, features: pd.DataFrame, context: pd.DataFrame, *, top: int = 3,
-                 min_effect: float = MIN_EFFECT, base: np.ndarray | None = None) -> pd.DataFrame:
+                 min_effect: float = MIN_EFFECT, base: np.ndarray | None = None,
+                 reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ``top`` strongest reasons per subscriber (index subscriber_id).
 
     Columns: ``reason_tags`` (comma-separated tags, strongest first), ``reasons``
     (sentences joined with "; ") and ``top_reason``; rows without a reason get empty strings.
+    ``reference`` is the population the drivers' typical values come from (by default the
+    rows explained).
     """
-    long = reason_effects(model, features, context, base)
+    long = reason_effects(model, features, context, base, reference)
     long = long[long["effect"] >= min_effect].sort_values(["subscriber_id", "effect"],
                                                           ascending=[True, False], kind="stable")
     long = long.assign(order=long.groupby("subscriber_id", sort=False).cumcount())

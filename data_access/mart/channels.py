@@ -12,7 +12,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.channels import LOW_USE, SHORT_LEVEL
+from analytics.channels import STOCK_SHORT_FRACTION, low_use_cutoffs
 from data_access.mart import queries
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
@@ -38,10 +38,21 @@ def _channels() -> tuple[sa.FromClause, list[sa.ColumnElement[bool]]]:
             region_conditions(Slice()))
 
 
-def _low_use(mou: sa.ColumnElement, data_mb: sa.ColumnElement,
-             revenue: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    return sa.and_(mou < LOW_USE["mou"], data_mb < LOW_USE["data_mb"],
-                   revenue < LOW_USE["revenue"])
+def _low_use(mou: sa.ColumnElement, data_mb: sa.ColumnElement, revenue: sa.ColumnElement,
+             cutoffs: dict[str, float]) -> sa.ColumnElement[bool]:
+    return sa.and_(mou < cutoffs["mou"], data_mb < cutoffs["data_mb"],
+                   revenue < cutoffs["revenue"])
+
+
+def load_low_use_cutoffs(engine: sa.Engine, months: list[dt.date]) -> dict[str, float]:
+    """The low-use lines (``analytics.channels.low_use_cutoffs``) of the new numbers activated
+    in ``months`` at the channels in scope: a share of the median new number's monthly
+    minutes, data and revenue within the window."""
+    joined, scope = _channels()
+    new = _new_numbers(months)
+    usage = read_frame(engine, sa.select(new.c.mou, new.c.data_mb, new.c.revenue).select_from(
+        joined.join(new, new.c.channel_id == s.dim_channel.c.channel_id)).where(*scope))
+    return low_use_cutoffs(usage)
 
 
 def _new_numbers(months: list[dt.date], channel_id: int | None = None) -> sa.Subquery:
@@ -60,7 +71,7 @@ def _new_numbers(months: list[dt.date], channel_id: int | None = None) -> sa.Sub
     return statement.subquery("new_numbers")
 
 
-def _quality(engine: sa.Engine, months: list[dt.date]) -> pd.DataFrame:
+def _quality(engine: sa.Engine, months: list[dt.date], cutoffs: dict[str, float]) -> pd.DataFrame:
     joined, scope = _channels()
     new = _new_numbers(months)
     home = s.dim_region.alias("home")
@@ -71,7 +82,8 @@ def _quality(engine: sa.Engine, months: list[dt.date]) -> pd.DataFrame:
 
     statement = (
         sa.select(new.c.channel_id, sa.func.count().label("new_numbers"),
-                  count(_low_use(new.c.mou, new.c.data_mb, new.c.revenue)).label("low_use"),
+                  count(_low_use(new.c.mou, new.c.data_mb, new.c.revenue, cutoffs))
+                  .label("low_use"),
                   count(home.c.branch != s.dim_region.c.branch).label("other_branch"),
                   count(home.c.region_id != s.dim_region.c.region_id).label("other_micro"),
                   count(new.c.join_month.in_(half)).label("new_recent"),
@@ -125,8 +137,11 @@ def load_channel_metrics(engine: sa.Engine, months: list[dt.date]) -> pd.DataFra
     Columns: ``channel_id, channel_name, channel_type, manager, opened_on, region_id, branch,
     micro_region, age_months, new_numbers, low_use, other_branch, other_micro, new_before,
     new_recent, new_revenue_month, revenue, service_cost, active_subs, churned_subs,
-    campaign_cost, market_share``. New numbers are those activated in ``months``; their usage
-    is averaged over their billed months inside the window; money is summed over the window.
+    campaign_cost, market_share, low_mou_cut, low_data_cut, low_revenue_cut``. New numbers
+    are those activated in ``months``; their usage is averaged over their billed months inside
+    the window; a new number is low use when all three averages lie under the window's
+    low-use lines (:func:`load_low_use_cutoffs`, carried in the ``low_*_cut`` columns); money
+    is summed over the window.
     """
     if len(months) < 2:
         raise ConcertoError("months: the window needs at least 2 months.")
@@ -136,7 +151,8 @@ def load_channel_metrics(engine: sa.Engine, months: list[dt.date]) -> pd.DataFra
         channel.c.channel_id, channel.c.channel_name, channel.c.channel_type, channel.c.manager,
         channel.c.opened_on, channel.c.region_id, region.c.branch, region.c.micro_region)
         .select_from(joined).where(*scope).order_by(channel.c.channel_id))
-    for part in (_quality(engine, months), _money(engine, months),
+    cutoffs = load_low_use_cutoffs(engine, months)
+    for part in (_quality(engine, months, cutoffs), _money(engine, months),
                  _campaign_cost(engine, months)):
         frame = frame.merge(part, on="channel_id", how="left")
     frame = frame.merge(_market_share(engine, max(months)), on="region_id", how="left")
@@ -150,16 +166,21 @@ def load_channel_metrics(engine: sa.Engine, months: list[dt.date]) -> pd.DataFra
     end = pd.Timestamp(max(months))
     opened = pd.to_datetime(frame["opened_on"])
     frame["age_months"] = months_between(end, opened)
+    frame["low_mou_cut"] = cutoffs["mou"]
+    frame["low_data_cut"] = cutoffs["data_mb"]
+    frame["low_revenue_cut"] = cutoffs["revenue"]
     return frame
 
 
 def load_stock_summary(engine: sa.Engine, recent_days: int = 14,
                        baseline_days: int = 56) -> pd.DataFrame:
     """Per channel in scope: days short of stock and sales over the last ``recent_days``,
-    against the daily sales rate of the ``baseline_days`` before them.
+    against the channel's own ``baseline_days`` before them.
 
-    Columns: ``channel_id, recent_days, low_days, recent_sales, expected_sales, last_stock,
-    min_stock``.
+    A day is short when its end-of-day stock is below ``STOCK_SHORT_FRACTION`` of the
+    channel's own mean stock over the baseline days (``normal_stock``). Columns:
+    ``channel_id, recent_days, low_days, recent_sales, expected_sales, last_stock, min_stock,
+    normal_stock, baseline_low_share``.
     """
     if recent_days < 1 or baseline_days < 1:
         raise ConcertoError("recent_days and baseline_days must be at least 1.")
@@ -168,7 +189,8 @@ def load_stock_summary(engine: sa.Engine, recent_days: int = 14,
         last = conn.execute(sa.select(sa.func.max(day_table.c.day))).scalar()
     if last is None:
         return pd.DataFrame(columns=["channel_id", "recent_days", "low_days", "recent_sales",
-                                     "expected_sales", "last_stock", "min_stock"])
+                                     "expected_sales", "last_stock", "min_stock", "normal_stock",
+                                     "baseline_low_share"])
     last = pd.Timestamp(last).date()
     since = last - dt.timedelta(days=recent_days - 1)
     base_from = since - dt.timedelta(days=baseline_days)
@@ -179,27 +201,38 @@ def load_stock_summary(engine: sa.Engine, recent_days: int = 14,
         return sa.func.sum(sa.case((when, value), else_=0))
 
     joined, scope = _channels()
+    normal = (sa.select(d.channel_id, sa.func.avg(d.stock_level).label("normal_stock"))
+              .where(d.day >= base_from, d.day < since).group_by(d.channel_id).subquery("normal"))
+    short = d.stock_level < STOCK_SHORT_FRACTION * normal.c.normal_stock
     statement = (
         sa.select(d.channel_id, total(1, recent).label("recent_days"),
-                  total(1, sa.and_(recent, d.stock_level <= SHORT_LEVEL)).label("low_days"),
+                  total(1, sa.and_(recent, short)).label("low_days"),
+                  total(1, sa.and_(d.day < since, short)).label("baseline_low_days"),
+                  sa.func.max(normal.c.normal_stock).label("normal_stock"),
                   total(d.new_activations, recent).label("recent_sales"),
                   total(d.new_activations, d.day < since).label("baseline_sales"),
                   total(1, d.day < since).label("baseline_days"),
                   sa.func.max(sa.case((d.day == last, d.stock_level))).label("last_stock"),
                   sa.func.min(sa.case((recent, d.stock_level))).label("min_stock"))
-        .select_from(joined.join(day_table, d.channel_id == s.dim_channel.c.channel_id))
+        .select_from(joined.join(day_table, d.channel_id == s.dim_channel.c.channel_id)
+                     .join(normal, normal.c.channel_id == d.channel_id, isouter=True))
         .where(*scope, d.day >= base_from).group_by(d.channel_id).order_by(d.channel_id))
     frame = read_frame(engine, statement)
+    frame["normal_stock"] = frame["normal_stock"].astype(float)
+    frame["baseline_low_share"] = (frame["baseline_low_days"].astype(float)
+                                   / frame["baseline_days"].where(frame["baseline_days"] > 0))
     rate = frame["baseline_sales"].astype(float) / frame["baseline_days"].where(
         frame["baseline_days"] > 0)
     frame["expected_sales"] = (rate * frame["recent_days"]).fillna(0.0)
-    return frame.drop(columns=["baseline_sales", "baseline_days"])
+    return frame.drop(columns=["baseline_sales", "baseline_days", "baseline_low_days"])
 
 
-def load_channel_history(engine: sa.Engine, channel_id: int) -> pd.DataFrame:
+def load_channel_history(engine: sa.Engine, channel_id: int,
+                         cutoffs: dict[str, float] | None = None) -> pd.DataFrame:
     """One channel's months (empty outside the acting scope): active, new and churned
     subscribers, revenue and service cost, and how many of that month's new numbers had
-    low use over their first billed months in the mart."""
+    low use over their billed months in the mart (under ``cutoffs``; by default the low-use
+    lines of the mart's whole history, :func:`load_low_use_cutoffs`)."""
     joined, scope = _channels()
     t = s.sum_channel_month
     monthly = read_frame(engine, sa.select(
@@ -210,10 +243,13 @@ def load_channel_history(engine: sa.Engine, channel_id: int) -> pd.DataFrame:
     if monthly.empty:
         return monthly
     months = [pd.Timestamp(m).date() for m in monthly["month"]]
+    if cutoffs is None:
+        cutoffs = load_low_use_cutoffs(engine, months)
     new = _new_numbers(months, channel_id)
     low = read_frame(engine, sa.select(
         new.c.join_month.label("month"),
-        sa.func.sum(sa.case((_low_use(new.c.mou, new.c.data_mb, new.c.revenue), 1), else_=0))
+        sa.func.sum(sa.case((_low_use(new.c.mou, new.c.data_mb, new.c.revenue, cutoffs), 1),
+                            else_=0))
         .label("low_use_new")).group_by(new.c.join_month))
     monthly["month"] = pd.to_datetime(monthly["month"])
     low["month"] = pd.to_datetime(low["month"])
@@ -241,9 +277,11 @@ def load_channel_days(engine: sa.Engine, channel_id: int, days: int = 90) -> pd.
 
 def load_low_use_numbers(engine: sa.Engine, channel_id: int, months: list[dt.date],
                          limit: int = 200) -> pd.DataFrame:
-    """The channel's new numbers with low use in ``months`` (masked unless the role may see
-    them), lowest revenue first; empty outside the acting scope."""
+    """The channel's new numbers with low use in ``months`` (under the window's low-use
+    lines, :func:`load_low_use_cutoffs`; masked unless the role may see them), lowest
+    revenue first; empty outside the acting scope."""
     joined, scope = _channels()
+    cutoffs = load_low_use_cutoffs(engine, months)
     new, sub, home = _new_numbers(months, channel_id), s.dim_subscriber, s.dim_region.alias("home")
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (
@@ -253,6 +291,6 @@ def load_low_use_numbers(engine: sa.Engine, channel_id: int, months: list[dt.dat
         .select_from(joined.join(new, new.c.channel_id == s.dim_channel.c.channel_id)
                      .join(sub, sub.c.subscriber_id == new.c.subscriber_id)
                      .join(home, home.c.region_id == new.c.region_id))
-        .where(*scope, _low_use(new.c.mou, new.c.data_mb, new.c.revenue))
+        .where(*scope, _low_use(new.c.mou, new.c.data_mb, new.c.revenue, cutoffs))
         .order_by(new.c.revenue, new.c.subscriber_id).limit(limit))
     return read_frame(engine, statement)

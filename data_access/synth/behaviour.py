@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_access.synth.calendar import CHURN_SEASON, MOU_SEASON, MOU_TREND, TREND_ORIGIN, Calendar
-from data_access.synth.dims import SOCIAL, YOUTH, Dimensions
+from data_access.synth.calendar import (CHURN_SEASON, DATA_MB_SEASON, DATA_MB_TREND, MOU_SEASON,
+                                        MOU_TREND, TREND_ORIGIN, Calendar)
+from data_access.synth.dims import FRANCHISE, SOCIAL, YOUTH, Dimensions
 from data_access.synth.population import Population
+from data_access.synth.variants import VARIANT_A, Variant
 
 #: Spending trend: AR(1) on the log scale, plus occasional disengagement episodes.
 RHO, SIGMA = 0.85, 0.07
@@ -30,6 +32,19 @@ CHURN_COEF = {
     "youth": 0.4,  # youth segment
 }
 LOW_MOU, SHORT_TENURE = 100.0, 6
+#: Variant b's churn model: other drivers, smooth shapes and an interaction (see churn_logit_b).
+CHURN_INTERCEPT_B = -6.6
+CHURN_COEF_B = {
+    "spend_fall2": 3.0,  # (fall of the spend level over two months / 25%) ** 1.5, capped at 1
+    "quota_pressure": 1.4,  # logistic in expected data use / quota, centred at 70%
+    "prepaid_youth": 1.3,  # a prepaid plan AND the youth segment (interaction only)
+    "age_curve": 0.7,  # ((age - 42) / 18) ** 2, capped at 2: the young and the old leave more
+    "competitor_pressure": 0.8,  # rival events, decaying 0.7 a month over five months
+    "franchise": 0.7,  # activated through a franchise hall
+    "new_customer": 1.1,  # exp(-months since joining / 3)
+    "in_group": -0.9,  # member of an enterprise group
+}
+SPEND_FALL_SCALE, QUOTA_CENTRE, QUOTA_SLOPE, AGE_CENTRE, AGE_SCALE = 0.25, 0.7, 6.0, 42.0, 18.0
 
 #: Called each month with (month, billed positions, true churn probabilities).
 MonthSink = Callable[[int, np.ndarray, np.ndarray], None]
@@ -46,7 +61,7 @@ class Behaviour:
 
 def simulate_behaviour(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: Population,
                        pressure: np.ndarray, sink: MonthSink,
-                       progress: Callable[[int], None]) -> Behaviour:
+                       progress: Callable[[int], None], variant: Variant = VARIANT_A) -> Behaviour:
     """Walk the window month by month, drawing churn into ``pop.churn``.
 
     ``pressure`` is the competitor pressure per region position and window month. ``sink``
@@ -82,18 +97,28 @@ def simulate_behaviour(rng: np.random.Generator, cal: Calendar, dims: Dimensions
         decline = np.clip(1.0 - np.exp(ring[t % 4, billed] - ring[(t - lag) % 4, billed]), 0.0, 1.0)
         mou = (pop.mou_level[billed] * np.exp(ring[t % 4, billed]) * MOU_SEASON[t % 12]
                * np.exp(MOU_TREND * (t - TREND_ORIGIN)))
-        logit = (CHURN_INTERCEPT + CHURN_SEASON[t % 12] + fixed[billed]
-                 + CHURN_COEF["decline3"] * decline
-                 + CHURN_COEF["discount_ending"] * ending
-                 + CHURN_COEF["competitor_pressure"] * pressure[pop.region[billed], k]
-                 + CHURN_COEF["short_tenure"] * (t - pop.join[billed] < SHORT_TENURE)
-                 + CHURN_COEF["low_mou"] * (mou < LOW_MOU))
+        if variant.name == "a":
+            logit = (CHURN_INTERCEPT + CHURN_SEASON[t % 12] + fixed[billed]
+                     + CHURN_COEF["decline3"] * decline
+                     + CHURN_COEF["discount_ending"] * ending
+                     + CHURN_COEF["competitor_pressure"] * pressure[pop.region[billed], k]
+                     + CHURN_COEF["short_tenure"] * (t - pop.join[billed] < SHORT_TENURE)
+                     + CHURN_COEF["low_mou"] * (mou < LOW_MOU))
+        else:
+            logit = churn_logit_b(dims, pop, billed, t, ring, pressure[pop.region[billed], k],
+                                  kind[billed], prepaid[billed])
         prob = 1.0 / (1.0 + np.exp(-logit))
         farmed = pop.farmed[billed]
         if farmed.any():  # farmed numbers are dropped after three or four months, not modelled
             months_billed = t - pop.join[billed] + 1
-            prob = np.where(farmed, np.select([months_billed == 3, months_billed >= 4], [0.5, 1.0], 0.0),
-                            prob)
+            if variant.name == "a":
+                prob = np.where(farmed, np.select([months_billed == 3, months_billed >= 4],
+                                                  [0.5, 1.0], 0.0), prob)
+            else:  # dropped after one of farm_churn_after months, each equally likely
+                after = variant.farm_churn_after
+                left = len(after) - (months_billed - after[0])
+                prob = np.where(farmed, np.where(months_billed >= after[0],
+                                                 1.0 / np.maximum(left, 1), 0.0), prob)
         mean_prob.append(float(prob.mean()))
         sink(t, billed, prob)
         if t < cal.last:  # churn after the latest month is not yet known
@@ -101,6 +126,32 @@ def simulate_behaviour(rng: np.random.Generator, cal: Calendar, dims: Dimensions
             pop.churn[leaving] = t + 1
         progress(k)
     return Behaviour(latent, discounted, mean_prob)
+
+
+def churn_logit_b(dims: Dimensions, pop: Population, billed: np.ndarray, t: int,
+                  ring: np.ndarray, pressure: np.ndarray, kind: np.ndarray,
+                  prepaid: np.ndarray) -> np.ndarray:
+    """Variant b's churn log-odds of the ``billed`` subscribers in month ``t``.
+
+    No discount, low-usage or social-outlet effect; a convex response to a two-month fall in
+    spend, a logistic response to data use near the plan's quota, an interaction of prepaid
+    plans with youth, a U-shape in age, a smooth new-customer effect and franchise halls.
+    """
+    c = CHURN_COEF_B
+    lag = np.clip(t - pop.join[billed], 0, 2)
+    fall = np.clip((ring[(t - lag) % 4, billed] - ring[t % 4, billed]) / SPEND_FALL_SCALE, 0, 1)
+    quota = dims.plans.set_index("plan_id")["data_quota_mb"].reindex(pop.plan[billed]).to_numpy()
+    data = (pop.data_level[billed] * np.exp(0.6 * ring[t % 4, billed]) * DATA_MB_SEASON[t % 12]
+            * np.exp(DATA_MB_TREND * (t - TREND_ORIGIN)))
+    pressure_on_quota = 1 / (1 + np.exp(-QUOTA_SLOPE * (data / quota - QUOTA_CENTRE)))
+    age = np.minimum(((pop.age[billed] - AGE_CENTRE) / AGE_SCALE) ** 2, 2.0)
+    tenure = (t - pop.join[billed]).astype(float)
+    return (CHURN_INTERCEPT_B + CHURN_SEASON[t % 12] + c["spend_fall2"] * fall**1.5
+            + c["quota_pressure"] * pressure_on_quota
+            + c["prepaid_youth"] * (prepaid & (pop.segment[billed] == YOUTH))
+            + c["age_curve"] * age + c["competitor_pressure"] * pressure
+            + c["franchise"] * (kind == FRANCHISE) + c["new_customer"] * np.exp(-tenure / 3)
+            + c["in_group"] * (pop.group[billed] > 0))
 
 
 def _discount_contracts(rng: np.random.Generator, pop: Population, billed: np.ndarray,

@@ -29,6 +29,8 @@ class RevenueDrop:
     lost: float = 0.0
     subscribers: int = 0
     revenue_before: float = 0.0
+    #: Factors of the months before ``month`` (a gradual ramp), as (month, factor) pairs.
+    ramp: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Uplift:
     treated: np.ndarray
     months: tuple[int, ...]
     amount: float
+    component: int = 1  # index into rev_voice, rev_data, rev_sms, rev_vas
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Billing:
     drops: list[RevenueDrop]
     uplift: Uplift | None = None
     value_from: int = 0  # first month of the net-value window
+    farm_usage: str = "a"  # "a": almost none; "b": small but real use
     revenue3: np.ndarray | None = field(default=None, repr=False)
     service3: np.ndarray | None = field(default=None, repr=False)
 
@@ -76,8 +80,13 @@ def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: P
     discount = np.where(beh.discounted[k, billed], pop.disc_rate[billed], 0.0) * parts.sum(axis=1)
     up = billing.uplift
     if up is not None and t in up.months:
-        parts[:, 1] += up.amount * up.treated[billed]
+        parts[:, up.component] += up.amount * up.treated[billed]
     for drop in billing.drops:
+        for month, factor in drop.ramp:
+            if month == t:
+                hit = drop.mask[billed]
+                parts[hit] *= factor
+                discount[hit] *= factor
         if drop.month == t:
             hit = drop.mask[billed]
             before = parts[hit].sum() - discount[hit].sum()
@@ -93,7 +102,16 @@ def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: P
     service = (pop.svc_base[billed] * rng.uniform(0.8, 1.2, m)
                + (rng.random(m) < pop.vip_p[billed]) * rng.uniform(100.0, 300.0, m))
     farmed = pop.farmed[billed]
-    if farmed.any():  # numbers that exist only for the commission: almost no use
+    if farmed.any() and billing.farm_usage == "b":  # a little real use, to look alive
+        f = int(farmed.sum())
+        parts[farmed] = np.column_stack([rng.uniform(1.2, 2.4, f), rng.uniform(1.5, 2.5, f),
+                                         rng.uniform(0.1, 0.3, f), np.zeros(f)])
+        discount[farmed] = 0.0
+        mou[farmed] = rng.uniform(8.0, 25.0, f)
+        data_mb[farmed] = rng.uniform(40.0, 300.0, f)
+        sms[farmed] = rng.integers(1, 6, f)
+        service[farmed] = rng.uniform(0.4, 1.0, f)
+    elif farmed.any():  # numbers that exist only for the commission: almost no use
         f = int(farmed.sum())
         parts[farmed] = np.column_stack([rng.uniform(0, 0.5, f), rng.uniform(0.5, 2.0, f),
                                          rng.uniform(0, 0.2, f), np.zeros(f)])

@@ -12,6 +12,7 @@ from data_access.synth.dims import (E_CHANNEL, ENTERPRISE, FRANCHISE, HIGH_END, 
                                     SEGMENT_CODES, SOCIAL, TYPE_CODES, YOUTH, Dimensions)
 from data_access.synth.names import person_names
 from data_access.synth.population import Population
+from data_access.synth.variants import VARIANT_A, Variant
 
 ALL_TYPES = (OWN_HALL, FRANCHISE, SOCIAL, E_CHANNEL)
 UPLIFT_AMOUNT = 6.0
@@ -53,11 +54,14 @@ def _at(cal: Calendar, fraction: float, months: int) -> int:
     return cal.first + round(fraction * (len(cal) - months - 3))
 
 
-def plan_campaigns(cal: Calendar, subscribers: int) -> list[CampaignSpec]:
+def plan_campaigns(cal: Calendar, subscribers: int,
+                   variant: Variant = VARIANT_A) -> list[CampaignSpec]:
     """About a dozen campaigns; the last three months are crowded with high-end benefits.
 
-    Only the data booster changes revenue (the planted uplift); high-end benefits cost a
-    share of the member's spend, so that members of two or three campaigns lose money.
+    Only one campaign changes revenue (the planted uplift): variant a's data booster (mass
+    segment, the last three months), variant b's youth voice pack (youth segment, two months
+    ending two months before the latest); high-end benefits cost a share of the member's
+    spend, so that members of two or three campaigns lose money.
     """
     last = cal.last
     specs: list[CampaignSpec] = []
@@ -91,9 +95,16 @@ def plan_campaigns(cal: Calendar, subscribers: int) -> list[CampaignSpec]:
     add("Broadband bundle trial 宽带融合体验", "product",
         "three months of free 300M home broadband 宽带免费体验", "bill_credit", MASS,
         (OWN_HALL, FRANCHISE), _at(cal, 0.8, 3), 3, control=0.1, reach=0.08, cost=(30, 60))
-    add("Data booster add-on 流量加油包", "individual", "6-yuan 3 GB monthly add-on 6元3GB流量加油包",
-        "data_pack", MASS, (OWN_HALL, FRANCHISE, E_CHANNEL), last - 2, 3, control=0.5, cost=(2, 4),
-        effect=UPLIFT_AMOUNT, size=max(200, round(subscribers / 5)))
+    if variant.name == "a":
+        add("Data booster add-on 流量加油包", "individual",
+            "6-yuan 3 GB monthly add-on 6元3GB流量加油包", "data_pack", MASS,
+            (OWN_HALL, FRANCHISE, E_CHANNEL), last - 2, 3, control=0.5, cost=(2, 4),
+            effect=UPLIFT_AMOUNT, size=max(200, round(subscribers / 5)))
+    else:
+        add("Youth voice pack 青春语音包", "individual",
+            "200 minutes for 5 yuan a month 5元200分钟语音包", "bill_credit", YOUTH,
+            (SOCIAL, E_CHANNEL, OWN_HALL), last - 3, 2, control=0.5, cost=(1, 3),
+            effect=variant.uplift_amount, size=max(200, round(subscribers / 7)))
     add("VIP handset upgrade 高端换机补贴", "individual", "up to 900 yuan off a new 5G handset 5G换机补贴",
         "handset_subsidy", HIGH_END, ALL_TYPES, last - 2, 3, control=0.15, reach=0.35,
         cost=(0.35, 0.65), by_spend=True)

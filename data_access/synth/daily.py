@@ -23,8 +23,9 @@ class DailyFacts:
     """Produces each month's fact_region_day and fact_channel_day rows in turn."""
 
     def __init__(self, rng: np.random.Generator, cal: Calendar, dims: Dimensions,
-                 pop: Population, truths: ArrivalTruths):
+                 pop: Population, truths: ArrivalTruths, stock_range: tuple[int, int] = (0, 2)):
         self.rng, self.cal, self.dims, self.pop, self.truths = rng, cal, dims, pop, truths
+        self.stock_range = stock_range  # end-of-day stock of the drop channel during the drop
         ch = dims.channels
         self.kind = ch["type_code"].to_numpy()
         self.restock_day = ch["restock_weekday"].to_numpy()
@@ -101,7 +102,9 @@ class DailyFacts:
             self.stock = np.maximum(self.stock - sales, 0)
             if first_drop <= days[i] <= last_drop:  # the planted channel has run out of stock
                 drop = self.dims.drop_channel
-                self.stock[drop] = min(self.stock[drop], int(rng.integers(0, 3)))
+                low, high = self.stock_range
+                # a few units stay on the shelf (variant b: 3-6, the ones nobody asks for)
+                self.stock[drop] = min(max(self.stock[drop], low), int(rng.integers(low, high + 1)))
             levels[i] = self.stock
         return levels
 

@@ -12,6 +12,7 @@ from data_access.mart.geography import load_regions
 from data_access.synth.calendar import Calendar, month_start
 from data_access.synth.names import (COMPANY_WORDS, E_CHANNELS, INDUSTRIES, SHOP_KINDS, SHOP_WORDS,
                                      person_names)
+from data_access.synth.variants import VARIANT_A, Variant
 
 SEGMENT_CODES = tuple(schema.SEGMENTS)
 HIGH_END, MASS, YOUTH, ENTERPRISE = range(4)
@@ -69,16 +70,19 @@ class Dimensions:
         return int(self.regions.loc[self.regions["branch"] == name, "branch_no"].iloc[0])
 
 
-def build_dimensions(rng: np.random.Generator, subscribers: int, cal: Calendar) -> Dimensions:
+def build_dimensions(rng: np.random.Generator, subscribers: int, cal: Calendar,
+                     variant: Variant = VARIANT_A) -> Dimensions:
     """Regions, plans, channels (about one per 150 subscribers) and groups (one per 400)."""
     regions = load_regions().sort_values("region_id").reset_index(drop=True)
     regions["branch_no"] = pd.factorize(regions["branch"])[0]
     channels = _channels(rng, regions, max(40, subscribers // 150), cal)
-    drop, farm = _truth_channels(regions, channels)
+    drop, farm = (_truth_channels(regions, channels) if variant.name == "a"
+                  else _truth_channels_b(regions, channels))
     local = channels.groupby("region_pos")["attract"].sum()
     # The planted channels are busy ones, so their stories show in daily figures.
-    channels.loc[drop, "attract"] = 0.8 * local[channels.at[drop, "region_pos"]]
-    channels.loc[farm, "attract"] = 0.15 * local[channels.at[farm, "region_pos"]]
+    busy = (0.8, 0.15) if variant.name == "a" else (1.0, 0.45)
+    channels.loc[drop, "attract"] = busy[0] * local[channels.at[drop, "region_pos"]]
+    channels.loc[farm, "attract"] = busy[1] * local[channels.at[farm, "region_pos"]]
     groups = _groups(rng, regions, max(6, subscribers // 400))
     return Dimensions(regions, PLANS.copy(), channels, groups, drop, farm)
 
@@ -168,6 +172,25 @@ def _truth_channels(regions: pd.DataFrame, channels: pd.DataFrame) -> tuple[int,
     size = regions["weight"].to_numpy()[channels["region_pos"].to_numpy()]
     drop = int(candidates[np.lexsort((attract[candidates], size[candidates]))[-1]])  # biggest region
     farms = np.flatnonzero((branch == "Doumen") & (kind == SOCIAL))
+    farm = int(farms[np.argmax(attract[farms])])
+    return drop, farm
+
+
+def _truth_channels_b(regions: pd.DataFrame, channels: pd.DataFrame) -> tuple[int, int]:
+    """Variant b: the activation-drop channel is Doumen's business hall (its busiest social
+    outlet when it has none), and the SIM-farming channel a franchise hall of Jinwan (of
+    Xiangzhou outside Gongbei when Jinwan has none)."""
+    pos = channels["region_pos"].to_numpy()
+    name, branch = regions["micro_region"].to_numpy()[pos], regions["branch"].to_numpy()[pos]
+    kind, attract = channels["type_code"].to_numpy(), channels["attract"].to_numpy()
+    size = regions["weight"].to_numpy()[pos]
+    drops = np.flatnonzero((branch == "Doumen") & (kind == OWN_HALL))
+    if drops.size == 0:
+        drops = np.flatnonzero((branch == "Doumen") & (kind == SOCIAL))
+    drop = int(drops[np.lexsort((attract[drops], size[drops]))[-1]])
+    farms = np.flatnonzero((branch == "Jinwan") & (kind == FRANCHISE))
+    if farms.size == 0:
+        farms = np.flatnonzero((branch == "Xiangzhou") & (name != "Gongbei") & (kind == FRANCHISE))
     farm = int(farms[np.argmax(attract[farms])])
     return drop, farm
 

@@ -1,7 +1,10 @@
 """Build a synthetic mart with planted, recorded truths (the demo mart).
 
 Usage: ``python -m data_access.synth.generate [--subscribers N] [--months M] [--seed S]
-[--end-month YYYY-MM] [--url URL] [--if-absent]``
+[--end-month YYYY-MM] [--variant a|b] [--url URL] [--if-absent]``
+
+Variant ``a`` (the default) is the demo mart; variant ``b`` plants the same kinds of truths
+with other formulas, cells and magnitudes (``docs/generator.md``).
 """
 
 from __future__ import annotations
@@ -24,26 +27,31 @@ from data_access.synth.calendar import NEVER, Calendar, month_label, parse_month
 from data_access.synth.campaigns import (CampaignSpec, Enrolment, build_budget_lines,
                                          plan_campaigns)
 from data_access.synth.daily import DailyFacts
-from data_access.synth.dims import SEGMENT_CODES, SOCIAL, YOUTH, Dimensions, build_dimensions
+from data_access.synth.dims import (FRANCHISE, HIGH_END, SEGMENT_CODES, SOCIAL, YOUTH, Dimensions,
+                                   build_dimensions)
 from data_access.synth.market import build_competitor_month, build_events
 from data_access.synth.population import ArrivalTruths, Population, build_population
 from data_access.synth.truths import planted_truths
 from data_access.store.scope import as_system
+from data_access.synth.variants import VARIANT_A, VARIANTS, Variant, get_variant
 
 Progress = Callable[[float, str], None]
 MIN_SUBSCRIBERS, MAX_SUBSCRIBERS = 100, 5_000_000
 MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
-            "billing": 6, "daily": 7, "market": 8, "budget": 9}
+            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
     return np.random.default_rng([seed, _STREAMS[part]])
 
 
-def check_arguments(subscribers: int, months: int, seed: int, end_month: str) -> Calendar:
+def check_arguments(subscribers: int, months: int, seed: int, end_month: str,
+                    variant: str = "a") -> Calendar:
     """The window to generate, or a :class:`ConcertoError` naming the bad argument."""
+    if str(variant).lower() not in VARIANTS:
+        raise ConcertoError(f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})")
     if not MIN_SUBSCRIBERS <= subscribers <= MAX_SUBSCRIBERS:
         raise ConcertoError(f"subscribers must be between {MIN_SUBSCRIBERS:,} and "
                             f"{MAX_SUBSCRIBERS:,} (got {subscribers:,})")
@@ -57,7 +65,7 @@ def check_arguments(subscribers: int, months: int, seed: int, end_month: str) ->
 
 
 def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: int = 24,
-                  seed: int = 7, end_month: str = "2026-10",
+                  seed: int = 7, end_month: str = "2026-10", variant: str = "a",
                   progress: Progress | None = None) -> dict[str, int]:
     """Build a whole mart at ``url`` (default :func:`data_access.db.mart_url`).
 
@@ -76,6 +84,8 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         Seed of every random draw.
     end_month : str
         The latest month, 'YYYY-MM'.
+    variant : {"a", "b"}
+        Which planted truths: "a" the demo mart, "b" the same kinds planted differently.
     progress : callable, optional
         Called as ``progress(fraction, message)`` while building.
 
@@ -88,19 +98,23 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
     --------
     >>> rows = generate_mart("duckdb:////tmp/tiny.duckdb", subscribers=500, months=13)  # doctest: +SKIP
     """
-    cal = check_arguments(subscribers, months, seed, end_month)
+    cal = check_arguments(subscribers, months, seed, end_month, variant)
+    var = get_variant(variant)
 
     def report(fraction: float, message: str) -> None:
         if progress is not None:
             progress(round(fraction, 4), message)
 
     report(0.0, "dimensions and subscribers")
-    dims = build_dimensions(_rng(seed, "dims"), subscribers, cal)
-    pop, arrivals = build_population(_rng(seed, "population"), dims, cal, subscribers)
-    events = build_events(_rng(seed, "events"), cal, dims)
-    specs = plan_campaigns(cal, subscribers)
+    dims = build_dimensions(_rng(seed, "dims"), subscribers, cal, var)
+    pop, arrivals = build_population(_rng(seed, "population"), dims, cal, subscribers, var,
+                                     _rng(seed, "cross"))
+    events = build_events(_rng(seed, "events"), cal, dims, var)
+    specs = plan_campaigns(cal, subscribers, var)
     meta = {"source": "generator", "seed": str(seed), "subscribers": str(subscribers),
             "months": str(months), "end_month": month_label(cal.last)}
+    if var.name != "a":
+        meta["variant"] = var.name
     with open_mart_writer(url, meta) as writer:
         _write_dimensions(writer, dims)
         # Pass one decides who churns when (and who joins which campaign); referenced rows
@@ -116,23 +130,25 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         behaviour = simulate_behaviour(
             _rng(seed, "behaviour"), cal, dims, pop, events.pressure, sink,
             lambda k: report(0.03 + 0.22 * (k + 1) / len(cal),
-                             f"behaviour month {month_label(cal.first + k)}"))
+                             f"behaviour month {month_label(cal.first + k)}"), var)
         writer.write(schema.dim_subscriber, _subscriber_frame(dims, pop))
         members = enrolment.member_frame()
         writer.write(schema.campaign, enrolment.campaign_frame())
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
-        billing = _plant_billing(cal, dims, pop, specs, members)
-        us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report)
+        billing = _plant_billing(cal, dims, pop, specs, members, var)
+        us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
+                          var.drop_stock)
         mean_prob = behaviour.mean_prob
         del behaviour  # the largest arrays; the summaries need the memory more
         report(0.90, "competitors, budgets and planted truths")
-        market, jump = build_competitor_month(_rng(seed, "market"), cal, dims, events, us)
+        market, jump = build_competitor_month(_rng(seed, "market"), cal, dims, events, us, var)
         writer.write(schema.competitor_event, events.frame)
         writer.write(schema.fact_competitor_month, market)
         writer.write(schema.budget_line, build_budget_lines(_rng(seed, "budget"), cal, subscribers))
         writer.write(schema.planted_truth, planted_truths(
-            cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump, events.jump_event_id))
+            cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump, events.jump_event_id,
+            var))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)
@@ -170,8 +186,10 @@ def _subscriber_frame(dims: Dimensions, pop: Population) -> pd.DataFrame:
 
 
 def _plant_billing(cal: Calendar, dims: Dimensions, pop: Population, specs: list[CampaignSpec],
-                   members: pd.DataFrame) -> Billing:
+                   members: pd.DataFrame, variant: Variant = VARIANT_A) -> Billing:
     """The two revenue drops of the latest month and the one campaign that works."""
+    if variant.name != "a":
+        return _plant_billing_b(cal, dims, pop, specs, members, variant)
     kind = dims.channels["type_code"].to_numpy()[pop.channel]
     gongbei = (pop.region == dims.region_pos("Gongbei")) & (kind == SOCIAL)
     jinwan = (dims.region_branch[pop.region] == dims.branch_no("Jinwan")) & (pop.segment == YOUTH)
@@ -187,12 +205,49 @@ def _plant_billing(cal: Calendar, dims: Dimensions, pop: Population, specs: list
                    value_from=cal.last - 2, revenue3=np.zeros(pop.n), service3=np.zeros(pop.n))
 
 
+def _treated(pop: Population, specs: list[CampaignSpec], members: pd.DataFrame
+             ) -> tuple[CampaignSpec, np.ndarray]:
+    spec = next(s for s in specs if s.effect)
+    treated = np.zeros(pop.n, dtype=bool)
+    arm = members[(members["campaign_id"] == spec.campaign_id) & (members["arm"] == "treated")]
+    treated[arm["subscriber_id"].to_numpy() - 1] = True
+    return spec, treated
+
+
+_COMPONENTS = ("rev_voice", "rev_data", "rev_sms", "rev_vas")
+
+
+def _plant_billing_b(cal: Calendar, dims: Dimensions, pop: Population,
+                     specs: list[CampaignSpec], members: pd.DataFrame, variant: Variant) -> Billing:
+    """Variant b: a gradual three-month fall for the franchise customers of the Xiangzhou
+    micro-region (Gongbei and Jida aside) with the most of them (to 94%, 88%, then 72% of
+    their revenue; the latest month 18% below the month before), a one-month step to 84% for
+    Doumen's high-end customers, and the youth voice pack's uplift on voice revenue."""
+    kind = dims.channels["type_code"].to_numpy()[pop.channel]
+    names = dims.regions["micro_region"].to_numpy()
+    xiangzhou = (dims.region_branch == dims.branch_no("Xiangzhou")) & ~np.isin(names,
+                                                                               ["Gongbei", "Jida"])
+    counts = np.bincount(pop.region[(kind == FRANCHISE) & ~pop.farmed],
+                         minlength=len(names)) * xiangzhou
+    place = int(np.argmax(counts))
+    first = (pop.region == place) & (kind == FRANCHISE)
+    doumen = (dims.region_branch[pop.region] == dims.branch_no("Doumen")) & (pop.segment == HIGH_END)
+    spec, treated = _treated(pop, specs, members)
+    drops = [RevenueDrop({"micro_region": str(names[place]), "channel_type": "franchise"}, first,
+                         0.72, cal.last, ramp=((cal.last - 2, 0.94), (cal.last - 1, 0.88))),
+             RevenueDrop({"branch": "Doumen", "segment": "high_end"}, doumen, 0.84, cal.last)]
+    uplift = Uplift(treated, tuple(range(spec.start, spec.end + 1)), spec.effect,
+                    component=_COMPONENTS.index(variant.uplift_component))
+    return Billing(drops=drops, uplift=uplift, value_from=cal.last - 2,
+                   revenue3=np.zeros(pop.n), service3=np.zeros(pop.n), farm_usage="b")
+
+
 def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Behaviour,
                  billing: Billing, arrivals: ArrivalTruths, writer: MartWriter, seed: int,
-                 report: Progress) -> dict[str, np.ndarray]:
+                 report: Progress, drop_stock: tuple[int, int] = (0, 2)) -> dict[str, np.ndarray]:
     """Write every month's fact and daily rows; our own figures per month and region."""
     rng = _rng(seed, "billing")
-    daily = DailyFacts(_rng(seed, "daily"), cal, dims, pop, arrivals)
+    daily = DailyFacts(_rng(seed, "daily"), cal, dims, pop, arrivals, drop_stock)
     shape = (len(cal), len(dims.regions))
     us = {key: np.zeros(shape) for key in ("billed", "new", "churned", "revenue")}
     for k, t in enumerate(cal.months):
@@ -217,13 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=24, help="months of history (default 24)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--end-month", default="2026-10", help="latest month YYYY-MM (default 2026-10)")
+    parser.add_argument("--variant", default="a", choices=VARIANTS,
+                        help="a: the demo mart (default); b: the same kinds of truths planted "
+                             "with other formulas")
     parser.add_argument("--url", default=None,
                         help="mart URL (default: CONCERTO_MART_URL, secrets, or the embedded file)")
     parser.add_argument("--if-absent", action="store_true",
                         help="do nothing when the embedded DuckDB mart file already exists")
     args = parser.parse_args(argv)
     try:
-        check_arguments(args.subscribers, args.months, args.seed, args.end_month)
+        check_arguments(args.subscribers, args.months, args.seed, args.end_month, args.variant)
         url = args.url or mart_url()
         path = duckdb_path(url)
         if args.if_absent and path is not None and path.exists():
@@ -231,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         started = time.perf_counter()
         rows = generate_mart(url, subscribers=args.subscribers, months=args.months, seed=args.seed,
-                             end_month=args.end_month, progress=_print_progress)
+                             end_month=args.end_month, variant=args.variant,
+                             progress=_print_progress)
     except ConcertoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import pandas as pd
 
 from data_access.synth.calendar import REVENUE_SEASON, Calendar, month_start
 from data_access.synth.dims import Dimensions
+from data_access.synth.variants import VARIANT_A, Variant
 
 OPERATOR_NAMES = {"rival_a": "Rival A", "rival_b": "Rival B"}
 #: Event kinds, how much churn pressure each puts on our base, and what they say.
@@ -26,7 +27,7 @@ TEMPLATES = (
     ("network", "{op} switches on new 5G base stations 新建5G基站"),
 )
 PRESSURE_DECAY, CITY_WIDE = 0.5, 0.5
-SHARE_JUMP_POINTS, SHARE_JUMP_REGION = 0.06, "Jida"
+SHARE_JUMP_REGION = "Jida"  # variant a (b: data_access.synth.variants)
 #: Our share of each branch's market, drawn per micro-region in these ranges.
 OUR_SHARE = {"Xiangzhou": (0.55, 0.65), "Doumen": (0.70, 0.78), "Jinwan": (0.66, 0.74)}
 
@@ -38,8 +39,10 @@ class Events:
     jump_event_id: int
 
 
-def build_events(rng: np.random.Generator, cal: Calendar, dims: Dimensions) -> Events:
-    """A few dozen rival events before the last two months, plus the planted one in Jida."""
+def build_events(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
+                 variant: Variant = VARIANT_A) -> Events:
+    """A few dozen rival events before the last two months, plus the planted one (variant a:
+    Rival A in Jida; b: Rival B in Sanzao)."""
     regions = dims.regions
     count = max(12, round(1.3 * len(cal)))
     month = rng.integers(cal.first, cal.last - 1, count)  # none in the last two months
@@ -57,10 +60,16 @@ def build_events(rng: np.random.Generator, cal: Calendar, dims: Dimensions) -> E
                            subsidy=rng.choice([300, 500, 800, 1000]), campus=rng.choice([19, 25, 29]))
         rows.append((np.datetime64(month_start(int(month[i])), "D") + day[i], operator[i],
                      int(region_pos[i]), kind, text, False))
-    jida = dims.region_pos(SHARE_JUMP_REGION)
-    rows.append((np.datetime64(month_start(cal.last), "D") + 2, "rival_a", jida, "tariff",
-                 "Rival A launches 5G 99-yuan unlimited plan 5G不限量套餐 with a free handset "
-                 "and door-to-door sales 上门营销", True))
+    if variant.name == "a":
+        jida = dims.region_pos(SHARE_JUMP_REGION)
+        rows.append((np.datetime64(month_start(cal.last), "D") + 2, "rival_a", jida, "tariff",
+                     "Rival A launches 5G 99-yuan unlimited plan 5G不限量套餐 with a free handset "
+                     "and door-to-door sales 上门营销", True))
+    else:
+        rows.append((np.datetime64(month_start(cal.last), "D") + 9, variant.jump_operator,
+                     dims.region_pos(variant.jump_region), "campus",
+                     "Rival B signs the vocational college: 19-yuan campus cards and free "
+                     "broadband in the dormitories 校园卡+宿舍宽带", True))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[4]))
     pressure = np.zeros((len(regions), len(cal)))
     records = []
@@ -68,9 +77,9 @@ def build_events(rng: np.random.Generator, cal: Calendar, dims: Dimensions) -> E
     for event_id, (when, op, pos, kind, text, planted) in enumerate(rows, start=1):
         jump_id = event_id if planted else jump_id
         t = int(when.astype("datetime64[M]").astype(np.int64)) + 1970 * 12
-        for lag in range(3):
+        for lag in range(variant.pressure_months):
             if t + lag <= cal.last:
-                strength = KIND_PRESSURE[kind] * PRESSURE_DECAY**lag
+                strength = KIND_PRESSURE[kind] * variant.pressure_decay**lag
                 if pos >= 0:
                     pressure[pos, t + lag - cal.first] += strength
                 else:
@@ -86,7 +95,8 @@ def build_events(rng: np.random.Generator, cal: Calendar, dims: Dimensions) -> E
 
 
 def build_competitor_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
-                           events: Events, us: dict[str, np.ndarray]) -> tuple[pd.DataFrame, dict]:
+                           events: Events, us: dict[str, np.ndarray],
+                           variant: Variant = VARIANT_A) -> tuple[pd.DataFrame, dict]:
     """Three operators per micro-region and month; ``us`` holds our own (months, regions) arrays.
 
     Returns the frame and the facts of the planted share jump.
@@ -125,7 +135,7 @@ def build_competitor_month(rng: np.random.Generator, cal: Calendar, dims: Dimens
         arpu = (arpu_base[op][None, :] * REVENUE_SEASON[np.array(cal.months) % 12][:, None]
                 * np.exp(rng.normal(0, 0.01, (n_months, n_regions))))
         figures[op] = {"subscribers": subs, "new_adds": new, "churned": churned, "arpu": arpu}
-    jump = _plant_share_jump(dims, figures, us)
+    jump = _plant_share_jump(dims, figures, us, variant)
     frames = [_frame(cal, regions, "us", us["billed"], us["new"], us["churned"],
                      us["revenue"] / np.maximum(us["billed"], 1))]
     for op, f in figures.items():
@@ -134,17 +144,20 @@ def build_competitor_month(rng: np.random.Generator, cal: Calendar, dims: Dimens
     return pd.concat(frames, ignore_index=True), jump
 
 
-def _plant_share_jump(dims: Dimensions, figures: dict, us: dict) -> dict:
-    """Rival A wins about six points of share in Jida in the latest month (half from Rival B)."""
-    r = dims.region_pos(SHARE_JUMP_REGION)
-    a, b = figures["rival_a"], figures["rival_b"]
+def _plant_share_jump(dims: Dimensions, figures: dict, us: dict,
+                      variant: Variant = VARIANT_A) -> dict:
+    """A rival wins share in one region in the latest month, half of it from the other rival
+    (variant a: Rival A, six points in Jida; b: Rival B, four points in Sanzao)."""
+    r = dims.region_pos(variant.jump_region)
+    other = "rival_b" if variant.jump_operator == "rival_a" else "rival_a"
+    a, b = figures[variant.jump_operator], figures[other]
 
     def share(k: int) -> float:
         total = us["billed"][k, r] + a["subscribers"][k, r] + b["subscribers"][k, r]
         return a["subscribers"][k, r] / total
 
     before = share(-2)
-    target, from_b = before + SHARE_JUMP_POINTS, 0.5
+    target, from_b = before + variant.jump_points, 0.5
     total = us["billed"][-1, r] + a["subscribers"][-1, r] + b["subscribers"][-1, r]
     gain = round((target * total - a["subscribers"][-1, r]) / (1 - target * (1 - from_b)))
     taken = round(from_b * gain)
@@ -155,7 +168,7 @@ def _plant_share_jump(dims: Dimensions, figures: dict, us: dict) -> dict:
     after = share(-1)
     return {"share_before": round(float(before), 4), "share_after": round(float(after), 4),
             "points": round(float(after - before) * 100, 2), "gained_subscribers": int(gain),
-            "from_rival_b": int(taken)}
+            f"from_{other}": int(taken)}
 
 
 def _frame(cal: Calendar, regions: pd.DataFrame, operator: str, subs: np.ndarray, new: np.ndarray,

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data_access.synth.calendar import ACTIVATION_SEASON, NEVER, Calendar, month_start
-from data_access.synth.dims import (E_CHANNEL, ENTERPRISE, HIGH_END, MASS, OWN_HALL, YOUTH,
-                                    Dimensions)
+from data_access.synth.dims import (E_CHANNEL, ENTERPRISE, HIGH_END, MASS, OWN_HALL, SOCIAL,
+                                    YOUTH, Dimensions)
 from data_access.synth.names import msisdns
+from data_access.synth.variants import VARIANT_A, Variant
 
 SEGMENT_SHARE = np.array([0.10, 0.55, 0.22, 0.13])
 #: Plan ids and their probabilities, by segment.
@@ -37,8 +38,7 @@ DISCOUNT_SHARE = np.array([0.55, 0.35, 0.40, 0.60])
 SERVICE_BASE = np.array([8.0, 1.2, 0.8, 3.0])
 NEW_RATE = 0.0165  # new activations per month as a share of the starting base
 PRE_CHURN_RATE = 0.015  # churners in the first month (billed only before the window)
-FARM_MONTHS, FARM_MULTIPLE = 5, 4
-DROP_DAYS, DROP_SIZE = 14, 0.70
+DROP_DAYS, DROP_SIZE = 14, 0.70  # variant a; farming and b's drop: data_access.synth.variants
 
 
 @dataclass
@@ -83,6 +83,7 @@ class ArrivalTruths:
     farm_months: tuple[int, ...]
     farm_normal_monthly: float
     farm_counts: tuple[int, ...]
+    cross: dict | None = None  # variant b's cross-region selling
 
 
 def _region_affinity(dims: Dimensions) -> np.ndarray:
@@ -165,7 +166,9 @@ def _join_days(rng: np.random.Generator, cal: Calendar, months: np.ndarray,
 
 
 def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
-                     subscribers: int) -> tuple[Population, ArrivalTruths]:
+                     subscribers: int, variant: Variant = VARIANT_A,
+                     cross_rng: np.random.Generator | None = None
+                     ) -> tuple[Population, ArrivalTruths]:
     """Everyone billed in the window: the starting base, first-month churners and arrivals."""
     n_pre = round(subscribers * PRE_CHURN_RATE)
     months = np.array(cal.months)
@@ -184,10 +187,14 @@ def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
     churn[subscribers:n_base] = cal.first
     join_day = np.zeros(len(join), dtype=np.int16)
     join_day[n_base:] = _join_days(rng, cal, join[n_base:], kind[n_base:])
-    keep, drop_facts = _thin_drop_channel(rng, dims, cal, prof["channel"], join, join_day, n_base)
+    keep, drop_facts = _thin_drop_channel(rng, dims, cal, prof["channel"], join, join_day, n_base,
+                                          variant)
     prof = {k: v[keep] for k, v in prof.items()}
     join, churn, join_day = join[keep], churn[keep], join_day[keep]
-    farm, farm_facts = _farmed_numbers(rng, dims, cal, prof["channel"][n_base:], join[n_base:])
+    cross = None if variant.name == "a" else _sell_across_branches(
+        cross_rng if cross_rng is not None else rng, dims, cal, prof, join, n_base)
+    farm, farm_facts = _farmed_numbers(rng, dims, cal, prof["channel"][n_base:], join[n_base:],
+                                       variant)
     prof = {k: np.concatenate([prof[k], farm[k]]) for k in prof}
     join = np.concatenate([join, farm["join"]])
     churn = np.concatenate([churn, farm["churn"]])
@@ -200,35 +207,70 @@ def build_population(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
                      churn_u=rng.random(len(join)), farmed=farmed[order],
                      msisdn=msisdns(rng, len(join)), **{k: v[order] for k, v in prof.items()})
     _draw_economics(rng, dims, cal, pop, n_base)
-    return pop, ArrivalTruths(**drop_facts, **farm_facts)
+    return pop, ArrivalTruths(**drop_facts, **farm_facts, cross=cross)
 
 
 def _thin_drop_channel(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
                        channel: np.ndarray, join: np.ndarray, join_day: np.ndarray,
-                       n_base: int) -> tuple[np.ndarray, dict]:
-    """Remove ~70% of the drop channel's activations over the window's last 14 days."""
+                       n_base: int, variant: Variant = VARIANT_A) -> tuple[np.ndarray, dict]:
+    """Remove ~70% of the drop channel's activations over the window's last 14 days (variant
+    a: a step); variant b removes 55% on average over 11 days along a ramp (few at first,
+    nearly all at the end)."""
     starts = np.array([np.datetime64(month_start(int(t)), "D") for t in cal.months])
     date = np.full(len(join), np.datetime64("1970-01-01"), dtype="datetime64[D]")
     date[n_base:] = starts[join[n_base:] - cal.first] + join_day[n_base:]
     last_day = cal.days(cal.last)[-1]
-    first_drop = last_day - (DROP_DAYS - 1)
+    first_drop = last_day - (variant.drop_days - 1)
     ours = channel == dims.drop_channel
     baseline = np.count_nonzero(ours & (date >= first_drop - 56) & (date < first_drop)) / 56
     inside = np.flatnonzero(ours & (date >= first_drop))
-    after = min(len(inside), round((1 - DROP_SIZE) * baseline * DROP_DAYS))
     keep = np.ones(len(join), dtype=bool)
-    keep[rng.choice(inside, size=len(inside) - after, replace=False)] = False
+    if variant.name == "a":
+        after = min(len(inside), round((1 - DROP_SIZE) * baseline * DROP_DAYS))
+        keep[rng.choice(inside, size=len(inside) - after, replace=False)] = False
+    else:  # a ramp: the chance of losing a sale rises linearly over the days of the drop
+        day = (date[inside] - first_drop).astype(np.int64)
+        ramp = 2 * variant.drop_size * (day + 0.5) / variant.drop_days
+        keep[inside[rng.random(len(inside)) < np.clip(ramp, 0, 0.97)]] = False
+        after = int(keep[inside].sum())
     return keep, {"drop_days": (first_drop, last_day), "drop_baseline_daily": float(baseline),
                   "drop_before": int(len(inside)), "drop_after": int(after)}
 
 
+#: Variant b: months of cross-region selling and the share of the outlet's new numbers it makes.
+CROSS_MONTHS, CROSS_SHARE = 6, 0.4
+
+
+def _sell_across_branches(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
+                          prof: dict[str, np.ndarray], join: np.ndarray, n_base: int) -> dict:
+    """Variant b: Doumen's busiest social outlet (the drop channel aside) also sells numbers to
+    Xiangzhou customers over the last six months (they live and are billed in Xiangzhou), so
+    that about 40% of its new numbers are homed in another branch."""
+    ch = dims.channels
+    kind = ch["type_code"].to_numpy()
+    branch = dims.region_branch[ch["region_pos"].to_numpy()]
+    candidates = np.flatnonzero((branch == dims.branch_no("Doumen")) & (kind == SOCIAL)
+                                & (np.arange(len(ch)) != dims.drop_channel))
+    cross = int(candidates[np.argmax(ch["attract"].to_numpy()[candidates])])
+    first = cal.last - CROSS_MONTHS + 1
+    recent = (np.arange(len(join)) >= n_base) & (join >= first)
+    own = int(np.count_nonzero(recent & (prof["channel"] == cross)))
+    pool = np.flatnonzero(recent & (dims.region_branch[prof["region"]] == dims.branch_no("Xiangzhou"))
+                          & (kind[prof["channel"]] == SOCIAL))
+    count = min(len(pool), max(8, round(CROSS_SHARE / (1 - CROSS_SHARE) * own)))
+    moved = rng.choice(pool, size=count, replace=False)
+    prof["channel"][moved] = cross
+    return {"channel": cross, "moved": int(count), "own": own, "months": (first, cal.last)}
+
+
 def _farmed_numbers(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
-                    channel: np.ndarray, join: np.ndarray) -> tuple[dict, dict]:
-    """Extra numbers the farming outlet activates in the last five months (mostly unused)."""
-    farm_months = tuple(range(cal.last - FARM_MONTHS + 1, cal.last + 1))
+                    channel: np.ndarray, join: np.ndarray,
+                    variant: Variant = VARIANT_A) -> tuple[dict, dict]:
+    """Extra numbers the farming outlet activates in the last months (little used)."""
+    farm_months = tuple(range(cal.last - variant.farm_months + 1, cal.last + 1))
     earlier = (channel == dims.farm_channel) & (join < farm_months[0])
     normal = np.count_nonzero(earlier) / max(1, farm_months[0] - cal.first)
-    counts = tuple(max(3, round(FARM_MULTIPLE * normal)) for _ in farm_months)
+    counts = tuple(max(3, round(variant.farm_multiple * normal)) for _ in farm_months)
     n = sum(counts)
     join_m = np.repeat(np.array(farm_months, dtype=np.int32), counts)
     join_day = np.empty(n, dtype=np.int16)
@@ -236,7 +278,7 @@ def _farmed_numbers(rng: np.random.Generator, dims: Dimensions, cal: Calendar,
         rows = np.flatnonzero(join_m == t)
         batches = rng.choice(cal.n_days(t), size=4, replace=False)
         join_day[rows] = rng.choice(batches, size=rows.size)
-    churn = join_m + rng.choice([3, 4], size=n)
+    churn = join_m + rng.choice(list(variant.farm_churn_after), size=n)
     churn = np.where(churn > cal.last, NEVER, churn).astype(np.int32)
     home = dims.channels.at[dims.farm_channel, "region_pos"]
     farm = {"segment": np.full(n, MASS, np.int8), "region": np.full(n, home, np.int16),
