@@ -16,6 +16,18 @@ class SeriesError(ValueError):
     """A series that cannot be analysed; the message says what is wrong with it."""
 
 
+def check_index(series: object, who: str) -> pd.DatetimeIndex:
+    """The index of ``series``, which must be a pandas Series on timestamps with none missing."""
+    if not isinstance(series, pd.Series):
+        raise SeriesError(f"{who}: expected a pandas Series, got {type(series).__name__}")
+    index = series.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise SeriesError(f"{who}: the index must be a DatetimeIndex, got {type(index).__name__}")
+    if index.hasnans:
+        raise SeriesError(f"{who}: the index has missing timestamps (NaT)")
+    return index
+
+
 def check_series(series: pd.Series, who: str = "the series") -> np.ndarray:
     """Check a KPI series and return its values as floats (inf and NA become NaN).
 
@@ -41,13 +53,7 @@ def check_series(series: pd.Series, who: str = "the series") -> np.ndarray:
     ...
     analytics.anomaly.forecast.SeriesError: revenue: values must be numbers, got dtype str
     """
-    if not isinstance(series, pd.Series):
-        raise SeriesError(f"{who}: expected a pandas Series, got {type(series).__name__}")
-    index = series.index
-    if not isinstance(index, pd.DatetimeIndex):
-        raise SeriesError(f"{who}: the index must be a DatetimeIndex, got {type(index).__name__}")
-    if index.hasnans:
-        raise SeriesError(f"{who}: the index has missing timestamps (NaT)")
+    index = check_index(series, who)
     steps = np.diff(index.asi8)
     if (steps < 0).any():
         at = int(np.argmax(steps < 0))

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analytics.anomaly.forecast import SeriesError
+from analytics.anomaly.forecast import SeriesError, check_index
 
 #: Score at and above which a point is flagged: p = 0.005, i.e. 4.8 scales from the expected
 #: value read against a Student-t(5) outside an incident; the best threshold for both
@@ -150,13 +150,7 @@ def _surprise(z: np.ndarray, nu: float | None = None) -> np.ndarray:
 
 def _check(series: object, who: str) -> np.ndarray:
     """Values of a series as floats (inf and NA → NaN); ValueError for unusable input."""
-    if not isinstance(series, pd.Series):
-        raise SeriesError(f"{who}: expected a pandas Series, got {type(series).__name__}")
-    index = series.index
-    if not isinstance(index, pd.DatetimeIndex):
-        raise SeriesError(f"{who}: the index must be a DatetimeIndex, got {type(index).__name__}")
-    if index.hasnans:
-        raise SeriesError(f"{who}: the index has missing timestamps (NaT)")
+    check_index(series, who)
     return _values(series, who)
 
 

@@ -72,7 +72,9 @@ def open_mart_writer(url: str | None = None, meta: dict[str, str] | None = None
     On an embedded DuckDB file the new mart is written to a temporary file beside the
     old one and renamed over it at the end (readers of the old file are never blocked,
     and the app notices the new file). On a server everything happens in one
-    transaction: existing rows are deleted, the new ones inserted, summaries rebuilt.
+    transaction: existing rows are deleted, the new ones inserted, summaries rebuilt; then
+    the planner's statistics are refreshed (``ANALYZE``), so the first users after a nightly
+    load get plans made with them.
     """
 
     url = url or mart_url()
@@ -92,6 +94,7 @@ def open_mart_writer(url: str | None = None, meta: dict[str, str] | None = None
                 writer = MartWriter(conn)
                 yield writer
                 writer._finish(meta)
+            refresh_statistics(engine)  # the planner's statistics for the new rows
         finally:
             engine.dispose()
 
