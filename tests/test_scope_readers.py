@@ -176,6 +176,8 @@ CASES: dict[str, tuple[str, Call] | str] = {
     "dispatch.locate_unit": "no rows: one unit's branch and micro-region, for routing",
     "dispatch.place_units": "no rows: units' branch and micro-region, for routing",
     "dispatch.unit_hierarchy": "no rows: units' names and what they lie in, for incidents",
+    # scoped like every channel read, but three usage figures, not a region's rows
+    "channels.load_low_use_cutoffs": "no rows: three usage lines from the new numbers in scope",
     "dispatch.seed_dispatch_rules": "the workflow store's rules, not the mart",
 }
 #: Columns that are attributes of a row rather than where it belongs: a subscriber homed in
