@@ -25,12 +25,20 @@ MONEY = {
 }
 
 
+def _rescale(table: str, column: str, new_value) -> sa.Update:
+    """``UPDATE table SET column = new_value(column) WHERE column IS NOT NULL`` in Core (the
+    names come from :data:`MONEY` only)."""
+    cell = sa.column(column, sa.Double())
+    return (sa.update(sa.table(table, cell)).where(cell.is_not(None))
+            .values({column: new_value(cell)}))
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for table, columns in MONEY.items():
             for column in columns:
-                op.execute(f"UPDATE {table} SET {column} = CAST(ROUND({column} * 100) AS INTEGER)"
-                           f" WHERE {column} IS NOT NULL")
+                op.execute(_rescale(table, column, lambda c: sa.cast(sa.func.round(c * 100),
+                                                                     sa.BigInteger)))
             with op.batch_alter_table(table, recreate="always") as batch:
                 for column in columns:
                     batch.alter_column(column, type_=sa.BigInteger(), existing_type=sa.Double())
@@ -48,8 +56,7 @@ def downgrade() -> None:
                 for column in columns:
                     batch.alter_column(column, type_=sa.Double(), existing_type=sa.BigInteger())
             for column in columns:
-                op.execute(f"UPDATE {table} SET {column} = {column} / 100.0"
-                           f" WHERE {column} IS NOT NULL")
+                op.execute(_rescale(table, column, lambda c: c / 100.0))
         return
     for table, columns in MONEY.items():
         for column in columns:
