@@ -8,7 +8,7 @@ from pages.common import cache
 from data_access.store import diagnosis as store
 from data_access.db import ConcertoError
 from analytics.anomaly.alerting import group_incidents, impact_in_minimum_effects, rank_alerts
-from data_access.store.dispatch import dispatch_alert, unit_hierarchy
+from data_access.store.dispatch import dispatch_alert
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
@@ -49,8 +49,7 @@ by_day = shown.assign(day=pd.to_datetime(shown["raised_at"]).dt.date).groupby(
 st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
 # Largest expected impact first; alerts on one unit, or on a unit and what it lies in, in the
 # same day or month are one incident: its lead alert is listed, the rest beneath it.
-names, parents = unit_hierarchy(cache.mart_engine(), set(zip(shown["unit_level"],
-                                                             shown["unit_key"])))
+names, parents = cache.unit_hierarchy(frozenset(zip(shown["unit_level"], shown["unit_key"])))
 ranked = rank_alerts(shown, min_effect=0.0, threshold=0.0)
 ranked["impact"] = impact_in_minimum_effects(ranked)
 ranked["unit"] = [names.get((level, key), f"{level}:{key}")

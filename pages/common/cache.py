@@ -17,6 +17,7 @@ from data_access.store.demo import demo_enabled, seed_demo
 from data_access.store.diagnosis import seed_starter_templates
 from data_access.store.workflow import create_workflow_engine
 from data_access.mart import queries
+from data_access.store import dispatch as _dispatch
 from data_access.store import scope
 from data_access.mart import calendar as _calendar
 from data_access.mart import campaigns as _campaigns
@@ -133,6 +134,8 @@ available_months = _cached(queries.available_months)
 region_table = _cached(queries.load_region_table)
 plan_names = _cached(queries.load_plan_names)
 mart_info = _cached(queries.load_mart_info)
+#: Names and parents of alert units (for incidents); pass a frozenset of (level, key).
+unit_hierarchy = _cached(_dispatch.unit_hierarchy)
 planted_truths = _cached(queries.load_planted_truths)
 table_counts = _cached(queries.load_table_counts)
 monthly_totals = _cached(queries.load_monthly_totals)
