@@ -14,6 +14,7 @@ st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", l
 # Re-read on every run: a user disabled, demoted or moved since signing in is signed out.
 who = login.refresh_signed_in()
 scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
+routing.mark_checked(who)  # the page need not re-read the user in this run
 
 PAGES = {
     "Discover 发现": [
