@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -129,22 +130,39 @@ def any_planted_mart(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(name[request.param])
 
 
+@contextmanager
+def new_pg_database(base: str, name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database named ``name`` on the server at ``base`` (its URL),
+    dropped afterwards."""
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def workflow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
+        return
+    name = f"db_{tmp_path.name[-20:].lower().replace('-', '_')}"
+    with new_pg_database(request.getfixturevalue("pg_url"), name) as url:
+        yield url
+
+
+@pytest.fixture
+def workflow(empty_url: str) -> Iterator[sa.Engine]:
     """A fresh workflow store: SQLite (the embedded default), then a new PostgreSQL database."""
     from data_access.store.workflow import create_workflow_engine
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
-    else:
-        base = request.getfixturevalue("pg_url")
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        name = f"wf_{tmp_path.name[-20:].lower().replace('-', '_')}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        admin.dispose()
-        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+    url = empty_url
     engine = create_workflow_engine(url)
     yield engine
     engine.dispose()

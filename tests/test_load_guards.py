@@ -128,23 +128,16 @@ def test_a_build_on_postgresql_leaves_fresh_planner_statistics(pg_url):
     import sqlalchemy as sa
 
     from data_access.synth.generate import generate_mart
+    from tests.conftest import new_pg_database
 
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql('DROP DATABASE IF EXISTS "stats_mart"')
-        conn.exec_driver_sql('CREATE DATABASE "stats_mart"')
-    url = sa.engine.make_url(pg_url).set(database="stats_mart").render_as_string(
-        hide_password=False)
-    generate_mart(url, subscribers=400, months=13, seed=5)
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            analyzed = conn.execute(sa.text(
-                "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'fact_subscriber_month'"
-                " AND last_analyze IS NOT NULL")).scalar_one()
-        assert analyzed == 1
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql('DROP DATABASE IF EXISTS "stats_mart" WITH (FORCE)')
-        admin.dispose()
+    with new_pg_database(pg_url, "stats_mart") as url:
+        generate_mart(url, subscribers=400, months=13, seed=5)
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                analyzed = conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_user_tables WHERE relname ="
+                    " 'fact_subscriber_month' AND last_analyze IS NOT NULL")).scalar_one()
+            assert analyzed == 1
+        finally:
+            engine.dispose()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,24 +21,6 @@ from data_access.store.workflow import TABLE_MODULES, WORKFLOW, create_workflow_
 
 for _module in TABLE_MODULES:
     importlib.import_module(_module)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.sqlite'}"
-        return
-    base = request.getfixturevalue("pg_url")
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"mig_{tmp_path.name[-20:].lower().replace('-', '_')}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def _differences(engine: sa.Engine) -> list:
