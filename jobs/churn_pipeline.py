@@ -25,7 +25,7 @@ from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONT
                                       build_features, feature_schema, group_figures,
                                       plan_time_split, rival_pressure)
 from analytics.churn.reasons import global_drivers, reason_codes
-from analytics.churn.retention import (GROUP_FADING, arsenal_available, group_warnings,
+from analytics.churn.retention import (GROUP_FADING, group_warnings,
                                        retention_table, suggest_actions)
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
@@ -243,7 +243,7 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
         arpu=features["arpu_3m"].round(2))
     scores = retention_table(prob, snapshot.context["net_value"], context, reasons)
     scores["churn_prob"] = scores["churn_prob"].round(5)
-    if tactics is not None and arsenal_available():
+    if tactics is not None:
         progress("retention actions from the arsenal")
         scores["action"] = suggest_actions(scores, tactics).to_numpy()
     progress("enterprise-group warnings")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -59,15 +58,6 @@ def filter_retention(scores: pd.DataFrame, filters: Mapping[str, object] | None 
         keep &= scores[column] == value
     out = scores[keep]
     return out.head(limit) if limit is not None else out
-
-
-def arsenal_available() -> bool:
-    """Whether the marketing arsenal (``analytics.ops.arsenal.suggest_retention``) is installed."""
-    try:
-        module = importlib.import_module("analytics.ops.arsenal")
-    except ImportError:
-        return False
-    return hasattr(module, "suggest_retention")
 
 
 def _interval(values: pd.Series, column: pd.Series | None, side: str) -> np.ndarray:
