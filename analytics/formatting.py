@@ -11,7 +11,7 @@ import pandas as pd
 #: The units a KPI value can carry; ``pct`` values are fractions (0.0152 is 1.52%).
 UNITS: tuple[str, ...] = ("yuan", "yuan_per_sub", "subs", "pct", "min", "mb")
 #: What the reader sees for a missing value.
-MISSING = "–"
+MISSING = "—"
 
 _WAN = 1e4  # 万
 _YI = 1e8  # 亿
@@ -72,7 +72,7 @@ def format_value(value: Any, unit: str) -> str:
     Parameters
     ----------
     value : float or None
-        The number; None, NaN, pd.NA and infinities show as "–".
+        The number; None, NaN, pd.NA and infinities show as "—".
     unit : str
         One of ``UNITS``. ``yuan`` is exact below 10,000, then 万 (10⁴) and 亿 (10⁸);
         ``subs`` is exact below 100,000, then 万 and 亿; ``yuan_per_sub`` has two decimals;
@@ -91,7 +91,7 @@ def format_value(value: Any, unit: str) -> str:
     >>> format_value(81.3, "yuan_per_sub"), format_value(412.2, "min"), format_value(5222, "mb")
     ('¥81.30', '412 min', '5.1 GB')
     >>> format_value(float("nan"), "yuan"), format_value(-25000, "yuan")
-    ('–', '-¥2.5万')
+    ('—', '-¥2.5万')
     """
     number = _number(value)
     if unit not in UNITS:
@@ -131,7 +131,7 @@ def format_change(change: Any, unit: str, pct: Any = None) -> str:
     >>> format_change(2500, "yuan", pct=0.032), format_change(0.0012, "pct")
     ('▲ ¥2,500 (+3.2%)', '▲ 0.12 pp')
     >>> format_change(0, "subs"), format_change(None, "subs")
-    ('= 0', '–')
+    ('= 0', '—')
     """
     if unit not in UNITS:
         raise ValueError(f"unknown unit {unit!r}; expected one of {', '.join(UNITS)}")
@@ -157,7 +157,7 @@ def mask_msisdn(number: Any) -> str:
     Parameters
     ----------
     number : str or int
-        The number; surrounding whitespace is ignored. None and NaN give "–".
+        The number; surrounding whitespace is ignored. None and NaN give "—".
 
     Returns
     -------
@@ -183,10 +183,145 @@ def mask_msisdn_series(numbers: pd.Series) -> pd.Series:
     Examples
     --------
     >>> mask_msisdn_series(pd.Series(["13512345678", "10086", None])).tolist()
-    ['1351234****', '100**', '–']
+    ['1351234****', '100**', '—']
     """
     text = numbers.astype("string").str.strip()
     eleven = text.str.fullmatch(r"\d{11}").fillna(False).astype(bool)
     masked = text.str.replace(r"(?<=.{3}).", "*", regex=True)
     masked = masked.where(~eleven, text.str.replace(r"(?<=.{7}).", "*", regex=True))
     return masked.fillna(MISSING).astype(object).rename(numbers.name)
+
+
+#: Every time a user reads is in the city's own zone, and says so.
+LOCAL_TZ = "Asia/Shanghai"
+TZ_LABEL = "UTC+8"
+
+
+def _timestamp(value: Any) -> pd.Timestamp | None:
+    """``value`` as a timezone-aware timestamp in ``LOCAL_TZ`` (naive values are UTC)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return stamp.tz_convert(LOCAL_TZ)
+
+
+def format_time(value: Any, *, label: bool = True) -> str:
+    """A moment as local date and minute, labelled with its zone; naive values are UTC.
+
+    Examples
+    --------
+    >>> format_time("2026-12-05 17:30:00"), format_time(None)
+    ('2026-12-06 01:30 UTC+8', '—')
+    >>> format_time(pd.Timestamp("2026-12-06 09:00", tz="Asia/Shanghai"), label=False)
+    '2026-12-06 09:00'
+    """
+    stamp = _timestamp(value)
+    if stamp is None:
+        return MISSING
+    return f"{stamp:%Y-%m-%d %H:%M}" + (f" {TZ_LABEL}" if label else "")
+
+
+def format_times(values: pd.Series, *, label: bool = True) -> pd.Series:
+    """Vectorised :func:`format_time` (same index and name)."""
+    stamps = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_convert(LOCAL_TZ)
+    text = stamps.dt.strftime("%Y-%m-%d %H:%M") + (f" {TZ_LABEL}" if label else "")
+    return text.astype(object).where(stamps.notna(), MISSING).rename(values.name)
+
+
+def format_day(value: Any) -> str:
+    """A calendar day, without a time: dates as they are; moments in local time.
+
+    Examples
+    --------
+    >>> format_day("2024-11-01 00:00:00"), format_day(pd.Timestamp("2026-12-05 17:30", tz="UTC"))
+    ('2024-11-01', '2026-12-06')
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return MISSING
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return MISSING
+    if stamp is pd.NaT:
+        return MISSING
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(LOCAL_TZ)
+    return f"{stamp:%Y-%m-%d}"
+
+
+def format_month(value: Any) -> str:
+    """A month as ``YYYY-MM``.
+
+    >>> format_month("2024-11-01 00:00:00")
+    '2024-11'
+    """
+    text = format_day(value)
+    return text if text == MISSING else text[:7]
+
+
+#: A parent's change smaller than this share of its level is noise: no share of it is shown.
+SHARE_MIN_PARENT_MOVE = 0.001
+
+
+def format_share(share: Any, parent_change: Any = None, parent_level: Any = None) -> str:
+    """A member's share of its parent's change, or "—" when the parent barely moved.
+
+    When the parent moved by less than ``SHARE_MIN_PARENT_MOVE`` of its level (or not at
+    all), shares become huge and meaningless (−1,066%); the reader gets "—" instead.
+
+    Examples
+    --------
+    >>> format_share(0.42, 1000, 50000), format_share(-10.67, 3, 50000), format_share(None)
+    ('42.0%', '—', '—')
+    """
+    number = _number(share)
+    if number is None:
+        return MISSING
+    move, level = _number(parent_change), _number(parent_level)
+    if move is not None:
+        if move == 0 or (level is not None and abs(move) < SHARE_MIN_PARENT_MOVE * abs(level)):
+            return MISSING
+    return f"{number:.1%}"
+
+
+#: Human, bilingual names for the columns pages show (snake_case never reaches a reader).
+COLUMN_LABELS: dict[str, str] = {
+    "branch": "Branch 分公司", "micro_region": "Micro-region 微区域", "channel": "Channel 渠道",
+    "channel_id": "Channel 渠道", "channel_type": "Channel type 渠道类型",
+    "group": "Group 集团", "group_id": "Group 集团", "group_name": "Group 集团",
+    "subscriber_id": "Subscriber 用户", "msisdn": "Number 号码", "plan": "Plan 套餐",
+    "month": "Month 月份", "current": "This month 本期", "previous": "Last month 上期",
+    "change": "Change 变化", "contribution": "Contribution 贡献",
+    "share_of_parent_change": "Share of change 变化占比", "expected": "Expected 预期",
+    "vs_expected": "vs expected 与预期差", "revenue": "Revenue 收入", "arpu": "ARPU",
+    "rev_voice": "Voice revenue 语音收入", "rev_data": "Data revenue 流量收入",
+    "rev_sms": "SMS revenue 短信收入", "rev_vas": "VAS revenue 增值收入",
+    "discount": "Discount 优惠", "is_new": "New this month 新入网", "churned": "Churned 离网",
+    "mou": "Minutes (MOU) 通话分钟", "dou_mb": "Data (DOU, MB) 流量", "tenure_months":
+    "Tenure (months) 在网月数", "roi": "ROI 投入产出比", "cost": "Cost 成本",
+    "net_value": "Net value 净价值", "score": "Score 评分", "churn_prob": "Churn risk 离网概率",
+    "status": "Status 状态", "created_at": "Created 创建时间", "due_at": "Due 截止",
+    "title": "Title 标题", "priority": "Priority 优先级", "assignee": "Assignee 处理人",
+    "kpi": "KPI 指标", "unit": "Unit 单元", "level": "Level 层级", "count": "Count 数量",
+    "amount": "Amount 金额", "budget": "Budget 预算", "spent": "Spent 已用",
+}
+
+
+def column_label(name: str) -> str:
+    """The reader's name for a column: the table above, else the words of ``name``.
+
+    Examples
+    --------
+    >>> column_label("rev_voice"), column_label("new_adds_est")
+    ('Voice revenue 语音收入', 'New adds est')
+    """
+    if name in COLUMN_LABELS:
+        return COLUMN_LABELS[name]
+    words = str(name).replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import channels as channel_eval
-from analytics.formatting import format_value
+from analytics.formatting import MISSING, format_value
 from pages.common import cache
 from data_access.store import channel_orders
 from data_access.db import ConcertoError
@@ -89,7 +89,7 @@ with channel_tab:
     cols[3].metric("ROI", format_value(row["roi"], "pct"))
     here = stock[stock["channel_id"] == channel_id]
     cols[4].metric("Stock now 库存",
-                   "–" if here.empty else f"{int(here['last_stock'].iloc[0])}")
+                   MISSING if here.empty else f"{int(here['last_stock'].iloc[0])}")
     st.markdown(f"Type **{row['behaviour']}** → recommended action **{row['action']}**; "
                 f"new-customer ARPU {format_value(row['new_arpu'], 'yuan_per_sub')}.")
     mine = every_alert[every_alert["channel_id"] == channel_id]

@@ -54,7 +54,7 @@ def test_format_value_examples(value: float, unit: str, expected: str) -> None:
 
 @pytest.mark.parametrize("missing", [None, math.nan, np.nan, pd.NA, math.inf, "not a number"])
 def test_format_value_shows_a_dash_for_missing(missing: object) -> None:
-    assert format_value(missing, "yuan") == "–"
+    assert format_value(missing, "yuan") == "—"
 
 
 def test_format_value_rejects_an_unknown_unit() -> None:
@@ -76,8 +76,8 @@ def test_format_value_rejects_an_unknown_unit() -> None:
     (150, "subs", None, "▲ 150"),
     (0, "subs", None, "= 0"),
     (2048, "mb", None, "▲ 2.0 GB"),
-    (None, "yuan", None, "–"),
-    (math.nan, "yuan", math.nan, "–"),
+    (None, "yuan", None, "—"),
+    (math.nan, "yuan", math.nan, "—"),
 ])
 def test_format_change_examples(change: float | None, unit: str, pct: float | None,
                                 expected: str) -> None:
@@ -94,8 +94,8 @@ def test_format_change_examples(change: float | None, unit: str, pct: float | No
     ("10086", "100**"),
     ("abc", "abc"),
     ("", ""),
-    (None, "–"),
-    (math.nan, "–"),
+    (None, "—"),
+    (math.nan, "—"),
 ])
 def test_mask_msisdn_examples(number: object, expected: str) -> None:
     assert mask_msisdn(number) == expected

@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from analytics.formatting import format_value
+from analytics.formatting import MISSING, format_value
 from analytics.periods import add_months
 
 #: The hierarchy, top down; a unit's children sit one level below it.
@@ -246,7 +246,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         "left": table["left"].map(lambda v: format_value(v, "yuan")),
         "use": table["use"].map(pct),
         "accuracy": table["accuracy"].map(pct),
-        "pace": table["pace"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×"),
+        "pace": table["pace"].map(lambda v: MISSING if pd.isna(v) else f"{v:.2f}×"),
         "status": table["status"],
     })
 

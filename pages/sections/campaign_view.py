@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.campaigns.effect import METRICS, CampaignEffect
-from analytics.formatting import format_value
+from analytics.formatting import MISSING, format_value
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 
 _LABELS = {**METRICS, "churn_rate": "churn rate 离网率"}
@@ -32,7 +32,7 @@ def show_headline(effect: CampaignEffect) -> None:
                         f"{format_value(effect.incremental_high, 'yuan')}: ARPU uplift × "
                         f"{effect.participants:,} participants × {effect.months} month(s).")
     cols[3].metric("Net effect 净效益", format_value(effect.net_effect, "yuan"))
-    cols[4].metric("ROI 投入产出比", "–" if effect.roi is None else format_value(effect.roi, "pct"),
+    cols[4].metric("ROI 投入产出比", MISSING if effect.roi is None else format_value(effect.roi, "pct"),
                    help="Incremental revenue ÷ spend (100% = the campaign paid for itself).")
     st.caption(f"Control group: {effect.method}.")
 
