@@ -30,6 +30,8 @@ PAGES = {
         st.Page("pages/channels.py", title="Channels 渠道管理", icon="🏪", url_path="channels"),
         st.Page("pages/competitors.py", title="Competitor monitor 竞争监控", icon="🛰️",
                 url_path="competitors"),
+        st.Page("pages/assurance.py", title="Revenue assurance 收入保障", icon="🧮",
+                url_path="assurance"),
     ],
     "Act 行动": [
         st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),

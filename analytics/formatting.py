@@ -310,6 +310,8 @@ COLUMN_LABELS: dict[str, str] = {
     "title": "Title 标题", "priority": "Priority 优先级", "assignee": "Assignee 处理人",
     "kpi": "KPI 指标", "unit": "Unit 单元", "level": "Level 层级", "count": "Count 数量",
     "amount": "Amount 金额", "budget": "Budget 预算", "spent": "Spent 已用",
+    "number": "Number 号码", "check": "Check 检查项", "first_month": "From 起始月",
+    "months": "Months 月数", "plan_name": "Plan 套餐", "detail": "Detail 说明",
 }
 
 

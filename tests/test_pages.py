@@ -35,6 +35,8 @@ PAGE_TESTS = {
     "pages/calendar.py":
         "test_value_pages.py::test_calendar_stops_a_plan_that_collides_with_the_planted_crowd",
     "pages/churn.py": "test_churn_page.py::test_churn_page_renders",
+    "pages/assurance.py":
+        "test_assurance.py::test_assurance_page_lists_priced_findings_and_raises_alerts",
 }
 
 

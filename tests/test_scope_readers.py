@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from analytics.assurance import DEFAULT_POLICY
+from data_access.mart import assurance
 from data_access.mart import calendar as campaign_calendar
 from data_access.mart import campaigns
 from jobs import campaigns as campaign_jobs
@@ -179,6 +181,21 @@ CASES: dict[str, tuple[str, Call] | str] = {
     # scoped like every channel read, but three usage figures, not a region's rows
     "channels.load_low_use_cutoffs": "no rows: three usage lines from the new numbers in scope",
     "dispatch.seed_dispatch_rules": "the workflow store's rules, not the mart",
+    # revenue assurance
+    "assurance.has_discount_terms": "no rows: whether the mart holds any discount term",
+    "assurance.load_unbilled_candidates": ("rows", lambda c: assurance.load_unbilled_candidates(
+        c.mart, c.months[-1], months=3, history=6,
+        policy=dataclasses.replace(DEFAULT_POLICY, underbilled_share=0.99))),
+    "assurance.load_typical_usage": "no rows: median use per plan and month, of the lines in scope",
+    "assurance.load_zero_revenue": ("rows", lambda c: assurance.load_zero_revenue(
+        c.mart, c.months[-1], months=6)),
+    "assurance.load_plan_revenue": "no rows: a median bill per plan and month, of the lines in scope",
+    "assurance.load_discount_candidates": ("rows", lambda c: assurance.load_discount_candidates(
+        c.mart, c.months[-1], months=6, policy=DEFAULT_POLICY)),
+    "assurance.load_billed_revenue": ("smaller", lambda c: assurance.load_billed_revenue(
+        c.mart, c.months[-1], months=3)),
+    "assurance.load_line_places": ("outsider", lambda c: assurance.load_line_places(
+        c.mart, [c.outsider("subscriber")])),
 }
 #: Columns that are attributes of a row rather than where it belongs: a subscriber homed in
 #: the region may have activated at a channel, or belong to a group, elsewhere; a breakdown

@@ -29,9 +29,10 @@ from data_access.synth.campaigns import (CampaignSpec, Enrolment, build_budget_l
 from data_access.synth.daily import DailyFacts
 from data_access.synth.dims import (FRANCHISE, HIGH_END, SEGMENT_CODES, SOCIAL, YOUTH, Dimensions,
                                    build_dimensions)
+from data_access.synth.leakage import plan_leakage, term_frame
 from data_access.synth.market import build_competitor_month, build_events
 from data_access.synth.population import ArrivalTruths, Population, build_population
-from data_access.synth.truths import planted_truths
+from data_access.synth.truths import add_truths, planted_truths
 from data_access.store.scope import as_system
 from data_access.synth.variants import VARIANT_A, VARIANTS, Variant, get_variant
 
@@ -40,7 +41,7 @@ MIN_SUBSCRIBERS, MAX_SUBSCRIBERS = 100, 5_000_000
 MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
-            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10}
+            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10, "leakage": 11}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -137,6 +138,8 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
+        billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var)
+        writer.write(schema.discount_term, term_frame(cal, pop))
         us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
                           var.drop_stock)
         mean_prob = behaviour.mean_prob
@@ -146,9 +149,9 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.competitor_event, events.frame)
         writer.write(schema.fact_competitor_month, market)
         writer.write(schema.budget_line, build_budget_lines(_rng(seed, "budget"), cal, subscribers))
-        writer.write(schema.planted_truth, planted_truths(
-            cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump, events.jump_event_id,
-            var))
+        truths = planted_truths(cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump,
+                                events.jump_event_id, var)
+        writer.write(schema.planted_truth, add_truths(truths, billing.leaks.truth_rows(cal)))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)

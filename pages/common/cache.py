@@ -21,6 +21,7 @@ from data_access.store import dispatch as _dispatch
 from data_access.store import scope
 from data_access.mart import calendar as _calendar
 from data_access.mart import campaigns as _campaigns
+from jobs import assurance as _assurance
 from jobs import campaigns as campaign_jobs
 from data_access.mart import channels as _channels
 from data_access.mart import comms as _comms_mart
@@ -175,3 +176,6 @@ channel_low_use = _cached(_channels.load_low_use_numbers)
 # Communications (issue 8)
 past_campaigns = _cached(_comms_mart.load_past_campaigns)
 campaign_arpu_change = _cached(_comms_mart.load_campaign_arpu_change)
+
+# Revenue assurance: the checks over the latest months, per mart version and viewer
+assurance_checks = _cached(_assurance.run_checks)
