@@ -138,7 +138,9 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
-        billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var)
+        planted = np.logical_or.reduce([d.mask for d in billing.drops]
+                                       + ([billing.uplift.treated] if billing.uplift else []))
+        billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var, exclude=planted)
         writer.write(schema.discount_term, term_frame(cal, pop))
         us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
                           var.drop_stock)

@@ -103,7 +103,8 @@ class Leakage:
                 discount[hit] = wanted
 
     def truth_rows(self, cal: Calendar) -> list[tuple[str, dict, float, str, dict]]:
-        """(kind, where, size, period, detail) per planted kind: size is the yuan taken."""
+        """(kind, where, size, period, detail) per planted kind: size is the yuan taken; the
+        lines are anywhere in the city (``where`` is empty), listed in ``detail``."""
         s, rows = self.settings, []
         for kind in KINDS:
             lines = self.lines(kind)
@@ -114,15 +115,16 @@ class Leakage:
             if kind == "unbilled_usage":
                 detail.update(component=s.unbilled_component, billed_share=s.unbilled_share,
                               usage="unchanged")
-            rows.append(("revenue_leak", {"check": kind}, round(self.lost[kind], 2),
-                         f"{month_label(first)}..{month_label(cal.last)}", detail))
+            rows.append(("revenue_leak", {}, round(self.lost[kind], 2), cal.months_range(first, cal.last),
+                         detail))
         return rows
 
 
 def plan_leakage(rng: np.random.Generator, cal: Calendar, pop: Population,
-                 variant: Variant) -> Leakage:
+                 variant: Variant, exclude: np.ndarray | None = None) -> Leakage:
     """Pick the leaking lines of each kind among lines billed to the latest month with at
-    least six months of history before the planted months, never a farmed number, and no
+    least six months of history before the planted months, never a farmed number nor a line
+    in ``exclude`` (other plants' lines, whose own figures the leaks must not blur), and no
     line in two kinds."""
     s = SETTINGS[variant.name]
     n = min(max(s.min_lines, pop.n // s.per_subscribers), MAX_LINES)
@@ -133,6 +135,8 @@ def plan_leakage(rng: np.random.Generator, cal: Calendar, pop: Population,
              "discount_above_rate": last - s.discount_months + 1}
     earliest = min(min(first.values()), last - s.discount_months + 1)
     steady = (pop.churn == NEVER) & ~pop.farmed & (pop.join <= earliest - 6)
+    if exclude is not None:
+        steady &= ~exclude
     kind_of = np.full(pop.n, -1, dtype=np.int8)
     since = np.full(pop.n, NEVER, dtype=np.int64)
     has_term = pop.disc_rate > 0
