@@ -8,7 +8,7 @@ from analytics.kpis.drill import SPECS
 from analytics.kpis.registry import REGISTRY
 from pages.common import cache
 from pages.common import filters, urlstate
-from pages.sections import drilldown
+from pages.sections import drilldown, network_view
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.findings import render_finding_list
@@ -57,3 +57,6 @@ with right:
 st.subheader(f"Drill 下钻: {REGISTRY[kpi].label}")
 drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
                        scope.previous_month, "micro")
+
+st.subheader("Network beside the market 网络与市场")
+network_view.render(scope.micro_region, month)

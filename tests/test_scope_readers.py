@@ -37,6 +37,7 @@ from data_access.mart import channels
 from data_access.mart import churn
 from data_access.mart import comms as comms_mart
 from data_access.mart import competitors
+from data_access.mart import network
 from data_access.mart import queries
 from data_access.store import scope
 from data_access.mart import series
@@ -181,6 +182,15 @@ CASES: dict[str, tuple[str, Call] | str] = {
     # scoped like every channel read, but three usage figures, not a region's rows
     "channels.load_low_use_cutoffs": "no rows: three usage lines from the new numbers in scope",
     "dispatch.seed_dispatch_rules": "the workflow store's rules, not the mart",
+    # network beside the market
+    "network.has_network_data": "no rows: whether the mart holds network KPIs",
+    "network.load_network_months": ("rows", lambda c: _rename(network.load_network_months(
+        c.mart), region="micro_region")),
+    # Jida lies outside both managers' regions (Gongbei; Doumen branch)
+    "network.load_network_days": ("outsider", lambda c: network.load_network_days(
+        c.mart, "Jida", c.months[0])),
+    "network.load_region_months": ("rows", lambda c: _rename(network.load_region_months(
+        c.mart), region="micro_region")),
     # revenue assurance
     "assurance.has_discount_terms": "no rows: whether the mart holds any discount term",
     "assurance.load_unbilled_candidates": ("rows", lambda c: assurance.load_unbilled_candidates(

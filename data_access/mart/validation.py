@@ -36,6 +36,10 @@ CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
 #: Number columns that must lie in a closed range.
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("discount_term", "rate"): (0.0, 1.0),  # a share of the gross bill
+    ("fact_network_day", "coverage_pct"): (0.0, 100.0),
+    ("fact_network_day", "call_drop_rate"): (0.0, 1.0),  # a fraction of calls
+    ("fact_network_day", "throughput_mbps"): (0.0, 1e6),
+    ("fact_network_day", "complaints"): (0.0, 1e9),
 }
 REVENUE_PARTS = ("rev_voice", "rev_data", "rev_sms", "rev_vas")
 REVENUE_TOLERANCE = 0.01
