@@ -38,6 +38,7 @@ from data_access.mart import churn
 from data_access.mart import comms as comms_mart
 from data_access.mart import competitors
 from data_access.mart import network
+from data_access.mart import customer
 from data_access.mart import queries
 from data_access.store import scope
 from data_access.mart import series
@@ -206,6 +207,15 @@ CASES: dict[str, tuple[str, Call] | str] = {
         c.mart, c.months[-1], months=3)),
     "assurance.load_line_places": ("outsider", lambda c: assurance.load_line_places(
         c.mart, [c.outsider("subscriber")])),
+    # the customer view: one subscriber's reads, and the search box
+    "customer.load_profile": ("outsider", lambda c: customer.load_profile(
+        c.mart, c.outsider("subscriber"))),
+    "customer.load_ledger": ("outsider", lambda c: customer.load_ledger(
+        c.mart, c.outsider("subscriber"))),
+    "customer.load_campaigns": ("outsider", lambda c: customer.load_campaigns(
+        c.mart, c.outsider("subscriber"))),
+    "customer.search_subscribers": ("outsider", lambda c: customer.search_subscribers(
+        c.mart, str(c.outsider("subscriber")))),
 }
 #: Columns that are attributes of a row rather than where it belongs: a subscriber homed in
 #: the region may have activated at a channel, or belong to a group, elsewhere; a breakdown
