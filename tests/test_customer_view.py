@@ -98,6 +98,31 @@ def test_the_reads_return_exactly_the_subscribers_rows(mart, people):
     assert set(joined["subscriber_id"]) == {sub}
 
 
+def test_the_reads_and_the_search_agree_on_duckdb_and_postgresql(any_mart):
+    engine = create_mart_engine(any_mart, read_only=True)
+    try:
+        first = _sql(engine, "select s.subscriber_id, s.msisdn from dim_subscriber s join "
+                             "dim_region r on s.region_id = r.region_id where r.micro_region "
+                             "= 'Gongbei' order by 1 limit 1").iloc[0]
+        sub, full = int(first["subscriber_id"]), str(first["msisdn"])
+        with scope.acting_as(ACCOUNT_MGR):
+            assert reads.load_profile(engine, sub)["number"].tolist() == [full]
+            assert reads.search_subscribers(engine, full)["subscriber_id"].tolist() == [sub]
+            pattern = reads.search_subscribers(engine, full[:3] + "****" + full[7:])
+        with scope.acting_as(RM_GONGBEI):
+            masked = reads.search_subscribers(engine, mask_msisdn(full), limit=10_000)
+            bills = reads.load_ledger(engine, sub)
+            joined = reads.load_campaigns(engine, sub)
+        assert sub in set(pattern["subscriber_id"])
+        assert sub in set(masked["subscriber_id"]) and set(masked["micro_region"]) == {"Gongbei"}
+        assert set(masked["number"]) == {mask_msisdn(full)}
+        direct = _sql(engine, "select count(*) from campaign_member where subscriber_id = :i",
+                      i=sub).iloc[0, 0]
+        assert len(joined) == direct and len(bills) > 0
+    finally:
+        engine.dispose()
+
+
 def test_the_ledger_keeps_only_the_marts_last_24_months(mart, people):
     with scope.acting_as(ANALYST):
         short = reads.load_ledger(mart, people["inside"], months=3)
