@@ -17,7 +17,8 @@ from data_access.store import scope
 from pages.common import cache
 from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
 from pages.common.empty import require_mart
-from pages.common.links import PARAM, subscriber_param
+from pages.common.links import (PARAM, customer_link_column, subscriber_param,
+                                with_customer_links)
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.session import principal
 from pages.sections import customer_view as view
@@ -63,7 +64,7 @@ hint = ("a subscriber id (e.g. 1234) or a masked number as other pages show it "
 if who.sees_full_numbers:
     hint += ", a full number, or a pattern with the digits you know (e.g. 135****5678)"
 text = st.text_input("Find a subscriber 查找用户", key="customer_search", help=f"Search by {hint}.",
-                     placeholder="1234 · 1351234****").strip()
+                     placeholder="1234 · 1351234****", max_chars=40).strip()
 if text:
     try:
         found = search(cache.view_key(), text)
@@ -80,6 +81,9 @@ if text:
             shown = found.head(reads.SEARCH_LIMIT)
             if len(found) > reads.SEARCH_LIMIT:
                 st.caption(f"The first {reads.SEARCH_LIMIT} matches; type more digits to narrow.")
+            st.dataframe(view.matches_display(with_customer_links(shown)), hide_index=True,
+                         width="stretch", column_config={**view.MATCH_COLUMNS,
+                                                         "customer": customer_link_column()})
             labels = {int(r.subscriber_id): f"{r.subscriber_id} · {r.number} · {r.micro_region}"
                       for r in shown.itertuples()}
             st.selectbox("Open a match 打开", list(labels), index=None, key="customer_pick",

@@ -421,3 +421,21 @@ def test_the_churn_section_shows_the_scored_risk(page, mart, people, tmp_path, m
     assert metrics["Churn risk 离网概率"] == "42.00%"
     assert "a rival cut prices nearby" in _texts(at)
     assert "Not scored yet" not in _texts(at)
+
+
+def test_a_search_with_several_matches_lists_links_and_opens_the_one_picked(page, mart):
+    prefix = _sql(mart, "select substr(msisdn, 1, 7) as p from dim_subscriber group by 1 "
+                        "having count(*) >= 2 order by 1 limit 1").iloc[0, 0]
+    matches = _sql(mart, "select subscriber_id from dim_subscriber where msisdn like :p "
+                         "order by 1", p=prefix + "____")["subscriber_id"].tolist()
+    at = page("analyst")
+    at.text_input(key="customer_search").input(prefix + "****").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["customer"].tolist() == [f"customer?sub={i}" for i in matches]
+    assert table["number"].str.fullmatch(r"\d{7}\*{4}").all()
+    assert not at.metric  # nothing opened yet: the reader picks
+    at.selectbox(key="customer_pick").select(matches[-1]).run()
+    assert not at.exception, at.exception
+    assert at.metric  # a subscriber is shown …
+    assert f"Subscriber 用户** {matches[-1]} ·" in _texts(at)  # … the one picked

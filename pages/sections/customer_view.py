@@ -60,6 +60,22 @@ def render_identity(profile: pd.Series, latest: object) -> None:
     st.markdown("  \n".join(f"**{label}** {plain(text)}" for label, text in lines.items()))
 
 
+def matches_display(found: pd.DataFrame) -> pd.DataFrame:
+    """Search matches for a table: the link first, then who and where."""
+    return pd.DataFrame({
+        "customer": found["customer"], "number": found["number"],
+        "branch": found["branch"], "micro_region": found["micro_region"],
+        "segment": found["segment"].map(lambda v: SEGMENTS.get(v, v)),
+        "plan_name": found["plan_name"],
+        "joined": found["join_month"].map(format_month),
+        "churned": found["churn_month"].map(format_month)})
+
+
+MATCH_COLUMNS = {"number": "Number 号码", "branch": "Branch 分公司",
+                 "micro_region": "Micro-region 微区域", "segment": "Segment 客户群",
+                 "plan_name": "Plan 套餐", "joined": "Joined 入网", "churned": "Churned 离网"}
+
+
 def revenue_chart(ledger: pd.DataFrame) -> alt.Chart:
     """Gross revenue by component stacked, the discount below zero, per month."""
     parts = components_long(ledger)
