@@ -439,3 +439,30 @@ def test_a_search_with_several_matches_lists_links_and_opens_the_one_picked(page
     assert not at.exception, at.exception
     assert at.metric  # a subscriber is shown …
     assert f"Subscriber 用户** {matches[-1]} ·" in _texts(at)  # … the one picked
+
+
+def test_the_page_lists_the_orders_and_reports_that_mention_the_subscriber(page, app_as, mart,
+                                                                            people):
+    sub, full = people["inside"], _number(mart, people["inside"])
+    app_as("admin")  # the store now holds the demo users
+    store = create_workflow_engine(app_as.workflow_url)
+    try:
+        admin = PEOPLE["admin"]
+        order = _order(store, admin, f"Win back [{full}](http://evil)", level="subscriber",
+                       key=str(sub), detail="=HYPERLINK(1)")
+        intel.submit_report(store, admin, token=uuid.uuid4().hex, operator="rival_a",
+                            category="handset", text="Rival A offered a free phone",
+                            branch="Xiangzhou", micro_region="Gongbei", order_id=order)
+    finally:
+        store.dispose()
+    at = page("analyst", str(sub))
+    assert not at.exception, at.exception
+    frames = [d.value for d in at.dataframe]
+    orders = next(f for f in frames if "order" in f.columns and "title" in f.columns)
+    reports = next(f for f in frames if "report" in f.columns)
+    assert orders["order"].tolist() == [f"#{order}"]
+    assert orders["title"].iloc[0] == f"Win back [{mask_msisdn(full)}](http://evil)"
+    assert orders["created_at"].iloc[0].endswith("UTC+8")
+    assert reports["order"].tolist() == [f"#{order}"]
+    assert reports["text"].tolist() == ["Rival A offered a free phone"]  # through its order
+    assert full not in _texts(at)
