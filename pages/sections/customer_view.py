@@ -15,6 +15,7 @@ from analytics.formatting import (MISSING, column_label, format_month, format_ti
 from data_access.mart.customer import ChurnRisk
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
 from data_access.store.intel import CATEGORIES, OPERATORS
+from data_access.store.principal import ROLES
 from analytics.ops.workorders import STATES
 from pages.common.plaintext import plain  # mart names and people's text shown as text
 
@@ -178,7 +179,8 @@ def orders_display(orders: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "order": "#" + orders["order_id"].astype(str), "title": orders["title"],
         "state": orders["state"].map(lambda v: STATES.get(v, v)),
-        "priority": orders["priority"], "owner": orders["owner_role"],
+        "priority": orders["priority"],
+        "owner": orders["owner_role"].map(lambda v: ROLES.get(v, v)),
         "assignee": orders["assignee"].fillna(MISSING),
         "created_at": format_times(orders["created_at"]),
         "due_at": format_times(orders["due_at"]), "detail": orders["detail"]})
