@@ -32,6 +32,8 @@ PAGES = {
                 url_path="competitors"),
         st.Page("pages/assurance.py", title="Revenue assurance 收入保障", icon="🧮",
                 url_path="assurance"),
+        st.Page("pages/customer.py", title="Customer view 客户视图", icon="👤",
+                url_path="customer"),
     ],
     "Act 行动": [
         st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),

@@ -31,7 +31,7 @@ URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.p
              "pages/churn.py": "churn", "pages/value.py": "value",
              "pages/calendar.py": "calendar", "pages/campaigns.py": "campaigns",
              "pages/competitors.py": "competitors", "pages/comms.py": "comms",
-             "pages/assurance.py": "assurance"}
+             "pages/assurance.py": "assurance", "pages/customer.py": "customer"}
 PASSWORD = "Concerto-2026!{role}"
 
 
