@@ -11,6 +11,8 @@ from data_access.store import dispatch
 from data_access.store import order_actions
 from data_access.store import workorders
 from data_access.db import ConcertoError
+from data_access.store.auth import ROLES
+from analytics.formatting import column_label
 from pages.common import urlstate
 from pages.sections import orderview
 from pages.common.empty import require_mart
@@ -95,17 +97,19 @@ with new:
             priority = cols[1].selectbox("Priority 优先级", rules.PRIORITIES, index=1)
             first = rules.first_due_day(now)
             day = cols[2].date_input("Due 截止 (18:00 UTC+8 that day)", first
-                                     + dt.timedelta(days=2), min_value=first, key="order_new_due")
+                                     + dt.timedelta(days=2), min_value=first, format="YYYY-MM-DD",
+                                     key="order_new_due")
             title = st.text_input("Title 标题", key="order_new_title")
             detail = st.text_area("Detail 描述")
             cols = st.columns(3)
             level = cols[0].selectbox("Unit 单元", ["micro_region", "branch", "channel", "group",
-                                                    "subscriber", "city"])
+                                                    "subscriber", "city"],
+                                      format_func=column_label)
             key_text = cols[1].text_input("Unit key (name or number) 单元编码",
                                           key="order_new_unit")
             role = cols[2].selectbox("Owner role 责任角色", ["regional_manager",
                                      "channel_manager", "account_manager", "marketer",
-                                     "analyst", "administrator"])
+                                     "analyst", "administrator"], format_func=ROLES.get)
             assign = st.text_input("Assign to (username; empty leaves it new) 指派给",
                                    value="" if who.can("dispatch_orders") else who.username,
                                    key="order_new_assignee")
