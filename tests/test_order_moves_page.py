@@ -258,3 +258,19 @@ def test_the_day_picked_on_the_channels_page_is_the_order_s_due_day(app_as):
     assert rules.local_day(order["due_at"]) == day
     at = _open(app_as, "channel_mgr", 1)
     assert any(f"**Due** {day.isoformat()} 18:00 UTC+8" in m.value for m in at.markdown)
+
+
+def test_a_confirmation_is_dropped_when_another_order_is_opened(app_as):
+    url = app_as.workflow_url
+    first, second = _order_in(url, "accepted"), _order_in(url, "accepted")
+    at = _open(app_as, "channel_mgr", first)
+    _press(at, "order_move_reject")
+    assert "order_confirm_yes" in [b.key for b in at.button]
+    at.session_state["orders_selected"] = second
+    at.run()
+    assert "order_confirm_yes" not in [b.key for b in at.button]
+    at.session_state["orders_selected"] = first
+    at.run()
+    assert "order_confirm_yes" not in [b.key for b in at.button]  # not asked again unprompted
+    assert at.button(key="order_move_start").proto.type == "primary"
+    assert _snapshot(url, first)[0]["state"] == _snapshot(url, second)[0]["state"] == "accepted"

@@ -195,11 +195,14 @@ def actions(engine, who: Principal, order: dict) -> None:
                       f"{_whose(order, expected)}" if expected else "") + ".")
         return
     pending = st.session_state.get(PENDING)
-    if pending and pending["order_id"] == order["order_id"]:
-        if pending["version"] == order["version"] and pending["action"] in possible:
+    if pending:
+        if (pending["order_id"] == order["order_id"] and pending["version"] == order["version"]
+                and pending["action"] in possible):
             _confirm(engine, who, order, pending)
             return
-        st.session_state.pop(PENDING, None)  # the order moved on: ask again from its new state
+        # Another order is open, or this one moved on: the question is not asked again
+        # unprompted; the person starts from the order's moves as they are now.
+        st.session_state.pop(PENDING, None)
     primary = rules.primary_action(order["state"], possible)
     ordered = ([primary] if primary else []) + [a for a in possible if a != primary]
     if primary is None and expected:
