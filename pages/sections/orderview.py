@@ -216,7 +216,7 @@ def actions(engine, who: Principal, order: dict) -> None:
             users = users[users["active"].astype(bool)]
             role_of = dict(zip(users["username"], users["role"]))
             person = st.selectbox("Assign to 指派给", users["username"],
-                                  format_func=lambda u: f"{u} · {role_of[u]}",
+                                  format_func=lambda u: f"{u} · {ROLES.get(role_of[u], role_of[u])}",
                                   key="order_assignee")
         pressed = []
         for action, col in zip(ordered, st.columns(len(ordered))):
