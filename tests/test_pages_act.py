@@ -151,10 +151,20 @@ def test_work_orders_page_walks_an_order_to_closed(app_as, duck_mart):
     assert len(picks) == 1 and len(bookings) == 1
     assert bookings["status"].iloc[0] == "booked"
     assert bookings["amount"].iloc[0] == picks["total_cost"].iloc[0]
+    def booking_status() -> str:
+        frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
+        return next(f for cols, f in frames.items() if "booking_id" in cols)["status"].iloc[0]
+
+    # settling a booking is final: asked first, nothing written until "Yes"
+    press(worker, "Release")
+    assert any("goes back to the quota" in w.value for w in worker.warning)
+    press(worker, "Cancel")
+    assert booking_status() == "booked"
     press(worker, "Confirm spent")
-    frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
-    bookings = next(f for cols, f in frames.items() if "booking_id" in cols)
-    assert bookings["status"].iloc[0] == "confirmed"
+    assert any("counts as spent" in w.value for w in worker.warning)
+    assert booking_status() == "booked"
+    press(worker, "Yes, confirm spent")
+    assert booking_status() == "confirmed"
     worker.text_area(key="order_note").set_value("SIMs restocked from the Jida store")
     press(worker, "Resolve")
     history = worker.dataframe[-1].value

@@ -125,6 +125,39 @@ def _labels(frame: pd.DataFrame, **own: str) -> dict[str, str]:
     return {c: own.get(c) or column_label(c) for c in frame.columns}
 
 
+#: Settling a booking is final: what each way does, shown before anything is written.
+_SETTLE = "orders_pending_settle"
+_SETTLE_TEXT = {
+    "confirm": ("Confirm booking #{booking} as spent: {money} on {budget} counts as spent and "
+                "the booking is settled; this cannot be undone."),
+    "release": ("Release booking #{booking}: its {money} goes back to the quota of {budget} and "
+                "the booking is settled; this cannot be undone."),
+}
+
+
+def _settle_confirmation(engine, who: Principal, booking: int, what: str, money: str,
+                         budget: str) -> None:
+    """The second step of confirming or releasing a booking; nothing is written before "Yes"."""
+    box = st.container(border=True)
+    box.warning(_SETTLE_TEXT[what].format(booking=booking, money=money, budget=budget),
+                icon="⚠️")
+    cols = box.columns([1, 1, 2])
+    yes = cols[0].button("Yes, confirm spent 确认" if what == "confirm" else "Yes, release 释放",
+                         key=f"order_settle_yes_{booking}")
+    if cols[1].button("Cancel 取消", key=f"order_settle_no_{booking}"):
+        st.session_state.pop(_SETTLE, None)
+        st.rerun()
+    if yes:
+        settle = budget_bookings.confirm if what == "confirm" else budget_bookings.release
+        try:
+            settle(engine, who, booking)
+        except ConcertoError as exc:
+            box.error(plain(exc))
+            return
+        st.session_state.pop(_SETTLE, None)
+        st.rerun()
+
+
 def _bookings(engine, who: Principal, bookings: pd.DataFrame, order_id: int) -> None:
     shown = _readable(bookings.drop(columns=["tactic_pick_id"]),
                       {"amount": "yuan", "spent_amount": "yuan"}, ("created_at", "settled_at"))
@@ -133,19 +166,23 @@ def _bookings(engine, who: Principal, bookings: pd.DataFrame, order_id: int) -> 
         created_by="Booked by 预占人", created_at="Booked 预占时间",
         settled_by="Settled by 结算人", settled_at="Settled 结算时间"))
     open_ = bookings[bookings["status"] == "booked"]
+    pending = st.session_state.get(_SETTLE)
+    if pending and pending["booking_id"] not in set(open_["booking_id"]):
+        st.session_state.pop(_SETTLE, None)  # settled meanwhile, or another order's
+        pending = None
     for _, row in open_.iterrows():
+        booking = int(row["booking_id"])
+        money, budget = _yuan(row["amount"]), plain(row["budget"])
+        if pending and pending["booking_id"] == booking:
+            _settle_confirmation(engine, who, booking, pending["what"], money, budget)
+            continue
         cols = st.columns([3, 1, 1])
-        cols[0].caption(f"Booking #{row['booking_id']}: {_yuan(row['amount'])} on "
-                        f"{plain(row['budget'])} is pre-booked.")
-        try:
-            if cols[1].button("Confirm spent 确认", key=f"order_confirm_{row['booking_id']}"):
-                budget_bookings.confirm(engine, who, int(row["booking_id"]))
+        cols[0].caption(f"Booking #{booking}: {money} on {budget} is pre-booked.")
+        for col, what, label in ((cols[1], "confirm", "Confirm spent 确认 …"),
+                                 (cols[2], "release", "Release 释放 …")):
+            if col.button(label, key=f"order_{what}_{booking}"):
+                st.session_state[_SETTLE] = {"booking_id": booking, "what": what}
                 st.rerun()
-            if cols[2].button("Release 释放", key=f"order_release_{row['booking_id']}"):
-                budget_bookings.release(engine, who, int(row["booking_id"]))
-                st.rerun()
-        except ConcertoError as exc:
-            st.error(plain(exc))
     st.download_button("Download bookings (CSV)",
                        bookings.pipe(safe_frame).to_csv(index=False).encode(),
                        f"order_{order_id}_bookings.csv", "text/csv", key="order_bookings_csv")
@@ -181,6 +218,7 @@ def order_extras(engine, who: Principal, order: dict, todo: list[rules.Question]
     with right:
         st.markdown("**Budget 预算**")
         if bookings.empty:
+            st.session_state.pop(_SETTLE, None)
             st.caption("No budget booked for this order yet.")
         else:
             _bookings(engine, who, bookings, order["order_id"])
