@@ -141,7 +141,7 @@ def _settle_confirmation(engine, who: Principal, booking: int, what: str, money:
     box = st.container(border=True)
     box.warning(_SETTLE_TEXT[what].format(booking=booking, money=money, budget=budget),
                 icon="⚠️")
-    cols = box.columns([1, 1, 2])
+    cols = box.columns(2)
     yes = cols[0].button("Yes, confirm spent 确认" if what == "confirm" else "Yes, release 释放",
                          key=f"order_settle_yes_{booking}")
     if cols[1].button("Cancel 取消", key=f"order_settle_no_{booking}"):
@@ -176,10 +176,10 @@ def _bookings(engine, who: Principal, bookings: pd.DataFrame, order_id: int) -> 
         if pending and pending["booking_id"] == booking:
             _settle_confirmation(engine, who, booking, pending["what"], money, budget)
             continue
-        cols = st.columns([3, 1, 1])
-        cols[0].caption(f"Booking #{booking}: {money} on {budget} is pre-booked.")
-        for col, what, label in ((cols[1], "confirm", "Confirm spent 确认 …"),
-                                 (cols[2], "release", "Release 释放 …")):
+        st.caption(f"Booking #{booking}: {money} on {budget} is pre-booked.")
+        cols = st.columns(2)
+        for col, what, label in ((cols[0], "confirm", "Confirm spent 确认 …"),
+                                 (cols[1], "release", "Release 释放 …")):
             if col.button(label, key=f"order_{what}_{booking}"):
                 st.session_state[_SETTLE] = {"booking_id": booking, "what": what}
                 st.rerun()
