@@ -8,10 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.kpis.registry import REGISTRY, Target, kpi_status
-from analytics.anomaly.forecast import expected_by_member
-from analytics.anomaly.forecast import expected_values
-from analytics.kpis.registry import compute_kpis
+from analytics.anomaly.forecast import expected_by_member, expected_values
+from analytics.kpis.registry import REGISTRY, Target, compute_kpis, kpi_status
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,20 @@ SPECS: dict[str, RatioSpec] = {
     "churn_rate": RatioSpec(("churned_subs",), ("active_subs",), lagged=True),
     "market_share": RatioSpec(("own_subs",), ("market_subs",)),
     "discount_rate": RatioSpec(("discount",), ("rev_voice", "rev_data", "rev_sms", "rev_vas")),
+}
+
+
+#: Statuses of a slice for which its drill leads with the members that pulled it off target.
+OFF_TARGET: frozenset[str] = frozenset({"red", "amber"})
+
+#: What the subscriber step lists for each KPI: (the measure whose fall ranks the rows, which
+#: numbers). ``new``: activated this month; ``churned``: gone this month; ``both``: the two,
+#: labelled (net adds and the base move by new − churned).
+SUBSCRIBER_STEP: dict[str, tuple[str, str | None]] = {
+    "revenue": ("revenue", None), "arpu": ("revenue", None), "mou": ("mou", None),
+    "dou": ("data_mb", None), "new_subs": ("revenue", "new"),
+    "churn_rate": ("revenue", "churned"), "net_adds": ("revenue", "both"),
+    "active_subs": ("revenue", "both"), "discount_rate": ("revenue", None),
 }
 
 
@@ -240,3 +252,52 @@ def kpi_expected(monthly: pd.DataFrame, month: pd.Timestamp | str) -> dict[str, 
         out[key] = (float(expected_values(series).iloc[-1]) if len(series) > 2
                     and series.index[-1] == pd.Timestamp(month) else float("nan"))
     return out
+
+
+def adverse_first(table: pd.DataFrame, kpi: str, status: str) -> pd.DataFrame:
+    """Order a :func:`member_kpis` table for reading: culprits first when the KPI is off target.
+
+    For a slice whose KPI is off target (``status`` red or amber) the members whose
+    contribution moved the KPI the wrong way come first, biggest first: falls for a KPI where
+    higher is better, rises where lower is better (churn rate, discount rate); then the
+    others, biggest first. On target (or without a target) members are ranked by the size of
+    their contribution either way.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"m": ["a", "b", "c"], "contribution": [32.0, -30.0, 5.0]})
+    >>> adverse_first(table, "net_adds", "red")["m"].tolist()
+    ['b', 'a', 'c']
+    >>> adverse_first(table, "churn_rate", "red")["m"].tolist()
+    ['a', 'c', 'b']
+    >>> adverse_first(table, "net_adds", "green")["m"].tolist()
+    ['a', 'b', 'c']
+    """
+    contribution = table["contribution"].astype(float).fillna(0.0).to_numpy()
+    size = -np.abs(contribution)
+    if status in OFF_TARGET:
+        adverse = contribution < 0 if REGISTRY[kpi].direction == "higher" else contribution > 0
+        order = np.lexsort((size, ~adverse))  # the last key sorts first; lexsort is stable
+    else:
+        order = np.argsort(size, kind="stable")
+    return table.iloc[order].reset_index(drop=True)
+
+
+def rank_members(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Timestamp | str,
+                 targets: Mapping[str, float | Target] | None = None, *,
+                 compare: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """:func:`member_kpis` for the drill: judged as a whole, then ordered by :func:`adverse_first`.
+
+    The slice's own KPI (all members together) is judged against its target with the same
+    rules as each member's; the returned table carries it in ``parent_value``,
+    ``parent_change`` and ``parent_status`` (one value on every row), so a page can say
+    whether shares of the change mean anything (a parent that barely moved).
+    """
+    table = member_kpis(frame, keys, kpi, month, targets, compare=compare)
+    whole = member_kpis(frame.drop(columns=list(keys)).assign(_slice="all"), ["_slice"], kpi,
+                        month, targets, compare=compare)
+    status = str(whole["status"].iloc[0]) if len(whole) else "grey"
+    value = float(whole["value"].iloc[0]) if len(whole) else np.nan
+    change = float(whole["change"].iloc[0]) if len(whole) else np.nan
+    return adverse_first(table, kpi, status).assign(
+        parent_value=value, parent_change=change, parent_status=status)
