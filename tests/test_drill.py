@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.kpis.drill import (OFF_TARGET, SPECS, adverse_first, member_kpis,
+from analytics.formatting import MISSING, format_share
+from analytics.kpis.drill import (OFF_TARGET, SPECS, adverse_first, measures_for, member_kpis,
                                   months_needed, rank_members)
+from analytics.kpis.tree import tree_for
+from pages.common.cards import tree_table
 from analytics.kpis.registry import MEASURES, compute_kpis
 
 
@@ -181,3 +184,28 @@ def test_an_on_target_slice_ranks_its_members_by_size():
     assert table["parent_status"].iloc[0] == "green"  # 345 against 300 × (1 + 0.25%)
     assert table["member"].tolist() == ["a", "b", "c"]
     assert table["parent_change"].iloc[0] == pytest.approx(45.0)
+
+
+def test_a_net_adds_change_of_a_few_subscribers_gets_no_share_of_change():
+    assert "active_subs" in measures_for("net_adds")  # the query fetches the base too
+    rows = []
+    for member, (new_before, new_now) in {"a": (40.0, 70.0), "b": (50.0, 17.0)}.items():
+        rows += [{"member": member, "month": pd.Timestamp("2026-09-01"), "new_subs": new_before,
+                  "churned_subs": 20.0, "active_subs": 20_000.0},
+                 {"member": member, "month": pd.Timestamp("2026-10-01"), "new_subs": new_now,
+                  "churned_subs": 20.0, "active_subs": 20_010.0}]
+    table = rank_members(pd.DataFrame(rows), ["member"], "net_adds", "2026-10-01")
+    assert table["parent_change"].iloc[0] == pytest.approx(-3.0)
+    assert table["parent_level"].iloc[0] == pytest.approx(40_020.0)  # the base, this month
+    # Against net adds themselves (50 → 47) −3 looks like a move, and shares of ±1,000% follow.
+    assert format_share(table["share_of_change"].iloc[0], -3.0, table["parent_value"].iloc[0]) \
+        != MISSING
+    assert [format_share(s, c, lvl) for s, c, lvl in zip(
+        table["share_of_change"], table["parent_change"], table["parent_level"])] == [MISSING] * 2
+    zero = {"rev_voice": 0.0, "rev_data": 0.0, "rev_sms": 0.0, "rev_vas": 0.0, "discount": 0.0,
+            "revenue": 0.0}
+    tree = tree_for("net_adds", {**zero, "active_subs": 40_020.0, "new_subs": 87.0,
+                                 "churned_subs": 40.0},
+                    {**zero, "active_subs": 40_000.0, "new_subs": 90.0, "churned_subs": 40.0})
+    shares = tree_table(tree.to_frame()).iloc[:, -1].tolist()
+    assert shares == [MISSING] * 3

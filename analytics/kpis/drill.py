@@ -66,10 +66,17 @@ def months_needed(month: pd.Timestamp | str, compare: pd.Timestamp | str | None 
     return sorted({p.to_timestamp() for p in periods})
 
 
+#: KPIs whose movement is judged against another measure's size: net adds of 3 is "barely
+#: moved" for a base of 40,000 subscribers, however small last month's net adds were.
+SCALE_MEASURE: dict[str, str] = {"net_adds": "active_subs"}
+
+
 def measures_for(kpi: str) -> tuple[str, ...]:
-    """The summed measures a KPI is computed from (what a query needs to fetch for it)."""
+    """The summed measures a KPI is computed from (what a query needs to fetch for it), and
+    the measure its movement is judged against (``SCALE_MEASURE``)."""
     spec = SPECS[kpi]
-    return tuple(dict.fromkeys(spec.numerator + spec.negate + (spec.denominator or ())))
+    scale = (SCALE_MEASURE[kpi],) if kpi in SCALE_MEASURE else ()
+    return tuple(dict.fromkeys(spec.numerator + spec.negate + (spec.denominator or ()) + scale))
 
 
 def _numerator(frame: pd.DataFrame, spec: RatioSpec) -> pd.Series:
@@ -290,8 +297,10 @@ def rank_members(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.T
 
     The slice's own KPI (all members together) is judged against its target with the same
     rules as each member's; the returned table carries it in ``parent_value``,
-    ``parent_change`` and ``parent_status`` (one value on every row), so a page can say
-    whether shares of the change mean anything (a parent that barely moved).
+    ``parent_change``, ``parent_status`` and ``parent_level`` (one value on every row):
+    the level is the size the change is judged against (the KPI's own value, or for
+    ``SCALE_MEASURE`` KPIs that measure's total this month when the frame has it), so a page
+    can withhold shares of a change that is barely a move.
     """
     table = member_kpis(frame, keys, kpi, month, targets, compare=compare)
     whole = member_kpis(frame.drop(columns=list(keys)).assign(_slice="all"), ["_slice"], kpi,
@@ -299,5 +308,10 @@ def rank_members(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.T
     status = str(whole["status"].iloc[0]) if len(whole) else "grey"
     value = float(whole["value"].iloc[0]) if len(whole) else np.nan
     change = float(whole["change"].iloc[0]) if len(whole) else np.nan
+    level = value
+    scale = SCALE_MEASURE.get(kpi)
+    if scale is not None and scale in frame.columns:
+        when = pd.to_datetime(frame["month"]) == pd.Timestamp(month).to_period("M").to_timestamp()
+        level = float(frame.loc[when, scale].sum())
     return adverse_first(table, kpi, status).assign(
-        parent_value=value, parent_change=change, parent_status=status)
+        parent_value=value, parent_change=change, parent_status=status, parent_level=level)

@@ -29,7 +29,7 @@ _ARPU_PARTS = (  # (node key, label, measure, sign)
 )
 _FRAME_COLUMNS = ("node", "label", "unit", "parent", "depth", "current", "previous", "change",
                   "contribution", "share_of_parent_change", "parent_unit", "parent_change",
-                  "parent_current")
+                  "parent_current", "parent_level")
 #: The KPIs that have a tree, and the identity each one splits (what the page says above it).
 TREE_IDENTITIES: dict[str, str] = {
     "revenue": "revenue = subscribers × ARPU; ARPU = voice + data + SMS + VAS − discount; "
@@ -59,6 +59,9 @@ class TreeNode:
     change: float
     contribution: float
     children: tuple[TreeNode, ...] = ()
+    #: The size this node's change is judged against (NaN: its own value); net adds are
+    #: judged against the subscriber base.
+    level: float = math.nan
 
     def walk(self, parent: TreeNode | None = None,
              depth: int = 0) -> Iterator[tuple[TreeNode, TreeNode | None, int]]:
@@ -70,7 +73,8 @@ class TreeNode:
     def to_frame(self) -> pd.DataFrame:
         """Flatten to one row per node: node, label, unit, parent, depth, current, previous,
         change, contribution, share_of_parent_change (contribution ÷ parent's change), and the
-        parent's unit, change and current value (the contribution is in the parent's unit)."""
+        parent's unit, change, current value and level (the contribution is in the parent's
+        unit; the level is what the parent's change is judged against)."""
         rows = []
         for node, parent, depth in self.walk():
             share = (node.contribution / parent.change
@@ -79,7 +83,9 @@ class TreeNode:
                          node.current, node.previous, node.change, node.contribution, share,
                          parent.unit if parent else node.unit,
                          parent.change if parent else math.nan,
-                         parent.current if parent else math.nan))
+                         parent.current if parent else math.nan,
+                         (parent.level if math.isfinite(parent.level) else parent.current)
+                         if parent else math.nan))
         return pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
 
 
@@ -193,7 +199,8 @@ def _net_adds_node(cur: dict[str, float], prev: dict[str, float]) -> TreeNode:
         TreeNode("churned_subs", "churned 离网", "subs", cur["churned_subs"],
                  prev["churned_subs"], churn_change, -churn_change),
     )
-    return TreeNode("net_adds", "net adds 净增", "subs", n1, n0, n1 - n0, n1 - n0, children)
+    return TreeNode("net_adds", "net adds 净增", "subs", n1, n0, n1 - n0, n1 - n0, children,
+                    level=cur["active_subs"])
 
 
 def tree_for(kpi: str, current: pd.Series | Mapping[str, float],
