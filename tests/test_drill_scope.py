@@ -89,6 +89,11 @@ def test_the_net_adds_subscriber_step_lists_both_movements_labelled(app_as):
     at.query_params["kpi"] = "net_adds"
     at.query_params["drill"] = "channel_type:social_outlet"
     at.run()
+    assert not at.exception, at.exception
+    members = at.dataframe(key="sandbox_table_1_channel").value
+    assert "None" not in _cells([members]) and "nan" not in _cells([members])
+    # Net adds can be zero or negative: the gap to the expected value is a count, not a %.
+    assert not members["vs expected 与预期差"].str.contains("%").any()
     at.segmented_control(key="sandbox_level_1").set_value("subscribers").run()
     assert not at.exception, at.exception
     rows = at.dataframe(key="sandbox_subscribers").value

@@ -124,7 +124,12 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
     """The ranked table as a reader sees it: bilingual headers, ¥/万 and %, "—" for gaps."""
     unit = REGISTRY[kpi].unit
     keys, name = _KEYS[level]
-    vs_expected = table["value"] / table["expected"].where(table["expected"] != 0) - 1
+    if unit == "pct" or kpi == "net_adds":  # rates and counts that can be ≤ 0: the gap itself
+        vs_expected = [format_change(v - e, unit) for v, e in
+                       zip(table["value"], table["expected"], strict=True)]
+    else:
+        ratio = table["value"] / table["expected"].where(table["expected"] > 0) - 1
+        vs_expected = [MISSING if pd.isna(v) else f"{v:+.1%}" for v in ratio]
     shown = pd.DataFrame({
         column_label("status"): [f"{_STATUS_ICON[s]} {STATUS_BADGE[s][0]}"
                                  for s in table["status"]],
@@ -132,7 +137,7 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
         column_label("current"): [format_value(v, unit) for v in table["value"]],
         column_label("previous"): [format_value(v, unit) for v in table["previous"]],
         column_label("expected"): [format_value(v, unit) for v in table["expected"]],
-        column_label("vs_expected"): [MISSING if pd.isna(v) else f"{v:+.1%}" for v in vs_expected],
+        column_label("vs_expected"): vs_expected,
         column_label("change"): [format_change(v, unit) for v in table["change"]],
         column_label("contribution"): [format_change(v, unit) for v in table["contribution"]],
         column_label("share_of_parent_change"): [
@@ -164,6 +169,7 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
     event = st.dataframe(
         _display(table, level, kpi), hide_index=True, on_select="rerun",
         selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
+        column_config={_heading(LEVELS[level]): st.column_config.TextColumn(width="medium")},
     )
     st.download_button("Download this table (CSV)",
                        table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
