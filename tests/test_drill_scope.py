@@ -103,3 +103,21 @@ def test_the_net_adds_subscriber_step_lists_both_movements_labelled(app_as):
     assert (gone["churn_month"] == month).all()  # a month, no time
     assert (rows["micro_region"] == "Gongbei").all()
     assert not rows.isna().any().any() and "None" not in _cells([rows])
+
+
+@pytest.mark.parametrize(("kpi", "root"), [("arpu", "ARPU"), ("active_subs", "active subscribers"),
+                                           ("churn_rate", None)])
+def test_the_sandbox_tree_follows_the_selected_kpi(app_as, kpi, root):
+    at = app_as("analyst")
+    at.query_params["kpi"] = kpi
+    at.run()
+    assert not at.exception, at.exception
+    trees = [d.value for d in at.dataframe if "KPI 指标" in d.value.columns]
+    if root is None:
+        assert not trees
+        assert any("has no KPI tree" in i.value for i in at.info)
+        return
+    assert len(trees) == 1
+    tree = trees[0]
+    assert tree["KPI 指标"].iloc[0].startswith(root)
+    assert "None" not in _cells([tree]) and "nan" not in _cells([tree])
