@@ -68,13 +68,16 @@ def test_a_branch_manager_starts_at_their_branchs_micro_regions(app_as):
     assert {row["micro_region"] for row in _deck(at)["micro_regions"]} <= ours
 
 
-@pytest.mark.parametrize(("drill", "outlined"), [
-    ("micro_region:Jida", {"Jida"}),
-    ("branch:Doumen", set(REGIONS.loc[REGIONS["branch"] == "Doumen", "micro_region"])),
+@pytest.mark.parametrize(("params", "outlined"), [
+    ({"drill": "micro_region:Jida"}, {"Jida"}),
+    ({"drill": "branch:Doumen"}, set(REGIONS.loc[REGIONS["branch"] == "Doumen", "micro_region"])),
+    ({"branch": "Jinwan"}, set(REGIONS.loc[REGIONS["branch"] == "Jinwan", "micro_region"])),
+    ({}, set()),
 ])
-def test_the_drilled_unit_is_outlined_on_the_map(app_as, drill, outlined):
+def test_the_drilled_unit_is_outlined_on_the_map(app_as, params, outlined):
     at = app_as("analyst")
-    at.query_params["drill"] = drill
+    for name, value in params.items():
+        at.query_params[name] = value
     at.run()
     assert not at.exception, at.exception
     cells = _deck(at)["micro_regions"]

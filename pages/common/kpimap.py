@@ -11,15 +11,18 @@ from analytics.kpis.registry import REGISTRY
 from data_access.mart.queries import Slice
 from data_access.store import scope
 from pages.common import cache
+from pages.common import filters
 from pages.common import maps
 from pages.sections import drilldown
 
 
 def _drilled(prefix: str, selected: str | None) -> tuple[str | None, str | None]:
-    """The micro-region, else the branch, the page's drill path has reached (or the filter's)."""
+    """The micro-region, else the branch, the page's drill path has reached (or the filters')."""
     path = st.session_state.get(f"{prefix}_path", [])
+    chosen = filters.current()
     micro = next((str(s.value) for s in reversed(path) if s.level == "micro_region"), selected)
-    branch = next((str(s.value) for s in reversed(path) if s.level == "branch"), None)
+    branch = next((str(s.value) for s in reversed(path) if s.level == "branch"),
+                  chosen.branch if chosen is not None else None)
     return micro, branch
 
 
