@@ -48,18 +48,17 @@ def render_cards(cards: pd.DataFrame, expected: dict[str, float] | None = None,
         columns = st.columns(per_row)
         for column, (_, row) in zip(columns, cards.iloc[start:start + per_row].iterrows(),
                                     strict=False):
-            with column.container(border=True):
+            with column.container(border=True, key=f"sandbox_cardbox_{row['key']}"):
                 text, colour = STATUS_BADGE[row["status"]]
                 st.badge(text, color=colour)
                 # The label as text of its own: st.metric cuts a long one to "active subscri…".
-                st.markdown(f"**{row['label']}**")
+                st.markdown(f"**{row['label']}**", help=f"Target: {row['target_basis']}")
                 trend = [v for v in row["trend"] if math.isfinite(v)]
                 st.metric(row["label"], format_value(row["value"], row["unit"]),
                           label_visibility="collapsed",
                           delta=_delta(row),
                           delta_color="normal" if row["direction"] == "higher" else "inverse",
-                          chart_data=trend or None, chart_type="line",
-                          help=f"Target: {row['target_basis']}")
+                          chart_data=trend or None, chart_type="line")
                 st.caption(f"target {format_value(row['target'], row['unit'])} · expected "
                            f"{format_value(expected.get(row['key']), row['unit'])} · {_yoy(row)}")
                 chosen = st.session_state.get(KPI_STATE) == row["key"]
