@@ -53,9 +53,9 @@ with right:
     st.subheader(f"KPI tree 指标树: {REGISTRY[kpi].label}")
     tree = tree_for(kpi, monthly.loc[month], monthly.iloc[-2])
     if tree is None:
+        having = ", ".join(REGISTRY[k].label for k in TREE_IDENTITIES)
         st.info(f"{REGISTRY[kpi].label} has no KPI tree: it is not a sum or product of other "
-                "KPIs. Trees exist for revenue, ARPU, active subscribers and net adds; the drill "
-                "below shows where this one moved.")
+                f"KPIs. Trees exist for {having}; the drill below shows where this one moved.")
     else:
         st.caption(TREE_IDENTITIES[kpi])
         st.altair_chart(tree_waterfall(revenue_bridge(tree), REGISTRY[kpi].label),
