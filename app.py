@@ -61,7 +61,9 @@ PAGES = {
 menu = navigation.arrange(PAGES, who) if who else PAGES
 page = st.navigation(menu, position="sidebar" if who else "hidden", expanded=True)
 if who is None:
-    login.sign_in()
+    login.sign_in(at_home=page.url_path == "" and not st.query_params)
+if login.take_fresh_arrival() and navigation.landing(who.role) != navigation.HOME:
+    st.switch_page(navigation.landing(who.role))  # signed in at "/" with no link: own page
 st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
 login.signed_in_banner()
 st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
