@@ -1,9 +1,11 @@
 """Each role's menu holds the pages it may open and agrees with the pages' own checks; a link
-to another page says which and why."""
+to another page says which and why; a scoped manager's filters, captions and breadcrumbs name
+their own region, never the city."""
 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from data_access.store.principal import PERMISSIONS, ROLES, Principal
 from pages.common import navigation
+from pages.common.filters import CITY, GlobalFilters
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
@@ -97,6 +100,14 @@ def test_front_line_roles_do_not_see_the_data_pages():
     assert not navigation.may_open("analyst", "pages/admin.py")
 
 
+def test_a_scope_label_never_says_the_city_when_a_region_is_selected():
+    months = (dt.date(2026, 9, 1), dt.date(2026, 10, 1))
+    chosen = GlobalFilters(months[1], months, "Xiangzhou", "Gongbei", place="Gongbei 拱北")
+    assert chosen.scope_label == "Gongbei 拱北"
+    assert GlobalFilters(months[1], months, "Doumen", None).scope_label == "Doumen"
+    assert GlobalFilters(months[1], months, None, None).scope_label == CITY
+
+
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.caption]
     parts += [e.value for e in at.info] + [e.value for e in at.warning]
@@ -123,3 +134,63 @@ def test_a_role_that_may_open_the_page_gets_the_page(app_as):
     assert not at.exception, at.exception
     assert "is not in your menu" not in _texts(at)
     assert "channel_mgr" in set(at.dataframe[0].value["username"])
+
+
+def test_the_gongbei_manager_sees_gongbei_named_everywhere(app_as):
+    at = app_as("rm_gongbei")
+    at.run()
+    assert not at.exception, at.exception
+    shown = _texts(at)
+    assert "Zhuhai city" not in shown and "All 全部" not in shown
+    assert at.caption[0].value.startswith("Gongbei 拱北 · ")  # the sandbox's caption
+    assert "⌂ Gongbei 拱北" in [b.label for b in at.button]  # the drill's breadcrumb
+    assert "Scope 范围: micro-region Gongbei 拱北 only" in shown  # the banner
+    branch = at.sidebar.selectbox(key="global_branch")
+    region = at.sidebar.selectbox(key="global_micro_region")
+    assert (branch.value, branch.options, branch.disabled) == ("Xiangzhou", ["Xiangzhou 香洲"], True)
+    assert (region.value, region.options, region.disabled) == ("Gongbei", ["Gongbei 拱北"], True)
+
+
+def test_a_branch_manager_keeps_the_branch_and_picks_among_its_micro_regions(app_as):
+    at = app_as("rm_doumen")
+    at.run()
+    assert not at.exception, at.exception
+    branch = at.sidebar.selectbox(key="global_branch")
+    region = at.sidebar.selectbox(key="global_micro_region")
+    assert (branch.value, branch.options, branch.disabled) == ("Doumen", ["Doumen 斗门"], True)
+    assert region.options[0] == "All of Doumen 斗门 全部" and not region.disabled
+    assert "Baijiao 白蕉" in region.options and "Gongbei 拱北" not in region.options
+    assert at.caption[0].value.startswith("Doumen 斗门 · ")
+    # one of their micro-regions (through a link: under AppTest a widget's rerun runs the
+    # page without app.py's sidebar, see pages/common/routing.py)
+    narrowed = app_as("rm_doumen")
+    narrowed.query_params["region"] = "Baijiao"
+    narrowed.run()
+    assert not narrowed.exception, narrowed.exception
+    assert narrowed.sidebar.selectbox(key="global_micro_region").value == "Baijiao"
+    assert narrowed.caption[0].value.startswith("Baijiao 白蕉 · ")
+    assert "⌂ Baijiao 白蕉" in [b.label for b in narrowed.button]
+
+
+@pytest.mark.parametrize("user, caption, first_level", [
+    ("rm_doumen", "Doumen 斗门 (branch 分公司) · ", "micro-region"),
+    ("rm_gongbei", "Gongbei 拱北 (micro-region 微区域) · ", "channel"),
+])
+def test_the_micro_region_page_starts_at_the_managers_level(app_as, user, caption, first_level):
+    at = app_as(user)
+    at.switch_page("pages/microregion.py").run()
+    assert not at.exception, at.exception
+    assert at.caption[0].value.startswith(caption)
+    assert "Zhuhai city" not in _texts(at)
+    levels = at.segmented_control(key="micro_level_0").options
+    assert levels[0].startswith(first_level)
+    assert not any(level.startswith("branch") for level in levels)
+
+
+def test_everyone_unscoped_still_starts_at_the_city(app_as):
+    at = app_as("analyst")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.caption[0].value.startswith(f"{CITY} · ")
+    assert at.sidebar.selectbox(key="global_branch").value == "All 全部"
+    assert "Scope 范围: all of Zhuhai city 全市" in _texts(at)

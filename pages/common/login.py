@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import cache
+from pages.common import cache, filters
 from data_access.store.auth import AuthError, SessionEnded, authenticate, current_principal
 from data_access.db import ConcertoError
 from pages.common.session import PRINCIPAL_KEY
@@ -90,14 +90,21 @@ def take_fresh_arrival() -> bool:
     return bool(just and home)
 
 
+def scope_text(who) -> str:
+    """Where ``who`` may look, for the banner: "micro-region Gongbei 拱北 only 仅限本区域"."""
+    if not who.scope_value:
+        return f"all of {filters.CITY}"
+    level = "branch" if who.scope_level == "branch" else "micro-region"
+    return f"{level} {filters.region_name(who.scope_level, who.scope_value)} only 仅限本区域"
+
+
 def signed_in_banner() -> None:
     """Who is signed in, in the sidebar, with a sign-out button."""
     who = st.session_state[PRINCIPAL_KEY]
     box = st.sidebar.container(border=True)
     box.markdown(f"**{plain(who.display_name)}**  \n"
                  f"{plain(who.label.split('(', 1)[1].rstrip(')'))}")
-    if who.scope_value:
-        box.caption(f"You see {who.scope_value} only 仅限本区域.")
+    box.caption(plain(f"Scope 范围: {scope_text(who)}"))
     if box.button("Sign out 退出", key="logout"):
         for key in list(st.session_state):
             del st.session_state[key]
