@@ -27,6 +27,7 @@ def test_the_gongbei_manager_lands_on_micro_region_management_with_no_hidden_sec
         expect(page.locator('[data-testid="stSidebarNavViewButton"]')).to_have_count(0)
         expect(menu.get_by_text(re.compile(r"View \d+ more"))).to_have_count(0)
         expect(menu.get_by_text("Mart & planted truths 数据集市")).to_have_count(0)  # not theirs
+        expect(menu.get_by_text("Data 数据")).to_have_count(0)  # nor an empty heading for it
         expect(page.get_by_text(re.compile("Gongbei 拱北 \\(micro-region"))).to_be_visible()
         expect(page.get_by_text("Zhuhai city")).to_have_count(0)
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -67,15 +67,15 @@ LANDING: dict[str, str] = {
 }
 
 
-def may_open(role: str, page_file: str) -> bool:
-    """Whether ``role`` holds one of the permissions ``page_file`` needs.
+def may_open(role: str, file: str) -> bool:
+    """Whether ``role`` holds one of the permissions the page in ``file`` needs.
 
     >>> may_open("channel_manager", "pages/admin.py"), may_open("executive", "pages/admin.py")
     (False, True)
     """
-    if page_file not in PAGE_NEEDS:
-        raise KeyError(f"{page_file} is not in pages.common.navigation.PAGE_NEEDS; add it")
-    return any(role in PERMISSIONS[p] for p in PAGE_NEEDS[page_file].permissions)
+    if file not in PAGE_NEEDS:
+        raise KeyError(f"{file} is not in pages.common.navigation.PAGE_NEEDS; add it")
+    return any(role in PERMISSIONS[p] for p in PAGE_NEEDS[file].permissions)
 
 
 def landing(role: str) -> str:
@@ -95,22 +95,18 @@ def page_file(page) -> str:
 
 def arrange(sections: Mapping[str, Sequence], who: Principal) -> dict[str, list]:
     """app.py's menu for ``who``: the pages their role may open, in order; every other page
-    registered hidden, so a link to it still arrives (and gets :func:`show_refusal`).
-
-    A section left with nothing to show is dropped, and its hidden pages go to the end of
-    the first section, so no empty heading appears.
+    registered hidden in its place, so a link to it still arrives (and gets
+    :func:`show_refusal`). Streamlit draws no heading for a section whose pages are all
+    hidden (tests/test_navigation_browser.py checks it for the Data section).
     """
-    menu: dict[str, list] = {}
-    hidden: list = []
-    for section, pages in sections.items():
-        shown = [p for p in pages if may_open(who.role, page_file(p))]
-        hidden += [st.Page(page_file(p), title=p.title, icon=p.icon, url_path=p.url_path,
-                           visibility="hidden") for p in pages if p not in shown]
-        if shown:
-            menu[section] = shown
-    first = next(iter(menu))
-    menu[first] = [*menu[first], *hidden]
-    return menu
+    return {section: [p if may_open(who.role, page_file(p)) else _hidden(p) for p in pages]
+            for section, pages in sections.items()}
+
+
+def _hidden(page):
+    """The same page (file, title, icon, URL), left out of the menu."""
+    return st.Page(page_file(page), title=page.title, icon=page.icon, url_path=page.url_path,
+                   visibility="hidden")
 
 
 def refused(page, who: Principal) -> bool:
@@ -124,13 +120,13 @@ def _holders(permissions: tuple[str, ...]) -> str:
     return ", ".join(roles[:-1]) + f" and {roles[-1]}" if len(roles) > 1 else roles[0]
 
 
-def refusal_message(page_title: str, page_file_: str, role: str) -> str:
+def refusal_message(page_title: str, file: str, role: str) -> str:
     """Why ``role`` may not open the page (the text :func:`show_refusal` shows).
 
     >>> refusal_message("Users & audit", "pages/admin.py", "marketer")  # doctest: +ELLIPSIS
     'A marketer may not manage users or read the audit log, so Users & audit is not ...'
     """
-    need = PAGE_NEEDS[page_file_]
+    need = PAGE_NEEDS[file]
     article = "An" if ROLES[role][0] in "AEIOU" else "A"
     return (f"{article} {ROLES[role].lower()} may not {need.doing}, so {page_title} is not in "
             f"your menu. It is open to {_holders(need.permissions)}; ask an administrator "
