@@ -41,6 +41,7 @@ PAGE_NEEDS: dict[str, Need] = {
     "pages/channels.py": Need(_READ, "see channel management"),
     "pages/competitors.py": Need(_READ, "see the competitor monitor"),
     "pages/assurance.py": Need(_READ, "see revenue assurance"),
+    "pages/customer.py": Need(_READ, "see the customer view"),
     "pages/workorders.py": Need(_READ, "see work orders"),
     # everyone reads the tactics up to their level (data_access.store.arsenal.list_tactics)
     "pages/arsenal.py": Need(_READ, "see the marketing arsenal"),
