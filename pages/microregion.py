@@ -32,7 +32,12 @@ drilldown.start_path_from_url("micro")
 kpi = st.selectbox("KPI 指标", KPIS, key="micro_kpi", format_func=lambda k: REGISTRY[k].label)
 unit = REGISTRY[kpi].unit
 drilldown.reset_on_scope_change("micro", (scope.branch, scope.micro_region, kpi))
-st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m}. "
+# A scoped manager's filters are fixed to their own branch or micro-region, so the page, its
+# map and its drill start at that level; the caption says which it is.
+level = (" (micro-region 微区域)" if scope.micro_region else " (branch 分公司)" if scope.branch
+         else "")
+st.caption(f"{scope.scope_label}{level} · {scope.month:%Y-%m} against "
+           f"{scope.previous_month:%Y-%m}. "
            "Every level ranks its members by their share of the change; the localiser says "
            "where the change is concentrated. Every problem ends at customers 问题最终落到客户.")
 
