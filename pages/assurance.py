@@ -29,7 +29,7 @@ except ConcertoError as exc:
     st.error(plain(exc))
     st.stop()
 
-where = who.scope_value or "Zhuhai city 全市"
+where = filters.scope_label
 st.caption(f"{where} · bills of {format_month(pd.Timestamp(result.latest) - pd.DateOffset(months=months - 1))} "
            f"to {format_month(result.latest)}. Each line is judged against its own earlier "
            "bills, its plan's other lines and its agreed discount; the nightly job raises the "

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from analytics.assurance import USAGE_COMPONENTS, AssurancePolicy
 from analytics.periods import add_months
-from data_access.db import read_frame
+from data_access.db import has_table, read_frame
 from data_access.mart import schema as s
 from data_access.mart.queries import Slice, masked, region_conditions
 from data_access.store.scope import reveal_numbers
@@ -42,7 +42,10 @@ def _gross(fact: sa.Table) -> sa.ColumnElement[float]:
 
 
 def has_discount_terms(engine: sa.Engine) -> bool:
-    """Whether the mart holds any agreed discount (the discount checks need them)."""
+    """Whether the mart holds any agreed discount (the discount checks need them); a mart
+    built before the table existed has none."""
+    if not has_table(engine, s.discount_term.name):
+        return False
     count = read_frame(engine, sa.select(sa.func.count().label("n"))
                        .select_from(s.discount_term))["n"].iloc[0]
     return bool(count)

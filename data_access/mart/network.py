@@ -11,13 +11,16 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access.db import read_frame
+from data_access.db import has_table, read_frame
 from data_access.mart import schema as s
 from data_access.mart.queries import Slice, region_conditions
 
 
 def has_network_data(engine: sa.Engine) -> bool:
-    """Whether the mart holds any network KPI (the table is optional in an extract)."""
+    """Whether the mart holds any network KPI (the table is optional in an extract, and a
+    mart built before it existed has none)."""
+    if not has_table(engine, s.fact_network_day.name):
+        return False
     found = read_frame(engine, sa.select(s.fact_network_day.c.day).limit(1))
     return not found.empty
 
