@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data_access.synth.actions import ActionEffects
 from data_access.synth.billing import MonthTotals
 from data_access.synth.calendar import Calendar
 from data_access.synth.dims import Dimensions
@@ -23,8 +24,10 @@ class DailyFacts:
     """Produces each month's fact_region_day and fact_channel_day rows in turn."""
 
     def __init__(self, rng: np.random.Generator, cal: Calendar, dims: Dimensions,
-                 pop: Population, truths: ArrivalTruths, stock_range: tuple[int, int] = (0, 2)):
+                 pop: Population, truths: ArrivalTruths, stock_range: tuple[int, int] = (0, 2),
+                 lift: ActionEffects | None = None):
         self.rng, self.cal, self.dims, self.pop, self.truths = rng, cal, dims, pop, truths
+        self.lift = lift  # planted actions: revenue multipliers by day (synth.actions)
         self.stock_range = stock_range  # end-of-day stock of the drop channel during the drop
         ch = dims.channels
         self.kind = ch["type_code"].to_numpy()
@@ -61,6 +64,8 @@ class DailyFacts:
         before = totals.billed - totals.new + totals.churned  # billed in the month before
         active = before[None, :] + np.cumsum(new - churned, axis=0)
         shape = np.where(weekday >= 5, 1.03, 1.0)[:, None] * np.ones((1, regions))
+        if self.lift is not None:
+            shape = shape * self.lift.region_days(t)
         revenue = self._split(totals.revenue, shape)
         return pd.DataFrame({
             "day": np.repeat(cal.days(t), regions),
@@ -77,6 +82,8 @@ class DailyFacts:
         new = np.bincount(pop.join_day[joined].astype(np.int64) * channels + pop.channel[joined],
                           minlength=n_days * channels).reshape(n_days, channels)
         shape = 1.0 + 0.3 * (WEEKDAY_ACTIVATIONS[self.kind][:, weekday].T - 1.0)
+        if self.lift is not None:
+            shape = shape * self.lift.channel_days(t)
         revenue = self._split(totals.channel_revenue, shape)
         stock = self._stock(t, new, weekday)
         return pd.DataFrame({

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from data_access.mart import schema
 from data_access.mart.build import MartWriter, open_mart_writer
+from data_access.synth.actions import ActionEffects, plant_actions
 from data_access.db import ConcertoError, duckdb_path, mart_url
 from data_access.synth.behaviour import Behaviour, simulate_behaviour
 from data_access.synth.billing import Billing, RevenueDrop, Uplift, bill_month
@@ -44,7 +45,7 @@ MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
             "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10, "leakage": 11,
-            "network": 12}
+            "network": 12, "actions": 13}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -114,6 +115,7 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
     pop, arrivals = build_population(_rng(seed, "population"), dims, cal, subscribers, var,
                                      _rng(seed, "cross"))
     events = build_events(_rng(seed, "events"), cal, dims, var)
+    actions = plant_actions(_rng(seed, "actions"), cal, dims, pop, arrivals, var)
     specs = plan_campaigns(cal, subscribers, var)
     net_rng = _rng(seed, "network")
     network = plan_network(net_rng, cal, dims, var)
@@ -149,7 +151,7 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var, exclude=planted)
         writer.write(schema.discount_term, term_frame(cal, pop))
         us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
-                          var.drop_stock, (net_rng, network))
+                          var.drop_stock, (net_rng, network), actions)
         mean_prob = behaviour.mean_prob
         del behaviour  # the largest arrays; the summaries need the memory more
         report(0.90, "competitors, budgets and planted truths")
@@ -160,7 +162,8 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         truths = planted_truths(cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump,
                                 events.jump_event_id, var)
         writer.write(schema.planted_truth, add_truths(
-            truths, billing.leaks.truth_rows(cal) + network_truths(cal, dims, network)))
+            truths, billing.leaks.truth_rows(cal) + network_truths(cal, dims, network)
+            + actions.truth_rows()))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)
@@ -257,15 +260,17 @@ def _plant_billing_b(cal: Calendar, dims: Dimensions, pop: Population,
 def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Behaviour,
                  billing: Billing, arrivals: ArrivalTruths, writer: MartWriter, seed: int,
                  report: Progress, drop_stock: tuple[int, int] = (0, 2),
-                 network: tuple[np.random.Generator, Network] | None = None
-                 ) -> dict[str, np.ndarray]:
+                 network: tuple[np.random.Generator, Network] | None = None,
+                 actions: ActionEffects | None = None) -> dict[str, np.ndarray]:
     """Write every month's fact and daily rows; our own figures per month and region."""
     rng = _rng(seed, "billing")
-    daily = DailyFacts(_rng(seed, "daily"), cal, dims, pop, arrivals, drop_stock)
+    daily = DailyFacts(_rng(seed, "daily"), cal, dims, pop, arrivals, drop_stock, actions)
     shape = (len(cal), len(dims.regions))
     us = {key: np.zeros(shape) for key in ("billed", "new", "churned", "revenue")}
     for k, t in enumerate(cal.months):
         frame, totals = bill_month(rng, cal, dims, pop, behaviour, billing, t)
+        if actions is not None:  # the planted actions' revenue effects (效果跟踪)
+            actions.apply(t, frame, totals, billing)
         writer.write(schema.fact_subscriber_month, frame)
         del frame
         region_day, channel_day = daily.month(t, totals)
