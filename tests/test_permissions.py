@@ -90,7 +90,8 @@ def test_runs_and_scheduled_claims_need_run_diagnosis(workflow):
 @pytest.mark.parametrize("seed", ["data_access.store.dispatch:seed_dispatch_rules",
                                   "data_access.store.arsenal:seed_arsenal",
                                   "data_access.store.campaign_plans:seed_channel_rules",
-                                  "data_access.store.demo_users:seed_demo_users"])
+                                  "data_access.store.demo_users:seed_demo_users",
+                                  "data_access.store.demo:seed_effect_orders"])
 def test_seeders_are_refused_to_anyone_but_administrators_and_jobs(workflow, seed):
     import importlib
 
@@ -135,6 +136,7 @@ WRITERS = {
     "diagnosis.record_run": "checks run_diagnosis",
     "diagnosis.raise_alerts": "checks view_dashboards (refused to nobody)",
     "dispatch.seed_dispatch_rules": "checks manage_dispatch_rules",
+    "demo.seed_effect_orders": "checks manage_dispatch_rules",
     "intel.submit_report": "checks",
     "intel.link_report": "checks",
     "order_actions.transition": "checks the move's permission",

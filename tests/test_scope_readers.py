@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from analytics.assurance import DEFAULT_POLICY
 from data_access.mart import assurance
+from data_access.mart import actions
 from data_access.mart import calendar as campaign_calendar
 from data_access.mart import campaigns
 from jobs import campaigns as campaign_jobs
@@ -110,6 +111,11 @@ CASES: dict[str, tuple[str, Call] | str] = {
         [_rename(series.load_series_panel(c.mart, name),
                  unit="channel_id" if name.startswith("channel") else "region_id")
          for name in series.SERIES], ignore_index=True)),
+    # actions (效果跟踪)
+    "actions.load_effect_units": ("rows", lambda c: actions.load_effect_units(c.mart)),
+    "actions.load_effect_panel": ("rows", lambda c: pd.concat(
+        [actions.load_effect_panel(c.mart, level, "revenue", c.months[-3], c.months[-1])
+         for level in actions.LEVELS], ignore_index=True)),
     # churn
     "churn.load_fact_months": "no rows: the list of months",
     "churn.load_churn_snapshot": ("rows", lambda c: churn.load_churn_snapshot(c.mart,
