@@ -300,3 +300,91 @@ def test_the_command_line_prints_the_ranking(duck_mart, tmp_path, monkeypatch, c
     printed = capsys.readouterr().out
     assert "Seeded" in printed and "order_kind" in printed and "worked" in printed
     assert len(pd.read_csv(out)) == len(read_frame(engine, sa.text("select * from work_order")))
+
+
+# --- the page sections ---------------------------------------------------------------------------
+
+def _order_panel(order_id: int) -> None:
+    """AppTest script: the effect panel of one order, as the demo analyst."""
+    from data_access.store import scope
+    from data_access.store.auth import Principal
+    from data_access.store.workorders import load_order
+    from pages.common.cache import workflow_engine
+    from pages.sections.order_effect import render_order_effect
+
+    analyst = Principal("analyst", "Demo Analyst", "analyst")
+    with scope.acting_as(analyst):
+        render_order_effect(load_order(workflow_engine(), analyst, order_id))
+
+
+def _tactic_table() -> None:
+    """AppTest script: the ranking of tactics, as the demo analyst."""
+    from data_access.store import scope
+    from data_access.store.auth import Principal
+    from pages.sections.tactic_effects import render_tactic_effects
+
+    with scope.acting_as(Principal("analyst", "Demo Analyst", "analyst")):
+        render_tactic_effects()
+
+
+@pytest.fixture
+def demo_store(duck_mart, tmp_path, monkeypatch, fresh_streamlit_caches):
+    """A demo store holding the planted actions' orders, and the pages pointed at it."""
+    url = f"sqlite:///{tmp_path / 'pages.sqlite'}"
+    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    monkeypatch.setenv("CONCERTO_WORKFLOW_URL", url)
+    store = create_workflow_engine(url)
+    mart = create_mart_engine(duck_mart, read_only=True)
+    with scope.acting_as(SYSTEM):
+        seed_arsenal(store)
+        seed_effect_orders(store, mart)
+        planted = _planted(mart)
+        orders = list_orders(store, None)
+    yield store, planted, orders
+    store.dispose()
+    mart.dispose()
+
+
+def test_the_order_panel_shows_the_verdict_interval_and_chart(demo_store):
+    from streamlit.testing.v1 import AppTest
+
+    _, planted, orders = demo_store
+    works = next(p for p in planted if p["outcome"] == "works")
+    order_id = int(orders.loc[orders["unit_key"] == works["unit_key"], "order_id"].iloc[0])
+    at = AppTest.from_function(_order_panel, kwargs={"order_id": order_id},
+                               default_timeout=90).run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert "worked" in values["Verdict 结论"] and "▲" in values["Interval 区间"]
+    assert at.get("vega_lite_chart")  # the unit against the controls, action day marked
+    assert any("comparable units" in c.value for c in at.caption)
+
+
+def test_an_open_order_is_not_measured_yet(demo_store):
+    from streamlit.testing.v1 import AppTest
+
+    store, _, _ = demo_store
+    with scope.acting_as(SYSTEM):
+        order_id = int(read_frame(store, sa.text("select min(order_id) from work_order")).iloc[0, 0])
+        with store.begin() as conn:
+            conn.execute(sa.text("update work_order set state = 'accepted' where order_id = :o"),
+                         {"o": order_id})
+    at = AppTest.from_function(_order_panel, kwargs={"order_id": order_id},
+                               default_timeout=90).run()
+    assert not at.exception and not at.metric
+    assert any("once the order is resolved" in c.value for c in at.caption)
+
+
+def test_the_tactic_table_ranks_the_working_tactics_first_with_a_csv(demo_store):
+    from streamlit.testing.v1 import AppTest
+
+    _, planted, _ = demo_store
+    at = AppTest.from_function(_tactic_table, default_timeout=90).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    works = {p["tactic"] for p in planted if p["outcome"] == "works"}
+    assert set(table["Tactic 工具"].iloc[:len(works)]) == works
+    assert len(at.get("download_button")) >= 1
+    at.radio(key="arsenal_effect_by").set_value("order_kind").run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["Order kind 工单类型"]) == {p["order_kind"] for p in planted}
