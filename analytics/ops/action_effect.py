@@ -125,6 +125,18 @@ def _windows(panel: pd.DataFrame, day: pd.Timestamp, settings: EffectSettings) -
     return pd.DataFrame(table, index=pd.Index(units, name="unit_id"))
 
 
+def _around(panel: pd.DataFrame, day: pd.Timestamp, settings: EffectSettings) -> pd.DataFrame:
+    """The panel's rows inside the two windows, with datetime days and numeric values."""
+    days = pd.to_datetime(panel["day"]).to_numpy(dtype="datetime64[ns]")
+    first = (day - pd.Timedelta(days=settings.pre_days)).to_datetime64()
+    last = (day + pd.Timedelta(days=settings.post_days)).to_datetime64()
+    inside = (days >= first) & (days < last)
+    frame = pd.DataFrame({"unit_id": panel["unit_id"].to_numpy()[inside], "day": days[inside],
+                          "value": pd.to_numeric(panel["value"], errors="coerce").to_numpy(
+                              dtype=float)[inside]})
+    return frame[np.isfinite(frame["value"].to_numpy())]
+
+
 def _short(case: ActionCase, message: str, **extra: object) -> ActionEffect:
     return ActionEffect(case.order_id, case.unit_level, case.unit_label, case.kpi,
                         case.action_day, case.tactic, case.order_kind, "not_enough_data",
@@ -169,10 +181,7 @@ def estimate_action_effect(panel: pd.DataFrame, case: ActionCase,
     if case.kpi not in DAILY_KPIS:
         return _short(case, f"The KPI {case.kpi!r} has no daily series to compare.")
     day = pd.Timestamp(case.action_day)
-    frame = panel.assign(day=pd.to_datetime(panel["day"]),
-                         value=pd.to_numeric(panel["value"], errors="coerce")).dropna(
-        subset=["value"])
-    table = _windows(frame, day, settings)
+    table = _windows(_around(panel, day, settings), day, settings)
     if case.unit_id not in table.index:
         return _short(case, f"{case.unit_label} has no {case.kpi} data around "
                             f"{day:%Y-%m-%d}.")
