@@ -4,7 +4,8 @@ revenue from the action day on and some of which do nothing.
 An action with an effect scales every revenue component (and the discount) of the unit's
 subscribers — by home micro-region, or by activation channel — in the monthly facts, by the
 month's mean strength; the daily facts then split the month with the same day-by-day strength,
-so daily and monthly revenue agree. No random draw of the rest of the simulation changes: the
+so daily and monthly revenue agree. Other plants' lines are left alone (the revenue drops,
+both arms of the campaign with an uplift, the leaking lines). No random draw of the rest of the simulation changes: the
 choice of units and days uses its own stream. ``docs/generator.md`` lists both variants.
 """
 
@@ -100,6 +101,19 @@ class ActionEffects:
     pop: Population
     actions: list[Action]
     _lift: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _spared: np.ndarray | None = field(default=None, repr=False)
+
+    def spare_plants(self, billing: Billing, members: pd.DataFrame,
+                     campaign_ids: list[int]) -> None:
+        """Leave other plants' lines alone: the revenue drops' cells and both arms of the
+        campaigns with a planted uplift (an action's effect fading between a campaign's
+        months would blur its measured uplift)."""
+        spared = np.zeros(self.pop.n, dtype=bool)
+        for drop in billing.drops:
+            spared |= drop.mask
+        ids = members.loc[members["campaign_id"].isin(campaign_ids), "subscriber_id"]
+        spared[ids.to_numpy(dtype=np.int64) - 1] = True
+        self._spared = spared
 
     def apply(self, t: int, frame: pd.DataFrame, totals: MonthTotals, billing: Billing) -> None:
         """Scale month ``t``'s revenue of the units acted on (frame and totals in place)."""
@@ -118,6 +132,8 @@ class ActionEffects:
             rows = (region if action.spec.level == "micro_region" else channel) == action.unit
             if leaking is not None:
                 rows &= leaking[pos] < 0  # a leaking line keeps the bill the leak gave it
+            if self._spared is not None:
+                rows &= ~self._spared[pos]
             before = frame.loc[rows, "revenue"].to_numpy()
             scaled = np.round(frame.loc[rows, list(_PARTS)].to_numpy() * (1 + strength.mean()), 2)
             after = np.round(scaled[:, :4].sum(axis=1) - scaled[:, 4], 2)

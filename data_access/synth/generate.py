@@ -149,6 +149,7 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         planted = np.logical_or.reduce([d.mask for d in billing.drops]
                                        + ([billing.uplift.treated] if billing.uplift else []))
         billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var, exclude=planted)
+        actions.spare_plants(billing, members, [s.campaign_id for s in specs if s.effect])
         writer.write(schema.discount_term, term_frame(cal, pop))
         us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
                           var.drop_stock, (net_rng, network), actions)
