@@ -172,8 +172,8 @@ def test_planted_actions_are_found_and_do_nothing_ones_are_not(measured):
         assert str(got["action_day"]) == p["action_day"]
         expected = {"works": "worked", "none": "no_effect", "worse": "worse"}[p["outcome"]]
         assert got["verdict"] == expected, (p["unit_label"], p["outcome"], got["estimate"])
-        if p["shape"] == "step":  # the full effect from the first day: the size is inside
-            assert got["ci_low"] <= p["size"] <= got["ci_high"], p["unit_label"]
+        if p["shape"] == "step":  # the full effect from the first day: the unit's is inside
+            assert got["ci_low"] <= p["unit_effect"] <= got["ci_high"], p["unit_label"]
 
 
 def test_planted_effects_agree_between_daily_and_monthly_facts(variant_mart):
@@ -208,7 +208,8 @@ def test_planted_effects_agree_between_daily_and_monthly_facts(variant_mart):
                 month = days[days["day"].dt.to_period("M") == action.to_period("M")]
                 ratio = (month.loc[month["day"] >= action, "v"].mean()
                          / month.loc[month["day"] < action, "v"].mean())
-                assert abs(ratio - 1 - p["size"]) < abs(p["size"]) / 2, (p["unit_label"], ratio)
+                assert abs(ratio - 1 - p["unit_effect"]) < abs(p["unit_effect"]) / 2, (
+                    p["unit_label"], ratio)
     mart.dispose()
 
 

@@ -78,6 +78,7 @@ class Action:
     hold_days: int
     fade_days: int
     yuan_added: float = 0.0
+    share: float | None = None  # share of the unit's revenue on the lines acted on
 
     def strength(self, days: np.ndarray) -> np.ndarray:
         """The effect on each day (0 before the action, then the planted shape)."""
@@ -135,6 +136,10 @@ class ActionEffects:
             if self._spared is not None:
                 rows &= ~self._spared[pos]
             before = frame.loc[rows, "revenue"].to_numpy()
+            if action.share is None:  # first month: how much of the unit the effect reaches
+                unit_total = (base_region if action.spec.level == "micro_region"
+                              else base_channel)[action.unit]
+                action.share = float(before.sum() / unit_total) if unit_total > 0 else 0.0
             scaled = np.round(frame.loc[rows, list(_PARTS)].to_numpy() * (1 + strength.mean()), 2)
             after = np.round(scaled[:, :4].sum(axis=1) - scaled[:, 4], 2)
             frame.loc[rows, list(_PARTS)] = scaled
@@ -189,6 +194,9 @@ class ActionEffects:
             "hold_days": action.hold_days, "fade_days": action.fade_days,
             "tactic": spec.tactic, "order_kind": spec.kind,
             "yuan_added": round(action.yuan_added, 2),
+            # the unit's own change at full strength: the effect on the lines acted on times
+            # their share of its revenue (other plants' lines are spared)
+            "unit_effect": round(spec.effect * (1.0 if action.share is None else action.share), 4),
             "applies_to": ("revenue components and discount of the unit's subscribers (home "
                            "micro-region or activation channel); daily facts split alike"),
         }
