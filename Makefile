@@ -25,6 +25,7 @@ $(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
 run: $(RUNTIME)
 	$(BIN)/python -m data_access.synth.generate --if-absent
 	$(BIN)/python -m jobs.churn ensure
+	-$(BIN)/python -m jobs.action_effects --seed-demo > /dev/null  # demo stores only
 	$(BIN)/streamlit run app.py
 
 test: $(DEV)

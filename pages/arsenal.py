@@ -14,6 +14,7 @@ from pages.common.routing import require_routed
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
+from pages.sections.tactic_effects import render_tactic_effects
 
 st.title("Marketing arsenal 营销武器库")
 require_routed()
@@ -132,3 +133,5 @@ if who.can("pick_tactics") or manager:
 
 if manager:
     render_editor(engine, who, tactics)
+
+render_tactic_effects()  # which tactics and order kinds measurably worked

@@ -20,6 +20,7 @@ from pages.sections.orderextras import checklist, order_extras
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
+from pages.sections.order_effect import render_order_effect
 
 st.title("Work orders 工单")
 require_mart()
@@ -147,5 +148,6 @@ orderview.header(order, now)
 orderview.actions(engine, who, order)
 todo = checklist(engine, who, order)
 order_extras(engine, who, order, todo)
+render_order_effect(order)  # did the action work: the unit against comparable units
 st.markdown("#### History 处理记录")
 orderview.history(engine, who, order["order_id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -389,3 +390,22 @@ def test_the_tactic_table_ranks_the_working_tactics_first_with_a_csv(demo_store)
     at.radio(key="arsenal_effect_by").set_value("order_kind").run()
     assert not at.exception
     assert set(at.dataframe[0].value["Order kind 工单类型"]) == {p["order_kind"] for p in planted}
+
+
+def test_the_order_page_and_the_arsenal_show_whether_the_action_worked(app_as):
+    """Wired into the pages: an order's own page has the panel, the arsenal the ranking."""
+    store = create_workflow_engine(app_as.workflow_url)
+    mart = create_mart_engine(os.environ["CONCERTO_MART_URL"], read_only=True)
+    with scope.acting_as(SYSTEM):
+        seed_arsenal(store)
+        seed_effect_orders(store, mart)
+        order_id = int(list_orders(store, None)["order_id"].iloc[0])
+    at = app_as("analyst")
+    at.query_params["order"] = str(order_id)
+    at.run()
+    at.switch_page("pages/workorders.py").run()
+    assert not at.exception, at.exception
+    assert any("Did it work? 效果跟踪" in m.value for m in at.markdown)
+    at.switch_page("pages/arsenal.py").run()
+    assert not at.exception, at.exception
+    assert "What worked 效果排行" in [h.value for h in at.subheader]
