@@ -166,12 +166,18 @@ def planted_mart(any_planted_mart: str):
 
 
 def test_the_planted_uplift_lies_inside_the_arpu_interval(planted_mart: sa.Engine):
-    """Variant a: ¥6 of data revenue over three months; b: ¥3.5 of voice revenue over two."""
+    """Variant a: ¥6 of data revenue over three months; b: ¥3.5 of voice revenue over two.
+
+    One campaign is one draw: a correct 95% interval misses its truth one time in twenty, so
+    any change to the generator's other plants would fail a 95% check here now and then.
+    The check is at 99.9% (a correct method fails it about once in a thousand generated
+    marts); the intervals' coverage itself is measured on 1,000 simulated campaigns above.
+    """
     mart = planted_mart
     campaign_id, size = _planted(mart)
     evaluation = campaign_jobs.evaluate_campaign(mart, campaign_id)
     arpu = evaluation.effect.effect("arpu")
-    assert arpu.contains(size), arpu
+    assert abs(arpu.estimate - size) <= 3.29 * arpu.se, arpu
     assert arpu.low > 0  # and the effect is found
     assert evaluation.effect.method.startswith("randomised hold-out")
     assert evaluation.effect.roi is not None and evaluation.effect.roi > 1

@@ -146,8 +146,12 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
-        planted = np.logical_or.reduce([d.mask for d in billing.drops]
-                                       + ([billing.uplift.treated] if billing.uplift else []))
+        # leaks stay off the revenue drops' cells and both arms of the campaign that works
+        in_effect_campaign = np.zeros(pop.n, dtype=bool)
+        effect_ids = [s.campaign_id for s in specs if s.effect]
+        in_effect_campaign[members.loc[members["campaign_id"].isin(effect_ids),
+                                       "subscriber_id"].to_numpy() - 1] = True
+        planted = np.logical_or.reduce([d.mask for d in billing.drops] + [in_effect_campaign])
         billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var, exclude=planted)
         actions.spare_plants(billing, members, [s.campaign_id for s in specs if s.effect])
         writer.write(schema.discount_term, term_frame(cal, pop))
