@@ -165,9 +165,9 @@ def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
     app.button(key="diagnosis_run").click().run()
     assert not app.exception, app.exception
     nodes = app.dataframe[0].value
-    assert nodes["label"].iloc[0].startswith("revenue")
+    assert nodes["Node 节点"].iloc[0].lower().startswith("revenue")
     shown = _texts(app)
-    assert "micro_region = Gongbei" in shown and "channel_type = social_outlet" in shown
+    assert "micro-region Gongbei" in shown and "channel type social_outlet" in shown
     # build a two-level tree from scratch and save it
     app.selectbox(key="diagnosis_template").set_value("➕ New template 新建模板").run()
     app.button(key="diagnosis_add").click().run()

@@ -24,6 +24,11 @@ def finding_link(attributes: dict[str, str], kpi: str) -> dict[str, str]:
     return params
 
 
+def _words(name: str) -> str:
+    """An attribute's name as words: ``micro_region`` → "micro-region", ``plan_name`` → "plan"."""
+    return str(name).removesuffix("_name").replace("micro_region", "micro-region").replace("_", " ")
+
+
 def render_finding_list(findings: list[dict], kpi: str, unit: str) -> None:
     """One line per finding: where, how much, and a link to follow it down to numbers."""
     for finding in findings:
@@ -31,10 +36,10 @@ def render_finding_list(findings: list[dict], kpi: str, unit: str) -> None:
             st.markdown("🔎 **Every slice moved together** by one common factor: a city-wide "
                         "shift (season, price change) rather than a local cause.")
             continue
-        where = ", ".join(f"{k} = {v}" for k, v in finding["attributes"].items())
+        where = ", ".join(f"{_words(k)} {v}" for k, v in finding["attributes"].items())
         share = finding.get("share_of_total_deviation")
         line = st.container(horizontal=True, vertical_alignment="center")
-        line.markdown(f"🔎 **{where}** · actual {format_value(finding['actual'], unit)} against "
+        line.markdown(f"🔎 **{plain(where)}** · actual {format_value(finding['actual'], unit)} against "
                       f"expected {format_value(finding['expected'], unit)}"
                       + (f" · {share:.0%} of the deviation" if share is not None else ""))
         line.page_link("pages/microregion.py", label="Follow ▸", query_params=finding_link(
