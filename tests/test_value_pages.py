@@ -11,8 +11,10 @@ import pandas as pd
 from data_access.store import campaign_plans as plans
 from data_access.store.audit import load_audit
 from data_access.store.workflow import create_workflow_engine
+from tests.test_readable_pages import unreadable
 
 VALUE = "pages/value.py"
+NET = "Net value 净价值"  # the customer lists' net value column, as the reader sees it
 CALENDAR = "pages/calendar.py"
 
 
@@ -46,20 +48,21 @@ def test_value_page_shows_bands_lists_and_map(app_as):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Losing money 负价值"].endswith("%")
     assert _charts(at) >= 1 and len(at.get("deck_gl_json_chart")) == 1
-    rows = _table_with(at, "net_value")
-    assert len(rows) > 0 and (rows["net_value"] < 0).all() and set(rows["segment"]) == {"high_end"}
+    rows = _table_with(at, NET)
+    assert len(rows) > 0 and (rows[NET] < 0).all() and set(rows["Segment 客群"]) == {"high_end"}
+    assert unreadable(at) == []
     at.radio(key="value_list").set_value("duplicate_benefit").run()
     assert not at.exception, at.exception
-    assert (_table_with(at, "net_value")["departments"] >= 2).all()
+    assert (_table_with(at, NET)["Departments 部门数"] >= 2).all()
     labels = [d.proto.label for d in at.get("download_button")]
     assert {"Download the band distribution (CSV)", "Download the customers (CSV)"} <= set(labels)
 
 
 def test_value_page_for_a_regional_manager_shows_only_gongbei(app_as):
     at = _open(app_as, "rm_gongbei", VALUE)
-    rows = _table_with(at, "net_value")
-    assert set(rows["micro_region"]) == {"Gongbei"}
-    assert rows["number"].str.endswith("****").all()
+    rows = _table_with(at, NET)
+    assert set(rows["Micro-region 微区域"]) == {"Gongbei"}
+    assert rows["Number 号码"].str.endswith("****").all()
 
 
 def _fill_colliding_plan(at) -> None:
