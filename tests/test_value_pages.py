@@ -85,8 +85,9 @@ def test_calendar_stops_a_plan_that_collides_with_the_planted_crowd(app_as):
     at.button(key="FormSubmitter:calendar_plan_form-Save 保存").click().run()
     assert not at.exception, at.exception
     assert "Not saved" in _texts(at)
-    conflicts = _table_with(at, "label")
-    assert "overlapping campaign 活动重叠" in set(conflicts["label"])
+    conflicts = _table_with(at, "Conflict 冲突")
+    assert "overlapping campaign 活动重叠" in set(conflicts["Conflict 冲突"])
+    assert unreadable(at) == []
     workflow = create_workflow_engine(app_as.workflow_url)
     assert plans.load_plans(workflow).empty
     # the marketer may override, with a reason, and the override is recorded
@@ -101,7 +102,9 @@ def test_calendar_stops_a_plan_that_collides_with_the_planted_crowd(app_as):
     # the saved plan now shows in the calendar and the plans table
     at.run()
     assert not at.exception, at.exception
-    assert "Autumn VIP gift 秋季高端礼品" in set(_table_with(at, "override_reason")["name"])
+    assert "Autumn VIP gift 秋季高端礼品" in set(
+        _table_with(at, "Override reason 越过原因")["Plan 计划"])
+    assert unreadable(at) == []
 
 
 def test_calendar_for_an_analyst_has_no_plan_form_and_admin_edits_rules(app_as):
