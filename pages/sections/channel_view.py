@@ -8,7 +8,6 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.formatting import format_value
 from data_access.store import channel_orders
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
@@ -24,14 +23,6 @@ EVAL_COLUMNS = ["channel_name", "roi", "roi_note", "net_value", "action", "behav
                 "channel_id"]
 EVAL_UNITS = {"roi": "pct", "net_value": "yuan", "new_numbers": "subs", "low_use_share": "pct",
               "revenue": "yuan", "cost": "yuan"}
-
-
-def formatted(frame: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
-    """A copy for display: the named columns as text in the reader's units."""
-    shown = frame.copy()
-    for column, unit in units.items():
-        shown[column] = [format_value(v, unit) for v in shown[column]]
-    return shown
 
 
 def shown_roi(roi: float, suspect: bool) -> float:
