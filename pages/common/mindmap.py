@@ -8,7 +8,8 @@ import math
 import pandas as pd
 
 from analytics.diagnosis.runs import RunResult
-from analytics.formatting import MISSING, format_change, format_share, format_value
+from analytics.formatting import UNITS, MISSING, format_change, format_share
+from analytics.formatting import format_value as _format_value
 
 #: Text size in points: Streamlit shows the SVG at its own size, so this is what the reader gets.
 FONT_SIZE = 14
@@ -17,6 +18,14 @@ STATUS_MEANING = {"green": "on target 达标", "amber": "near target 接近目�
                   "red": "off target 未达标", "grey": "no target 无目标"}
 _FILL = {"green": "#DFF3E3", "amber": "#FCEBCB", "red": "#F8D7D7", "grey": "#ECEFF1"}
 _EDGE = {"green": "#2EA043", "amber": "#E6A014", "red": "#D63939", "grey": "#9AA5AD"}
+
+
+def format_value(value: object, unit: str) -> str:
+    """``analytics.formatting.format_value``, and two decimals for a unit it does not know (a
+    stored run from elsewhere must still open)."""
+    if unit in UNITS:
+        return _format_value(value, unit)
+    return _format_value(value, "yuan_per_sub").replace("¥", "")
 
 
 def words(name: str) -> str:
@@ -110,8 +119,9 @@ def node_table(result: RunResult) -> pd.DataFrame:
         rows.append({
             "node": node.label, "value": format_value(node.value, node.unit),
             "compare_value": format_value(node.compare_value, node.unit),
-            "change": format_change(node.change, node.unit,
-                                    None if node.unit == "pct" else node.change_pct),
+            "change": (format_change(node.change, node.unit,
+                                     None if node.unit == "pct" else node.change_pct)
+                       if node.unit in UNITS else format_value(node.change, node.unit)),
             "share_of_parent_change": format_share(
                 node.share_of_parent_change, parent and parent.change,
                 parent and parent.compare_value),
