@@ -4,7 +4,7 @@ import streamlit as st
 
 from data_access.store import scope
 from data_access.db import ConcertoError
-from pages.common import filters, login, routing
+from pages.common import filters, login, navigation, routing
 from pages.common.plaintext import plain
 
 routing.use_navigation_only()
@@ -30,6 +30,10 @@ PAGES = {
         st.Page("pages/channels.py", title="Channels 渠道管理", icon="🏪", url_path="channels"),
         st.Page("pages/competitors.py", title="Competitor monitor 竞争监控", icon="🛰️",
                 url_path="competitors"),
+        st.Page("pages/assurance.py", title="Revenue assurance 收入保障", icon="🧮",
+                url_path="assurance"),
+        st.Page("pages/customer.py", title="Customer view 客户视图", icon="👤",
+                url_path="customer"),
     ],
     "Act 行动": [
         st.Page("pages/workorders.py", title="Work orders 工单", icon="🧾", url_path="workorders"),
@@ -51,14 +55,22 @@ PAGES = {
     ],
 }
 
-# Navigation is set up before signing in, so a deep link survives the sign-in form.
-navigation = st.navigation(PAGES, position="sidebar" if who else "hidden")
+# Navigation is set up before signing in, so a deep link survives the sign-in form. Signed in,
+# the menu holds the pages the role may open, every section open ("View N more" hides none);
+# the others stay registered, hidden, so a link to one gets a message instead of the page.
+menu = navigation.arrange(PAGES, who) if who else PAGES
+page = st.navigation(menu, position="sidebar" if who else "hidden", expanded=True)
 if who is None:
-    login.sign_in()
+    login.sign_in(at_home=page.url_path == "" and not st.query_params)
+if login.take_fresh_arrival() and navigation.landing(who.role) != navigation.HOME:
+    st.switch_page(navigation.landing(who.role))  # signed in at "/" with no link: own page
 st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
 login.signed_in_banner()
 st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
 try:
-    navigation.run()
+    if navigation.refused(page, who):
+        navigation.show_refusal(page, who, menu)
+    else:
+        page.run()
 except ConcertoError as exc:  # refused, stale, out of scope…: a message, never a traceback
     st.error(plain(exc))

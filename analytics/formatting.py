@@ -344,7 +344,7 @@ COLUMN_LABELS: dict[str, str] = {
     "controls": "Controls 对照用户", "measure": "Measure 指标", "estimate": "Effect 效果",
     "low": "95% low 下限", "high": "95% high 上限", "p_value": "p-value p值",
     "n_treated": "Participants 参与用户", "n_control": "Controls 对照用户", "segment":
-    "Segment 客群", "arm": "Arm 组别", "number": "Number 号码", "significant":
+    "Segment 客群", "arm": "Arm 组别", "significant":
     "Significant 显著",
     # channels and value
     "channel_name": "Channel 渠道", "new_numbers": "New numbers 新增号码",
@@ -356,6 +356,8 @@ COLUMN_LABELS: dict[str, str] = {
     "band": "ROI band ROI区间", "industry": "Industry 行业", "departments": "Departments 部门数",
     "campaigns": "Campaigns 活动数", "units": "Units 数量", "share": "Share 占比",
     "new_arpu": "New-customer ARPU 新客ARPU", "manager": "Manager 经理",
+    "number": "Number 号码", "check": "Check 检查项", "first_month": "From 起始月",
+    "months": "Months 月数", "plan_name": "Plan 套餐", "detail": "Detail 说明",
 }
 
 

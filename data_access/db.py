@@ -150,6 +150,13 @@ class QueryResult:
     seconds: float
 
 
+def has_table(engine: sa.Engine, name: str) -> bool:
+    """Whether the database behind ``engine`` holds table ``name`` (a mart built before an
+    optional table existed does not)."""
+    with engine.connect() as conn:
+        return sa.inspect(conn).has_table(name)
+
+
 def read_frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
     """Run one Core statement and return its rows as a DataFrame (the only read path)."""
     return timed_read(engine, statement).frame

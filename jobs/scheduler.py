@@ -4,7 +4,8 @@ Commands
 --------
 run-due            run every template whose schedule slot has come (each slot exactly once)
 scan               score the daily region and channel series and the rivals' monthly series;
-                   the latest points at or above the threshold become alerts (run it daily)
+                   the latest points at or above the threshold become alerts; then run the
+                   revenue-assurance checks and raise their largest findings (run it daily)
 run NAME           run one template now for the latest month (``--period``, ``--compare``)
 dispatch           turn every open alert into a work order by the dispatch rules
 seed               add the shipped starter templates to the workflow store
@@ -26,6 +27,7 @@ import pandas as pd
 
 from analytics.anomaly.alerting import scan_panel, seven_day_totals
 from analytics.anomaly.scores import DEFAULT_THRESHOLD
+from jobs import assurance
 from jobs.diagnosis import run_diagnosis, save_diagnosis
 from data_access.store import diagnosis as store
 from data_access.mart import queries
@@ -94,6 +96,10 @@ def scan_for_alerts(workflow, mart, threshold: float = DEFAULT_THRESHOLD, recent
 def _scan(workflow, mart, threshold: float, recent: int) -> int:
     for line in scan_for_alerts(workflow, mart, threshold, recent):
         print(line)
+    result = assurance.run_checks(mart)
+    for line in assurance.report_lines(result):
+        print(line)
+    print(f"{assurance.raise_assurance_alerts(workflow, result)} new revenue-assurance alert(s)")
     return 0
 
 

@@ -8,7 +8,7 @@ from analytics.kpis.drill import SPECS
 from analytics.kpis.registry import REGISTRY
 from pages.common import cache
 from pages.common import filters, urlstate
-from pages.sections import drilldown
+from pages.sections import drilldown, network_view
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.findings import render_finding_list
@@ -32,7 +32,12 @@ drilldown.start_path_from_url("micro")
 kpi = st.selectbox("KPI 指标", KPIS, key="micro_kpi", format_func=lambda k: REGISTRY[k].label)
 unit = REGISTRY[kpi].unit
 drilldown.reset_on_scope_change("micro", (scope.branch, scope.micro_region, kpi))
-st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m}. "
+# A scoped manager's filters are fixed to their own branch or micro-region, so the page, its
+# map and its drill start at that level; the caption says which it is.
+level = (" (micro-region 微区域)" if scope.micro_region else " (branch 分公司)" if scope.branch
+         else "")
+st.caption(f"{scope.scope_label}{level} · {scope.month:%Y-%m} against "
+           f"{scope.previous_month:%Y-%m}. "
            "Every level ranks its members by their share of the change; the localiser says "
            "where the change is concentrated. Every problem ends at customers 问题最终落到客户.")
 
@@ -57,3 +62,6 @@ with right:
 st.subheader(f"Drill 下钻: {REGISTRY[kpi].label}")
 drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
                        scope.previous_month, "micro")
+
+st.subheader("Network beside the market 网络与市场")
+network_view.render(scope.micro_region, month)

@@ -5,11 +5,11 @@ import streamlit as st
 
 from analytics.kpis.drill import kpi_expected
 from analytics.kpis.registry import REGISTRY, kpi_cards
-from analytics.kpis.tree import kpi_tree, revenue_bridge
+from analytics.kpis.tree import TREE_IDENTITIES, revenue_bridge, tree_for
 from pages.common import cache
 from pages.common import filters, urlstate
 from pages.sections import drilldown, orderview
-from pages.common.cards import KPI_STATE, render_cards, tree_waterfall
+from pages.common.cards import KPI_STATE, render_cards, tree_table, tree_waterfall
 from pages.common.empty import require_mart
 from pages.common.kpimap import render_kpi_map
 from pages.common.session import principal
@@ -24,7 +24,8 @@ if scope.previous_month is None:
             "with. Pick a later period 账期 in the sidebar.")
     st.stop()
 month = pd.Timestamp(scope.month)
-st.caption(f"{scope.scope_label} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m} "
+where = drilldown.unit_label(scope.region_slice, scope.scope_label)  # a scoped user's own area
+st.caption(f"{where} · {scope.month:%Y-%m} against {scope.previous_month:%Y-%m} "
            "and the same month last year. Status: 🟢 on target · 🟠 within tolerance · 🔴 off target.")
 
 # ── URL state: the selected KPI and drill path travel with a shared link ──
@@ -49,18 +50,22 @@ with left:
     st.subheader(f"Map: {REGISTRY[kpi].label}")
     render_kpi_map(kpi, month, scope.micro_region, "sandbox")
 with right:
-    st.subheader("KPI tree 指标树")
-    tree = kpi_tree(monthly.loc[month], monthly.iloc[-2])
-    st.altair_chart(tree_waterfall(revenue_bridge(tree)), width="stretch")
-    with st.expander("Tree as a table: revenue = subscribers × ARPU, ARPU = voice + data + SMS + "
-                     "VAS − discount, subscribers = previous + new − churned"):
-        nodes = tree.to_frame()
-        st.dataframe(nodes.assign(node=["\u2003" * d + lbl for d, lbl in
-                                        zip(nodes["depth"], nodes["label"], strict=True)])
-                     [["node", "current", "previous", "change", "contribution",
-                       "share_of_parent_change"]], hide_index=True)
-        st.download_button("Download the tree (CSV)", nodes.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
-                           "kpi_tree.csv", "text/csv")
+    st.subheader(f"KPI tree 指标树: {REGISTRY[kpi].label}")
+    tree = tree_for(kpi, monthly.loc[month], monthly.iloc[-2])
+    if tree is None:
+        having = ", ".join(REGISTRY[k].label for k in TREE_IDENTITIES)
+        st.info(f"{REGISTRY[kpi].label} has no KPI tree: it is not a sum or product of other "
+                f"KPIs. Trees exist for {having}; the drill below shows where this one moved.")
+    else:
+        st.caption(TREE_IDENTITIES[kpi])
+        st.altair_chart(tree_waterfall(revenue_bridge(tree), REGISTRY[kpi].label),
+                        width="stretch")
+        with st.expander("The tree as a table 指标树明细"):
+            nodes = tree.to_frame()
+            st.dataframe(tree_table(nodes), hide_index=True)
+            st.download_button("Download the tree (CSV)",
+                               nodes.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+                               f"kpi_tree_{kpi}.csv", "text/csv")
 
 # ── Drill: chart → table → ledger ──
 st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")

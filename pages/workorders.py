@@ -11,10 +11,12 @@ from data_access.store import dispatch
 from data_access.store import order_actions
 from data_access.store import workorders
 from data_access.db import ConcertoError
+from data_access.store.auth import ROLES
+from analytics.formatting import column_label
 from pages.common import urlstate
 from pages.sections import orderview
 from pages.common.empty import require_mart
-from pages.sections.orderextras import order_extras
+from pages.sections.orderextras import checklist, order_extras
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
@@ -32,6 +34,8 @@ if (linked := urlstate.incoming("order")) is not None:
         st.warning(f"URL parameter order={plain(repr(linked))} is not an order number; showing "
                    "the queue.")
 
+if (made := st.session_state.pop("orders_created", None)) is not None:
+    st.success(f"Created work order #{made}.")
 top = st.container()
 orderview.kpi_strip(order_actions.load_kpi_frame(
     engine, who, since=(now - pd.Timedelta(days=90)).to_pydatetime()), now, top)
@@ -60,8 +64,9 @@ def pick_from(frame: pd.DataFrame, key: str, where) -> None:
                    "by hand in the last tab.")
         return
     shown = orderview.table(frame, now)
-    event = where.dataframe(shown, hide_index=True, use_container_width=True,
-                            on_select="rerun", selection_mode="single-row", key=key)
+    event = where.dataframe(shown, hide_index=True, width="stretch",
+                            column_config=orderview.TABLE_COLUMNS, on_select="rerun",
+                            selection_mode="single-row", key=key)
     if event.selection.rows:
         st.session_state[orderview.SELECTED] = int(shown["order"].iloc[event.selection.rows[0]])
     where.download_button("Download (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
@@ -74,7 +79,9 @@ with board:
     if visible.empty:
         st.info("No orders yet.")
     else:
-        orderview.board(visible, now)
+        orderview.board(visible[visible["state"] != "closed"], workorders.recently_closed(
+            engine, who, since=(now - pd.Timedelta(days=orderview.CLOSED_DAYS)).to_pydatetime(),
+            limit=orderview.CLOSED_LIMIT), now)
 with everything:
     states = st.multiselect("State 状态", list(rules.STATES), format_func=rules.STATES.get,
                             key="orders_states")
@@ -88,19 +95,26 @@ with new:
             cols = st.columns(3)
             kind = cols[0].selectbox("Kind 类型", list(rules.KINDS), format_func=rules.KINDS.get)
             priority = cols[1].selectbox("Priority 优先级", rules.PRIORITIES, index=1)
-            hours = cols[2].number_input("Deadline in hours 时限(小时)", 1, 24 * 30, 48)
-            title = st.text_input("Title 标题")
+            first = rules.first_due_day(now)
+            day = cols[2].date_input("Due 截止 (18:00 UTC+8 that day)", first
+                                     + dt.timedelta(days=2), min_value=first, format="YYYY-MM-DD",
+                                     key="order_new_due")
+            title = st.text_input("Title 标题", key="order_new_title")
             detail = st.text_area("Detail 描述")
             cols = st.columns(3)
             level = cols[0].selectbox("Unit 单元", ["micro_region", "branch", "channel", "group",
-                                                    "subscriber", "city"])
-            key_text = cols[1].text_input("Unit key (name or number) 单元编码")
+                                                    "subscriber", "city"],
+                                      format_func=column_label)
+            key_text = cols[1].text_input("Unit key (name or number) 单元编码",
+                                          key="order_new_unit")
             role = cols[2].selectbox("Owner role 责任角色", ["regional_manager",
                                      "channel_manager", "account_manager", "marketer",
-                                     "analyst", "administrator"])
+                                     "analyst", "administrator"], format_func=ROLES.get)
             assign = st.text_input("Assign to (username; empty leaves it new) 指派给",
-                                   value="" if who.can("dispatch_orders") else who.username)
-            created = st.form_submit_button("Create order 创建", type="primary")
+                                   value="" if who.can("dispatch_orders") else who.username,
+                                   key="order_new_assignee")
+            created = st.form_submit_button("Create order 创建", type="primary",
+                                            key="order_new_create")
         if created:
             try:
                 key_text = key_text.strip() or "all"
@@ -109,13 +123,13 @@ with new:
                     engine, who, kind=kind, title=title, detail=detail, unit_level=level,
                     unit_key=key_text, unit_label=f"{level} {key_text}", branch=branch,
                     micro_region=region, owner_role=role, assignee=assign.strip() or None,
-                    priority=priority, due_at=dt.datetime.now(dt.UTC)
-                    + dt.timedelta(hours=int(hours)))
+                    priority=priority, due_at=rules.due_at_for_day(day))
             except ConcertoError as exc:
                 st.error(plain(exc))
             else:
                 st.session_state[orderview.SELECTED] = order_id
-                st.success(f"Created work order #{order_id}.")
+                st.session_state["orders_created"] = order_id
+                st.rerun()  # the lists and the board then hold the new order
 
 selected = st.session_state.get(orderview.SELECTED)
 urlstate.write("order", str(selected) if selected else None)
@@ -131,7 +145,7 @@ except ConcertoError as exc:
     st.stop()
 orderview.header(order, now)
 orderview.actions(engine, who, order)
-todo = orderview.checklist(engine, who, order)
+todo = checklist(engine, who, order)
 order_extras(engine, who, order, todo)
 st.markdown("#### History 处理记录")
 orderview.history(engine, who, order["order_id"])

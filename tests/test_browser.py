@@ -30,7 +30,8 @@ URL_PATHS = {"pages/sandbox.py": "", "pages/mart.py": "mart", "pages/diagnosis.p
              "pages/admin.py": "admin", "pages/channels.py": "channels",
              "pages/churn.py": "churn", "pages/value.py": "value",
              "pages/calendar.py": "calendar", "pages/campaigns.py": "campaigns",
-             "pages/competitors.py": "competitors", "pages/comms.py": "comms"}
+             "pages/competitors.py": "competitors", "pages/comms.py": "comms",
+             "pages/assurance.py": "assurance", "pages/customer.py": "customer"}
 PASSWORD = "Concerto-2026!{role}"
 
 

@@ -255,6 +255,8 @@ def test_scheduler_scan_cli(tmp_path, duck_mart):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "channel_new_activations:" in done.stdout and "new alert(s)" in done.stdout
+    assert "Revenue assurance over 3 month(s)" in done.stdout  # the nightly job checks leakage
+    assert "new revenue-assurance alert(s)" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "jobs.scheduler", "scan", "--threshold", "7"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--threshold must be" in bad.stderr

@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.kpis.drill import SPECS, member_kpis, months_needed
+from analytics.formatting import MISSING, format_share
+from analytics.kpis.drill import (OFF_TARGET, SPECS, adverse_first, measures_for, member_kpis,
+                                  months_needed, rank_members)
+from analytics.kpis.tree import tree_for
+from pages.common.cards import tree_table
 from analytics.kpis.registry import MEASURES, compute_kpis
 
 
@@ -124,3 +128,84 @@ def test_kpi_expected_values_use_only_earlier_months():
     assert expected["revenue"] == pytest.approx(80_000.0)  # the collapse is not in its own baseline
     assert expected["arpu"] == pytest.approx(80.0)
     assert np.isnan(expected["market_share"])  # no competitor figures in this frame
+
+
+def test_off_target_net_adds_lead_with_the_biggest_falls():
+    # Net adds fell city-wide (−30 + 32 − 12 = −10 against a target to grow): off target.
+    rows = []
+    for member, (new_before, new_now) in {"Jinwan": (10.0, 42.0), "Xiangzhou": (60.0, 30.0),
+                                          "Doumen": (20.0, 8.0), "Hengqin": (5.0, 5.0)}.items():
+        rows += [{"member": member, "month": pd.Timestamp("2026-09-01"), "new_subs": new_before,
+                  "churned_subs": 0.0},
+                 {"member": member, "month": pd.Timestamp("2026-10-01"), "new_subs": new_now,
+                  "churned_subs": 0.0}]
+    table = rank_members(pd.DataFrame(rows), ["member"], "net_adds", "2026-10-01")
+    assert table["parent_status"].iloc[0] in OFF_TARGET
+    assert table["member"].tolist() == ["Xiangzhou", "Doumen", "Jinwan", "Hengqin"]
+    # The plain table still ranks by size alone (Jinwan's +32 first).
+    assert member_kpis(pd.DataFrame(rows), ["member"], "net_adds", "2026-10-01")[
+        "member"].iloc[0] == "Jinwan"
+
+
+def test_off_target_churn_rate_leads_with_the_biggest_rises():
+    # Churn is worse when it goes up: the rises lead, the biggest first.
+    rows = []
+    for member, (before, now) in {"a": (2.0, 1.0), "b": (2.0, 9.0), "c": (2.0, 4.0)}.items():
+        for month, churned in (("2026-08-01", 2.0), ("2026-09-01", before),
+                               ("2026-10-01", now)):
+            rows.append({"member": member, "month": pd.Timestamp(month), "churned_subs": churned,
+                         "active_subs": 100.0})
+    table = rank_members(pd.DataFrame(rows), ["member"], "churn_rate", "2026-10-01")
+    assert table["parent_status"].iloc[0] == "red"  # 14 of 300 = 4.7% against 1.6%
+    assert table["member"].tolist() == ["b", "c", "a"]
+    assert (table["contribution"].iloc[:2] > 0).all()
+
+
+def test_on_target_keeps_the_biggest_contributors_by_size():
+    table = pd.DataFrame({"member": ["small_rise", "big_fall", "big_rise"],
+                          "contribution": [1.0, -40.0, 50.0]})
+    assert adverse_first(table, "revenue", "green")["member"].tolist() == [
+        "big_rise", "big_fall", "small_rise"]
+    assert adverse_first(table, "revenue", "grey")["member"].tolist() == [
+        "big_rise", "big_fall", "small_rise"]
+    assert adverse_first(table, "revenue", "amber")["member"].tolist() == [
+        "big_fall", "big_rise", "small_rise"]
+    assert adverse_first(table, "discount_rate", "red")["member"].tolist() == [
+        "big_rise", "small_rise", "big_fall"]
+
+
+def test_an_on_target_slice_ranks_its_members_by_size():
+    rows = []
+    for member, (before, now) in {"a": (100.0, 150.0), "b": (100.0, 90.0), "c": (100.0, 105.0)
+                                  }.items():
+        rows += [{"member": member, "month": pd.Timestamp("2026-09-01"), "revenue": before},
+                 {"member": member, "month": pd.Timestamp("2026-10-01"), "revenue": now}]
+    table = rank_members(pd.DataFrame(rows), ["member"], "revenue", "2026-10-01")
+    assert table["parent_status"].iloc[0] == "green"  # 345 against 300 × (1 + 0.25%)
+    assert table["member"].tolist() == ["a", "b", "c"]
+    assert table["parent_change"].iloc[0] == pytest.approx(45.0)
+
+
+def test_a_net_adds_change_of_a_few_subscribers_gets_no_share_of_change():
+    assert "active_subs" in measures_for("net_adds")  # the query fetches the base too
+    rows = []
+    for member, (new_before, new_now) in {"a": (40.0, 70.0), "b": (50.0, 17.0)}.items():
+        rows += [{"member": member, "month": pd.Timestamp("2026-09-01"), "new_subs": new_before,
+                  "churned_subs": 20.0, "active_subs": 20_000.0},
+                 {"member": member, "month": pd.Timestamp("2026-10-01"), "new_subs": new_now,
+                  "churned_subs": 20.0, "active_subs": 20_010.0}]
+    table = rank_members(pd.DataFrame(rows), ["member"], "net_adds", "2026-10-01")
+    assert table["parent_change"].iloc[0] == pytest.approx(-3.0)
+    assert table["parent_level"].iloc[0] == pytest.approx(40_020.0)  # the base, this month
+    # Against net adds themselves (50 → 47) −3 looks like a move, and shares of ±1,000% follow.
+    assert format_share(table["share_of_change"].iloc[0], -3.0, table["parent_value"].iloc[0]) \
+        != MISSING
+    assert [format_share(s, c, lvl) for s, c, lvl in zip(
+        table["share_of_change"], table["parent_change"], table["parent_level"])] == [MISSING] * 2
+    zero = {"rev_voice": 0.0, "rev_data": 0.0, "rev_sms": 0.0, "rev_vas": 0.0, "discount": 0.0,
+            "revenue": 0.0}
+    tree = tree_for("net_adds", {**zero, "active_subs": 40_020.0, "new_subs": 87.0,
+                                 "churned_subs": 40.0},
+                    {**zero, "active_subs": 40_000.0, "new_subs": 90.0, "churned_subs": 40.0})
+    shares = tree_table(tree.to_frame()).iloc[:, -1].tolist()
+    assert shares == [MISSING] * 3

@@ -349,6 +349,34 @@ def test_tree_names_missing_measures() -> None:
                  {m: 1.0 for m in TREE_MEASURES if m != "discount"})
 
 
+
+def test_the_tree_follows_the_selected_kpi(toy: pd.DataFrame) -> None:
+    before, after = toy.iloc[1], toy.iloc[2]  # hand-checked in the toy's comments
+    revenue = kpitree.tree_for("revenue", after, before)
+    assert revenue.key == "revenue" and revenue.change == pytest.approx(81120 - 84000)
+    arpu = kpitree.tree_for("arpu", after, before)
+    assert arpu.key == "arpu" and arpu.unit == "yuan_per_sub"
+    assert arpu.current == pytest.approx(81120 / 1040)
+    assert arpu.contribution == arpu.change  # a root carries its own change
+    assert {c.key for c in arpu.children} == {"arpu_voice", "arpu_data", "arpu_sms", "arpu_vas",
+                                              "arpu_discount"}
+    subs = kpitree.tree_for("active_subs", after, before)
+    assert (subs.previous, subs.current, subs.unit) == (1050, 1040, "subs")
+    assert {c.key: c.contribution for c in subs.children} == {"new_subs": 40, "churned_subs": -50}
+    net = kpitree.tree_for("net_adds", after, before)
+    assert (net.previous, net.current) == (70 - 20, 40 - 50)
+    assert {c.key: c.contribution for c in net.children} == {"new_subs": -30, "churned_subs": -30}
+    for tree in (revenue, arpu, subs, net):
+        _assert_children_sum(tree)
+        bridge = kpitree.revenue_bridge(tree)
+        assert (bridge["unit"] == tree.unit).all()
+        steps = bridge.loc[bridge["kind"] == "effect", "amount"].sum()
+        assert tree.previous + steps == pytest.approx(tree.current)
+    for kpi in ("mou", "dou", "churn_rate", "market_share", "discount_rate", "new_subs"):
+        assert kpitree.tree_for(kpi, after, before) is None, kpi
+    assert set(kpitree.TREE_IDENTITIES) == {"revenue", "arpu", "active_subs", "net_adds"}
+
+
 # ---- contributions by member ----------------------------------------------------------------
 
 def _long(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:

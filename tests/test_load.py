@@ -304,6 +304,20 @@ BROKEN = {
                            "dim_region: required table missing"]),
     "csv and parquet": (lambda d: write_parquet(d / "dim_plan.parquet", "dim_plan", valid_tables()["dim_plan"]),
                         ["dim_plan.csv: both dim_plan.csv and dim_plan.parquet are present"]),
+    "discount rate above one": (lambda d: write_csv(d / "discount_term.csv", [
+        dict(subscriber_id=1001, rate=0.15, end_month=D(2024, 6, 1)),
+        dict(subscriber_id=1002, rate=1.5, end_month=D(2024, 6, 1))],
+        ["subscriber_id", "rate", "end_month"]),
+        ["discount_term.csv, line 3, column rate: 1.5 is not between 0 and 1"]),
+    "discount term of nobody": (lambda d: write_csv(d / "discount_term.csv", [
+        dict(subscriber_id=4242, rate=0.1, end_month=D(2024, 6, 1))],
+        ["subscriber_id", "rate", "end_month"]),
+        ["discount_term.csv, line 2, column subscriber_id: 4242 is not a subscriber_id"]),
+    "coverage above 100": (lambda d: write_csv(d / "fact_network_day.csv", [
+        dict(day=D(2024, 1, 5), region_id=1, coverage_pct=101.5, call_drop_rate=0.01,
+             throughput_mbps=50.0, complaints=2)],
+        [c.name for c in schema.fact_network_day.columns]),
+        ["fact_network_day.csv, line 2, column coverage_pct: 101.5 is not between 0 and 100"]),
     "wrong field count": (_write_bytes("dim_plan.csv", b"plan_id,plan_name,plan_family,monthly_fee,data_quota_mb\n"
                                        b"1,Basic,4G,38,1024\n2,Max,5G,128,30720,extra\n"),
                           ["dim_plan.csv, line 3: has 6 fields where the header has 5"]),

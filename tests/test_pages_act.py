@@ -37,7 +37,8 @@ def test_sign_in_refuses_a_wrong_password_then_lets_the_right_one_in(app_as):
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert at.session_state["principal"].role == "channel_manager"
-    assert any(m.label.startswith("ARPU") for m in at.metric)  # the sandbox, signed in
+    # signed in at "/": the channel manager's own page
+    assert at.title[0].value == "Channels 渠道管理"
 
 
 def test_five_wrong_passwords_lock_the_account_in_the_form(app_as):
@@ -152,20 +153,39 @@ def test_work_orders_page_walks_an_order_to_closed(app_as, duck_mart):
     assert len(picks) == 1 and len(bookings) == 1
     assert bookings["status"].iloc[0] == "booked"
     assert bookings["amount"].iloc[0] == picks["total_cost"].iloc[0]
+    def booking_status() -> str:
+        frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
+        return next(f for cols, f in frames.items() if "booking_id" in cols)["status"].iloc[0]
+
+    # settling a booking is final: asked first, nothing written until "Yes"
+    press(worker, "Release")
+    assert any("goes back to the quota" in w.value for w in worker.warning)
+    press(worker, "Cancel")
+    assert booking_status() == "booked"
     press(worker, "Confirm spent")
-    frames = {tuple(d.value.columns): d.value for d in worker.dataframe}
-    bookings = next(f for cols, f in frames.items() if "booking_id" in cols)
-    assert bookings["status"].iloc[0] == "confirmed"
+    assert any("counts as spent" in w.value for w in worker.warning)
+    assert booking_status() == "booked"
+    press(worker, "Yes, confirm spent")
+    assert booking_status() == "confirmed"
     worker.text_area(key="order_note").set_value("SIMs restocked from the Jida store")
     press(worker, "Resolve")
     history = worker.dataframe[-1].value
-    assert list(history["action"])[-1] == "resolve"
+    assert list(history["action"])[-1] == "Resolve 办结"
     # the regional manager of Gongbei verifies it
     manager = app_as("rm_gongbei")
     manager.query_params["order"] = str(order_id)
     manager.switch_page("pages/workorders.py").run()
     press(manager, "Verify")
-    assert list(manager.dataframe[-1].value["to_state"])[-1] == "verified"
+    assert list(manager.dataframe[-1].value["to_state"])[-1] == "verified 已核验"
+    # the analyst closes it, once they have confirmed; it then ends the board's row
+    analyst.query_params["order"] = str(order_id)
+    analyst.run()
+    press(analyst, "Close 关闭")
+    assert list(analyst.dataframe[-1].value["to_state"])[-1] == "verified 已核验"
+    press(analyst, "Yes, Close 关闭")
+    assert list(analyst.dataframe[-1].value["to_state"])[-1] == "closed 已关闭"
+    closed_lane = next(t for t in analyst.tabs if t.label == "Board 看板").columns[-1]
+    assert any(f"#{order_id}**" in m.value for m in closed_lane.markdown)
     # someone in Doumen never sees it
     elsewhere = app_as("rm_xiangzhou")
     elsewhere.switch_page("pages/workorders.py").run()

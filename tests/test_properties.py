@@ -82,9 +82,10 @@ def test_deep_values_inside_a_template_object_get_a_short_message():
 PAGES = ["pages/sandbox.py", "pages/diagnosis.py", "pages/microregion.py", "pages/alerts.py",
          "pages/channels.py", "pages/competitors.py", "pages/workorders.py", "pages/arsenal.py",
          "pages/budgets.py", "pages/comms.py", "pages/campaigns.py", "pages/churn.py",
-         "pages/value.py", "pages/calendar.py", "pages/mart.py", "pages/admin.py"]
+         "pages/value.py", "pages/calendar.py", "pages/mart.py", "pages/admin.py",
+         "pages/assurance.py", "pages/customer.py"]
 PARAM_NAMES = ["month", "branch", "region", "kpi", "drill", "order", "campaign", "channel",
-               "tab"]
+               "tab", "sub"]
 VALUES = (st.text(max_size=40)
           | st.sampled_from(["Jida", "Sanzao", "Doumen", "Gongbei", "2026-10", "1999-01",
                              "micro_region:Sanzao", "channel:1/channel:99999",

@@ -128,3 +128,47 @@ def test_duckdb_and_postgresql_answer_alike(duck_mart, pg_mart):
     pd.testing.assert_frame_equal(duck_channels, pg_channels, check_exact=False, rtol=1e-9,
                                   check_dtype=False)
     assert list(duck_rows["subscriber_id"]) == list(pg_rows["subscriber_id"])
+
+
+def _own_movers(engine: sa.Engine, month, micro_region: str | None) -> dict[str, set[int]]:
+    """New (first bill in ``month``) and churned (gone in ``month``) ids, straight from the
+    fact and the subscriber dimension, independently of the reader under test."""
+    fact, sub, region = schema.fact_subscriber_month, schema.dim_subscriber, schema.dim_region
+    where = [region.c.micro_region == micro_region] if micro_region else []
+    dims = sub.join(region, sub.c.region_id == region.c.region_id)
+    new = sa.select(fact.c.subscriber_id).select_from(
+        fact.join(dims, fact.c.subscriber_id == sub.c.subscriber_id)).where(
+        fact.c.month == month, fact.c.is_new.is_(True), *where)
+    churned = sa.select(sub.c.subscriber_id).select_from(dims).where(
+        sub.c.churn_month == month, *where)
+    return {name: set(read_frame(engine, q)["subscriber_id"].astype(int))
+            for name, q in (("new", new), ("churned", churned))}
+
+
+@pytest.mark.parametrize("micro_region", [None, "Gongbei"])
+def test_subscriber_step_lists_exactly_the_new_and_churned_numbers(any_planted_mart, micro_region):
+    engine = create_mart_engine(any_planted_mart, read_only=any_planted_mart.startswith("duckdb"))
+    try:
+        months = queries.available_months(engine)
+        month, previous = months[-1], months[-2]
+        slice_ = Slice(micro_region=micro_region)
+        own = _own_movers(engine, month, micro_region)
+        totals = queries.load_monthly_totals(engine, slice_).loc[pd.Timestamp(month)]
+        assert own["new"] and own["churned"] and not own["new"] & own["churned"]
+        assert len(own["new"]) == totals["new_subs"]  # the KPI counts the same numbers
+        assert len(own["churned"]) == totals["churned_subs"]
+        limit = len(own["new"]) + len(own["churned"]) + 1
+        for only in ("new", "churned"):
+            rows = queries.load_subscriber_rows(engine, month, previous, slice_, only=only,
+                                                limit=limit)
+            assert set(rows["subscriber_id"].astype(int)) == own[only], only
+            assert rows["subscriber_id"].is_unique
+            assert (rows["movement"] == queries.SUBSCRIBER_MOVEMENTS[only]).all()
+        both = queries.load_subscriber_rows(engine, month, previous, slice_, only="both",
+                                            limit=limit)
+        labelled = {kind: set(both.loc[both["movement"] == label, "subscriber_id"].astype(int))
+                    for kind, label in queries.SUBSCRIBER_MOVEMENTS.items()}
+        assert labelled == own
+        assert len(both) == len(own["new"]) + len(own["churned"])
+    finally:
+        engine.dispose()

@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from analytics.assurance import DEFAULT_POLICY
+from data_access.mart import assurance
 from data_access.mart import calendar as campaign_calendar
 from data_access.mart import campaigns
 from jobs import campaigns as campaign_jobs
@@ -35,6 +37,8 @@ from data_access.mart import channels
 from data_access.mart import churn
 from data_access.mart import comms as comms_mart
 from data_access.mart import competitors
+from data_access.mart import network
+from data_access.mart import customer
 from data_access.mart import queries
 from data_access.store import scope
 from data_access.mart import series
@@ -179,6 +183,39 @@ CASES: dict[str, tuple[str, Call] | str] = {
     # scoped like every channel read, but three usage figures, not a region's rows
     "channels.load_low_use_cutoffs": "no rows: three usage lines from the new numbers in scope",
     "dispatch.seed_dispatch_rules": "the workflow store's rules, not the mart",
+    # network beside the market
+    "network.has_network_data": "no rows: whether the mart holds network KPIs",
+    "network.load_network_months": ("rows", lambda c: _rename(network.load_network_months(
+        c.mart), region="micro_region")),
+    # Jida lies outside both managers' regions (Gongbei; Doumen branch)
+    "network.load_network_days": ("outsider", lambda c: network.load_network_days(
+        c.mart, "Jida", c.months[0])),
+    "network.load_region_months": ("rows", lambda c: _rename(network.load_region_months(
+        c.mart), region="micro_region")),
+    # revenue assurance
+    "assurance.has_discount_terms": "no rows: whether the mart holds any discount term",
+    "assurance.load_unbilled_candidates": ("rows", lambda c: assurance.load_unbilled_candidates(
+        c.mart, c.months[-1], months=3, history=6,
+        policy=dataclasses.replace(DEFAULT_POLICY, underbilled_share=0.99))),
+    "assurance.load_typical_usage": "no rows: median use per plan and month, of the lines in scope",
+    "assurance.load_zero_revenue": ("rows", lambda c: assurance.load_zero_revenue(
+        c.mart, c.months[-1], months=6)),
+    "assurance.load_plan_revenue": "no rows: a median bill per plan and month, of the lines in scope",
+    "assurance.load_discount_candidates": ("rows", lambda c: assurance.load_discount_candidates(
+        c.mart, c.months[-1], months=6, policy=DEFAULT_POLICY)),
+    "assurance.load_billed_revenue": ("smaller", lambda c: assurance.load_billed_revenue(
+        c.mart, c.months[-1], months=3)),
+    "assurance.load_line_places": ("outsider", lambda c: assurance.load_line_places(
+        c.mart, [c.outsider("subscriber")])),
+    # the customer view: one subscriber's reads, and the search box
+    "customer.load_profile": ("outsider", lambda c: customer.load_profile(
+        c.mart, c.outsider("subscriber"))),
+    "customer.load_ledger": ("outsider", lambda c: customer.load_ledger(
+        c.mart, c.outsider("subscriber"))),
+    "customer.load_campaigns": ("outsider", lambda c: customer.load_campaigns(
+        c.mart, c.outsider("subscriber"))),
+    "customer.search_subscribers": ("outsider", lambda c: customer.search_subscribers(
+        c.mart, str(c.outsider("subscriber")))),
 }
 #: Columns that are attributes of a row rather than where it belongs: a subscriber homed in
 #: the region may have activated at a channel, or belong to a group, elsewhere; a breakdown

@@ -100,3 +100,59 @@ def test_the_system_name_cannot_be_taken_by_a_user(workflow):
     with pytest.raises(auth.ConcertoError, match="reserved"):
         auth.create_user(workflow, "system", PASSWORD, "administrator", display_name="Sys",
                          actor="admin")
+
+
+def _sign_in_through_the_form(at, username: str, role: str) -> None:
+    at.text_input(key="login_username").set_value(username)
+    at.text_input(key="login_password").set_value(f"Concerto-2026!{role}")
+    at.button[0].click().run()
+
+
+@pytest.mark.parametrize("username, role, title", [
+    ("rm_gongbei", "regional_manager", "Micro-region management 微区域管理"),
+    ("channel_mgr", "channel_manager", "Channels 渠道管理"),
+    ("admin", "administrator", "Users & audit 用户与审计"),
+    ("exec", "executive", "Operations sandbox 运营沙盘"),
+])
+def test_signing_in_at_the_root_opens_the_roles_own_page(app_as, username, role, title):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.run()  # "/" with no parameters: the sign-in form
+    assert at.text_input(key="login_username") is not None and not at.title[1:]
+    _sign_in_through_the_form(at, username, role)
+    assert not at.exception, at.exception
+    assert at.session_state["principal"].username == username
+    assert at.title[0].value == title
+
+
+def test_a_link_with_parameters_survives_signing_in(app_as):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.query_params["month"] = "2026-09"
+    at.run()
+    _sign_in_through_the_form(at, "rm_gongbei", "regional_manager")
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Operations sandbox 运营沙盘"  # the link's page, not the landing
+    assert str(at.sidebar.selectbox(key="global_month").value) == "2026-09-01"
+
+
+def test_a_link_to_a_page_survives_signing_in(app_as):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.switch_page("pages/alerts.py").run()
+    assert at.text_input(key="login_username") is not None
+    _sign_in_through_the_form(at, "rm_gongbei", "regional_manager")
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Alerts 告警"
+
+
+def test_a_link_to_a_page_outside_the_role_is_refused_after_signing_in(app_as):
+    at = app_as("analyst")
+    del at.session_state["principal"]
+    at.switch_page("pages/mart.py").run()
+    _sign_in_through_the_form(at, "marketer", "marketer")
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Mart & planted truths 数据集市"
+    message = at.info[0].value
+    assert message.startswith("A marketer may not see the mart's tables")
+    assert "is not in your menu" in message  # app.py's refusal: the page itself never ran

@@ -435,3 +435,131 @@ def test_the_kpi_read_keeps_every_open_order_and_only_recent_finished_ones(store
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
     frame = order_actions.load_kpi_frame(store, None, since=since)
     assert set(frame["order_id"]) == {old_open["order_id"], new_done["order_id"]}
+
+
+# --- the due day, the next move, the board ---------------------------------------------
+
+SHANGHAI = "Asia/Shanghai"
+
+
+@pytest.mark.parametrize("year", [2026, 2028])  # 2028 has a 29 February
+def test_every_picked_day_of_a_year_is_the_day_shown_afterwards(year: int):
+    from analytics.formatting import format_day, format_time
+
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        due = rules.due_at_for_day(day)
+        assert due.tzinfo is not None and due.utcoffset() == dt.timedelta(0)
+        assert rules.local_day(due) == day
+        assert format_day(due) == day.isoformat()
+        assert format_time(due) == f"{day.isoformat()} 18:00 UTC+8"
+        # stored naive (SQLite drops the zone) and read back as UTC: still the same day
+        assert rules.local_day(due.replace(tzinfo=None)) == day
+        day += dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("utc, local_today, first", [
+    # just before and after midnight in Shanghai (16:00 UTC)
+    ("2026-12-07 15:59", dt.date(2026, 12, 7), dt.date(2026, 12, 8)),
+    ("2026-12-07 16:00", dt.date(2026, 12, 8), dt.date(2026, 12, 8)),
+    # just before and after midnight in UTC (08:00 in Shanghai)
+    ("2026-12-07 23:59", dt.date(2026, 12, 8), dt.date(2026, 12, 8)),
+    ("2026-12-08 00:00", dt.date(2026, 12, 8), dt.date(2026, 12, 8)),
+    # around 18:00 in Shanghai (10:00 UTC), the time a picked day stands for
+    ("2026-12-08 09:59", dt.date(2026, 12, 8), dt.date(2026, 12, 8)),
+    ("2026-12-08 10:00", dt.date(2026, 12, 8), dt.date(2026, 12, 9)),
+    # the last night of a year in both zones
+    ("2026-12-31 16:30", dt.date(2027, 1, 1), dt.date(2027, 1, 1)),
+    ("2026-12-31 23:30", dt.date(2027, 1, 1), dt.date(2027, 1, 1)),
+])
+def test_the_local_day_and_the_first_pickable_day_around_midnight(utc, local_today, first):
+    now = pd.Timestamp(utc, tz="UTC")
+    assert rules.local_day(now) == local_today
+    assert rules.local_day(now.tz_convert(SHANGHAI)) == local_today  # either zone, same day
+    assert rules.first_due_day(now) == first
+    assert rules.due_at_for_day(first) > now  # a day the form offers never lies in the past
+    if first > local_today:
+        assert rules.due_at_for_day(local_today) <= now
+
+
+def test_every_open_state_expects_one_move_it_allows():
+    assert set(rules.NEXT_MOVE) == set(rules.STATES) - {"closed"}
+    for state, action in rules.NEXT_MOVE.items():
+        assert action in rules.allowed_actions(state), state
+        assert rules.primary_action(state, rules.allowed_actions(state)) == action
+    assert rules.primary_action("accepted", ["reject", "reassign"]) is None
+    assert rules.primary_action("closed", []) is None
+    assert set(rules.CONFIRM) == {"reject", "close"}
+    assert "#12" in rules.consequence("reject", 12) and "final" in rules.consequence("close", 3)
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    t = pd.Timestamp("2026-12-01", tz="UTC")
+    base = {"priority": "normal", "title": "x", "assignee": None, "resolution": None,
+            "resolved_at": pd.NaT, "closed_at": pd.NaT, "due_at": t}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_the_board_lanes_follow_the_lifecycle_and_end_with_closed_orders():
+    t = pd.Timestamp("2026-12-01", tz="UTC")
+    h = pd.Timedelta(hours=1)
+    orders = _frame([{"order_id": i, "state": s, "due_at": t + (10 - i) * h}
+                     for i, s in enumerate(["new", "rejected", "dispatched", "accepted",
+                                            "in_progress", "resolved", "verified"])]
+                    + [{"order_id": 20 + i, "state": "accepted", "due_at": t + i * h}
+                       for i in range(10)])
+    closed = _frame([{"order_id": 90 + i, "state": "closed", "closed_at": t + i * h,
+                      "resolved_at": t if i % 2 else pd.NaT, "resolution": "restocked"}
+                     for i in range(3)])
+    lanes = rules.board_lanes(orders, closed)
+    assert [lane.states for lane in lanes] == [
+        ("new", "rejected"), ("dispatched",), ("accepted",), ("in_progress",), ("resolved",),
+        ("verified",), ("closed",)]
+    assert list(lanes[0].cards["order_id"]) == [1, 0]  # soonest deadline first
+    assert lanes[2].total == 11 and len(lanes[2].cards) == 8  # bounded
+    assert list(lanes[-1].cards["order_id"]) == [92, 91, 90]  # most recently closed first
+    assert list(rules.outcomes(lanes[-1].cards)) == [
+        "↩️ closed unresolved (rejected)", "✅ resolved: restocked",
+        "↩️ closed unresolved (rejected)"]
+    assert rules.outcomes(_frame([{"resolved_at": t}])).iloc[0] == "✅ resolved"
+
+
+def _close(store: sa.Engine, order: dict, *, resolved: bool) -> dict:
+    if resolved:
+        for action in ("accept", "start", "resolve"):
+            order = _move(store, CHANNEL, order, action)
+        order = _move(store, RM_GONGBEI, order, "verify")
+    else:
+        order = _move(store, CHANNEL, order, "reject", note="not my outlet")
+    return _move(store, ADMIN, order, "close")
+
+
+def test_recently_closed_orders_are_bounded_newest_first_and_scoped(store: sa.Engine):
+    done = [_close(store, _order(store), resolved=i == 0) for i in range(3)]
+    elsewhere = _close(store, _order(store, micro_region="Sanzao", branch="Jinwan"),
+                       resolved=False)
+    _order(store)  # still open
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
+    with store.begin() as conn:
+        conn.execute(sa.update(workorders.work_order).where(
+            workorders.work_order.c.order_id == done[2]["order_id"]).values(closed_at=long_ago))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    everyone = workorders.recently_closed(store, ADMIN, since=since)
+    assert list(everyone["order_id"]) == [elsewhere["order_id"], done[1]["order_id"],
+                                          done[0]["order_id"]]
+    assert list(workorders.recently_closed(store, ADMIN, since=since, limit=1)["order_id"]) \
+        == [elsewhere["order_id"]]
+    gongbei = workorders.recently_closed(store, RM_GONGBEI, since=since)
+    assert list(gongbei["order_id"]) == [done[1]["order_id"], done[0]["order_id"]]
+    assert str(everyone["closed_at"].dt.tz) == "UTC"
+
+
+def test_the_dispatch_note_of_a_new_order_names_its_due_day_in_local_time(store: sa.Engine):
+    day = dt.date.today() + dt.timedelta(days=3)
+    order_id = workorders.create_order(
+        store, ADMIN, kind="task", title="Check", unit_level="micro_region", unit_key="Gongbei",
+        unit_label="Gongbei", branch="Xiangzhou", micro_region="Gongbei",
+        owner_role="channel_manager", assignee="channel_mgr", due_at=rules.due_at_for_day(day))
+    history = workorders.order_history(store, None, order_id)
+    assert list(history["note"])[-1] == f"due {day.isoformat()} 18:00 UTC+8"
+    assert rules.local_day(workorders.load_order(store, None, order_id)["due_at"]) == day

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.kpis.registry import REGISTRY, Target, kpi_status
-from analytics.anomaly.forecast import expected_by_member
-from analytics.anomaly.forecast import expected_values
-from analytics.kpis.registry import compute_kpis
+from analytics.anomaly.forecast import expected_by_member, expected_values
+from analytics.kpis.registry import REGISTRY, Target, compute_kpis, kpi_status
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,20 @@ SPECS: dict[str, RatioSpec] = {
 }
 
 
+#: Statuses of a slice for which its drill leads with the members that pulled it off target.
+OFF_TARGET: frozenset[str] = frozenset({"red", "amber"})
+
+#: What the subscriber step lists for each KPI: (the measure whose fall ranks the rows, which
+#: numbers). ``new``: activated this month; ``churned``: gone this month; ``both``: the two,
+#: labelled (net adds and the base move by new − churned).
+SUBSCRIBER_STEP: dict[str, tuple[str, str | None]] = {
+    "revenue": ("revenue", None), "arpu": ("revenue", None), "mou": ("mou", None),
+    "dou": ("data_mb", None), "new_subs": ("revenue", "new"),
+    "churn_rate": ("revenue", "churned"), "net_adds": ("revenue", "both"),
+    "active_subs": ("revenue", "both"), "discount_rate": ("revenue", None),
+}
+
+
 def months_needed(month: pd.Timestamp | str, compare: pd.Timestamp | str | None = None
                   ) -> list[pd.Timestamp]:
     """The months :func:`member_kpis` reads: this, the comparison (default: the month before),
@@ -54,10 +66,17 @@ def months_needed(month: pd.Timestamp | str, compare: pd.Timestamp | str | None 
     return sorted({p.to_timestamp() for p in periods})
 
 
+#: KPIs whose movement is judged against another measure's size: net adds of 3 is "barely
+#: moved" for a base of 40,000 subscribers, however small last month's net adds were.
+SCALE_MEASURE: dict[str, str] = {"net_adds": "active_subs"}
+
+
 def measures_for(kpi: str) -> tuple[str, ...]:
-    """The summed measures a KPI is computed from (what a query needs to fetch for it)."""
+    """The summed measures a KPI is computed from (what a query needs to fetch for it), and
+    the measure its movement is judged against (``SCALE_MEASURE``)."""
     spec = SPECS[kpi]
-    return tuple(dict.fromkeys(spec.numerator + spec.negate + (spec.denominator or ())))
+    scale = (SCALE_MEASURE[kpi],) if kpi in SCALE_MEASURE else ()
+    return tuple(dict.fromkeys(spec.numerator + spec.negate + (spec.denominator or ()) + scale))
 
 
 def _numerator(frame: pd.DataFrame, spec: RatioSpec) -> pd.Series:
@@ -240,3 +259,59 @@ def kpi_expected(monthly: pd.DataFrame, month: pd.Timestamp | str) -> dict[str, 
         out[key] = (float(expected_values(series).iloc[-1]) if len(series) > 2
                     and series.index[-1] == pd.Timestamp(month) else float("nan"))
     return out
+
+
+def adverse_first(table: pd.DataFrame, kpi: str, status: str) -> pd.DataFrame:
+    """Order a :func:`member_kpis` table for reading: culprits first when the KPI is off target.
+
+    For a slice whose KPI is off target (``status`` red or amber) the members whose
+    contribution moved the KPI the wrong way come first, biggest first: falls for a KPI where
+    higher is better, rises where lower is better (churn rate, discount rate); then the
+    others, biggest first. On target (or without a target) members are ranked by the size of
+    their contribution either way.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"m": ["a", "b", "c"], "contribution": [32.0, -30.0, 5.0]})
+    >>> adverse_first(table, "net_adds", "red")["m"].tolist()
+    ['b', 'a', 'c']
+    >>> adverse_first(table, "churn_rate", "red")["m"].tolist()
+    ['a', 'c', 'b']
+    >>> adverse_first(table, "net_adds", "green")["m"].tolist()
+    ['a', 'b', 'c']
+    """
+    contribution = table["contribution"].astype(float).fillna(0.0).to_numpy()
+    size = -np.abs(contribution)
+    if status in OFF_TARGET:
+        adverse = contribution < 0 if REGISTRY[kpi].direction == "higher" else contribution > 0
+        order = np.lexsort((size, ~adverse))  # the last key sorts first; lexsort is stable
+    else:
+        order = np.argsort(size, kind="stable")
+    return table.iloc[order].reset_index(drop=True)
+
+
+def rank_members(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Timestamp | str,
+                 targets: Mapping[str, float | Target] | None = None, *,
+                 compare: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """:func:`member_kpis` for the drill: judged as a whole, then ordered by :func:`adverse_first`.
+
+    The slice's own KPI (all members together) is judged against its target with the same
+    rules as each member's; the returned table carries it in ``parent_value``,
+    ``parent_change``, ``parent_status`` and ``parent_level`` (one value on every row):
+    the level is the size the change is judged against (the KPI's own value, or for
+    ``SCALE_MEASURE`` KPIs that measure's total this month when the frame has it), so a page
+    can withhold shares of a change that is barely a move.
+    """
+    table = member_kpis(frame, keys, kpi, month, targets, compare=compare)
+    whole = member_kpis(frame.drop(columns=list(keys)).assign(_slice="all"), ["_slice"], kpi,
+                        month, targets, compare=compare)
+    status = str(whole["status"].iloc[0]) if len(whole) else "grey"
+    value = float(whole["value"].iloc[0]) if len(whole) else np.nan
+    change = float(whole["change"].iloc[0]) if len(whole) else np.nan
+    level = value
+    scale = SCALE_MEASURE.get(kpi)
+    if scale is not None and scale in frame.columns:
+        when = pd.to_datetime(frame["month"]) == pd.Timestamp(month).to_period("M").to_timestamp()
+        level = float(frame.loc[when, scale].sum())
+    return adverse_first(table, kpi, status).assign(
+        parent_value=value, parent_change=change, parent_status=status, parent_level=level)

@@ -28,7 +28,16 @@ _ARPU_PARTS = (  # (node key, label, measure, sign)
     ("arpu_discount", "discount ARPU 户均折扣", "discount", -1.0),
 )
 _FRAME_COLUMNS = ("node", "label", "unit", "parent", "depth", "current", "previous", "change",
-                  "contribution", "share_of_parent_change")
+                  "contribution", "share_of_parent_change", "parent_unit", "parent_change",
+                  "parent_current", "parent_level")
+#: The KPIs that have a tree, and the identity each one splits (what the page says above it).
+TREE_IDENTITIES: dict[str, str] = {
+    "revenue": "revenue = subscribers × ARPU; ARPU = voice + data + SMS + VAS − discount; "
+               "subscribers = previous + new − churned",
+    "arpu": "ARPU = voice + data + SMS + VAS − discount, per subscriber",
+    "active_subs": "subscribers = previous + new − churned",
+    "net_adds": "net adds = new activations − churned",
+}
 _REL = 1e-9  # below this (relative to the values' size) a residual is rounding, not data
 
 
@@ -50,6 +59,9 @@ class TreeNode:
     change: float
     contribution: float
     children: tuple[TreeNode, ...] = ()
+    #: The size this node's change is judged against (NaN: its own value); net adds are
+    #: judged against the subscriber base.
+    level: float = math.nan
 
     def walk(self, parent: TreeNode | None = None,
              depth: int = 0) -> Iterator[tuple[TreeNode, TreeNode | None, int]]:
@@ -60,13 +72,20 @@ class TreeNode:
 
     def to_frame(self) -> pd.DataFrame:
         """Flatten to one row per node: node, label, unit, parent, depth, current, previous,
-        change, contribution and share_of_parent_change (contribution ÷ parent's change)."""
+        change, contribution, share_of_parent_change (contribution ÷ parent's change), and the
+        parent's unit, change, current value and level (the contribution is in the parent's
+        unit; the level is what the parent's change is judged against)."""
         rows = []
         for node, parent, depth in self.walk():
             share = (node.contribution / parent.change
                      if parent is not None and parent.change != 0 else math.nan)
             rows.append((node.key, node.label, node.unit, parent.key if parent else None, depth,
-                         node.current, node.previous, node.change, node.contribution, share))
+                         node.current, node.previous, node.change, node.contribution, share,
+                         parent.unit if parent else node.unit,
+                         parent.change if parent else math.nan,
+                         parent.current if parent else math.nan,
+                         (parent.level if math.isfinite(parent.level) else parent.current)
+                         if parent else math.nan))
         return pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
 
 
@@ -169,10 +188,61 @@ def kpi_tree(current: pd.Series | Mapping[str, float],
     return TreeNode("revenue", "revenue 收入", "yuan", r1, r0, change, change, children)
 
 
-def revenue_bridge(tree: TreeNode) -> pd.DataFrame:
-    """The revenue change as steps in yuan: last month, each leaf's effect, this month.
+def _net_adds_node(cur: dict[str, float], prev: dict[str, float]) -> TreeNode:
+    """Net adds = new activations − churned: each side's change, churn counted against."""
+    n1, n0 = cur["new_subs"] - cur["churned_subs"], prev["new_subs"] - prev["churned_subs"]
+    new_change = cur["new_subs"] - prev["new_subs"]
+    churn_change = cur["churned_subs"] - prev["churned_subs"]
+    children = (
+        TreeNode("new_subs", "new activations 新放号", "subs", cur["new_subs"], prev["new_subs"],
+                 new_change, new_change),
+        TreeNode("churned_subs", "churned 离网", "subs", cur["churned_subs"],
+                 prev["churned_subs"], churn_change, -churn_change),
+    )
+    return TreeNode("net_adds", "net adds 净增", "subs", n1, n0, n1 - n0, n1 - n0, children,
+                    level=cur["active_subs"])
 
-    A grandchild's contribution is in its parent's unit (subscribers, yuan per subscriber);
+
+def tree_for(kpi: str, current: pd.Series | Mapping[str, float],
+             previous: pd.Series | Mapping[str, float]) -> TreeNode | None:
+    """The tree of ``kpi`` (a key of ``TREE_IDENTITIES``), or None when the KPI has none.
+
+    Revenue splits into subscribers × ARPU (:func:`kpi_tree`); ARPU into its per-subscriber
+    components; active subscribers into new activations and churned; net adds into the
+    change of new activations and of churn. Each root's contribution is its own change.
+
+    Examples
+    --------
+    >>> zero = dict.fromkeys(TREE_MEASURES, 0.0)
+    >>> before = {**zero, "active_subs": 100, "new_subs": 12, "churned_subs": 4}
+    >>> after = {**zero, "active_subs": 103, "new_subs": 8, "churned_subs": 5}
+    >>> tree = tree_for("active_subs", after, before)
+    >>> [(c.key, c.contribution) for c in tree.children], tree.change
+    ([('new_subs', 8.0), ('churned_subs', -5.0)], 3.0)
+    >>> [(c.key, c.contribution) for c in tree_for("net_adds", after, before).children]
+    [('new_subs', -4.0), ('churned_subs', -1.0)]
+    >>> tree_for("mou", after, before) is None
+    True
+    """
+    if kpi not in TREE_IDENTITIES:
+        return None
+    cur, prev = _measures(current, "current"), _measures(previous, "previous")
+    if kpi == "revenue":
+        return kpi_tree(cur, prev)
+    if kpi == "arpu":
+        node = _arpu_node(cur, prev, 0.0)
+        return TreeNode(node.key, node.label, node.unit, node.current, node.previous,
+                        node.change, node.change, node.children)
+    if kpi == "active_subs":
+        return _subs_node(cur, prev, cur["active_subs"] - prev["active_subs"])
+    return _net_adds_node(cur, prev)
+
+
+def revenue_bridge(tree: TreeNode) -> pd.DataFrame:
+    """A tree's change as steps in its root's unit: last month, each leaf's effect, this month.
+
+    Named for the revenue tree (steps in yuan); any tree of :func:`tree_for` works, and the
+    ``unit`` column says which unit the amounts are in. A grandchild's contribution is in its parent's unit (subscribers, yuan per subscriber);
     it is converted to yuan with the parent's own factor (its yuan effect ÷ its change: the
     mean ARPU for subscriber leaves, the mean base for ARPU leaves), so the steps add up
     exactly. A parent that did not change is shown as one step.
@@ -198,7 +268,7 @@ def revenue_bridge(tree: TreeNode) -> pd.DataFrame:
         else:
             rows.append((child.label, child.contribution, "effect", child.key))
     rows.append(("this month", tree.current, "total", None))
-    return pd.DataFrame(rows, columns=["step", "amount", "kind", "parent"])
+    return pd.DataFrame(rows, columns=["step", "amount", "kind", "parent"]).assign(unit=tree.unit)
 
 
 def _sums(frame: pd.DataFrame, dimension: str, period: str, label: str,

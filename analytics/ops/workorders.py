@@ -3,11 +3,15 @@ response / resolution KPIs that feed the operations sandbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from analytics.formatting import LOCAL_TZ
 
 KINDS: dict[str, str] = {
     "alert": "alert order 告警工单",
@@ -89,6 +93,135 @@ def next_state(state: str, action: str) -> str:
 def allowed_actions(state: str) -> list[str]:
     """Actions allowed from ``state``, in lifecycle order."""
     return [name for name, move in TRANSITIONS.items() if state in move.sources]
+
+
+#: The move each state waits for: the one primary button an order shows (to whoever may
+#: make it). A rejected order waits for a dispatcher to send it to someone else.
+NEXT_MOVE: dict[str, str] = {
+    "new": "dispatch", "dispatched": "accept", "accepted": "start", "in_progress": "resolve",
+    "resolved": "verify", "verified": "close", "rejected": "reassign",
+}
+
+#: Moves that end an order's path or hand it back: asked to confirm before anything is written.
+CONFIRM: dict[str, str] = {
+    "reject": ("Reject work order #{order_id}: it is handed back as rejected 已退单 and leaves "
+               "your queue; a dispatcher then reassigns or closes it. Your reason is kept in "
+               "its history."),
+    "close": ("Close work order #{order_id}: it becomes closed 已关闭, leaves every queue and "
+              "cannot be moved again (closed is final)."),
+}
+
+
+def primary_action(state: str, possible: list[str]) -> str | None:
+    """The primary move among ``possible`` (those the viewer may make): the state's expected
+    next move when the viewer may make it, else None (every button secondary).
+
+    >>> primary_action("accepted", ["reject", "start", "reassign"])
+    'start'
+    >>> primary_action("dispatched", ["reassign"]) is None
+    True
+    """
+    move = NEXT_MOVE.get(state)
+    return move if move in possible else None
+
+
+def consequence(action: str, order_id: int) -> str:
+    """What confirming ``action`` on order ``order_id`` will do, in words.
+
+    >>> consequence("close", 7)[:22]
+    'Close work order #7: i'
+    """
+    return CONFIRM[action].format(order_id=order_id)
+
+
+# --- the due day ---------------------------------------------------------------------------
+
+#: A day picked as a deadline means the end of that working day in the city's own zone.
+DUE_TIME = dt.time(18, 0)
+_LOCAL = ZoneInfo(LOCAL_TZ)
+
+
+def due_at_for_day(day: dt.date) -> dt.datetime:
+    """The deadline a picked day stands for: 18:00 that day in Asia/Shanghai, in UTC.
+
+    >>> due_at_for_day(dt.date(2026, 12, 8))
+    datetime.datetime(2026, 12, 8, 10, 0, tzinfo=datetime.timezone.utc)
+    """
+    return dt.datetime.combine(day, DUE_TIME, tzinfo=_LOCAL).astimezone(dt.UTC)
+
+
+def local_day(moment: dt.datetime | pd.Timestamp) -> dt.date:
+    """The calendar day ``moment`` falls on in Asia/Shanghai (a naive moment is UTC).
+
+    >>> local_day(dt.datetime(2026, 12, 7, 16, 0, tzinfo=dt.UTC))
+    datetime.date(2026, 12, 8)
+    """
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return stamp.tz_convert(LOCAL_TZ).date()
+
+
+def first_due_day(now: dt.datetime | pd.Timestamp) -> dt.date:
+    """The first day a user may pick: today (local) while its 18:00 is still ahead, else
+    tomorrow.
+
+    >>> first_due_day(dt.datetime(2026, 12, 7, 9, 59, tzinfo=dt.UTC))
+    datetime.date(2026, 12, 7)
+    >>> first_due_day(dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC))
+    datetime.date(2026, 12, 8)
+    """
+    today = local_day(now)
+    stamp = pd.Timestamp(now)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return today if due_at_for_day(today) > stamp else today + dt.timedelta(days=1)
+
+
+# --- the board -----------------------------------------------------------------------------
+
+#: The board's columns in lifecycle order: (heading, states). A rejected order waits with the
+#: new ones for a dispatcher; closed orders end the row.
+BOARD_LANES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("To dispatch 待派单", ("new", "rejected")),
+    (STATES["dispatched"], ("dispatched",)),
+    (STATES["accepted"], ("accepted",)),
+    (STATES["in_progress"], ("in_progress",)),
+    (STATES["resolved"], ("resolved",)),
+    (STATES["verified"], ("verified",)),
+    (STATES["closed"], ("closed",)),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Lane:
+    """One board column: its heading, the cards it shows and how many orders it holds."""
+
+    title: str
+    states: tuple[str, ...]
+    cards: pd.DataFrame
+    total: int
+
+
+def board_lanes(orders: pd.DataFrame, closed: pd.DataFrame, *, per_lane: int = 8
+                ) -> list[Lane]:
+    """Split orders into the board's lanes: open ones soonest deadline first, closed ones
+    (``closed``, already bounded by the caller) most recently closed first."""
+    lanes = []
+    for title, states in BOARD_LANES:
+        if states == ("closed",):
+            frame = closed.sort_values(["closed_at", "order_id"], ascending=False)
+        else:
+            frame = orders[orders["state"].isin(states)].sort_values(["due_at", "order_id"])
+        lanes.append(Lane(title, states, frame.head(per_lane), int(len(frame))))
+    return lanes
+
+
+def outcomes(closed: pd.DataFrame) -> pd.Series:
+    """How each closed order ended: resolved (with its resolution) or closed unresolved."""
+    resolved = closed["resolved_at"].notna()
+    text = closed["resolution"].fillna("").astype(str).str.slice(0, 80)
+    return pd.Series(np.where(resolved, "✅ resolved: " + text,
+                              "↩️ closed unresolved (rejected)"), index=closed.index,
+                     name="outcome").str.rstrip(": ")
 
 
 #: Readable names of the metrics alerts are raised on (others are shown as they are).

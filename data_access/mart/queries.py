@@ -275,20 +275,32 @@ def masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     return sa.func.substr(column, 1, 7).concat("****")
 
 
+#: What the subscriber step can narrow to (``only``), and the label each row carries.
+SUBSCRIBER_MOVEMENTS = {"new": "new 新入网", "churned": "churned 离网"}
+
+
 def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
                          slice_: Slice = Slice(), *, order_by: str = "revenue",
                          only: str | None = None, limit: int = 500) -> pd.DataFrame:
     """The subscribers behind a figure: both months' revenue and usage, biggest fall first.
 
-    ``only`` narrows to ``"new"`` (joined in ``month``) or ``"churned"`` (gone in ``month``).
+    ``only`` narrows to the numbers behind a subscriber KPI, counted as the summaries count
+    them: ``"new"`` (billed as new in ``month``: the new activations), ``"churned"`` (gone in
+    ``month``: the churned), or ``"both"`` (the churned, then the new, up to ``limit`` each).
+    Those rows carry a ``movement`` column (``SUBSCRIBER_MOVEMENTS``'s labels).
     Rows lie inside the acting scope; numbers are masked unless the acting role may see them.
     """
     slice_ = scoped(slice_)
     if order_by not in SUBSCRIBER_ORDER:
         raise ConcertoError(f"Cannot order subscribers by {order_by!r}; choose one of "
                             f"{', '.join(SUBSCRIBER_ORDER)}")
-    if only not in (None, "new", "churned"):
-        raise ConcertoError(f"Unknown subscriber filter {only!r}; use 'new' or 'churned'.")
+    if only == "both":
+        parts = [load_subscriber_rows(engine, month, previous, slice_, order_by=order_by,
+                                      only=kind, limit=limit) for kind in ("churned", "new")]
+        return pd.concat(parts, ignore_index=True)
+    if only not in (None, *SUBSCRIBER_MOVEMENTS):
+        raise ConcertoError(f"Unknown subscriber filter {only!r}; use 'new', 'churned' or "
+                            "'both'.")
     fact, sub, region = s.fact_subscriber_month, s.dim_subscriber, s.dim_region
     channel, plan = s.dim_channel, s.dim_plan
     dims = (sub.join(region, sub.c.region_id == region.c.region_id)
@@ -302,9 +314,10 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
                           (slice_.segment, sub.c.segment)]:
         if value is not None:
             conditions.append(column == value)
-    if only == "new":
-        conditions.append(sub.c.join_month == month)
-    elif only == "churned":
+    if only == "new":  # as the summaries count new_subs: the fact's first bill
+        conditions.append(sub.c.subscriber_id.in_(
+            sa.select(fact.c.subscriber_id).where(fact.c.month == month, fact.c.is_new)))
+    elif only == "churned":  # as the summaries count churned_subs: the churn month
         conditions.append(sub.c.churn_month == month)
 
     def in_month(name: str, which: dt.date) -> sa.Label:
@@ -314,20 +327,32 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     # Rank on one key first (the fact grouped by subscriber), then describe the few winners.
     ordered = SUBSCRIBER_ORDER[order_by]
     change = (in_month(ordered, month).element - in_month(ordered, previous).element)
-    ranked = sa.select(
-        fact.c.subscriber_id,
-        *[in_month(m, when) for m in ("revenue", "mou", "data_mb") for when in (month, previous)],
-        change.label("change"),
-    ).where(fact.c.month.in_([month, previous]))
-    if conditions:
-        ranked = ranked.where(fact.c.subscriber_id.in_(
-            sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
-    ranked = (ranked.group_by(fact.c.subscriber_id)
-              .order_by(sa.literal_column("change"), fact.c.subscriber_id).limit(limit)
+    measures = [in_month(m, when) for m in ("revenue", "mou", "data_mb")
+                for when in (month, previous)]
+    if only is None:
+        ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
+            fact.c.month.in_([month, previous]))
+        if conditions:
+            ranked = ranked.where(fact.c.subscriber_id.in_(
+                sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
+        key = fact.c.subscriber_id
+    else:
+        # Every new or churned number, billed in the two months or not (a churner may have
+        # no bill last month on a real extract): its months' figures or zero.
+        members = sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions) \
+            .subquery("members")
+        ranked = sa.select(members.c.subscriber_id, *measures, change.label("change")) \
+            .select_from(members.outerjoin(fact, sa.and_(
+                fact.c.subscriber_id == members.c.subscriber_id,
+                fact.c.month.in_([month, previous]))))
+        key = members.c.subscriber_id
+    ranked = (ranked.group_by(key).order_by(sa.literal_column("change"), key).limit(limit)
               .subquery("ranked"))
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
+    movement = ([sa.literal(SUBSCRIBER_MOVEMENTS[only], sa.String).label("movement")]
+                if only else [])
     statement = (
-        sa.select(sub.c.subscriber_id, number.label("number"), region.c.micro_region,
+        sa.select(sub.c.subscriber_id, number.label("number"), *movement, region.c.micro_region,
                   channel.c.channel_name, channel.c.channel_type, plan.c.plan_name,
                   sub.c.segment, sub.c.join_month, sub.c.churn_month,
                   *[c for c in ranked.c if c.name != "subscriber_id"])

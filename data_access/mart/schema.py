@@ -221,6 +221,34 @@ budget_line = sa.Table(
     comment="Marketing budget plan: company → department → team → person, per period (e.g. 2026-Q3).",
 )
 
+fact_network_day = sa.Table(
+    "fact_network_day", MART,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, sa.ForeignKey("dim_region.region_id"), primary_key=True),
+    sa.Column("coverage_pct", sa.Double, nullable=False),
+    sa.Column("call_drop_rate", sa.Double, nullable=False),
+    sa.Column("throughput_mbps", sa.Double, nullable=False),
+    sa.Column("complaints", sa.Integer, nullable=False),
+    comment=(
+        "Daily network KPIs per micro-region (网络监控): coverage (% of samples with good "
+        "signal), call-drop rate (a fraction), mean data throughput (Mbps) and network "
+        "complaints. Optional in an extract; without it the network section says so."
+    ),
+)
+
+discount_term = sa.Table(
+    "discount_term", MART,
+    sa.Column("subscriber_id", sa.BigInteger, sa.ForeignKey("dim_subscriber.subscriber_id"),
+              primary_key=True),
+    sa.Column("rate", sa.Double, nullable=False),
+    sa.Column("end_month", sa.Date, nullable=False),
+    comment=(
+        "Agreed discounts (资费优惠协议): the share of the gross bill a line may be discounted, "
+        "until end_month (the first month no longer covered). Revenue assurance checks "
+        "discounts against it; absent, those checks cannot run."
+    ),
+)
+
 planted_truth = sa.Table(
     "planted_truth", MART,
     sa.Column("truth_id", sa.Integer, primary_key=True, autoincrement=False),
@@ -302,7 +330,8 @@ EXTRACT_TABLES: tuple[sa.Table, ...] = (
     campaign, campaign_member, budget_line,
 )
 #: Tables a real extract may provide; absent means empty.
-OPTIONAL_TABLES: tuple[sa.Table, ...] = (planted_truth, truth_churn_prob)
+OPTIONAL_TABLES: tuple[sa.Table, ...] = (fact_network_day, discount_term, planted_truth,
+                                          truth_churn_prob)
 #: Tables derived from the others by ``data_access.mart.summaries``.
 SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,

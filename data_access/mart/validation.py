@@ -33,6 +33,14 @@ ALLOWED_CODES: dict[tuple[str, str], tuple[str, ...]] = {
 CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("campaign", "channel_types"): tuple(schema.CHANNEL_TYPES),
 }
+#: Number columns that must lie in a closed range.
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("discount_term", "rate"): (0.0, 1.0),  # a share of the gross bill
+    ("fact_network_day", "coverage_pct"): (0.0, 100.0),
+    ("fact_network_day", "call_drop_rate"): (0.0, 1.0),  # a fraction of calls
+    ("fact_network_day", "throughput_mbps"): (0.0, 1e6),
+    ("fact_network_day", "complaints"): (0.0, 1e9),
+}
 REVENUE_PARTS = ("rev_voice", "rev_data", "rev_sms", "rev_vas")
 REVENUE_TOLERANCE = 0.01
 _INT32 = (-(2**31), 2**31 - 1)
@@ -261,6 +269,13 @@ class TableCheck:
                 self.flag(_not_in(values, pa.array(allowed)), column.name,
                           lambda i, v=values, a=allowed: f"{_show(v[i].as_py())} is not one of "
                           f"{', '.join(a)}", self.rows)
+            if (name, column.name) in RANGES:
+                low, high = RANGES[(name, column.name)]
+                numbers = values.to_numpy(zero_copy_only=False).astype(float)
+                with np.errstate(invalid="ignore"):
+                    outside = (numbers < low) | (numbers > high)
+                self.flag(outside, column.name, lambda i, v=numbers, lo=low, hi=high:
+                          f"{v[i]:g} is not between {lo:g} and {hi:g}", self.rows)
             if (name, column.name) in CODE_LISTS:
                 self._check_code_list(values, column.name, CODE_LISTS[(name, column.name)])
             if is_month_column(column):

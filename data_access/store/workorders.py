@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.formatting import format_time
 from analytics.ops import workorders as rules
 from data_access.store.audit import record_audit
 from data_access.store.auth import ROLES, Forbidden, Principal
@@ -140,7 +141,7 @@ def insert_order(conn: sa.Connection, actor: str, values: Mapping[str, Any]) -> 
     _event(conn, order_id, actor, "create", None, "new", None, values.get("detail", ""))
     if values["state"] == "dispatched":
         _event(conn, order_id, actor, "dispatch", "new", "dispatched", values["assignee"],
-               f"due {values['due_at']:%Y-%m-%d %H:%M} UTC")
+               f"due {format_time(values['due_at'])}")
     record_audit(conn, actor, "order_create", "work_order", order_id, None,
                  {k: values[k] for k in ("kind", "title", "state", "assignee", "unit_level",
                                          "unit_key", "priority", "due_at", "alert_id")})
@@ -236,6 +237,13 @@ def _update(conn: sa.Connection, before: Mapping[str, Any], actor: str, action: 
     return after
 
 
+def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("created_at", "due_at", "dispatched_at", "accepted_at", "resolved_at",
+                   "closed_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
 def list_orders(engine: sa.Engine, actor: Principal | None, *, view: str = "visible",
                 states: tuple[str, ...] | None = None, kinds: tuple[str, ...] | None = None,
                 limit: int = 500) -> pd.DataFrame:
@@ -262,10 +270,19 @@ def list_orders(engine: sa.Engine, actor: Principal | None, *, view: str = "visi
     columns = [c for c in work_order.c if c.name not in ("detail", "checklist_json")]
     frame = read_frame(engine, sa.select(*columns).where(*conditions)
                        .order_by(o.due_at, o.order_id).limit(int(limit)))
-    for column in ("created_at", "due_at", "dispatched_at", "accepted_at", "resolved_at",
-                   "closed_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
+    return _with_times(frame)
+
+
+def recently_closed(engine: sa.Engine, actor: Principal | None, *, since: dt.datetime,
+                    limit: int = 100) -> pd.DataFrame:
+    """Visible orders closed since ``since``, most recently closed first (at most ``limit``):
+    the board's closed column, bounded however many orders were ever closed."""
+    o = work_order.c
+    columns = [c for c in work_order.c if c.name not in ("detail", "checklist_json")]
+    frame = read_frame(engine, sa.select(*columns).where(
+        *_visible(actor), o.state == "closed", o.closed_at >= since)
+        .order_by(o.closed_at.desc(), o.order_id.desc()).limit(int(limit)))
+    return _with_times(frame)
 
 
 def count_by_state(engine: sa.Engine, actor: Principal | None) -> dict[str, int]:

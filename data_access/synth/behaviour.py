@@ -61,12 +61,14 @@ class Behaviour:
 
 def simulate_behaviour(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: Population,
                        pressure: np.ndarray, sink: MonthSink,
-                       progress: Callable[[int], None], variant: Variant = VARIANT_A) -> Behaviour:
+                       progress: Callable[[int], None], variant: Variant = VARIANT_A,
+                       extra_logit: np.ndarray | None = None) -> Behaviour:
     """Walk the window month by month, drawing churn into ``pop.churn``.
 
     ``pressure`` is the competitor pressure per region position and window month. ``sink``
     receives every month's billed subscribers and their true churn probabilities (campaign
-    enrolment and the truth table hang off it).
+    enrolment and the truth table hang off it). ``extra_logit`` (region positions × window
+    months) is added to the churn log-odds: the planted network trouble.
     """
     n = pop.n
     latent = np.empty((len(cal), n), dtype=np.float32)
@@ -107,6 +109,8 @@ def simulate_behaviour(rng: np.random.Generator, cal: Calendar, dims: Dimensions
         else:
             logit = churn_logit_b(dims, pop, billed, t, ring, pressure[pop.region[billed], k],
                                   kind[billed], prepaid[billed])
+        if extra_logit is not None:
+            logit = logit + extra_logit[pop.region[billed], k]
         prob = 1.0 / (1.0 + np.exp(-logit))
         farmed = pop.farmed[billed]
         if farmed.any():  # farmed numbers are dropped after three or four months, not modelled

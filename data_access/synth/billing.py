@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,8 @@ class Billing:
     uplift: Uplift | None = None
     value_from: int = 0  # first month of the net-value window
     farm_usage: str = "a"  # "a": almost none; "b": small but real use
+    #: Planted revenue leakage (``data_access.synth.leakage.Leakage``), applied last.
+    leaks: Any = None
     revenue3: np.ndarray | None = field(default=None, repr=False)
     service3: np.ndarray | None = field(default=None, repr=False)
     #: Cost to serve: fixed yuan a month, yuan per minute, yuan per GB (the variant's).
@@ -96,6 +99,8 @@ def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: P
             discount[hit] *= drop.factor
             drop.revenue_before, drop.subscribers = float(before), int(hit.sum())
             drop.lost = float(before * (1 - drop.factor))
+    if billing.leaks is not None:
+        billing.leaks.apply(t, billed, parts, discount, pop.disc_rate[billed].astype(np.float64))
     mou = (pop.mou_level[billed] * np.exp(d + rng.normal(0.0, 0.12, m)) * MOU_SEASON[moy]
            * np.exp(MOU_TREND * age))
     data_mb = (pop.data_level[billed] * np.exp(0.6 * d + rng.normal(0.0, 0.15, m))

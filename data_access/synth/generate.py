@@ -29,9 +29,12 @@ from data_access.synth.campaigns import (CampaignSpec, Enrolment, build_budget_l
 from data_access.synth.daily import DailyFacts
 from data_access.synth.dims import (FRANCHISE, HIGH_END, SEGMENT_CODES, SOCIAL, YOUTH, Dimensions,
                                    build_dimensions)
+from data_access.synth.leakage import plan_leakage, term_frame
 from data_access.synth.market import build_competitor_month, build_events
+from data_access.synth.network import Network, network_days, plan_network
+from data_access.synth.network import truth_rows as network_truths
 from data_access.synth.population import ArrivalTruths, Population, build_population
-from data_access.synth.truths import planted_truths
+from data_access.synth.truths import add_truths, planted_truths
 from data_access.store.scope import as_system
 from data_access.synth.variants import VARIANT_A, VARIANTS, Variant, get_variant
 
@@ -40,7 +43,8 @@ MIN_SUBSCRIBERS, MAX_SUBSCRIBERS = 100, 5_000_000
 MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
-            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10}
+            "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10, "leakage": 11,
+            "network": 12}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -111,6 +115,8 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
                                      _rng(seed, "cross"))
     events = build_events(_rng(seed, "events"), cal, dims, var)
     specs = plan_campaigns(cal, subscribers, var)
+    net_rng = _rng(seed, "network")
+    network = plan_network(net_rng, cal, dims, var)
     meta = {"source": "generator", "seed": str(seed), "subscribers": str(subscribers),
             "months": str(months), "end_month": month_label(cal.last)}
     if var.name != "a":
@@ -130,15 +136,20 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         behaviour = simulate_behaviour(
             _rng(seed, "behaviour"), cal, dims, pop, events.pressure, sink,
             lambda k: report(0.03 + 0.22 * (k + 1) / len(cal),
-                             f"behaviour month {month_label(cal.first + k)}"), var)
+                             f"behaviour month {month_label(cal.first + k)}"), var,
+            network.extra_logit)
         writer.write(schema.dim_subscriber, _subscriber_frame(dims, pop))
         members = enrolment.member_frame()
         writer.write(schema.campaign, enrolment.campaign_frame())
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
+        planted = np.logical_or.reduce([d.mask for d in billing.drops]
+                                       + ([billing.uplift.treated] if billing.uplift else []))
+        billing.leaks = plan_leakage(_rng(seed, "leakage"), cal, pop, var, exclude=planted)
+        writer.write(schema.discount_term, term_frame(cal, pop))
         us = _bill_window(cal, dims, pop, behaviour, billing, arrivals, writer, seed, report,
-                          var.drop_stock)
+                          var.drop_stock, (net_rng, network))
         mean_prob = behaviour.mean_prob
         del behaviour  # the largest arrays; the summaries need the memory more
         report(0.90, "competitors, budgets and planted truths")
@@ -146,9 +157,10 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.competitor_event, events.frame)
         writer.write(schema.fact_competitor_month, market)
         writer.write(schema.budget_line, build_budget_lines(_rng(seed, "budget"), cal, subscribers))
-        writer.write(schema.planted_truth, planted_truths(
-            cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump, events.jump_event_id,
-            var))
+        truths = planted_truths(cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump,
+                                events.jump_event_id, var)
+        writer.write(schema.planted_truth, add_truths(
+            truths, billing.leaks.truth_rows(cal) + network_truths(cal, dims, network)))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)
@@ -246,7 +258,9 @@ def _plant_billing_b(cal: Calendar, dims: Dimensions, pop: Population,
 
 def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Behaviour,
                  billing: Billing, arrivals: ArrivalTruths, writer: MartWriter, seed: int,
-                 report: Progress, drop_stock: tuple[int, int] = (0, 2)) -> dict[str, np.ndarray]:
+                 report: Progress, drop_stock: tuple[int, int] = (0, 2),
+                 network: tuple[np.random.Generator, Network] | None = None
+                 ) -> dict[str, np.ndarray]:
     """Write every month's fact and daily rows; our own figures per month and region."""
     rng = _rng(seed, "billing")
     daily = DailyFacts(_rng(seed, "daily"), cal, dims, pop, arrivals, drop_stock)
@@ -259,6 +273,9 @@ def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Be
         region_day, channel_day = daily.month(t, totals)
         writer.write(schema.fact_region_day, region_day)
         writer.write(schema.fact_channel_day, channel_day)
+        if network is not None:
+            writer.write(schema.fact_network_day, network_days(network[0], cal, dims, network[1],
+                                                               t, totals.billed))
         for key in us:
             us[key][k] = getattr(totals, key)
         report(0.25 + 0.65 * (k + 1) / len(cal), f"usage month {month_label(t)}")

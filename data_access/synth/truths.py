@@ -48,6 +48,15 @@ def planted_truths(cal: Calendar, dims: Dimensions, pop: Population, arrivals: A
     return frame
 
 
+def add_truths(frame: pd.DataFrame, rows: list[tuple[str, dict, float, str, dict]]) -> pd.DataFrame:
+    """``frame`` with more truths, given as (kind, where, size, period, detail), numbered on."""
+    more = pd.DataFrame([_row(*row) for row in rows])
+    if more.empty:
+        return frame
+    more.insert(0, "truth_id", np.arange(len(frame) + 1, len(frame) + len(more) + 1))
+    return pd.concat([frame, more], ignore_index=True)
+
+
 def revenue_drop_row(drop: RevenueDrop) -> dict:
     """``size`` is the fall of the latest month against the month before it (for a step, one
     minus the factor); a ramp's earlier months are listed in ``ramp``."""

@@ -21,11 +21,13 @@ from data_access.store import dispatch as _dispatch
 from data_access.store import scope
 from data_access.mart import calendar as _calendar
 from data_access.mart import campaigns as _campaigns
+from jobs import assurance as _assurance
 from jobs import campaigns as campaign_jobs
 from data_access.mart import channels as _channels
 from data_access.mart import comms as _comms_mart
 from data_access.mart import competitors as _competitors
 from data_access.mart import value as _value
+from data_access.mart import network as _network
 from data_access.store.auth import Principal
 
 R = TypeVar("R")
@@ -175,3 +177,12 @@ channel_low_use = _cached(_channels.load_low_use_numbers)
 # Communications (issue 8)
 past_campaigns = _cached(_comms_mart.load_past_campaigns)
 campaign_arpu_change = _cached(_comms_mart.load_campaign_arpu_change)
+
+# Revenue assurance: the checks over the latest months, per mart version and viewer
+assurance_checks = _cached(_assurance.run_checks)
+
+# Network beside the market: monthly KPIs and churn per micro-region, one area's days
+has_network_data = _cached(_network.has_network_data)
+network_months = _cached(_network.load_network_months)
+network_days = _cached(_network.load_network_days)
+region_months = _cached(_network.load_region_months)

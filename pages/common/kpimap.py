@@ -5,18 +5,36 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis.drill import member_kpis, months_needed
 from analytics.formatting import format_value
+from analytics.kpis.drill import member_kpis, months_needed
 from analytics.kpis.registry import REGISTRY
+from data_access.mart.queries import Slice
+from data_access.store import scope
 from pages.common import cache
+from pages.common import filters
 from pages.common import maps
 from pages.sections import drilldown
+
+
+def _drilled(prefix: str, selected: str | None) -> tuple[str | None, str | None]:
+    """The micro-region, else the branch, the page's drill path has reached (or the filters')."""
+    path = st.session_state.get(f"{prefix}_path", [])
+    chosen = filters.current()
+    micro = next((str(s.value) for s in reversed(path) if s.level == "micro_region"), selected)
+    branch = next((str(s.value) for s in reversed(path) if s.level == "branch"),
+                  chosen.branch if chosen is not None else None)
+    return micro, branch
 
 
 def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: str,
                    height: int = 430) -> None:
     """Draw the map; clicking a micro-region sets the global filters to it and restarts the
-    page's drill path (prefix) from the top."""
+    page's drill path (prefix) from the top.
+
+    The unit the drill path (or ``selected``) has reached is outlined. A scoped viewer sees
+    their own micro-regions coloured among the city's other cells, which are greyed, unnamed
+    and without figures.
+    """
     months = [m.date() for m in months_needed(month)]
     frame = (cache.market_breakdown("micro_region", months) if kpi == "market_share"
              else cache.breakdown("micro_region", months))
@@ -24,7 +42,9 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
                                          on="micro_region", how="left")
     regions["status"] = regions["status"].fillna("grey")
     regions["shown"] = [format_value(v, REGISTRY[kpi].unit) for v in regions["value"]]
-    regions["selected"] = regions["micro_region"] == selected
+    micro, branch = _drilled(prefix, selected)
+    regions["selected"] = ((regions["micro_region"] == micro) if micro is not None
+                           else (regions["branch"] == branch))
 
     def focus() -> None:
         clicked = maps.selected_region(st.session_state.get(f"{prefix}_map"))
@@ -38,5 +58,13 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
                            "{branch}<br/>" + REGISTRY[kpi].label + ": {shown}")
     st.pydeck_chart(deck, on_select=focus, selection_mode="single-object", key=f"{prefix}_map",
                     height=height)
-    st.caption("Colours: each micro-region's status for the selected KPI (hover for the "
-               "value). Click one to focus the page on it.")
+    drilled = drilldown.unit_label(Slice(branch=branch, micro_region=micro), "")
+    where = f" Outlined: {drilled}." if (micro or branch) and drilled else ""
+    who = scope.acting()
+    if who is not None and who.scope_level is not None:
+        own = drilldown.unit_label(Slice(), "")
+        st.caption(f"Your area 您的范围: {own}, coloured by each micro-region's status for the "
+                   f"selected KPI (hover for the value); the rest of the city is greyed.{where}")
+    else:
+        st.caption("Colours: each micro-region's status for the selected KPI (hover for the "
+                   f"value). Click one to focus the page on it.{where}")

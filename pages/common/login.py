@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import cache
+from pages.common import cache, filters
 from data_access.store.auth import AuthError, SessionEnded, authenticate, current_principal
 from data_access.db import ConcertoError
 from pages.common.session import PRINCIPAL_KEY
@@ -12,6 +12,10 @@ from pages.common.plaintext import plain  # user text shown as text
 
 
 _ERROR = "login_error"
+#: Set while the sign-in form shows: whether the person came to "/" with no parameters.
+_ARRIVED_HOME = "login_arrived_home"
+#: Set by a successful sign-in, taken by the next run (see :func:`take_fresh_arrival`).
+_JUST_SIGNED_IN = "login_just_signed_in"
 
 
 def _attempt() -> None:
@@ -28,6 +32,7 @@ def _attempt() -> None:
     else:
         st.session_state.pop(_ERROR, None)
         st.session_state[PRINCIPAL_KEY] = who
+        st.session_state[_JUST_SIGNED_IN] = True
 
 
 def refresh_signed_in():
@@ -53,12 +58,15 @@ def refresh_signed_in():
     return fresh
 
 
-def sign_in() -> None:
+def sign_in(at_home: bool) -> None:
     """Show the sign-in form and stop the run until someone signs in.
 
     The check runs in the submit button's callback, before the next run starts, so the page
-    a deep link asked for is the one shown once the person is in.
+    a deep link asked for is the one shown once the person is in. ``at_home`` says the
+    person came to "/" without a path or parameters: then the first run after signing in
+    may take them to their role's own page (:func:`take_fresh_arrival`).
     """
+    st.session_state[_ARRIVED_HOME] = at_home
     left, middle, right = st.columns([1, 2, 1])
     with middle:
         st.title("🎼 Concerto 协同运营平台")
@@ -75,14 +83,28 @@ def sign_in() -> None:
     st.stop()
 
 
+def take_fresh_arrival() -> bool:
+    """True once, in the first run after signing in through the form at "/" with no link."""
+    just = st.session_state.pop(_JUST_SIGNED_IN, False)
+    home = st.session_state.pop(_ARRIVED_HOME, False)
+    return bool(just and home)
+
+
+def scope_text(who) -> str:
+    """Where ``who`` may look, for the banner: "micro-region Gongbei 拱北 only 仅限本区域"."""
+    if not who.scope_value:
+        return f"all of {filters.CITY}"
+    level = "branch" if who.scope_level == "branch" else "micro-region"
+    return f"{level} {filters.region_name(who.scope_level, who.scope_value)} only 仅限本区域"
+
+
 def signed_in_banner() -> None:
     """Who is signed in, in the sidebar, with a sign-out button."""
     who = st.session_state[PRINCIPAL_KEY]
     box = st.sidebar.container(border=True)
     box.markdown(f"**{plain(who.display_name)}**  \n"
                  f"{plain(who.label.split('(', 1)[1].rstrip(')'))}")
-    if who.scope_value:
-        box.caption(f"You see {who.scope_value} only 仅限本区域.")
+    box.caption(plain(f"Scope 范围: {scope_text(who)}"))
     if box.button("Sign out 退出", key="logout"):
         for key in list(st.session_state):
             del st.session_state[key]

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from analytics.ops.workorders import due_at_for_day
 from data_access.store import channel_orders
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
@@ -119,7 +120,7 @@ def order_form(workflow, who: Principal, channel: pd.Series, alerts: pd.DataFram
     alert = (row.iloc[0].to_dict() if not row.empty else
              {**channel.to_dict(), "metric": metric,
               "reason": f"{METRIC_NAMES[metric]} raised by hand on the Channels page."})
-    due_at = dt.datetime.combine(due, dt.time(18, 0), tzinfo=dt.UTC)
+    due_at = due_at_for_day(due)  # 18:00 of the picked day in UTC+8
     try:
         order_id = channel_orders.raise_channel_order(
             workflow, who, alert, due_at=due_at, assignee=assignee.strip() or None, note=note)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis.drill import history_months, measures_for, member_expected, member_kpis
-from analytics.formatting import format_value
+from analytics.formatting import MISSING, column_label, format_change, format_share, format_value
+from analytics.kpis.drill import history_months, measures_for, member_expected, rank_members
 from analytics.kpis.registry import REGISTRY
-from pages.common import cache
+from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from data_access.store import scope
 from data_access.store.auth import Forbidden
-from data_access.db import ConcertoError
-from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
+from pages.common import cache
 from pages.common import urlstate
 from pages.common.cards import STATUS_BADGE
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
+from pages.sections.numbers import render_ledger, render_subscribers
 
 SUBSCRIBERS = "subscribers"
 #: Which column identifies a member of a level, and which names it.
@@ -31,26 +30,7 @@ _KEYS = {"branch": (["branch"], "branch"), "micro_region": (["micro_region"], "m
          "group": (["group_id", "group_name", "industry"], "group_name")}
 _ID = {"channel": "channel_id", "group": "group_id"}
 _STATUS_ICON = {"green": "🟢", "amber": "🟠", "red": "🔴", "grey": "⚪"}
-#: Subscriber rows that explain each KPI: (order by, only new / churned numbers).
-_SUBSCRIBER_VIEW = {"mou": ("mou", None), "dou": ("data_mb", None), "new_subs": ("revenue", "new"),
-                    "churn_rate": ("revenue", "churned")}
-
-
-_SUBSCRIBER_COLUMNS = ("number", "revenue_now", "revenue_before", "change", "mou_now",
-                       "mou_before", "data_mb_now", "data_mb_before", "plan_name", "segment",
-                       "channel_name", "channel_type", "micro_region", "join_month", "churn_month")
-_SUBSCRIBER_CONFIG = {
-    "number": st.column_config.TextColumn("number 号码", pinned=True),
-    "revenue_now": st.column_config.NumberColumn("revenue ¥ this month", format="%.2f"),
-    "revenue_before": st.column_config.NumberColumn("revenue ¥ last month", format="%.2f"),
-    "change": st.column_config.NumberColumn("change", format="%+.2f"),
-    "mou_now": st.column_config.NumberColumn("MOU now", format="%.0f"),
-    "mou_before": st.column_config.NumberColumn("MOU before", format="%.0f"),
-    "data_mb_now": st.column_config.NumberColumn("data MB now", format="%.0f"),
-    "data_mb_before": st.column_config.NumberColumn("data MB before", format="%.0f"),
-    "join_month": st.column_config.DateColumn("joined", format="YYYY-MM"),
-    "churn_month": st.column_config.DateColumn("gone", format="YYYY-MM"),
-}
+CITY = "Zhuhai city 全市"
 
 
 @dataclass(frozen=True)
@@ -129,31 +109,44 @@ def _member_rows(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.Data
         frame = cache.market_breakdown(level, months, slice_)
     else:
         frame = cache.breakdown(level, months, slice_, measures_for(kpi))
-    table = member_kpis(frame, keys, kpi, pd.Timestamp(month))
+    table = rank_members(frame, keys, kpi, pd.Timestamp(month))
     if table.empty:
         return table
     expected = member_expected(frame, keys, kpi, pd.Timestamp(month))
     return table.merge(expected, on=keys, how="left")
 
 
+def _heading(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
 def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
+    """The ranked table as a reader sees it: bilingual headers, ¥/万 and %, "—" for gaps."""
     unit = REGISTRY[kpi].unit
-    change_unit = "yuan" if unit == "yuan" else unit
     keys, name = _KEYS[level]
+    if unit == "pct" or kpi == "net_adds":  # rates and counts that can be ≤ 0: the gap itself
+        vs_expected = [format_change(v - e, unit) for v, e in
+                       zip(table["value"], table["expected"], strict=True)]
+    else:
+        ratio = table["value"] / table["expected"].where(table["expected"] > 0) - 1
+        vs_expected = [MISSING if pd.isna(v) else f"{v:+.1%}" for v in ratio]
     shown = pd.DataFrame({
-        "status": [f"{_STATUS_ICON[s]} {STATUS_BADGE[s][0]}" for s in table["status"]],
-        LEVELS[level]: table[name].astype(str),
-        "value": [format_value(v, unit) for v in table["value"]],
-        "last month": [format_value(v, unit) for v in table["previous"]],
-        "expected 预期": [format_value(v, unit) for v in table["expected"]],
-        "vs expected": (table["value"] / table["expected"].where(table["expected"] != 0) - 1),
-        "change": [format_value(v, change_unit) if v >= 0 else "−" + format_value(-v, change_unit)
-                   for v in table["change"].fillna(0)],
-        "contribution to change": table["contribution"].round(4),
-        "share of change": table["share_of_change"],
+        column_label("status"): [f"{_STATUS_ICON[s]} {STATUS_BADGE[s][0]}"
+                                 for s in table["status"]],
+        _heading(LEVELS[level]): table[name].astype(str),
+        column_label("current"): [format_value(v, unit) for v in table["value"]],
+        column_label("previous"): [format_value(v, unit) for v in table["previous"]],
+        column_label("expected"): [format_value(v, unit) for v in table["expected"]],
+        column_label("vs_expected"): vs_expected,
+        column_label("change"): [format_change(v, unit) for v in table["change"]],
+        column_label("contribution"): [format_change(v, unit) for v in table["contribution"]],
+        column_label("share_of_parent_change"): [
+            format_share(v, c, p) for v, c, p in
+            zip(table["share_of_change"], table["parent_change"], table["parent_level"],
+                strict=True)],
     })
     if level == "channel":
-        shown.insert(2, "type", table["channel_type"].values)
+        shown.insert(2, column_label("channel_type"), table["channel_type"].astype(str).values)
     return shown
 
 
@@ -164,16 +157,22 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
     if table.empty:
         st.info("Nothing to break down here for this month. Pick another level or go back up.")
         return None
-    st.caption(f"{len(table)} members, ranked by how much each moved {REGISTRY[kpi].label} "
-               "(contributions add up to the total change). Click a row to drill into it.")
+    meta = REGISTRY[kpi]
+    if table["parent_status"].iloc[0] in ("red", "amber"):
+        worse = "fall" if meta.direction == "higher" else "rise"
+        order = (f"{meta.label} is off target here, so the members whose {worse} pulled it "
+                 f"down come first, biggest first; then the rest")
+    else:
+        order = f"ranked by how much each moved {meta.label}"
+    st.caption(f"{len(table)} members, {order} (contributions add up to the total change). "
+               "Click a row to drill into it.")
     event = st.dataframe(
         _display(table, level, kpi), hide_index=True, on_select="rerun",
         selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
-        column_config={"share of change": st.column_config.ProgressColumn(
-            "share of change", format="percent", min_value=-1.0, max_value=1.0),
-            "vs expected": st.column_config.NumberColumn(format="percent")},
+        column_config={_heading(LEVELS[level]): st.column_config.TextColumn(width="medium")},
     )
-    st.download_button("Download this table (CSV)", table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+    st.download_button("Download this table (CSV)",
+                       table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
     if not rows:
@@ -182,50 +181,6 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
     keys, name = _KEYS[level]
     value = int(chosen[_ID[level]]) if level in _ID else str(chosen[keys[0]])
     return Step(level, value, str(chosen[name]))
-
-
-def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.date,
-                       prefix: str = "sandbox") -> int | None:
-    """The numbers behind the figure; returns the subscriber the user clicked."""
-    order_by, only = _SUBSCRIBER_VIEW.get(kpi, ("revenue", None))
-    try:
-        rows = cache.subscriber_rows(month, previous, slice_, order_by=order_by, only=only)
-    except ConcertoError as exc:
-        st.error(plain(exc))
-        return None
-    if rows.empty:
-        st.info("No subscriber rows behind this figure for this month.")
-        return None
-    what = {"new": "new activations of", "churned": "numbers gone in"}.get(only or "", "subscribers in")
-    st.caption(f"{len(rows)} {what} {month:%Y-%m}, biggest fall in {order_by} first "
-               "(numbers masked 号码脱敏). Click a row for the subscriber's ledger.")
-    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row",
-                         key=f"{prefix}_subscribers", column_order=_SUBSCRIBER_COLUMNS,
-                         column_config=_SUBSCRIBER_CONFIG)
-    st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
-                       .pipe(safe_frame).to_csv(index=False).encode("utf-8"), "subscriber_rows.csv", "text/csv",
-                       key=f"{prefix}_csv_subscribers")
-    picked = event.selection.rows if event else []
-    return int(rows.iloc[picked[0]]["subscriber_id"]) if picked else None
-
-
-def render_ledger(subscriber_id: int, prefix: str = "sandbox") -> None:
-    """One subscriber's months: revenue by component and usage (the ledger 明细账)."""
-    ledger = cache.subscriber_ledger(subscriber_id)
-    if ledger.empty:
-        st.info("This subscriber has no billed months.")
-        return
-    st.markdown(f"**Ledger 明细账 · {ledger['number'].iloc[0]}**")
-    parts = ledger.melt(id_vars="month", value_vars=["rev_voice", "rev_data", "rev_sms", "rev_vas"],
-                        var_name="component", value_name="yuan")
-    chart = alt.Chart(parts).mark_bar().encode(
-        x=alt.X("yearmonth(month):T", title=None), y=alt.Y("sum(yuan):Q", title="gross revenue (yuan)"),
-        color=alt.Color("component:N", title="component"), tooltip=["month:T", "component", "yuan"],
-    ).properties(height=220)
-    st.altair_chart(chart, width="stretch")
-    st.dataframe(ledger, hide_index=True)
-    st.download_button("Download ledger (CSV)", ledger.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
-                       "subscriber_ledger.csv", "text/csv", key=f"{prefix}_csv_ledger")
 
 
 def start_path_from_url(prefix: str) -> None:
@@ -250,10 +205,38 @@ def set_path(prefix: str, steps: list[Step]) -> None:
     st.session_state[f"{prefix}_path"] = list(steps)
 
 
+def unit_label(base: Slice, fallback: str = CITY) -> str:
+    """The name of the unit a view of ``base`` covers, in the acting viewer's scope: their
+    own micro-region or branch (with its Chinese name) when they are scoped, else
+    ``fallback`` for the whole city."""
+    try:
+        base = scope.scoped(base)
+    except Forbidden:
+        return fallback
+    for column, value in (("micro_region", base.micro_region), ("branch", base.branch)):
+        if value is not None:
+            regions = cache.region_table()
+            names = regions.loc[regions[column] == value, f"{column}_zh"]
+            return f"{value} {names.iloc[0]}" if not names.empty else str(value)
+    return fallback
+
+
 def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
                  prefix: str, levels_filter=None) -> Slice:
     """Breadcrumbs, a level picker, the ranked table (click to go deeper), subscriber rows
-    and the ledger. The path lives in session state and in the URL. Returns the slice shown."""
+    and the ledger. The path lives in session state and in the URL. Returns the slice shown.
+
+    The drill starts at the viewer's own level: a branch manager's first table lists their
+    branch's micro-regions, and the first breadcrumb names their region, whatever
+    ``scope_label`` the page passed for an unfiltered view.
+    """
+    try:
+        base = scope.scoped(base)
+    except Forbidden as exc:
+        st.warning(plain(exc))
+        return base
+    if base.branch is not None or base.micro_region is not None:
+        scope_label = unit_label(base, scope_label)
     state = f"{prefix}_path"
     path: list[Step] = st.session_state.setdefault(state, [])
     crumbs = st.container(horizontal=True)
@@ -269,6 +252,10 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
     levels = next_levels(current, kpi)
     if levels_filter is not None:
         levels = [lvl for lvl in levels if levels_filter(lvl)] or [SUBSCRIBERS]
+    if not levels:
+        st.info(f"{REGISTRY[kpi].label} cannot be broken down further here (it is known per "
+                "branch and micro-region only). Go back up with the breadcrumbs.")
+        return current
     level = st.segmented_control(
         "Break down by 拆分维度", levels, default=levels[0], key=f"{prefix}_level_{len(path)}",
         format_func=lambda lvl: "subscribers 用户号码" if lvl == SUBSCRIBERS else LEVELS[lvl],

@@ -1,16 +1,16 @@
-"""Work-order widgets: the response KPIs, the board, one order's detail, history and checklist."""
+"""Work-order widgets: the response KPIs, the board, one order's detail, its moves and history."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pandas as pd
 import streamlit as st
 
+from analytics.formatting import (MISSING, column_label, format_day, format_time,
+                                  format_times)
 from analytics.ops import workorders as rules
 from data_access.store import order_actions
 from data_access.store import workorders
-from data_access.store.auth import Principal, list_users
+from data_access.store.auth import ROLES, Principal, list_users
 from data_access.db import ConcertoError
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
@@ -20,11 +20,16 @@ STATE_ICON = {"new": "🆕", "dispatched": "📨", "accepted": "👍", "in_progr
 PRIORITY_ICON = {"high": "🔴", "normal": "🟡", "low": "⚪"}
 BADGE = {"green": "🟢", "amber": "🟠", "red": "🔴", "grey": "⚪"}
 SELECTED = "orders_selected"
+#: The move waiting for confirmation: order, version seen, action, note and assignee.
+PENDING = "orders_pending_move"
+#: How far back the board's closed column reaches, and how many orders it holds at most.
+CLOSED_DAYS = 30
+CLOSED_LIMIT = 100
 
 
 def _hours(value: float) -> str:
     if value != value:
-        return "—"
+        return MISSING
     if value < 1:
         return f"{value * 60:.0f} min"
     return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} d"
@@ -48,7 +53,7 @@ def kpi_strip(frame: pd.DataFrame, now: pd.Timestamp, where: st.delta_generator.
                         f"{rules.RESOLUTION_TARGET_HOURS:.0f} h.")
     on_time = kpis["on_time_rate"]
     cols[4].metric(f"{BADGE[status['on_time_rate']]} On time 及时率",
-                   "—" if on_time != on_time else f"{on_time:.0%}",
+                   MISSING if on_time != on_time else f"{on_time:.0%}",
                    help=f"Share of resolved orders resolved by their deadline; target ≥ "
                         f"{rules.ON_TIME_TARGET:.0%}.")
 
@@ -75,7 +80,7 @@ def response_strip(engine, who: Principal, branch: str | None, micro_region: str
 
 
 def table(orders: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """The columns a queue shows, readable."""
+    """The columns a queue shows, readable (deadlines in local time, labelled)."""
     overdue = orders["state"].isin(rules.OPEN_STATES) & (orders["due_at"] < now)
     return pd.DataFrame({
         "order": orders["order_id"],
@@ -85,44 +90,50 @@ def table(orders: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
         "title": orders["title"],
         "where": orders["micro_region"].fillna(orders["branch"]).fillna("city 全市"),
         "assignee": orders["assignee"].fillna("— unassigned"),
-        "due": orders["due_at"].dt.tz_convert("Asia/Shanghai").dt.strftime("%m-%d %H:%M")
-        + overdue.map({True: " ⏰ overdue", False: ""}),
+        "due": format_times(orders["due_at"]) + overdue.map({True: " ⏰ overdue", False: ""}),
     })
 
 
-def board(orders: pd.DataFrame, now: pd.Timestamp) -> None:
-    """One column per state with a card per order (the newest 8 per state)."""
-    shown = [s for s in rules.STATES if s != "closed"]
-    columns = st.columns(len(shown))
-    for column, state in zip(columns, shown):
-        in_state = orders[orders["state"] == state]
-        column.markdown(f"**{STATE_ICON[state]} {rules.STATES[state]}** · {len(in_state)}")
-        for _, row in in_state.head(8).iterrows():
-            late = " ⏰" if state in rules.OPEN_STATES and row["due_at"] < now else ""
+TABLE_COLUMNS = {"order": "Order 工单", "state": "State 状态", "kind": "Kind 类型",
+                 "priority": column_label("priority"), "title": column_label("title"),
+                 "where": "Where 区域", "assignee": column_label("assignee"),
+                 "due": column_label("due_at")}
+
+
+def board(orders: pd.DataFrame, closed: pd.DataFrame, now: pd.Timestamp) -> None:
+    """One column per step of the lifecycle, with a card per order (8 at most per column);
+    the last column holds the orders closed in the last ``CLOSED_DAYS`` days and how they
+    ended."""
+    lanes = rules.board_lanes(orders, closed)
+    for column, lane in zip(st.columns(len(lanes)), lanes):
+        icon = STATE_ICON[lane.states[0]]
+        column.markdown(f"**{icon} {lane.title}** · {lane.total}"
+                        + ("+" if lane.states == ("closed",) and lane.total >= CLOSED_LIMIT
+                           else ""))
+        if lane.states == ("closed",):
+            column.caption(f"closed in the last {CLOSED_DAYS} days")
+        ended = rules.outcomes(lane.cards) if lane.states == ("closed",) else None
+        for _, row in lane.cards.iterrows():
             card = column.container(border=True)
-            card.markdown(f"{PRIORITY_ICON[row['priority']]} **#{row['order_id']}** "
+            late = " ⏰" if row["state"] in rules.OPEN_STATES and row["due_at"] < now else ""
+            mark = f"{STATE_ICON[row['state']]} " if len(lane.states) > 1 else ""
+            card.markdown(f"{mark}{PRIORITY_ICON[row['priority']]} **#{row['order_id']}** "
                           f"{plain(row['title'][:60])}{late}")
-            card.caption(f"{row['assignee'] or 'unassigned'} · due "
-                         f"{row['due_at'].tz_convert('Asia/Shanghai'):%m-%d %H:%M}")
-            if card.button("Open", key=f"board_open_{row['order_id']}"):
+            # Cards name the day only; the order's own page gives the time, labelled.
+            who = "unassigned" if pd.isna(row["assignee"]) else plain(row["assignee"])
+            if ended is not None:
+                card.caption(f"{plain(ended[row.name])}  \n{who} · closed "
+                             f"{format_day(row['closed_at'])}")
+            else:
+                card.caption(f"{who} · due {format_day(row['due_at'])}")
+            if card.button("Open 查看", key=f"board_open_{row['order_id']}"):
                 st.session_state[SELECTED] = int(row["order_id"])
-        if len(in_state) > 8:
-            column.caption(f"… and {len(in_state) - 8} more (see the list)")
+        if lane.total > len(lane.cards):
+            column.caption(f"… and {lane.total - len(lane.cards)} more (see the list)")
 
 
-def _act(engine, who: Principal, order: dict, action: str, **kw) -> None:
-    try:
-        order_actions.transition(engine, who, order["order_id"], action,
-                                 version=order["version"], **kw)
-    except ConcertoError as exc:
-        st.error(plain(exc))
-    else:
-        st.toast(f"Order #{order['order_id']}: {rules.TRANSITIONS[action].label} ✓")
-        st.rerun()
-
-
-def actions(engine, who: Principal, order: dict) -> None:
-    """Buttons for the moves this person may make now, with the note or person they need."""
+def _possible(who: Principal, order: dict) -> list[str]:
+    """The moves this person may make on the order now, in lifecycle order."""
     possible = []
     for action in rules.allowed_actions(order["state"]):
         move = rules.TRANSITIONS[action]
@@ -131,80 +142,128 @@ def actions(engine, who: Principal, order: dict) -> None:
                 possible.append(action)
         elif who.can(move.who) and not (action == "verify" and order["assignee"] == who.username):
             possible.append(action)
+    return possible
+
+
+def _whose(order: dict, action: str) -> str:
+    """Who makes ``action`` on the order, in words."""
+    who = rules.TRANSITIONS[action].who
+    if who == "assignee":
+        return plain(order["assignee"] or "the assignee")
+    return {"dispatch_orders": "a dispatcher", "verify_orders": "a verifier"}.get(who, who)
+
+
+def _act(engine, who: Principal, order: dict, action: str, *, version: int, **kw) -> bool:
+    try:
+        order_actions.transition(engine, who, order["order_id"], action, version=version, **kw)
+    except ConcertoError as exc:
+        st.error(plain(exc))
+        return False
+    st.session_state.pop(PENDING, None)
+    st.toast(f"Order #{order['order_id']}: {rules.TRANSITIONS[action].label} ✓")
+    st.rerun()
+    return True
+
+
+def _confirm(engine, who: Principal, order: dict, pending: dict) -> None:
+    """The second step of a final or destructive move: what it will do, its reason, and
+    nothing written until "Yes" is pressed."""
+    action = pending["action"]
+    move = rules.TRANSITIONS[action]
+    box = st.container(border=True, key="order_confirm_box")
+    box.warning(rules.consequence(action, order["order_id"]), icon="⚠️")
+    reason = box.text_area("Reason 原因 (required)" if move.needs_note
+                           else "Note 说明 (optional)", key="order_confirm_note")
+    cols = box.columns([1, 1, 2])
+    yes = cols[0].button(f"Yes, {move.label} 确认", type="primary", key="order_confirm_yes")
+    if cols[1].button("Cancel 取消", key="order_confirm_no"):
+        st.session_state.pop(PENDING, None)
+        st.rerun()
+    if yes:
+        _act(engine, who, order, action, version=pending["version"], note=reason,
+             **({"assignee": pending["assignee"]} if pending["assignee"] else {}))
+
+
+def actions(engine, who: Principal, order: dict) -> None:
+    """Buttons for the moves this person may make now: the state's expected next move is the
+    one primary button; reject and close ask for confirmation before anything is written."""
+    possible = _possible(who, order)
+    expected = rules.NEXT_MOVE.get(order["state"])
     if not possible:
-        st.caption("Nothing for you to do on this order now 当前无可执行操作.")
+        st.caption("Nothing for you to do on this order now 当前无可执行操作"
+                   + (f" · next: {rules.TRANSITIONS[expected].label}, by "
+                      f"{_whose(order, expected)}" if expected else "") + ".")
         return
+    pending = st.session_state.get(PENDING)
+    if pending:
+        if (pending["order_id"] == order["order_id"] and pending["version"] == order["version"]
+                and pending["action"] in possible):
+            _confirm(engine, who, order, pending)
+            return
+        # Another order is open, or this one moved on: the question is not asked again
+        # unprompted; the person starts from the order's moves as they are now.
+        st.session_state.pop(PENDING, None)
+    primary = rules.primary_action(order["state"], possible)
+    ordered = ([primary] if primary else []) + [a for a in possible if a != primary]
+    if primary is None and expected:
+        st.caption(f"Next on this order: {rules.TRANSITIONS[expected].label}, by "
+                   f"{_whose(order, expected)}.")
     with st.form(f"order_actions_{order['order_id']}", border=True):
-        note = st.text_area("Note 说明 (needed to reject, resolve or send back)", key="order_note")
+        note = st.text_area("Note 说明 (needed to resolve or send back)", key="order_note")
         person = None
         if {"dispatch", "reassign"} & set(possible):
             users = list_users(engine)
             users = users[users["active"].astype(bool)]
             role_of = dict(zip(users["username"], users["role"]))
             person = st.selectbox("Assign to 指派给", users["username"],
-                                  format_func=lambda u: f"{u} · {role_of[u]}",
+                                  format_func=lambda u: f"{u} · {ROLES.get(role_of[u], role_of[u])}",
                                   key="order_assignee")
         pressed = []
-        for i, (action, col) in enumerate(zip(possible, st.columns(len(possible)))):
-            if col.form_submit_button(rules.TRANSITIONS[action].label or action,
-                                      type="primary" if i == 0 else "secondary"):
+        for action, col in zip(ordered, st.columns(len(ordered))):
+            label = rules.TRANSITIONS[action].label + (" …" if action in rules.CONFIRM else "")
+            if col.form_submit_button(label, key=f"order_move_{action}",
+                                      type="primary" if action == primary else "secondary"):
                 pressed.append(action)
-    if pressed:
-        action = pressed[0]
-        extra = {"assignee": person} if action in ("dispatch", "reassign") else {}
-        _act(engine, who, order, action, note=note, **extra)
+    if not pressed:
+        return
+    action = pressed[0]
+    extra = {"assignee": person} if action in ("dispatch", "reassign") else {}
+    if action in rules.CONFIRM:
+        st.session_state[PENDING] = {"order_id": order["order_id"], "version": order["version"],
+                                     "action": action, "assignee": extra.get("assignee")}
+        st.session_state["order_confirm_note"] = note
+        st.rerun()
+    _act(engine, who, order, action, version=order["version"], note=note, **extra)
 
 
-def checklist(engine, who: Principal, order: dict) -> list[rules.Question]:
-    """The activation-drop checklist: answers, notes, and the actions the answers lead to."""
-    questions = rules.order_checklist(order)
-    if not questions:
-        return []
-    answers = order_actions.checklist_answers(order)
-    editable = order["assignee"] == who.username and order["state"] in ("accepted", "in_progress")
-    st.markdown("#### Front-line checklist 一线排查清单")
-    if not editable:
-        st.caption("Answered by the assignee." if order["state"] in rules.DONE_STATES
-                   else "The assignee answers this once the order is accepted.")
-    with st.form(f"checklist_{order['order_id']}", border=True):
-        given, notes = {}, {}
-        for q in questions:
-            left, right = st.columns([3, 2])
-            current = answers.get(q.key, "unknown")
-            given[q.key] = left.radio(q.text, rules.ANSWERS, index=rules.ANSWERS.index(current),
-                                      horizontal=True, key=f"check_{q.key}",
-                                      disabled=not editable)
-            notes[q.key] = right.text_input("What you saw 现场情况",
-                                            answers.get(f"{q.key}__note", ""),
-                                            key=f"check_note_{q.key}", disabled=not editable)
-        saved = st.form_submit_button("Save answers 保存", disabled=not editable)
-    if saved:
-        try:
-            order_actions.save_checklist(engine, who, order["order_id"], given,
-                                         version=order["version"], notes=notes)
-        except ConcertoError as exc:
-            st.error(plain(exc))
-        else:
-            st.rerun()
-    todo = rules.checklist_actions(questions, answers)
-    for q in todo:
-        st.info(f"**{q.key.replace('_', ' ')}** → {q.action}")
-    if not rules.checklist_complete(questions, answers):
-        st.caption("Answer every question yes or no before resolving.")
-    return todo
+HISTORY_COLUMNS = {"at": "When 时间", "actor": "By 操作人", "action": "Action 操作",
+                   "from_state": "From 原状态", "to_state": "To 新状态",
+                   "assignee": column_label("assignee"), "note": "Note 说明"}
 
 
 def history(engine, who: Principal, order_id: int) -> None:
+    """Every change to the order, oldest first, at local times labelled UTC+8."""
     events = workorders.order_history(engine, who, order_id)
-    events["at"] = pd.to_datetime(events["at"], utc=True).dt.tz_convert("Asia/Shanghai")
-    shown = events[["at", "actor", "action", "from_state", "to_state", "assignee", "note"]]
-    st.dataframe(shown, hide_index=True, use_container_width=True, column_config={
-        "at": st.column_config.DatetimeColumn("when 时间", format="YYYY-MM-DD HH:mm")})
-    st.download_button("Download history (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
+    moves = {"create": "Create 创建", "comment": "Comment 备注", "checklist": "Checklist 清单",
+             **{name: move.label for name, move in rules.TRANSITIONS.items()}}
+    shown = pd.DataFrame({
+        "at": format_times(events["at"]),
+        "actor": events["actor"],
+        "action": events["action"].map(lambda a: moves.get(a) or a),
+        "from_state": events["from_state"].map(rules.STATES).fillna(MISSING),
+        "to_state": events["to_state"].map(rules.STATES).fillna(MISSING),
+        "assignee": events["assignee"].fillna(MISSING),
+        "note": events["note"],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_config=HISTORY_COLUMNS)
+    st.download_button("Download history (CSV)",
+                       shown.pipe(safe_frame).to_csv(index=False).encode(),
                        f"order_{order_id}_history.csv", "text/csv", key="order_history_csv")
 
 
-def header(order: dict, now: dt.datetime) -> None:
+def header(order: dict, now: pd.Timestamp) -> None:
+    """Title, state, people, place, deadline and the order's times (local, labelled)."""
     due = pd.Timestamp(order["due_at"])
     due = due.tz_localize("UTC") if due.tzinfo is None else due
     late = order["state"] in rules.OPEN_STATES and due < now
@@ -212,13 +271,17 @@ def header(order: dict, now: dt.datetime) -> None:
     cols = st.columns(4)
     cols[0].markdown(f"**State** {rules.STATES[order['state']]}  \n**Kind** "
                      f"{rules.KINDS[order['kind']]}")
-    cols[1].markdown(f"**Assignee** {order['assignee'] or '— unassigned'}  \n**Owner role** "
-                     f"{order['owner_role']}")
+    cols[1].markdown(f"**Assignee** {plain(order['assignee'] or '— unassigned')}  \n"
+                     f"**Owner role** {ROLES.get(order['owner_role'], order['owner_role'])}")
     cols[2].markdown(f"**Unit** {plain(order['unit_level'])} · {plain(order['unit_label'])}  \n"
                      f"**Where** {plain(order['micro_region'] or order['branch'] or 'city 全市')}")
     cols[3].markdown(f"**Priority** {PRIORITY_ICON[order['priority']]} {order['priority']}  \n"
-                     f"**Due** {due.tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M}"
-                     f"{' ⏰ overdue' if late else ''}")
+                     f"**Due** {format_time(due)}{' ⏰ overdue' if late else ''}")
+    steps = [("created", "created_at"), ("dispatched", "dispatched_at"),
+             ("accepted", "accepted_at"), ("resolved", "resolved_at"), ("closed", "closed_at")]
+    st.caption(" · ".join(f"{name} {format_time(order[column])}" for name, column in steps
+                          if order.get(column) is not None)
+               + f" · by {plain(order['created_by'])}")
     if order["detail"]:
         st.markdown(f"> {plain(order['detail'])}")
     if order["resolution"]:
