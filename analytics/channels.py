@@ -377,3 +377,42 @@ def false_alarm_rate(alerts: pd.DataFrame, all_ids: pd.Series, planted: set[int]
     if not clean:
         return float("nan")
     return len(set(alerts["channel_id"].astype(int)) & clean) / len(clean)
+
+
+#: Alerts that say a channel's sales are not what they seem: its ROI is then not meaningful.
+INTEGRITY_ALERTS: dict[str, str] = {"sim_farming": "SIM farming 养卡",
+                                    "cross_region": "cross-region selling 跨区销售"}
+
+
+def rank_channels(evaluated: pd.DataFrame, alerts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The evaluated channels, most valuable first, with ROI marked where it cannot be trusted.
+
+    Sorted by net value, then ROI, both descending (channel id breaks ties). A channel of
+    type ``arbitrage`` or named in an integrity alert (``INTEGRITY_ALERTS``: SIM farming,
+    cross-region selling) gets ``roi_suspect`` True and a ``roi_note`` naming why: its
+    commissions pay for numbers nobody uses, so a high ROI is an artefact, not a success.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"channel_id": [1, 2], "net_value": [10.0, 50.0],
+    ...                       "roi": [8.1, 0.5], "behaviour": ["arbitrage", "mature"]})
+    >>> ranked = rank_channels(frame)
+    >>> ranked["channel_id"].tolist(), ranked["roi_suspect"].tolist()
+    ([2, 1], [False, True])
+    """
+    out = evaluated.copy()
+    reasons: dict[int, list[str]] = {}
+    if alerts is not None and not alerts.empty:
+        for channel, metric in zip(alerts["channel_id"], alerts["metric"], strict=True):
+            if metric in INTEGRITY_ALERTS:
+                reasons.setdefault(int(channel), []).append(INTEGRITY_ALERTS[metric])
+    notes = []
+    for channel, kind in zip(out["channel_id"], out["behaviour"], strict=True):
+        why = list(dict.fromkeys(reasons.get(int(channel), [])))
+        if kind == "arbitrage" and INTEGRITY_ALERTS["sim_farming"] not in why:
+            why.insert(0, INTEGRITY_ALERTS["sim_farming"])
+        notes.append(f"not meaningful: {', '.join(why)} alert" if why else "")
+    out["roi_note"] = notes
+    out["roi_suspect"] = out["roi_note"] != ""
+    return out.sort_values(["net_value", "roi", "channel_id"], ascending=[False, False, True],
+                           na_position="last", kind="mergesort").reset_index(drop=True)

@@ -290,6 +290,24 @@ def format_share(share: Any, parent_change: Any = None, parent_level: Any = None
     return f"{number:.1%}"
 
 
+def format_ratio(value: Any) -> str:
+    """A multiple such as an input-output ratio: two decimals and ×; ∞ when nothing was spent.
+
+    Examples
+    --------
+    >>> format_ratio(1.3749), format_ratio(float("inf")), format_ratio(None)
+    ('1.37×', '∞', '—')
+    """
+    if value is not None and not pd.isna(value):
+        try:
+            if math.isinf(float(value)):
+                return "∞" if float(value) > 0 else MISSING
+        except (TypeError, ValueError):
+            return MISSING
+    number = _number(value)
+    return MISSING if number is None else f"{number:,.2f}×"
+
+
 #: Human, bilingual names for the columns pages show (snake_case never reaches a reader).
 COLUMN_LABELS: dict[str, str] = {
     "branch": "Branch 分公司", "micro_region": "Micro-region 微区域", "channel": "Channel 渠道",
@@ -310,6 +328,34 @@ COLUMN_LABELS: dict[str, str] = {
     "title": "Title 标题", "priority": "Priority 优先级", "assignee": "Assignee 处理人",
     "kpi": "KPI 指标", "unit": "Unit 单元", "level": "Level 层级", "count": "Count 数量",
     "amount": "Amount 金额", "budget": "Budget 预算", "spent": "Spent 已用",
+    # diagnosis
+    "node": "Node 节点", "label": "Node 节点", "value": "Value 本期值",
+    "compare_value": "Compared with 对比值", "breached": "Alert fired 告警", "message":
+    "What happened 说明", "version": "Version 版本", "created_by": "Created by 创建人",
+    "is_current": "Current 当前", "run_id": "Run 运行", "name": "Name 名称", "period": "Period 账期",
+    "compare_period": "Compared with 对比账期", "trigger": "Trigger 触发方式",
+    "started_at": "Started 开始时间", "seconds": "Seconds 耗时(秒)",
+    "alerts_raised": "Alerts raised 告警数", "difference": "Difference 差值",
+    "template_id": "Template 模板",
+    # campaigns
+    "campaign_id": "Campaign 活动编号", "campaign_name": "Campaign 活动", "department":
+    "Department 部门", "start_month": "Start 开始", "end_month": "End 结束", "has_control":
+    "Hold-out 对照组", "spend": "Spend 投入", "participants": "Participants 参与用户",
+    "controls": "Controls 对照用户", "measure": "Measure 指标", "estimate": "Effect 效果",
+    "low": "95% low 下限", "high": "95% high 上限", "p_value": "p-value p值",
+    "n_treated": "Participants 参与用户", "n_control": "Controls 对照用户", "segment":
+    "Segment 客群", "arm": "Arm 组别", "significant":
+    "Significant 显著",
+    # channels and value
+    "channel_name": "Channel 渠道", "new_numbers": "New numbers 新增号码",
+    "low_use_share": "Low-use share 低使用占比", "behaviour": "Behaviour type 行为类型",
+    "action": "Recommended action 建议动作", "roi_note": "ROI note ROI说明",
+    "reason": "Reason 原因", "customers": "Customers 客户数",
+    "negative_customers": "Losing money 负价值客户", "gross": "Gross revenue 优惠前收入",
+    "service_cost": "Service cost 服务成本", "campaign_cost": "Campaign cost 营销成本",
+    "band": "ROI band ROI区间", "industry": "Industry 行业", "departments": "Departments 部门数",
+    "campaigns": "Campaigns 活动数", "units": "Units 数量", "share": "Share 占比",
+    "new_arpu": "New-customer ARPU 新客ARPU", "manager": "Manager 经理",
     "number": "Number 号码", "check": "Check 检查项", "first_month": "From 起始月",
     "months": "Months 月数", "plan_name": "Plan 套餐", "detail": "Detail 说明",
 }

@@ -9,8 +9,16 @@ from data_access.store.audit import load_audit
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
+
+USER_LABELS = {"username": "Username 用户名", "display_name": "Name 姓名", "role": "Role 角色",
+               "scope": "Scope 范围", "active": "Active 启用", "failed_logins": "Failed sign-ins 失败次数",
+               "locked": "Locked 锁定"}
+AUDIT_LABELS = {"audit_id": "Entry 记录", "at": "When 时间", "username": "Username 用户名",
+                "action": "Action 操作", "entity": "Object 对象", "entity_id": "Object id 对象编号",
+                "before_json": "Before 修改前", "after_json": "After 修改后"}
 
 st.title("Users & audit 用户与审计")
 require_mart()
@@ -25,10 +33,11 @@ with people:
     users = auth.list_users(engine)
     shown = users.assign(role=users["role"].map(auth.ROLES), scope=users["scope_value"].fillna("—"),
                          locked=pd.to_datetime(users["locked_until"], utc=True).notna())
-    st.dataframe(shown[["username", "display_name", "role", "scope", "active", "failed_logins",
-                        "locked", "created_at"]], hide_index=True, use_container_width=True)
-    st.download_button("Download users (CSV)", shown.drop(columns=["locked_until"])
-                       .pipe(safe_frame).to_csv(index=False).encode(), "users.csv", "text/csv")
+    show_table(shown[["username", "display_name", "role", "scope", "active", "failed_logins",
+                      "locked", "created_at"]], {"created_at": "time", "failed_logins": "count"},
+               key="admin_users", labels=USER_LABELS)
+    st.download_button("Download users (CSV)", csv_bytes(shown.drop(columns=["locked_until"])),
+                       "users.csv", "text/csv")
     if not who.can("manage_users"):
         st.caption("Only administrators change users.")
     else:
@@ -90,7 +99,5 @@ with audit:
         if rows.empty:
             st.info("No audit rows match.")
         else:
-            st.dataframe(rows, hide_index=True, use_container_width=True, column_config={
-                "at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss")})
-            st.download_button("Download the audit rows (CSV)", rows.pipe(safe_frame).to_csv(index=False).encode(),
-                               "audit_log.csv", "text/csv")
+            show_table(rows, {"at": "time"}, key="admin_audit", labels=AUDIT_LABELS,
+                       csv=("Download the audit rows (CSV)", "audit_log.csv"))

@@ -11,7 +11,10 @@ from analytics.anomaly.alerting import group_incidents, impact_in_minimum_effect
 from data_access.store.dispatch import dispatch_alert
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from analytics.formatting import LOCAL_TZ, MISSING
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.findings import ALERT_LABELS, alert_rows
+from pages.common.tables import readable_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Alerts 告警")
@@ -44,8 +47,9 @@ floor = cols[2].slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="alerts_floor")
 shown = alerts[(alerts["score"] >= floor)
                & (alerts["source"].isin(sources) if sources else True)
                & (alerts["unit_level"].isin(levels) if levels else True)]
-by_day = shown.assign(day=pd.to_datetime(shown["raised_at"]).dt.date).groupby(
-    ["day", "source"]).size().rename("alerts").reset_index()
+by_day = shown.assign(day=pd.to_datetime(shown["raised_at"], utc=True).dt.tz_convert(LOCAL_TZ)
+                      .dt.strftime("%Y-%m-%d")).groupby(["day", "source"]).size().rename(
+    "alerts").reset_index()
 st.bar_chart(by_day, x="day", y="alerts", color="source", height=180)
 # Largest expected impact first; alerts on one unit, or on a unit and what it lies in, in the
 # same day or month are one incident: its lead alert is listed, the rest beneath it.
@@ -61,22 +65,14 @@ st.caption(f"{grouped['incident'].nunique() if len(grouped) else 0} incident(s) 
            f"{len(shown)} alert(s) shown of {len(alerts)}, largest expected impact first "
            "(impact = the miss against expected, in the KPI's minimum effects, × how surprising it "
            "was, so KPIs of different units compare).")
-picked = st.dataframe(
-    listed[["incident", "incident_size", "alert_id", "source", "metric", "unit_label",
-            "observed_at", "score", "actual", "expected", "impact", "message", "status"]],
-    hide_index=True, column_config={
-        "incident": st.column_config.NumberColumn("incident 事件"),
-        "incident_size": st.column_config.NumberColumn("alerts in it"),
-        "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                 format="%.2f"),
-        "actual": st.column_config.NumberColumn("actual", format="%.1f"),
-        "expected": st.column_config.NumberColumn("expected", format="%.1f"),
-        "impact": st.column_config.NumberColumn("impact", format="%.1f")},
-    on_select="rerun", selection_mode="single-row", key="alerts_table")
+table, config = readable_table(alert_rows(listed), {"raised_at": "time", "impact": "number"},
+                               labels=ALERT_LABELS)
+config["Score 评分"] = st.column_config.ProgressColumn("Score 评分", min_value=0.0, max_value=1.0,
+                                                     format="%.2f")
+picked = st.dataframe(table, hide_index=True, column_config=config, placeholder=MISSING,
+                      on_select="rerun", selection_mode="single-row", key="alerts_table")
 shown = listed
-st.download_button("Download alerts (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
-                   "alerts.csv",
-                   "text/csv")
+st.download_button("Download alerts (CSV)", csv_bytes(shown), "alerts.csv", "text/csv")
 
 who = principal()
 if picked.selection.rows and who.can("dispatch_orders"):

@@ -13,6 +13,7 @@ from pages.sections.arsenal_editor import render_editor
 from pages.common.routing import require_routed
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 from pages.sections.tactic_effects import render_tactic_effects
 
@@ -57,10 +58,12 @@ else:
     columns = ["code", "name", "kind_label", "cost", "level_label", "target_label",
                "eligibility", "answers_label", "max_per_customer", "may_pick",
                *(["active"] if manager else [])]
-    st.dataframe(table[columns], hide_index=True, width="stretch", column_config={
-        "kind_label": "kind 类型", "cost": "unit cost 单价", "level_label": "level 权限",
-        "target_label": "for 对象", "eligibility": "eligible 适用", "answers_label": "answers 针对",
-        "max_per_customer": "max per customer", "may_pick": "may pick 可选用"})
+    show_table(table[columns], key="arsenal_catalogue", labels={
+        "code": "Code 编码", "name": "Tactic 手段", "kind_label": "Kind 类型",
+        "cost": "Unit cost 单价", "level_label": "Level 权限", "target_label": "For 对象",
+        "eligibility": "Eligible 适用", "answers_label": "Answers 针对",
+        "max_per_customer": "Most per customer 每客上限", "may_pick": "May pick 可选用",
+        "active": "Active 启用"})
     st.caption(f"{len(shown)} of {len(tactics)} tactic(s).")
     st.download_button("Download the catalogue (CSV)",
                        shown[list(rules.COLUMNS)].pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
@@ -109,11 +112,14 @@ if who.can("pick_tactics") or manager:
     if recent.empty:
         st.info("No picks yet — pick a tactic above for a work order assigned to you.")
     else:
-        st.dataframe(recent.assign(unit_cost=recent["unit_cost"].map(yuan),
-                                   total_cost=recent["total_cost"].map(yuan)).drop(
+        show_table(recent.assign(unit_cost=recent["unit_cost"].map(yuan),
+                                 total_cost=recent["total_cost"].map(yuan)).drop(
             columns=["tactic_id", "cancelled_by", "cancelled_at"]),
-            hide_index=True, width="stretch", column_config={
-                "picked_at": st.column_config.DatetimeColumn("picked", format="YYYY-MM-DD HH:mm")})
+            {"picked_at": "time", "quantity": "count"}, key="arsenal_recent", labels={
+                "pick_id": "Pick 选用", "picked_at": "Picked 选用时间", "picked_by": "By 选用人",
+                "unit_cost": "Unit cost 单价", "total_cost": "Total 合计",
+                "order_id": "Work order 工单", "target_key": "For 对象", "note": "Note 备注",
+                "quantity": "Quantity 数量"})
         st.download_button("Download picks (CSV)", recent.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                            "arsenal_picks.csv", "text/csv", key="arsenal_picks_csv")
         live = recent[recent["status"] == "picked"]

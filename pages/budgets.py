@@ -13,6 +13,7 @@ from data_access.db import ConcertoError
 from pages.sections import budget_forms as forms
 from pages.common.routing import require_routed
 from pages.common.session import principal
+from analytics.formatting import MISSING, format_time, format_times
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -91,7 +92,14 @@ if bookings.empty:
     st.caption("No bookings in this period on the budgets you may see yet; pre-bookings "
                "appear here as soon as they are made.")
 else:
-    st.dataframe(arith.display_bookings(bookings), hide_index=True, key="budgets_bookings")
+    listed = arith.display_bookings(bookings).drop(columns=["booked at (UTC)"])
+    # times in the city's zone, labelled (the pure display gives UTC)
+    listed.insert(len(listed.columns) - 1, "booked at 预占时间",
+                  format_times(bookings["created_at"]).to_numpy())
+    listed["settled"] = [f"{b} {format_time(a)}" if isinstance(b, str) else ""
+                         for b, a in zip(bookings["settled_by"], bookings["settled_at"],
+                                         strict=True)]
+    st.dataframe(listed, hide_index=True, key="budgets_bookings", placeholder=MISSING)
     st.download_button("Download the bookings (CSV)",
                        bookings.drop(columns="can_settle").pipe(safe_frame).to_csv(index=False)
                        .encode("utf-8-sig"), f"budget_bookings_{period}.csv", "text/csv",

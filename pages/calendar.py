@@ -14,6 +14,7 @@ from pages.sections import plan_forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Campaign calendar 营销日历")
@@ -76,9 +77,8 @@ if saved.empty:
     st.caption("No plans yet." + (" Plan one below." if who.can("manage_campaigns") else ""))
 else:
     shown = saved.drop(columns=["conflicts_json"])
-    st.dataframe(shown, hide_index=True, key="calendar_plans")
-    st.download_button("Download the plans (CSV)", saved.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
-                       "campaign_plans.csv", "text/csv", key="calendar_plans_csv")
+    show_table(shown, plan_forms.PLAN_UNITS, key="calendar_plans", labels=plan_forms.PLAN_LABELS,
+               csv=("Download the plans (CSV)", "campaign_plans.csv"))
 
 if who.can("manage_campaigns"):
     plan_forms.drafts_panel(workflow, cache.mart_engine(), who, saved[saved["status"] == "draft"])

@@ -11,6 +11,7 @@ from pages.sections import campaign_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
+from pages.common.tables import show_table
 
 st.title("Campaigns 营销活动")
 require_mart()
@@ -23,26 +24,36 @@ if campaigns.empty:
     st.stop()
 
 
-def _roi(campaign_id: int) -> float | None:
+def _effect(campaign_id: int):
     try:
-        return cache.campaign_evaluation(campaign_id).effect.roi
+        return cache.campaign_evaluation(campaign_id).effect
     except ConcertoError:  # not started, or nobody in this person's scope
         return None
 
 
 with st.spinner("Estimating each campaign's effect… 正在评估活动效果"):
-    listing = campaigns.assign(roi=[_roi(int(c)) if s != "planned" else None
-                                    for c, s in zip(campaigns["campaign_id"], campaigns["status"],
-                                                    strict=True)])
+    effects = {int(c): _effect(int(c)) for c, s in zip(
+        campaigns["campaign_id"], campaigns["status"], strict=True) if s != "planned"}
+    listing = campaigns.assign(roi=[getattr(effects.get(int(c)), "roi", None)
+                                    for c in campaigns["campaign_id"]])
 columns = ["campaign_id", "campaign_name", "department", "status", "start_month", "end_month",
            "has_control", "budget", "spend", "participants", "controls", "roi"]
 shown = listing[columns]
-st.dataframe(view.readable_campaigns(shown), hide_index=True, column_config={
-    "roi": st.column_config.TextColumn("ROI", help="Incremental revenue ÷ spend"),
-    "start_month": st.column_config.DateColumn("start", format="YYYY-MM"),
-    "end_month": st.column_config.DateColumn("end", format="YYYY-MM"),
-    "has_control": st.column_config.CheckboxColumn("hold-out")})
-view.csv_button(shown, "Download campaigns (CSV)", "campaigns.csv")
+show_table(shown, view.CAMPAIGN_UNITS, key="campaigns_list",
+           csv=("Download campaigns (CSV)", "campaigns.csv"))
+st.caption("ROI = incremental revenue ÷ spend (100% = the campaign paid for itself).")
+forest = view.forest_rows({
+    name: next(e for e in effects[int(c)].effects if e.metric == "arpu")
+    for c, name in zip(listing["campaign_id"], listing["campaign_name"], strict=True)
+    if effects.get(int(c)) is not None
+    and any(e.metric == "arpu" for e in effects[int(c)].effects)})
+if not forest.empty:
+    st.markdown("**Every campaign's effect 活动效果一览** — ARPU uplift per participant and "
+                "month against its control group, with its 95% interval")
+    st.altair_chart(view.forest_chart(forest), width="stretch")
+    st.caption("Dots are the estimates, bars their 95% intervals, the dashed line zero. A grey "
+               "bar crosses zero: that campaign's effect is not significant — it may be "
+               "nothing at all.")
 if who.scope_level:
     st.caption(f"Participants, spend and effects count members in {who.scope_value} only.")
 
@@ -66,10 +77,8 @@ effect, panel = evaluation.effect, evaluation.panel
 view.show_headline(effect)
 st.markdown("**Effect per participant and month 单用户月均效果** "
             "(difference-in-differences, 95% interval)")
-view.show_effects(effect)
-effects = view.effects_table(effect)
-st.dataframe(effects, hide_index=True)
-view.csv_button(effects, "Download effects (CSV)", f"campaign_{picked}_effects.csv")
+show_table(view.effects_table(effect), key="campaigns_effects",
+           csv=("Download effects (CSV)", f"campaign_{picked}_effects.csv"))
 
 st.markdown("**ARPU uplift by segment, branch and channel type 分群提升**")
 tabs = st.tabs([label for label in BREAKDOWNS.values()])
@@ -80,7 +89,8 @@ for tab, (column, label) in zip(tabs, BREAKDOWNS.items(), strict=True):
         continue
     tab.altair_chart(view.uplift_chart(uplift, column, label), width="stretch")
     with tab:
-        view.csv_button(uplift, f"Download uplift by {column} (CSV)", f"campaign_{picked}_{column}.csv")
+        view.csv_button(uplift, f"Download uplift by {column.replace('_', ' ')} (CSV)",
+                        f"campaign_{picked}_{column}.csv")
 
 st.markdown("**Budget burn 预算消耗**")
 window = evaluation.window
@@ -94,9 +104,10 @@ view.csv_button(burn, "Download budget burn (CSV)", f"campaign_{picked}_burn.csv
 st.markdown("**Participants 参与用户**")
 by = st.segmented_control("Break down by", list(BREAKDOWNS), default="branch",
                           format_func=BREAKDOWNS.get, key="campaigns_breakdown") or "branch"
-st.dataframe(participant_breakdown(panel, by), hide_index=True)
+show_table(participant_breakdown(panel, by), {"cost": "yuan", "subscribers": "subs"},
+           key="campaigns_participant_breakdown")
 members = cache.campaign_participants(picked)
 st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
            + ("" if who.sees_full_numbers else "Numbers are masked for your role."))
-st.dataframe(members, hide_index=True)
-view.csv_button(members, "Download participants (CSV)", f"campaign_{picked}_participants.csv")
+show_table(members, {"cost": "yuan"}, key="campaigns_members",
+           csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))

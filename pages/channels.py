@@ -4,14 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from analytics import channels as channel_eval
-from analytics.formatting import MISSING, format_value
+from analytics.formatting import MISSING, format_day, format_value
 from pages.common import cache
 from data_access.store import channel_orders
 from data_access.db import ConcertoError
 from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Channels 渠道管理")
@@ -37,6 +37,7 @@ alerts = {
     "stock_shortage": channel_eval.detect_stock_shortage(stock.merge(ids, on="channel_id")),
 }
 every_alert = pd.concat(alerts.values(), ignore_index=True)
+ranked = channel_eval.rank_channels(evaluated, every_alert)
 
 evaluate_tab, alert_tab, channel_tab = st.tabs([
     "Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"])
@@ -48,12 +49,18 @@ with evaluate_tab:
                     "(assumed; the mart holds no commission ledger): " + ", ".join(
                         f"{k} ¥{v:.0f}" for k, v in channel_eval.COMMISSION_PER_ACTIVATION.items())
                     + ". The first rule that matches gives the type.")
-        st.dataframe(channel_eval.rule_table(), hide_index=True, key="channels_rules")
-    view.evaluator_table(evaluated)
+        show_table(channel_eval.rule_table(), key="channels_rules",
+                   labels={"order": "Order 顺序", "type": "Type 类型", "rule": "Rule 规则",
+                           "action": "Action 动作"})
+    view.evaluator_table(ranked)
 
 with alert_tab:
     with st.expander("How each alert is judged 告警规则"):
-        st.dataframe(channel_eval.alert_rule_table(), hide_index=True, key="channels_alert_rules")
+        rules = channel_eval.alert_rule_table()
+        show_table(rules.assign(alert=rules["alert"].map(view.METRIC_NAMES)),
+                   key="channels_alert_rules", labels={"alert": "Alert 告警",
+                                                       "compared with": "Compared with 对比对象",
+                                                       "rule": "Rule 规则"})
     view.alert_list(alerts["sim_farming"], "sim_farming",
                     "No channel's new numbers stand out for lack of use.")
     view.alert_list(alerts["cross_region"], "cross_region",
@@ -73,20 +80,24 @@ with alert_tab:
 
 with channel_tab:
     flagged = list(dict.fromkeys(every_alert["channel_id"].astype(int)))
-    order = flagged + [c for c in evaluated["channel_id"].astype(int) if c not in flagged]
-    names = evaluated.set_index("channel_id")["channel_name"]
+    order = flagged + [c for c in ranked["channel_id"].astype(int) if c not in flagged]
+    names = ranked.set_index("channel_id")["channel_name"]
     channel_id = st.selectbox(
         "Channel 渠道", order, key="channels_pick",
         format_func=lambda c: f"{'⚠ ' if c in flagged else ''}{c} · {names[c]}")
-    row = evaluated[evaluated["channel_id"] == channel_id].iloc[0]
+    row = ranked[ranked["channel_id"] == channel_id].iloc[0]
     st.subheader(plain(row["channel_name"]))
     st.caption(plain(f"{row['channel_type']} · {row['branch']} / {row['micro_region']} · "
-                     f"manager {row['manager']} · opened {row['opened_on']}"))
+                     f"manager {row['manager']} · opened {format_day(row['opened_on'])}"))
     cols = st.columns(5)
     cols[0].metric("New numbers 新增", format_value(row["new_numbers"], "subs"))
     cols[1].metric("Low use 低使用", format_value(row["low_use_share"], "pct"))
     cols[2].metric("Net value 净价值", format_value(row["net_value"], "yuan"))
-    cols[3].metric("ROI", format_value(row["roi"], "pct"))
+    cols[3].metric("ROI", "not meaningful 无意义" if row["roi_suspect"] else
+                   format_value(row["roi"], "pct"),
+                   help=(f"ROI {row['roi_note']}: commissions paid for numbers that are not "
+                         "real customers" if row["roi_suspect"] else
+                         "Net value ÷ (commission + campaign cost)"))
     here = stock[stock["channel_id"] == channel_id]
     cols[4].metric("Stock now 库存",
                    MISSING if here.empty else f"{int(here['last_stock'].iloc[0])}")
@@ -99,9 +110,8 @@ with channel_tab:
     low = cache.channel_low_use(channel_id, months)
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
-            st.dataframe(view.formatted(low, {"revenue": "yuan_per_sub"}), hide_index=True,
-                         key="channels_low_use")
-            st.download_button("Download the low-use numbers (CSV)", low.pipe(safe_frame).to_csv(index=False)
-                               .encode(), f"channel_{channel_id}_low_use.csv", "text/csv",
-                               key="channels_low_use_csv")
+            show_table(low, {"revenue": "yuan_per_sub", "mou": "min", "data_mb": "mb",
+                             "activated_on": "day"}, key="channels_low_use",
+                       csv=("Download the low-use numbers (CSV)",
+                            f"channel_{channel_id}_low_use.csv"))
     view.order_form(workflow, who, row, mine)

@@ -7,7 +7,6 @@ import altair as alt
 import streamlit as st
 
 from analytics.campaigns import comms as ac
-from analytics.formatting import format_value
 from pages.common import cache
 from data_access.store import comms as store
 from data_access.store.comms_seed import load_catalogue_file
@@ -16,7 +15,8 @@ from data_access.mart.schema import DEPARTMENTS
 from pages.sections import comms_forms as forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Communications 传播管理")
@@ -39,14 +39,7 @@ if resources.empty:
 status = ac.budget_status(requests, budgets)
 late = ac.overdue_requests(requests, dt.date.today())
 current = status[status["year"] >= dt.date.today().year]  # past years are closed
-for row in current[current["level"].isin(["over", "no budget"])].itertuples():
-    st.error(f"{DEPARTMENTS.get(row.department, row.department)} {row.year}: "
-             f"{format_value(row.committed, 'yuan')} committed"
-             + (f" against a budget of {format_value(row.amount, 'yuan')}." if row.level == "over"
-                else ", but no budget is set."))
-for row in current[current["level"] == "warn"].itertuples():
-    st.warning(f"{DEPARTMENTS.get(row.department, row.department)} {row.year}: "
-               f"{row.share:.0%} of the budget committed.")
+forms.budget_banner(current, who)
 if not late.empty:
     st.warning(f"{len(late)} request(s) need attention: "
                + "; ".join(f"#{r.request_id} {plain(r.title)} ({r.reason})"
@@ -62,10 +55,9 @@ with plan:
         shown = requests.sort_values("start_day", ascending=False)[[
             "request_id", "department", "title", "resource", "medium", "quantity", "cost",
             "start_day", "end_day", "status", "requested_by"]]
-        st.dataframe(shown.assign(cost=shown["cost"].map(lambda v: format_value(v, "yuan"))),
-                     hide_index=True, key="comms_plan_table")
-        st.download_button("Download the plan (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
-                           "comms_plan.csv", "text/csv", key="comms_plan_csv")
+        show_table(shown, {"cost": "yuan", "start_day": "day", "end_day": "day",
+                           "quantity": "count"}, key="comms_plan_table",
+                   labels=forms.REQUEST_LABELS, csv=("Download the plan (CSV)", "comms_plan.csv"))
         forms.decision_form(workflow, who, requests)
     forms.request_form(workflow, who, resources)
 
@@ -74,10 +66,9 @@ with catalogue:
                            format_func=lambda m: store.MEDIA.get(m, m), key="comms_media")
     rows = resources[resources["medium"].isin(media)] if media else resources
     cols = ["code", "name", "medium", "unit_cost", "cost_unit", "period_days", "theme", "coverage"]
-    st.dataframe(rows[cols].assign(unit_cost=rows["unit_cost"].map(
-        lambda v: format_value(v, "yuan"))), hide_index=True, key="comms_catalogue")
-    st.download_button("Download the catalogue (CSV)", rows[cols].pipe(safe_frame).to_csv(index=False).encode(),
-                       "comms_resources.csv", "text/csv", key="comms_catalogue_csv")
+    show_table(rows[cols], {"unit_cost": "yuan", "period_days": "count"},
+               key="comms_catalogue", labels=forms.RESOURCE_LABELS,
+               csv=("Download the catalogue (CSV)", "comms_resources.csv"))
     forms.resource_form(workflow, who)
 
 with recommend:
@@ -112,25 +103,25 @@ with recommend:
                 ).properties(height=30 * len(rec.mix) + 20), width="stretch")
             table = rec.campaigns[["campaign_name", "similarity", "media", "effect", "method",
                                    "participants", "department", "channel_types"]]
-            st.dataframe(table.assign(effect=table["effect"].map(
-                lambda v: format_value(v, "yuan_per_sub") + "/month")), hide_index=True,
-                key="comms_similar", column_config={"similarity": st.column_config.ProgressColumn(
-                    "similarity", min_value=0.0, max_value=1.0, format="%.2f")})
-            st.download_button("Download the recommendation (CSV)",
-                               rec.campaigns.pipe(safe_frame).to_csv(index=False).encode(),
+            show_table(table, {"effect": "yuan_per_sub", "participants": "subs"},
+                       key="comms_similar", labels={"effect": "ARPU effect/month 月ARPU效果",
+                                                    "similarity": "Similarity 相似度"},
+                       column_config={"Similarity 相似度": st.column_config.ProgressColumn(
+                           "Similarity 相似度", min_value=0.0, max_value=1.0, format="%.2f")})
+            st.download_button("Download the recommendation (CSV)", csv_bytes(rec.campaigns),
                                "comms_recommendation.csv", "text/csv", key="comms_rec_csv")
 
 with money:
     if status.empty:
         st.info("No budgets yet: an executive sets each department's yearly budget below.")
     else:
-        st.dataframe(status.assign(
-            department=status["department"].map(lambda d: DEPARTMENTS.get(d, d)),
-            amount=status["amount"].map(lambda v: format_value(v, "yuan")),
-            committed=status["committed"].map(lambda v: format_value(v, "yuan")),
-            remaining=status["remaining"].map(lambda v: format_value(v, "yuan")),
-            share=status["share"].map(lambda v: format_value(v, "pct"))),
-            hide_index=True, key="comms_budget_table")
-        st.download_button("Download budgets (CSV)", status.pipe(safe_frame).to_csv(index=False).encode(),
-                           "comms_budgets.csv", "text/csv", key="comms_budget_csv")
+        show_table(status.assign(department=status["department"].map(
+            lambda d: DEPARTMENTS.get(d, d))), {"amount": "yuan", "committed": "yuan",
+                                               "remaining": "yuan", "share": "pct"},
+                   key="comms_budget_table", labels={"amount": "Budget 预算",
+                                                     "committed": "Committed 已承诺",
+                                                     "remaining": "Remaining 剩余",
+                                                     "share": "Committed share 承诺占比",
+                                                     "year": "Year 年度"},
+                   csv=("Download budgets (CSV)", "comms_budgets.csv"))
     forms.budget_form(workflow, who)

@@ -1,6 +1,7 @@
 """Competitor monitor 竞争监控: the three operators side by side, unusual rival moves, rivals'
 events and the front line's intelligence behind them."""
 
+import pandas as pd
 import streamlit as st
 
 from analytics import competitors as ac
@@ -12,7 +13,9 @@ from pages.sections import competitor_view as view
 from pages.sections import intel_panel
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from analytics.formatting import MISSING
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Competitor monitor 竞争监控")
@@ -54,14 +57,12 @@ else:
                "points of one month together.")
     shown = view.formatted(points)[["incident", "unit", "operator", "metric", "month", "value",
                                     "expected", "score", "impact"]]
-    st.dataframe(shown, hide_index=True, key="comp_alerts", column_config={
-        "incident": st.column_config.NumberColumn("incident 事件"),
-        "score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                 format="%.2f"),
-        "impact": st.column_config.NumberColumn("impact", format="%.1f")})
+    show_table(shown, {"impact": "number"}, key="comp_alerts", labels=view.LABELS,
+               column_config={"Score 评分": st.column_config.ProgressColumn(
+                   "Score 评分", min_value=0.0, max_value=1.0, format="%.2f")})
     row = st.columns([1, 1, 2])
-    row[0].download_button("Download alerts (CSV)", points.pipe(safe_frame).to_csv(index=False).encode(),
-                           "competitor_alerts.csv", "text/csv", key="comp_alerts_csv")
+    row[0].download_button("Download alerts (CSV)", csv_bytes(points), "competitor_alerts.csv",
+                           "text/csv", key="comp_alerts_csv")
     if who.can("act_on_alerts") and row[1].button("Raise as alerts 生成告警", key="comp_raise"):
         new = store.raise_alerts(workflow, ac.alert_rows(points, level))
         st.success(f"{new} new alert(s) raised; see the Alerts page to dispatch them.")
@@ -72,13 +73,13 @@ if picked:
     st.altair_chart(view.side_by_side_chart(frame, flags, metric, picked), width="content")
     st.caption("Ringed points are unusual for that operator and series.")
     wide = ac.side_by_side(frame[frame["unit"].isin(picked)], metric)
-    st.download_button(f"Download {metric} side by side (CSV)", wide.pipe(safe_frame).to_csv(index=False).encode(),
+    st.download_button(f"Download {metric.replace('_', ' ')} side by side (CSV)", csv_bytes(wide),
                        f"competitors_{metric}.csv", "text/csv", key="comp_wide_csv")
     moved = ac.share_change(frame[frame["unit"].isin(picked)])
-    st.dataframe(moved.assign(share_before=moved["share_before"].map("{:.1%}".format),
-                              share_now=moved["share_now"].map("{:.1%}".format),
-                              points=moved["points"].map("{:+.2f} pt".format)),
-                 hide_index=True, key="comp_moved")
+    show_table(moved.assign(operator=moved["operator"].map(lambda o: view.OPERATORS.get(o, o)),
+                            points=moved["points"].map(lambda p: MISSING if pd.isna(p)
+                                                       else f"{p:+.2f} pt")),
+               {"share_before": "pct", "share_now": "pct"}, key="comp_moved", labels=view.LABELS)
 else:
     st.info("Pick one or more units to compare the operators.")
 
@@ -90,12 +91,11 @@ if here.empty:
     st.info("No rival events recorded for these units.")
 else:
     st.altair_chart(view.events_chart(here), width="stretch")
-    st.dataframe(here.assign(day=here["day"].dt.strftime("%Y-%m-%d"),
-                             branch=here["branch"].fillna(""),
-                             micro_region=here["micro_region"].fillna("city-wide 全市")),
-                 hide_index=True, key="comp_events")
-    st.download_button("Download events (CSV)", here.pipe(safe_frame).to_csv(index=False).encode(),
-                       "competitor_events.csv", "text/csv", key="comp_events_csv")
+    show_table(here.assign(branch=here["branch"].fillna(""),
+                           micro_region=here["micro_region"].fillna("city-wide 全市"),
+                           operator=here["operator"].map(lambda o: view.OPERATORS.get(o, o))),
+               {"day": "day"}, key="comp_events", labels=view.LABELS,
+               csv=("Download events (CSV)", "competitor_events.csv"))
 
 st.subheader("Front-line intelligence 一线情报")
 focus = picked[0] if level == "micro_region" and picked else None

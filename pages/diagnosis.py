@@ -14,10 +14,11 @@ from data_access.db import ConcertoError
 from pages.common import filters
 from pages.common.empty import require_mart
 from pages.common.findings import render_findings
-from pages.common.mindmap import mindmap_dot
+from pages.common.mindmap import legend_markdown, mindmap_dot, node_table, readable_comparison
 from pages.common.session import principal
 from pages.sections.template_editor import WORKING, render_editor
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Market diagnosis 市场诊断")
@@ -70,14 +71,10 @@ with run_tab:
         st.info("Pick a period and a comparison, then Run. Each node shows its value, change "
                 "and share of its parent's change; the localiser's findings hang under it.")
     else:
+        st.markdown(legend_markdown())
         st.graphviz_chart(mindmap_dot(result), width="content")
-        table = result.frame()
-        st.dataframe(table[["label", "value", "compare_value", "change", "change_pct", "status",
-                            "share_of_parent_change", "breached", "message"]], hide_index=True,
-                     column_config={"change_pct": st.column_config.NumberColumn(format="percent"),
-                                    "share_of_parent_change": st.column_config.NumberColumn(
-                                        format="percent")})
-        st.download_button("Download node results (CSV)", table.pipe(safe_frame).to_csv(index=False).encode(),
+        show_table(node_table(result), key="diagnosis_nodes")
+        st.download_button("Download node results (CSV)", csv_bytes(result.frame()),
                            "diagnosis_nodes.csv", "text/csv")
         render_findings(result)
         if name in stored and st.button("Save this run and raise its alerts 保存并告警",
@@ -130,15 +127,16 @@ with history_tab:
     if name not in stored:
         st.info("Save the template first; its versions and runs are listed here.")
     else:
-        st.dataframe(store.template_versions(workflow, name), hide_index=True)
+        show_table(store.template_versions(workflow, name), {"created_at": "time"},
+                   key="diagnosis_versions")
         runs = store.list_runs(workflow, name)
         if runs.empty:
             st.info("No stored runs yet: run it and save the run, or let the scheduler run it "
                     "(`python -m jobs.scheduler run-due`).")
         else:
-            st.dataframe(runs, hide_index=True)
-            st.download_button("Download runs (CSV)", runs.pipe(safe_frame).to_csv(index=False).encode(),
-                               "diagnosis_runs.csv", "text/csv")
+            show_table(runs, {"started_at": "time", "seconds": "number", "period": "month",
+                              "compare_period": "month"}, key="diagnosis_runs",
+                       csv=("Download runs (CSV)", "diagnosis_runs.csv"))
             ids = list(runs["run_id"])
             if len(ids) < 2:
                 st.info("One stored run so far: a second one can be compared with it.")
@@ -147,8 +145,8 @@ with history_tab:
                 first = a.selectbox("Compare run", ids, index=1, key="diagnosis_a")
                 second = b.selectbox("with run", ids, index=0, key="diagnosis_b")
                 try:
-                    st.dataframe(compare_runs(store.load_run(workflow, int(first)),
-                                              store.load_run(workflow, int(second))),
-                                 hide_index=True)
+                    show_table(readable_comparison(compare_runs(
+                        store.load_run(workflow, int(first)),
+                        store.load_run(workflow, int(second)))), key="diagnosis_compare")
                 except ConcertoError as exc:  # Forbidden: a city-wide run for a manager
                     st.warning(plain(exc))

@@ -8,7 +8,10 @@ from pages.common import cache
 from data_access.store.auth import ROLES
 from pages.common.empty import build_demo_mart_button, require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from analytics.formatting import MISSING, format_time
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.plaintext import plain  # user text shown as text
+from pages.common.tables import show_table
 
 st.title("Mart & planted truths 数据集市")
 require_mart()
@@ -26,21 +29,20 @@ cols[0].metric("Subscribers 用户", f"{counts['dim_subscriber']:,}")
 cols[1].metric("Subscriber-months 月账单", f"{counts['fact_subscriber_month']:,}")
 cols[2].metric("Months 月份", f"{len(cache.available_months())}")
 cols[3].metric("Channels 渠道", f"{counts['dim_channel']:,}")
-built = info.get("built_at", "–").replace("T", " ")[:16]
+built = format_time(info.get("built_at"))
 if source == "generator":
-    st.caption(f"Built by the generator {built} UTC · seed {info.get('seed')} · latest month "
-               f"{info.get('end_month')} · schema version {info.get('schema_version')}")
+    st.caption(f"Built by the generator {built} · seed {info.get('seed', MISSING)} · latest "
+               f"month {info.get('end_month', MISSING)} · schema version "
+               f"{info.get('schema_version', MISSING)}")
 else:
-    st.caption(f"Loaded from {info.get('extract', 'an extract')} {built} UTC · "
-               f"schema version {info.get('schema_version')}")
+    st.caption(f"Loaded from {plain(info.get('extract', 'an extract'))} {built} · "
+               f"schema version {info.get('schema_version', MISSING)}")
 
 st.subheader("Tables 数据表")
 counts = cache.table_counts()
-st.dataframe(counts, hide_index=True, column_config={
-    "rows": st.column_config.NumberColumn("rows", format="localized"),
-})
-st.download_button("Download table counts (CSV)", counts.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
-                   "mart_tables.csv", "text/csv")
+show_table(counts, {"rows": "count"}, key="mart_tables",
+           labels={"table": "Table 数据表", "rows": "Rows 行数"},
+           csv=("Download table counts (CSV)", "mart_tables.csv"))
 st.caption("Column-level definitions: docs/data_dictionary.md. Extract format for real data: "
            "docs/extract_format.md.")
 
@@ -52,10 +54,12 @@ if truths.empty:
 else:
     shown = truths.assign(where=truths["where_json"].map(
         lambda w: ", ".join(f"{k}={v}" for k, v in json.loads(w).items())))
-    st.dataframe(shown[["truth_id", "kind", "where", "size", "period", "detail"]],
-                 hide_index=True)
-    st.download_button("Download planted truths (CSV)", truths.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
-                       "planted_truths.csv", "text/csv")
+    show_table(shown[["truth_id", "kind", "where", "size", "period", "detail"]],
+               {"size": "number"}, key="mart_truths",
+               labels={"truth_id": "Truth 事实", "kind": "Kind 类型", "where": "Where 位置",
+                       "size": "Size 大小", "detail": "Detail 详情"})
+    st.download_button("Download planted truths (CSV)", csv_bytes(truths), "planted_truths.csv",
+                       "text/csv")
 
 if cache.rebuildable():
     with st.expander("Rebuild the demo mart 重建演示数据"):

@@ -4,13 +4,14 @@ import altair as alt
 import streamlit as st
 
 from analytics.value import operations as vo
-from analytics.formatting import format_value
+from analytics.formatting import format_ratio, format_value
 from pages.common import cache
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.maps import region_map
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Customer value 价值经营")
@@ -58,23 +59,21 @@ chart = alt.Chart(dist).mark_bar().encode(
     tooltip=["level", "band", alt.Tooltip("units:Q", format=","),
              alt.Tooltip("share:Q", format=".1%")])
 st.altair_chart(chart, width="stretch")
-st.download_button("Download the band distribution (CSV)", dist.pipe(safe_frame).to_csv(index=False)
-                   .encode("utf-8-sig"), "value_bands.csv", "text/csv", key="value_bands_csv")
+st.download_button("Download the band distribution (CSV)", csv_bytes(dist), "value_bands.csv",
+                   "text/csv", key="value_bands_csv")
 
-UNIT_COLUMNS = {"customers": "customers", "negative_customers": "losing money", "gross": "revenue",
-                "cost": "cost", "net_value": "net value", "roi": "ROI", "band": "band"}
+UNIT_COLUMNS = {"customers": "subs", "negative_customers": "subs", "gross": "yuan", "cost": "yuan",
+                "net_value": "yuan", "roi": "ratio", "band": None}
 for title, frame, keys, name in [("Channels 渠道", channels, ["channel_name", "channel_type"],
                                   "channels"),
                                  ("Enterprise groups 集团", groups, ["group_name", "industry"],
                                   "groups")]:
     with st.expander(f"{title}: {len(frame):,}, worst ROI first"):
         table = frame.sort_values("roi")[[*keys, *UNIT_COLUMNS]]
-        st.dataframe(table.rename(columns=UNIT_COLUMNS), hide_index=True, column_config={
-            c: st.column_config.NumberColumn(c, format="¥%,.0f")
-            for c in ("revenue", "cost", "net value")} | {
-            "ROI": st.column_config.NumberColumn("ROI", format="%.2f")}, key=f"value_{name}")
-        st.download_button(f"Download {name} (CSV)", table.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
-                           f"value_{name}.csv", "text/csv", key=f"value_{name}_csv")
+        show_table(table.assign(band=table["band"].astype(str)),
+                   {k: u for k, u in UNIT_COLUMNS.items() if u}, key=f"value_{name}",
+                   labels={"roi": "ROI 投入产出比 (×)"},
+                   csv=(f"Download {name} (CSV)", f"value_{name}.csv"))
 
 st.subheader("Customers to look at 重点客户")
 lists = {"negative_high_end": "High-end, net value below zero 高端负价值",
@@ -87,12 +86,11 @@ else:
     st.caption(f"{len(rows):,} customer(s) (at most 500), most negative net value first. A "
                "customer losing money should get a cheap courtesy (the source: a 10-yuan "
                "magazine) rather than another costly gift.")
-    st.dataframe(rows, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(c, format="¥%,.2f")
-        for c in ("gross", "discount", "service_cost", "campaign_cost", "net_value")},
-        key="value_rows")
-    st.download_button("Download the customers (CSV)", rows.pipe(safe_frame).to_csv(index=False)
-                       .encode("utf-8-sig"), f"value_{kind}.csv", "text/csv", key="value_rows_csv")
+    show_table(rows, dict.fromkeys(("gross", "discount", "service_cost", "campaign_cost",
+                                     "net_value"), "yuan_per_sub"), key="value_rows",
+               labels={"subscriber_id": "Subscriber 用户", "channel_id": "Channel id 渠道编号",
+                       "group_id": "Group id 集团编号"},
+               csv=("Download the customers (CSV)", f"value_{kind}.csv"))
 
 st.subheader("Value map 价值地图")
 regions = vo.add_roi(cache.unit_values(window, "micro_region"))
@@ -101,7 +99,7 @@ if regions.empty:
 else:
     regions["status"] = regions["band"].astype(str).map(vo.BAND_STATUS)
     regions["net_text"] = regions["net_value"].map(lambda v: format_value(v, "yuan"))
-    regions["roi_text"] = regions["roi"].map("{:.2f}".format)
+    regions["roi_text"] = regions["roi"].map(format_ratio)
     regions["neg_text"] = regions["negative_customers"].map("{:,.0f}".format)
     st.pydeck_chart(region_map(regions, tooltip_html=(
         "<b>{micro_region} {micro_region_zh}</b><br/>net value {net_text}<br/>ROI {roi_text}"

@@ -411,7 +411,7 @@ def _open(at):
 
 
 def _codes(at) -> set[str]:
-    return set(at.dataframe[0].value["code"])
+    return set(at.dataframe[0].value["Code 编码"])
 
 
 def test_arsenal_page_front_line_sees_level_1_and_picks_for_an_order(app_as):
@@ -431,7 +431,7 @@ def test_arsenal_page_front_line_sees_level_1_and_picks_for_an_order(app_as):
     assert not at.exception, at.exception
     row = picks.list_picks(engine, order).iloc[0]
     assert (row["code"], row["quantity"], row["total_cost"]) == ("STOCKXFER", 2, 100.0)
-    assert "¥100.00" in set(at.dataframe[-1].value["total_cost"])
+    assert "¥100.00" in set(at.dataframe[-1].value["Total 合计"])
     at.multiselect(key="arsenal_reasons").set_value(["goods_moved"]).run()
     assert _codes(at) == {"DIVERSIONAUDIT"}
     at.multiselect(key="arsenal_kinds").set_value(["gift"]).run()

@@ -12,9 +12,12 @@ import sqlalchemy as sa
 
 from analytics.campaigns.effect import (budget_burn, estimate_did, estimate_effect,
                                        participant_breakdown, uplift_by)
+from analytics.campaigns.effect import Estimate
 from analytics.campaigns.matching import balance, match_controls
 from data_access.mart import campaigns
 from jobs import campaigns as campaign_jobs
+from pages.sections import campaign_view as view
+from tests.test_readable_pages import unreadable
 from data_access.mart import queries
 from data_access.store import scope
 from data_access.store.auth import Principal
@@ -269,3 +272,31 @@ def test_campaign_page_for_a_regional_manager(app_as):
     at.switch_page("pages/campaigns.py").run()
     assert not at.exception
     assert any("Gongbei" in c.value for c in at.caption)
+
+
+def test_forest_chart_marks_intervals_that_cross_zero():
+    def estimate(low, high):
+        return Estimate("arpu", (low + high) / 2, (high - low) / 4, low, high, 50, 50)
+
+    rows = view.forest_rows({"clear gain": estimate(1.0, 5.0), "maybe": estimate(-2.0, 3.0),
+                             "clear loss": estimate(-4.0, -0.5)})
+    marked = dict(zip(rows["campaign"], rows["significance"], strict=True))
+    assert marked["maybe"] == view.NOT_SIGNIFICANT
+    assert marked["clear gain"] == marked["clear loss"] == view.SIGNIFICANT
+    spec = view.forest_chart(rows).to_dict()
+    layers = spec["layer"]
+    # one chart: the intervals, the estimates and a zero line, coloured by significance
+    assert any(layer.get("encoding", {}).get("x2") for layer in layers)
+    assert any(layer.get("encoding", {}).get("x", {}).get("field") == "zero" for layer in layers)
+    colour = layers[0]["encoding"]["color"]
+    assert colour["field"] == "significance"
+    assert view.NOT_SIGNIFICANT in colour["scale"]["domain"]
+
+
+def test_campaign_page_reads_as_words_and_units(app_as):
+    at = app_as("marketer")
+    at.switch_page("pages/campaigns.py").run()
+    assert not at.exception, at.exception
+    charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
+    assert any("significance" in c.proto.spec for c in charts), "the forest plot is shown"
+    assert unreadable(at) == []

@@ -17,6 +17,7 @@ from data_access.store import workorders
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.store.workflow import create_workflow_engine
+from tests.test_readable_pages import unreadable
 
 RM_GONGBEI = Principal("rm_gongbei", "x", "regional_manager", "micro_region", "Gongbei")
 CHANNEL_MGR = Principal("channel_mgr", "Channel manager", "channel_manager")
@@ -321,3 +322,41 @@ def test_channels_page_for_a_regional_manager_shows_their_channels_only(app_as):
     options = at.selectbox(key="channels_pick").options
     shown = [o.removeprefix("⚠ ").split(" · ")[0] for o in options]
     assert shown and "25" not in shown
+
+
+def _evaluated() -> pd.DataFrame:
+    return pd.DataFrame({"channel_id": [1, 2, 3, 4, 5],
+                         "net_value": [500.0, 9000.0, 500.0, -200.0, 3000.0],
+                         "roi": [0.2, 1.5, 0.9, -0.1, 8.0],
+                         "behaviour": ["mature", "mature", "growing", "mature", "arbitrage"]})
+
+
+def test_channels_are_ranked_most_valuable_first():
+    ranked = ce.rank_channels(_evaluated())
+    # net value descending; equal net value falls back to ROI, descending
+    assert ranked["channel_id"].tolist() == [2, 5, 3, 1, 4]
+
+
+def test_a_flagged_channel_has_a_suspect_roi_whatever_its_size():
+    alerts = pd.DataFrame({"channel_id": [3, 1], "metric": ["cross_region", "stock_shortage"]})
+    ranked = ce.rank_channels(_evaluated(), alerts).set_index("channel_id")
+    # arbitrage (SIM farming) and cross-region selling make ROI meaningless; a stock shortage
+    # says nothing about whether sales are real
+    assert ranked.loc[5, "roi_suspect"] and "SIM farming" in ranked.loc[5, "roi_note"]
+    assert ranked.loc[3, "roi_suspect"] and "cross-region" in ranked.loc[3, "roi_note"]
+    assert not ranked.loc[1, "roi_suspect"] and not ranked.loc[2, "roi_suspect"]
+
+
+def test_channels_page_withholds_the_farming_channels_roi_and_reads_as_words(app_as):
+    at = app_as("channel_mgr")
+    at.switch_page("pages/channels.py").run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "ROI note 说明" in d.value.columns)
+    roi, note = table["ROI 投入产出比"], table["ROI note 说明"]
+    assert list(table.columns[:2]) == ["Channel 渠道", "ROI 投入产出比"]  # ROI on screen
+    suspect = note.str.startswith("not meaningful")
+    assert suspect.any() and roi[suspect].isna().all() and roi[~suspect].notna().any()
+    # the picked channel (the flagged one) shows no proud ROI beside its action
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["ROI"].startswith("not meaningful")
+    assert unreadable(at) == []

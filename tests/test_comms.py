@@ -21,6 +21,7 @@ from data_access.store.auth import Forbidden, Principal
 from data_access.store.comms_seed import seed_comms
 from data_access.db import ConcertoError, create_mart_engine, read_frame
 from data_access.store.workflow import StaleWrite, audit_log
+from tests.test_readable_pages import unreadable
 
 PAGE = "pages/comms.py"
 MARKETER = Principal("marketer", "Marketer", "marketer")
@@ -231,8 +232,9 @@ def test_the_page_recommends_a_media_mix_for_a_new_theme(app_as):
     assert not at.exception
     at.text_input(key="comms_theme").input("暑期校园演唱会 summer campus").run()
     assert not at.exception
-    similar = [d.value for d in at.dataframe if "similarity" in d.value.columns]
-    assert similar and similar[0]["campaign_name"].iloc[0].startswith("Summer campus")
+    similar = [d.value for d in at.dataframe if "Similarity 相似度" in d.value.columns]
+    assert similar and similar[0]["Campaign 活动"].iloc[0].startswith("Summer campus")
+    assert unreadable(at) == []
 
 
 def test_the_page_adds_a_request_and_refuses_a_bad_one(app_as):
@@ -266,3 +268,22 @@ def test_a_campaign_manager_moves_a_request_on_the_page(app_as):
     moved = comms.list_requests(engine).set_index("request_id").loc[chosen]
     engine.dispose()
     assert moved["status"] == target and moved["version"] >= 2
+
+
+def _budget_notes(at) -> tuple[list[str], list[str], list[str]]:
+    errors = [e.value for e in at.error]
+    warnings = [w.value for w in at.warning if "budget" in w.value.lower()]
+    captions = [c.value for c in at.caption if "budget" in c.value.lower()]
+    return errors, warnings, captions
+
+
+def test_the_budget_banner_is_one_warning_for_budget_managers_only(app_as):
+    manager = app_as("marketer")
+    manager.switch_page(PAGE).run()
+    errors, warnings, _ = _budget_notes(manager)
+    # the seeded plan has budgets in trouble: one compact warning, never an error box per row
+    assert errors == [] and len(warnings) == 1 and warnings[0].startswith("**Budgets")
+    reader = app_as("rm_gongbei")
+    reader.switch_page(PAGE).run()
+    errors, warnings, captions = _budget_notes(reader)
+    assert errors == [] and warnings == [] and len(captions) <= 1

@@ -17,6 +17,7 @@ from data_access.store import scope
 from data_access.store.auth import Forbidden, Principal
 from data_access.db import ConcertoError, create_mart_engine, read_frame
 from data_access.mart.queries import Slice
+from tests.test_readable_pages import unreadable
 
 PAGE = "pages/competitors.py"
 RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
@@ -149,8 +150,9 @@ def test_the_page_shows_the_jida_jump_and_the_intelligence_behind_it(app_as):
     at = app_as("analyst")
     at.switch_page(PAGE).run()
     assert not at.exception
-    alerts = [d.value for d in at.dataframe if {"unit", "score"} <= set(d.value.columns)]
-    assert alerts and alerts[0].iloc[0]["unit"] == "Jida"
+    alerts = [d.value for d in at.dataframe if {"Unit 单元", "Score 评分"} <= set(d.value.columns)]
+    assert alerts and alerts[0].iloc[0]["Unit 单元"] == "Jida"
+    assert unreadable(at) == []
     feed = " ".join(m.value for m in at.markdown)
     assert "99-yuan" in feed  # the seeded field report on Rival A's Jida offer
     at.button(key="comp_raise").click().run()

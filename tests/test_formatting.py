@@ -121,3 +121,19 @@ def test_mask_msisdn_series_matches_the_scalar_rule() -> None:
 def test_mask_msisdn_series_accepts_integers() -> None:
     masked = mask_msisdn_series(pd.Series([13512345678, 13987654321]))
     assert masked.tolist() == ["1351234****", "1398765****"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1.3749, "1.37×"), (0.5, "0.50×"), (12345.6, "12,345.60×"), (math.inf, "∞"),
+    (-math.inf, "—"), (None, "—"), (float("nan"), "—"), ("n/a", "—")])
+def test_format_ratio_shows_a_multiple_infinity_when_nothing_was_spent_and_dash_when_missing(
+        value, expected) -> None:
+    assert formatting.format_ratio(value) == expected
+
+
+def test_every_column_a_changed_page_names_has_a_bilingual_label() -> None:
+    # the new labels read as words in both languages: no underscore, some CJK text
+    for name in ("share_of_parent_change", "compare_value", "roi_note", "negative_customers",
+                 "campaign_cost", "n_treated", "alerts_raised", "started_at"):
+        label = formatting.column_label(name)
+        assert "_" not in label and any("\u4e00" <= ch <= "\u9fff" for ch in label), name

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_readable_pages import unreadable
+
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,9 +135,11 @@ def test_mart_page_lists_tables_and_planted_truths(app: AppTest):
     assert not app.exception, app.exception
     frames = [d.value for d in app.dataframe]
     tables = frames[0]
-    assert "fact_subscriber_month" in set(tables["table"])
-    kinds = set(frames[1]["kind"])
+    assert "fact_subscriber_month" in set(tables["Table 数据表"])
+    kinds = set(frames[1]["Kind 类型"])
     assert {"revenue_drop", "sim_farming", "campaign_uplift", "churn_driver"} <= kinds
+    assert "UTC+8" in " ".join(c.value for c in app.caption)  # built at, local and labelled
+    assert unreadable(app) == []
 
 
 #: Pages that work from the workflow store alone, and so render without a mart.
@@ -168,9 +172,9 @@ def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
     app.button(key="diagnosis_run").click().run()
     assert not app.exception, app.exception
     nodes = app.dataframe[0].value
-    assert nodes["label"].iloc[0].startswith("revenue")
+    assert nodes["Node 节点"].iloc[0].lower().startswith("revenue")
     shown = _texts(app)
-    assert "micro_region = Gongbei" in shown and "channel_type = social_outlet" in shown
+    assert "micro-region Gongbei" in shown and "channel type social_outlet" in shown
     # build a two-level tree from scratch and save it
     app.selectbox(key="diagnosis_template").set_value("➕ New template 新建模板").run()
     app.button(key="diagnosis_add").click().run()
@@ -218,6 +222,7 @@ def test_alerts_page_scans_and_lists_new_alerts(app: AppTest):
     assert not app.exception, app.exception
     assert any("new alert(s)" in s.value for s in app.success)
     assert len(app.dataframe[-1].value) > before
+    assert unreadable(app) == []  # KPI units, local raised times, no raw floats
 
 
 def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
@@ -235,9 +240,9 @@ def test_alerts_page_lists_a_raised_alert(app: AppTest, tmp_path):
     app.switch_page("pages/alerts.py").run()
     assert not app.exception, app.exception
     listed = app.dataframe[-1].value
-    raised = listed[listed["source"] == "diagnosis"]
-    assert list(raised["unit_label"]) == ["revenue [Gongbei]"]
-    assert raised["score"].iloc[0] == 0.97
+    raised = listed[listed["Source 来源"] == "diagnosis"]
+    assert list(raised["Unit 单元"]) == ["revenue [Gongbei]"]
+    assert raised["Score 评分"].iloc[0] == 0.97
 
 
 def test_alerts_page_folds_a_unit_and_what_it_lies_in_into_one_incident(app: AppTest, duck_mart):
@@ -272,9 +277,9 @@ def test_alerts_page_folds_a_unit_and_what_it_lies_in_into_one_incident(app: App
     app.switch_page("pages/alerts.py").run()
     assert not app.exception, app.exception
     leads = app.dataframe[-1].value
-    ours = leads[leads["observed_at"] == day]
-    assert list(ours["unit_label"]) == [f"channel {channel}", "Sanzao"]  # impact order
-    assert list(ours["incident_size"]) == [2, 1]
+    ours = leads[leads["Observed 观测期"] == day]
+    assert list(ours["Unit 单元"]) == [f"channel {channel}", "Sanzao"]  # impact order
+    assert list(ours["Alerts in it 告警数"]) == [2, 1]
     app.toggle(key="alerts_every").set_value(True).run()
     every = app.dataframe[-1].value
-    assert (every["observed_at"] == day).sum() == 3
+    assert (every["Observed 观测期"] == day).sum() == 3

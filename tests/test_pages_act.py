@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from data_access.store import auth
 from data_access.store import workorders
 from data_access.store.workflow import alert, create_workflow_engine
+from tests.test_readable_pages import unreadable
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
@@ -196,7 +197,7 @@ def test_admin_page_creates_a_user_and_shows_the_audit(app_as):
     at = app_as("admin")
     at.switch_page("pages/admin.py").run()
     assert not at.exception, at.exception
-    assert "channel_mgr" in set(at.dataframe[0].value["username"])
+    assert "channel_mgr" in set(at.dataframe[0].value["Username 用户名"])
     form = at.text_input
     form[0].set_value("li.ming")
     form[1].set_value("Li Ming")
@@ -206,10 +207,12 @@ def test_admin_page_creates_a_user_and_shows_the_audit(app_as):
     at.text_input[2].set_value("Li-Ming-2026x")
     next(b for b in at.button if b.label == "Create 创建").click().run()
     assert not at.exception, at.exception
-    assert "li.ming" in set(at.dataframe[0].value["username"])
+    assert "li.ming" in set(at.dataframe[0].value["Username 用户名"])
     audit = at.dataframe[1].value
-    assert audit.iloc[0]["action"] == "user_create" and audit.iloc[0]["username"] == "admin"
+    assert audit.iloc[0]["Action 操作"] == "user_create" and audit.iloc[0]["Username 用户名"] == "admin"
+    assert audit.iloc[0]["When 时间"].endswith("UTC+8")  # local time, labelled
     assert "Li-Ming-2026x" not in audit.to_csv()  # the password never reaches the audit
+    assert unreadable(at) == []
 
 
 def test_front_line_roles_cannot_open_user_admin(app_as):

@@ -11,8 +11,10 @@ import pandas as pd
 from data_access.store import campaign_plans as plans
 from data_access.store.audit import load_audit
 from data_access.store.workflow import create_workflow_engine
+from tests.test_readable_pages import unreadable
 
 VALUE = "pages/value.py"
+NET = "Net value 净价值"  # the customer lists' net value column, as the reader sees it
 CALENDAR = "pages/calendar.py"
 
 
@@ -46,20 +48,21 @@ def test_value_page_shows_bands_lists_and_map(app_as):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Losing money 负价值"].endswith("%")
     assert _charts(at) >= 1 and len(at.get("deck_gl_json_chart")) == 1
-    rows = _table_with(at, "net_value")
-    assert len(rows) > 0 and (rows["net_value"] < 0).all() and set(rows["segment"]) == {"high_end"}
+    rows = _table_with(at, NET)
+    assert len(rows) > 0 and (rows[NET] < 0).all() and set(rows["Segment 客群"]) == {"high_end"}
+    assert unreadable(at) == []
     at.radio(key="value_list").set_value("duplicate_benefit").run()
     assert not at.exception, at.exception
-    assert (_table_with(at, "net_value")["departments"] >= 2).all()
+    assert (_table_with(at, NET)["Departments 部门数"] >= 2).all()
     labels = [d.proto.label for d in at.get("download_button")]
     assert {"Download the band distribution (CSV)", "Download the customers (CSV)"} <= set(labels)
 
 
 def test_value_page_for_a_regional_manager_shows_only_gongbei(app_as):
     at = _open(app_as, "rm_gongbei", VALUE)
-    rows = _table_with(at, "net_value")
-    assert set(rows["micro_region"]) == {"Gongbei"}
-    assert rows["number"].str.endswith("****").all()
+    rows = _table_with(at, NET)
+    assert set(rows["Micro-region 微区域"]) == {"Gongbei"}
+    assert rows["Number 号码"].str.endswith("****").all()
 
 
 def _fill_colliding_plan(at) -> None:
@@ -82,8 +85,9 @@ def test_calendar_stops_a_plan_that_collides_with_the_planted_crowd(app_as):
     at.button(key="FormSubmitter:calendar_plan_form-Save 保存").click().run()
     assert not at.exception, at.exception
     assert "Not saved" in _texts(at)
-    conflicts = _table_with(at, "label")
-    assert "overlapping campaign 活动重叠" in set(conflicts["label"])
+    conflicts = _table_with(at, "Conflict 冲突")
+    assert "overlapping campaign 活动重叠" in set(conflicts["Conflict 冲突"])
+    assert unreadable(at) == []
     workflow = create_workflow_engine(app_as.workflow_url)
     assert plans.load_plans(workflow).empty
     # the marketer may override, with a reason, and the override is recorded
@@ -98,7 +102,9 @@ def test_calendar_stops_a_plan_that_collides_with_the_planted_crowd(app_as):
     # the saved plan now shows in the calendar and the plans table
     at.run()
     assert not at.exception, at.exception
-    assert "Autumn VIP gift 秋季高端礼品" in set(_table_with(at, "override_reason")["name"])
+    assert "Autumn VIP gift 秋季高端礼品" in set(
+        _table_with(at, "Override reason 越过原因")["Plan 计划"])
+    assert unreadable(at) == []
 
 
 def test_calendar_for_an_analyst_has_no_plan_form_and_admin_edits_rules(app_as):

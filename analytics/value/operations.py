@@ -60,6 +60,25 @@ def roi_band(roi: pd.Series) -> pd.Series:
                      index=roi.index, name="band")
 
 
+def money_band(gross: pd.Series, cost: pd.Series) -> pd.Series:
+    """The band of gross ÷ cost, compared in whole cents without dividing (gross ≥ edge × cost),
+    as the mart's SQL compares: a customer exactly on an edge (ROI 1.5) lands in the band
+    above it however the sums were rounded. Nothing spent is the top band.
+
+    Examples
+    --------
+    >>> money_band(pd.Series([150.0, 0.1 + 0.2, 5.0]), pd.Series([100.0, 0.3, 0.0])).tolist()
+    ['1.5–2', '1–1.5', '>2']
+    """
+    cents = gross.astype(float).mul(100).round().to_numpy()
+    paid = cost.astype(float).mul(100).round().to_numpy()
+    codes = np.zeros(len(cents), dtype=int)
+    for edge in BAND_EDGES[1:]:
+        codes += (paid <= 0) | (cents >= edge * paid)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(BANDS), ordered=True),
+                     index=gross.index, name="band")
+
+
 def customer_values(usage: pd.DataFrame, benefits: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-subscriber money, net value, ROI and band.
 
@@ -110,7 +129,7 @@ def add_roi(frame: pd.DataFrame) -> pd.DataFrame:
     if "net_value" not in out:
         out["net_value"] = (out["gross"] - out["cost"]).round(2)
     out["roi"] = compute_roi(out["gross"], out["cost"])
-    out["band"] = roi_band(out["roi"])
+    out["band"] = money_band(out["gross"], out["cost"])
     return out
 
 

@@ -67,6 +67,8 @@ class Billing:
     leaks: Any = None
     revenue3: np.ndarray | None = field(default=None, repr=False)
     service3: np.ndarray | None = field(default=None, repr=False)
+    #: Cost to serve: fixed yuan a month, yuan per minute, yuan per GB (the variant's).
+    serve: tuple[float, float, float] = (4.0, 0.012, 1.0)
 
 
 def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: Population,
@@ -104,7 +106,10 @@ def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: P
     data_mb = (pop.data_level[billed] * np.exp(0.6 * d + rng.normal(0.0, 0.15, m))
                * DATA_MB_SEASON[moy] * np.exp(DATA_MB_TREND * age))
     sms = rng.poisson(pop.sms_level[billed] * np.exp(SMS_TREND * age)).astype(np.float64)
-    service = (pop.svc_base[billed] * rng.uniform(0.8, 1.2, m)
+    fixed, per_min, per_gb = billing.serve
+    # Care (by segment) and the network: a share of what the customer pays goes to serving them.
+    service = ((pop.svc_base[billed] + fixed) * rng.uniform(0.8, 1.2, m)
+               + per_min * mou + per_gb * data_mb / 1024
                + (rng.random(m) < pop.vip_p[billed]) * rng.uniform(100.0, 300.0, m))
     farmed = pop.farmed[billed]
     if farmed.any() and billing.farm_usage == "b":  # a little real use, to look alive

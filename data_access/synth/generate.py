@@ -222,7 +222,8 @@ def _plant_billing(cal: Calendar, dims: Dimensions, pop: Population, specs: list
              RevenueDrop({"branch": "Jinwan", "segment": "youth"}, jinwan, 0.75, cal.last)]
     return Billing(drops=drops,
                    uplift=Uplift(treated, tuple(range(spec.start, spec.end + 1)), spec.effect),
-                   value_from=cal.last - 2, revenue3=np.zeros(pop.n), service3=np.zeros(pop.n))
+                   value_from=cal.last - 2, revenue3=np.zeros(pop.n), service3=np.zeros(pop.n),
+                   serve=(variant.serve_fixed, variant.serve_per_min, variant.serve_per_gb))
 
 
 def _treated(pop: Population, specs: list[CampaignSpec], members: pd.DataFrame
@@ -259,7 +260,8 @@ def _plant_billing_b(cal: Calendar, dims: Dimensions, pop: Population,
     uplift = Uplift(treated, tuple(range(spec.start, spec.end + 1)), spec.effect,
                     component=_COMPONENTS.index(variant.uplift_component))
     return Billing(drops=drops, uplift=uplift, value_from=cal.last - 2,
-                   revenue3=np.zeros(pop.n), service3=np.zeros(pop.n), farm_usage="b")
+                   revenue3=np.zeros(pop.n), service3=np.zeros(pop.n), farm_usage="b",
+                   serve=(variant.serve_fixed, variant.serve_per_min, variant.serve_per_gb))
 
 
 def _bill_window(cal: Calendar, dims: Dimensions, pop: Population, behaviour: Behaviour,

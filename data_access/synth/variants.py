@@ -38,6 +38,12 @@ class Variant:
     #: Rival events: decay of their churn pressure per month and the months it lasts.
     pressure_decay: float
     pressure_months: int
+    #: Cost to serve a subscriber each month: a fixed part (billing, care, network access), yuan
+    #: per voice minute and yuan per GB of data. Serving a customer costs a real share of what
+    #: they pay, so customers' ROI spreads over the value bands instead of sitting far above 2.
+    serve_fixed: float = 4.0
+    serve_per_min: float = 0.012
+    serve_per_gb: float = 1.0
 
 
 VARIANT_A = Variant(
@@ -45,14 +51,16 @@ VARIANT_A = Variant(
     drop_days=14, drop_size=0.70, drop_stock=(0, 2),
     uplift_amount=6.0, uplift_component="rev_data",
     jump_region="Jida", jump_operator="rival_a", jump_points=0.06,
-    pressure_decay=0.5, pressure_months=3)
+    pressure_decay=0.5, pressure_months=3,
+    serve_fixed=4.0, serve_per_min=0.012, serve_per_gb=1.0)
 
 VARIANT_B = Variant(
     name="b", farm_months=4, farm_multiple=2.5, farm_churn_after=(5, 6, 7),
     drop_days=11, drop_size=0.55, drop_stock=(3, 6),
     uplift_amount=3.5, uplift_component="rev_voice",
     jump_region="Sanzao", jump_operator="rival_b", jump_points=0.04,
-    pressure_decay=0.7, pressure_months=5)
+    pressure_decay=0.7, pressure_months=5,
+    serve_fixed=6.0, serve_per_min=0.01, serve_per_gb=0.8)
 
 
 def get_variant(name: str) -> Variant:

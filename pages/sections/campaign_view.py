@@ -8,18 +8,16 @@ import streamlit as st
 
 from analytics.campaigns.effect import METRICS, CampaignEffect
 from analytics.formatting import MISSING, format_value
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
 
 _LABELS = {**METRICS, "churn_rate": "churn rate 离网率"}
-
-
-def readable_campaigns(frame: pd.DataFrame) -> pd.DataFrame:
-    """The campaign list with money in ¥ (万 where large) and ROI in %, for display."""
-    out = frame.copy()
-    for col in ("budget", "spend"):
-        out[col] = out[col].map(lambda v: format_value(v, "yuan"))
-    out["roi"] = out["roi"].map(lambda v: format_value(v, "pct"))
-    return out
+#: Campaign list columns and their units (the raw CSV keeps the numbers as they are).
+CAMPAIGN_UNITS = {"budget": "yuan", "spend": "yuan", "participants": "subs", "controls": "subs",
+                  "roi": "pct", "start_month": "month", "end_month": "month"}
+#: Each measure's unit, for its estimate and interval.
+_UNITS = {"arpu": "yuan_per_sub", "mou": "min", "dou": "mb", "churn_rate": "pct"}
+SIGNIFICANT = "significant 显著"
+NOT_SIGNIFICANT = "not significant 不显著 (interval crosses 0)"
 
 
 def show_headline(effect: CampaignEffect) -> None:
@@ -37,27 +35,66 @@ def show_headline(effect: CampaignEffect) -> None:
     st.caption(f"Control group: {effect.method}.")
 
 
+def _signed(value: float, unit: str) -> str:
+    """An effect with its sign; a rate's effect in percentage points."""
+    if pd.isna(value):
+        return MISSING
+    if unit == "pct":
+        return f"{value * 100:+.2f} pp"
+    text = format_value(value, unit)
+    return text if text.startswith("-") else "+" + text
+
+
+def significance(low: float, high: float) -> str:
+    """Whether a 95% interval excludes zero (missing bounds are not evidence)."""
+    if pd.isna(low) or pd.isna(high):
+        return MISSING
+    return NOT_SIGNIFICANT if low <= 0 <= high else SIGNIFICANT
+
+
 def effects_table(effect: CampaignEffect) -> pd.DataFrame:
-    """The effects as a table a reader can take away."""
-    table = effect.table()
-    table.insert(0, "measure", table["metric"].map(_LABELS))
-    return table.drop(columns="metric").round(4)
+    """The effects as the reader sees them: each measure in its unit, its 95% interval and
+    whether the interval excludes zero."""
+    rows = []
+    for row in effect.table().itertuples(index=False):
+        unit = _UNITS.get(row.metric, "yuan_per_sub")
+        rows.append({"measure": _LABELS.get(row.metric, row.metric),
+                     "estimate": _signed(row.estimate, unit), "low": _signed(row.low, unit),
+                     "high": _signed(row.high, unit), "significant": significance(row.low, row.high),
+                     "n_treated": row.n_treated, "n_control": row.n_control})
+    return pd.DataFrame(rows)
 
 
-def show_effects(effect: CampaignEffect) -> None:
-    """One interval chart per measure: the estimate, its 95% interval and zero."""
-    table = effect.table()
-    table["measure"] = table["metric"].map(_LABELS)
-    cols = st.columns(len(table))
-    for col, (_, row) in zip(cols, table.iterrows(), strict=True):
-        frame = pd.DataFrame([row])
-        base = alt.Chart(frame).encode(y=alt.Y("measure:N", title=None))
-        chart = (base.mark_rule(strokeWidth=3).encode(x=alt.X("low:Q", title="uplift"), x2="high:Q")
-                 + base.mark_point(filled=True, size=90).encode(x="estimate:Q",
-                                                                tooltip=["estimate", "low", "high"])
-                 + alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4],
-                                                                      color="grey").encode(x="zero:Q"))
-        col.altair_chart(chart.properties(height=90), width="stretch")
+def forest_rows(estimates: dict[str, object]) -> pd.DataFrame:
+    """One row per campaign (name → its ``Estimate`` of ARPU uplift): estimate, 95% interval
+    and significance, in the order given."""
+    rows = [{"campaign": name, "estimate": e.estimate, "low": e.low, "high": e.high,
+             "significance": significance(e.low, e.high)} for name, e in estimates.items()]
+    return pd.DataFrame(rows, columns=["campaign", "estimate", "low", "high", "significance"])
+
+
+def forest_chart(rows: pd.DataFrame, *, highlight: str | None = None) -> alt.Chart:
+    """A forest plot: each campaign's ARPU uplift with its 95% interval on one axis, a zero
+    line, and intervals that cross zero drawn grey and marked "not significant"."""
+    colour = alt.Color("significance:N", title=None, scale=alt.Scale(
+        domain=[SIGNIFICANT, NOT_SIGNIFICANT], range=["#1f77b4", "#9AA5AD"]),
+        legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=400))
+    base = alt.Chart(rows).encode(y=alt.Y("campaign:N", sort=list(rows["campaign"]), title=None,
+                                          axis=alt.Axis(labelLimit=280, labelFontSize=13)))
+    tooltip = ["campaign", alt.Tooltip("estimate:Q", format=",.2f", title="uplift (¥)"),
+               alt.Tooltip("low:Q", format=",.2f", title="95% low (¥)"),
+               alt.Tooltip("high:Q", format=",.2f", title="95% high (¥)"), "significance"]
+    bars = base.mark_rule(strokeWidth=4).encode(
+        x=alt.X("low:Q", title="ARPU uplift per participant and month (¥), 95% interval",
+                axis=alt.Axis(labelFontSize=12, titleFontSize=13)),
+        x2="high:Q", color=colour, tooltip=tooltip)
+    dots = base.mark_point(filled=True, size=120).encode(
+        x="estimate:Q", color=colour, tooltip=tooltip,
+        shape=alt.condition(alt.datum.campaign == (highlight or ""), alt.value("diamond"),
+                            alt.value("circle")))
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(
+        strokeDash=[4, 4], color="black").encode(x="zero:Q")
+    return (bars + dots + zero).properties(height=max(160, 36 * len(rows)))
 
 
 def uplift_chart(frame: pd.DataFrame, column: str, title: str) -> alt.Chart:
@@ -82,5 +119,5 @@ def burn_chart(burn: pd.DataFrame) -> alt.Chart:
 
 
 def csv_button(frame: pd.DataFrame, label: str, name: str) -> None:
-    """A CSV download of ``frame``."""
-    st.download_button(label, frame.pipe(safe_frame).to_csv(index=False).encode(), name, "text/csv", key=f"dl_{name}")
+    """A CSV download of ``frame`` (raw rows)."""
+    st.download_button(label, csv_bytes(frame), name, "text/csv", key=f"dl_{name}")

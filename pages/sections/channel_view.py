@@ -8,43 +8,42 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.formatting import format_value
 from analytics.ops.workorders import due_at_for_day
 from data_access.store import channel_orders
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 METRIC_NAMES = {"sim_farming": "SIM farming 养卡",
                 "cross_region": "Cross-region selling 跨区销售",
                 "stock_shortage": "Stock shortage 缺货"}
-EVAL_COLUMNS = {"channel_id": "id", "channel_name": "channel", "channel_type": "type",
-                "micro_region": "micro-region", "new_numbers": "new numbers",
-                "low_use_share": "low use", "revenue": "revenue", "cost": "cost",
-                "net_value": "net value", "roi": "ROI", "behaviour": "behaviour type",
-                "action": "recommended action"}
+#: The evaluator's columns, most telling first: name, ROI and value fit on screen without scrolling.
+EVAL_COLUMNS = ["channel_name", "roi", "roi_note", "net_value", "action", "behaviour",
+                "channel_type", "micro_region", "new_numbers", "low_use_share", "revenue", "cost",
+                "channel_id"]
+EVAL_UNITS = {"roi": "pct", "net_value": "yuan", "new_numbers": "subs", "low_use_share": "pct",
+              "revenue": "yuan", "cost": "yuan"}
 
 
-def formatted(frame: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
-    """A copy for display: the named columns as text in the reader's units."""
-    shown = frame.copy()
-    for column, unit in units.items():
-        shown[column] = [format_value(v, unit) for v in shown[column]]
-    return shown
+def shown_roi(roi: float, suspect: bool) -> float:
+    """The ROI a reader sees: none for a channel whose sales an integrity alert questions."""
+    return float("nan") if suspect else roi
 
 
-def evaluator_table(evaluated: pd.DataFrame) -> None:
-    """The evaluator table (formatted) and its CSV (raw numbers)."""
-    shown = formatted(evaluated[list(EVAL_COLUMNS)], {
-        "new_numbers": "subs", "low_use_share": "pct", "revenue": "yuan", "cost": "yuan",
-        "net_value": "yuan"})
-    shown["ROI"] = [format_value(v, "pct") for v in evaluated["roi"]]
-    st.dataframe(shown.drop(columns=["roi"]).rename(columns=EVAL_COLUMNS), hide_index=True,
-                 key="channels_eval_table")
-    st.download_button("Download the evaluation (CSV)", evaluated.pipe(safe_frame).to_csv(index=False).encode(),
-                       "channel_evaluation.csv", "text/csv", key="channels_eval_csv")
-    counts = evaluated.groupby(["behaviour", "action"]).size().rename("channels").reset_index()
+def evaluator_table(ranked: pd.DataFrame) -> None:
+    """The evaluator table, most valuable first (``rank_channels``), suspect ROI withheld,
+    and its CSV (raw numbers, with the suspect flag)."""
+    shown = ranked[EVAL_COLUMNS].assign(roi=[shown_roi(r, s) for r, s in zip(
+        ranked["roi"], ranked["roi_suspect"], strict=True)])
+    show_table(shown, EVAL_UNITS, key="channels_eval_table",
+               labels={"roi_note": "ROI note 说明", "channel_name": "Channel 渠道",
+                       "channel_id": "Channel id 渠道编号"},
+               csv=("Download the evaluation (CSV)", "channel_evaluation.csv"))
+    st.caption("Most valuable first (net value, then ROI). ROI = net value ÷ (commission + "
+               "campaign cost); a channel flagged for SIM farming or cross-region selling shows "
+               "no ROI: its commissions buy numbers that are not real customers.")
+    counts = ranked.groupby(["behaviour", "action"]).size().rename("channels").reset_index()
     st.altair_chart(alt.Chart(counts).mark_bar().encode(
         x=alt.X("channels:Q", title="channels"), y=alt.Y("behaviour:N", title=None, sort="-x"),
         color=alt.Color("action:N", title="recommended action"),
@@ -58,13 +57,11 @@ def alert_list(alerts: pd.DataFrame, metric: str, empty: str) -> None:
     if alerts.empty:
         st.caption(empty)
         return
-    st.dataframe(alerts[["channel_id", "channel_name", "micro_region", "score", "reason"]],
-                 hide_index=True, key=f"channels_alerts_{metric}", column_config={
-                     "score": st.column_config.ProgressColumn("score", min_value=0.0,
-                                                              max_value=1.0, format="%.2f")})
-    st.download_button(f"Download {metric.replace('_', ' ')} alerts (CSV)",
-                       alerts.pipe(safe_frame).to_csv(index=False).encode(), f"channel_{metric}.csv", "text/csv",
-                       key=f"channels_alerts_csv_{metric}")
+    show_table(alerts[["channel_name", "micro_region", "score", "reason", "channel_id"]],
+               key=f"channels_alerts_{metric}", labels={"channel_id": "Channel id 渠道编号"},
+               column_config={"Score 评分": st.column_config.ProgressColumn(
+                   "Score 评分", min_value=0.0, max_value=1.0, format="%.2f")},
+               csv=(f"Download {metric.replace('_', ' ')} alerts (CSV)", f"channel_{metric}.csv"))
 
 
 def history_charts(history: pd.DataFrame, days: pd.DataFrame) -> None:

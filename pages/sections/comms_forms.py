@@ -17,6 +17,46 @@ from data_access.mart.schema import DEPARTMENTS
 from pages.common.plaintext import plain  # user text shown as text
 
 
+#: Headers of the request plan and the resource catalogue (the words a planner uses).
+REQUEST_LABELS = {"request_id": "Request 申请", "resource": "Resource 资源", "medium": "Medium 媒介",
+                  "quantity": "Quantity 数量", "start_day": "From 开始", "end_day": "To 结束",
+                  "requested_by": "Requested by 申请人"}
+RESOURCE_LABELS = {"code": "Code 编码", "name": "Resource 资源", "medium": "Medium 媒介",
+                   "unit_cost": "Unit cost 单价", "cost_unit": "Per 计价单位",
+                   "period_days": "Days 天数", "theme": "Theme 主题", "coverage": "Coverage 覆盖"}
+
+
+def manages_budgets(who: Principal) -> bool:
+    """Whether ``who`` sets or spends communications budgets (executives, marketers, admins)."""
+    return who.can("allocate_budgets") or who.can("manage_campaigns")
+
+
+def budget_banner(current: pd.DataFrame, who: Principal) -> None:
+    """This year's budget trouble as one compact warning, for those who manage budgets.
+
+    Everyone else gets at most a caption: the numbers are on the Budgets tab.
+    """
+    trouble = current[current["level"].isin(["over", "no budget", "warn"])]
+    if trouble.empty:
+        return
+    if not manages_budgets(who):
+        st.caption(f"{len(trouble)} department budget(s) need attention; see the Budgets tab.")
+        return
+
+    def line(row: Any) -> str:
+        name = DEPARTMENTS.get(row.department, row.department)
+        if row.level == "over":
+            return (f"{name} {row.year}: over — {format_value(row.committed, 'yuan')} committed "
+                    f"of {format_value(row.amount, 'yuan')}")
+        if row.level == "no budget":
+            return f"{name} {row.year}: no budget set — {format_value(row.committed, 'yuan')} committed"
+        return f"{name} {row.year}: {format_value(row.share, 'pct')} of the budget committed"
+
+    order = {"over": 0, "no budget": 1, "warn": 2}
+    rows = sorted(trouble.itertuples(), key=lambda r: order[r.level])
+    st.warning("**Budgets 预算** — " + "; ".join(line(r) for r in rows) + ".", icon="💰")
+
+
 def _run(action: Any, done: str) -> None:
     try:
         action()

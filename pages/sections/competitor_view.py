@@ -14,6 +14,11 @@ from data_access.mart.schema import OPERATORS
 UNIT_OF = {"share": "pct", "subscribers": "subs", "new_adds": "subs", "net_adds": "subs",
            "arpu": "yuan_per_sub"}
 _AXIS = {"share": ".0%", "arpu": "¥,.0f"}
+#: Headers of the competitor tables.
+LABELS = {"unit": "Unit 单元", "operator": "Operator 运营商", "metric": "Metric 指标",
+          "value": "Value 数值", "share_before": "Share last month 上月份额",
+          "share_now": "Share now 本月份额", "points": "Change 变化", "event_id": "Event 事件",
+          "day": "Day 日期", "kind": "Kind 类型", "description": "What happened 内容"}
 OPERATOR_COLOURS = alt.Scale(domain=["us", "rival_a", "rival_b"],
                              range=["#1f77b4", "#d62728", "#ff7f0e"])
 

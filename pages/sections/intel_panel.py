@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from analytics.formatting import format_time
 from data_access.store import intel
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.geography import load_regions
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
 _FIGURE_ROWS = pd.DataFrame({"figure": pd.Series([""] * 3, dtype="string"),
@@ -99,10 +100,11 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
             st.markdown(f"**#{row['report_id']} · {intel.OPERATORS[row['operator']]} · "
                         f"{plain(where)} · {intel.CATEGORIES[row['category']]}** — "
                         f"{plain(row['submitted_by'])}, "
-                        f"{row['submitted_at']:%Y-%m-%d %H:%M} UTC")
+                        f"{format_time(row['submitted_at'])}")
             st.markdown(plain(row["text"]))  # a report is user text: never Markdown
             extra = [" ".join(f"\\#{plain(t)}" for t in row["tags"])]
-            extra += [f"{k}: {v:,.2f}".rstrip("0").rstrip(".") for k, v in row["figures"].items()]
+            extra += [plain(f"{str(k).replace('_', ' ')}: " + f"{v:,.2f}".rstrip("0").rstrip("."))
+                      for k, v in row["figures"].items()]
             st.caption(" · ".join(x for x in extra + [links] if x))
             if pd.notna(row["alert_id"]):
                 st.page_link("pages/alerts.py", label=f"Alert #{int(row['alert_id'])} on the "
@@ -112,8 +114,8 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
                              label=f"Open work order #{int(row['order_id'])} ▸",
                              query_params={"order": str(int(row["order_id"]))})
     table = found.assign(tags=found["tags"].map(", ".join), figures=found["figures"].map(str))
-    st.download_button("Download reports (CSV)", table.pipe(safe_frame).to_csv(index=False).encode(),
-                       "intelligence.csv", "text/csv", key="intel_download")
+    st.download_button("Download reports (CSV)", csv_bytes(table), "intelligence.csv", "text/csv",
+                       key="intel_download")
     _link_form(workflow, who, found)
 
 

@@ -14,17 +14,28 @@ from data_access.store import campaign_plans as plans
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
 CONFLICT_COLUMNS = ["label", "message", "campaign_name", "month", "channel_type", "customers"]
 
 
+#: Headers of the plan, conflict and rule tables.
+PLAN_LABELS = {"label": "Conflict 冲突", "message": "What clashes 说明", "name": "Plan 计划",
+               "override_reason": "Override reason 越过原因", "benefit_kind": "Benefit 权益类型",
+               "allowed_channel_types": "Allowed channel types 允许渠道",
+               "max_per_month": "Most per month 每月上限", "plan_id": "Plan id 计划编号"}
+PLAN_UNITS = {"month": "month", "start_month": "month", "end_month": "month",
+              "created_at": "time", "updated_at": "time", "decided_at": "time",
+              "customers": "subs", "budget": "yuan", "start_date": "day", "end_date": "day",
+              "expected_participants": "subs"}
+
+
 def _show_conflicts(found: pd.DataFrame) -> None:
-    st.dataframe(found[CONFLICT_COLUMNS], hide_index=True, key="calendar_conflicts")
-    st.download_button("Download the conflicts (CSV)", found.pipe(safe_frame).to_csv(index=False)
-                       .encode("utf-8-sig"), "plan_conflicts.csv", "text/csv",
-                       key="calendar_conflicts_csv")
+    show_table(found[CONFLICT_COLUMNS], PLAN_UNITS, key="calendar_conflicts", labels=PLAN_LABELS)
+    st.download_button("Download the conflicts (CSV)", csv_bytes(found), "plan_conflicts.csv",
+                       "text/csv", key="calendar_conflicts_csv")
 
 
 def plan_form(workflow: Any, mart: Any, who: Principal, latest_month: dt.date) -> None:
@@ -140,10 +151,9 @@ def rules_editor(workflow: Any, who: Principal) -> None:
         st.caption("No rules yet: every benefit kind may use every channel type, at most "
                    f"{cf.DEFAULT_MAX_PER_MONTH} campaigns per channel type and month.")
     else:
-        st.dataframe(rules, hide_index=True, key="calendar_rules")
-        st.download_button("Download the rules (CSV)", rules.pipe(safe_frame).to_csv(index=False)
-                           .encode("utf-8-sig"), "channel_rules.csv", "text/csv",
-                           key="calendar_rules_csv")
+        show_table(rules, PLAN_UNITS, key="calendar_rules", labels=PLAN_LABELS)
+        st.download_button("Download the rules (CSV)", csv_bytes(rules), "channel_rules.csv",
+                           "text/csv", key="calendar_rules_csv")
     with st.form("calendar_rule_form"):
         cols = st.columns(3)
         kind = cols[0].selectbox("Benefit kind", list(plans.BENEFIT_KINDS), key="rule_kind")

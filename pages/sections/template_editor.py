@@ -22,11 +22,12 @@ def outline(template: Template) -> str:
     for node, _, depth in template.root.walk():
         extra = []
         if node.breakdown:
-            extra.append(f"by {node.breakdown}")
+            extra.append(f"by {node.breakdown.removesuffix('_name').replace('_', ' ')}")
         if node.alert_change is not None:
             extra.append(f"alert at {node.alert_change:+.0%}")
-        lines.append("  " * depth + f"- **{node.label}**" + (f" · {', '.join(extra)}" if extra else "")
-                     + f" `{node.id}`")
+        # the node's name is its KPI and slice (ARPU [branch=Gongbei]); ids stay internal
+        lines.append("  " * depth + f"- **{plain(node.label)}**"
+                     + (f" · {', '.join(extra)}" if extra else ""))
     return "\n".join(lines)
 
 
