@@ -72,9 +72,12 @@ def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
 
 
 def _band(c: sa.Subquery) -> sa.ColumnElement[str]:
-    """The ROI band in SQL, compared without division (ROI ≥ e ⟺ gross ≥ e × cost)."""
-    cost = c.c.discount + c.c.service_cost + c.c.campaign_cost
-    whens = [(sa.and_(cost > 0, c.c.gross < edge * cost), BANDS[i])
+    """The ROI band in SQL, compared without division (ROI ≥ e ⟺ gross ≥ e × cost) and in
+    whole cents, as ``analytics.value.operations.money_band`` does: a customer exactly on an
+    edge lands in the band above it however the sums' floating point fell."""
+    cost = sa.func.round((c.c.discount + c.c.service_cost + c.c.campaign_cost) * 100)
+    gross = sa.func.round(c.c.gross * 100)
+    whens = [(sa.and_(cost > 0, gross < edge * cost), BANDS[i])
              for i, edge in enumerate(BAND_EDGES[1:])]
     return sa.case(*whens, else_=BANDS[-1])
 
