@@ -182,7 +182,9 @@ def _prune(conn: sa.Connection, actor: str, keep: int) -> None:
 
 
 def _run(row: Any) -> ScoreRun:
-    return ScoreRun(int(row.run_id), row.model_version, row.month, row.scored_at,
+    scored_at = row.scored_at  # SQLite hands back naive UTC
+    scored_at = scored_at if scored_at.tzinfo else scored_at.replace(tzinfo=dt.UTC)
+    return ScoreRun(int(row.run_id), row.model_version, row.month, scored_at,
                     int(row.subscribers), float(row.base_rate))
 
 
