@@ -141,6 +141,26 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, An
     return cleaned.to_dict("records")
 
 
+def _column(values: pd.Series) -> list[Any]:
+    """A column as plain Python values, NaN → None (``tolist`` gives Python scalars)."""
+    if values.isna().any():
+        return values.astype(object).where(values.notna(), None).tolist()
+    return values.tolist()
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, run_id: int, frame: pd.DataFrame,
+                 columns: tuple[str, ...]) -> None:
+    """``INSERT`` a frame's rows through the driver's executemany with positional tuples:
+    the one dialect difference is the placeholder. Names come from the table's metadata.
+    (Building a dict per row costs more than the insert itself at a million rows.)"""
+    names = [c for c in columns if c in frame.columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO {table.name} (run_id, {', '.join(names)}) "
+                 f"VALUES ({', '.join([mark] * (len(names) + 1))})")
+    values = [[int(run_id)] * len(frame), *(_column(frame[name]) for name in names)]
+    conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
+
+
 def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.DataFrame,
                    warnings: pd.DataFrame, *, keep: int = KEEP_RUNS,
                    chunk_rows: int = CHUNK_ROWS) -> ScoreRun:
@@ -159,8 +179,8 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
     with write_transaction(workflow) as conn:
         run_id = int(conn.execute(sa.insert(churn_run).values(**values)).inserted_primary_key[0])
         for start in range(0, len(scores), chunk_rows):
-            rows = _records(scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
-            conn.execute(sa.insert(churn_score), [{"run_id": run_id, **r} for r in rows])
+            _insert_rows(conn, churn_score, run_id, scores.iloc[start:start + chunk_rows],
+                         SCORE_COLUMNS)
         if len(warnings):
             rows = _records(warnings, _WARNING_COLUMNS)
             conn.execute(sa.insert(churn_group_warning), [{"run_id": run_id, **r} for r in rows])
