@@ -123,8 +123,8 @@ for column, (band, _) in zip(figures[1:], view.RISK_BANDS, strict=True):
     column.metric(f"{band} risk", f"{int(bands.get(band, 0)):,}")
 st.altair_chart(view.band_chart(chosen), width="stretch")
 pages = max(1, -(-total // PAGE_ROWS))
-page = st.number_input(f"Page 页 (of {pages:,}, {PAGE_ROWS} rows each)", 1, pages, 1,
-                       key="churn_page")
+page = st.number_input(f"Page 页 (of {pages:,}, {PAGE_ROWS} rows each)", min_value=1,
+                       max_value=pages, key="churn_page")
 rows = page_rows(*key, filters, int(page), who)
 st.dataframe(view.retention_display(rows), hide_index=True, width="stretch",
              column_config=view.RETENTION_COLUMNS, key="churn_table")

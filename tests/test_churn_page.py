@@ -168,6 +168,12 @@ def test_churn_page_renders(app_as, scored, monkeypatch):
         expected["subscriber_id"].iloc[50:100].tolist()
     downloads = [d.proto.label for d in at.get("download_button")]
     assert any(label.startswith("Download the retention list (CSV") for label in downloads)
+    # a minimum risk leaving fewer rows than the page shown: the riskiest, from the first
+    threshold = expected["churn_prob"].nlargest(10).iloc[-1] * 100 - 1e-6
+    at.number_input(key="churn_min_prob").set_value(threshold).run()
+    assert not at.exception, at.exception
+    riskiest = expected[expected["churn_prob"] >= threshold / 100]
+    assert _retention_table(at)["subscriber_id"].tolist() == riskiest["subscriber_id"].tolist()
 
 
 def test_regional_manager_sees_only_their_micro_region(app_as, scored, monkeypatch):

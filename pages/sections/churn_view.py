@@ -184,6 +184,8 @@ def training_panel(workflow: Engine, who: Principal, *, label: str) -> None:
         st.caption(f"Last training: {plain(record['message'])}, finished "
                    f"{format_time(record['finished_at'])}.")
     if not who.can("view_mart_admin"):
+        st.caption("An analyst, an executive or an administrator can train the churn model "
+                   "from this page.")
         return
     if st.button(label, key="churn_train"):
         try:
