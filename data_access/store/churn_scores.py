@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from data_access.db import ConcertoError, read_frame
+from data_access.db import read_frame
 from data_access.mart.queries import Slice
 from data_access.store.audit import record_audit
 from data_access.store.scope import acting_principal, require, scoped
