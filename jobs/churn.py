@@ -1,17 +1,22 @@
-"""The command line behind ``python -m jobs.churn train|score|report``."""
+"""The command line behind ``python -m jobs.churn train|score|ensure|refresh|report``, and
+the background training the churn page starts (:func:`start_background_training`)."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 
 from jobs.churn_pipeline import score_latest, train_churn_model
 from analytics.churn.retention import GROUP_FADING, filter_retention
 from data_access.store import churn as store
-from data_access.db import ConcertoError, create_mart_engine
+from data_access.store import churn_scores as scores_store
+from data_access.db import PROJECT_ROOT, ConcertoError, create_mart_engine
 from data_access.mart.queries import available_months
 from analytics.churn import model as churn
 from data_access.store.arsenal import ASSET, read_catalogue
@@ -33,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="mart URL (default: CONCERTO_MART_URL, secrets, or the embedded file)")
     common.add_argument("--model-dir", default=None,
                         help=f"where models are kept (default {store.MODEL_DIR})")
+    common.add_argument("--workflow", default=None,
+                        help="workflow store URL, where scores, group warnings, alerts and "
+                             "training progress go (default: CONCERTO_WORKFLOW_URL, secrets, "
+                             "or the embedded file)")
     train = commands.add_parser("train", parents=[common], help="fit, evaluate, save, go live")
     train.add_argument("--horizon", type=int, default=1,
                        help="label: churned within this many months after the snapshot (1)")
@@ -49,9 +58,6 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--month", default=None, help="month to score, YYYY-MM (default: latest)")
     score.add_argument("--alerts", action="store_true",
                        help="raise the group warnings as alerts in the workflow store")
-    score.add_argument("--workflow", default=None,
-                       help="workflow store URL for --alerts and the arsenal (default: "
-                            "CONCERTO_WORKFLOW_URL, secrets, or the embedded file)")
     score.add_argument("--fading", type=float, default=GROUP_FADING,
                        help="warn a leased-line group whose members' usage (minutes and data) "
                             f"fell by this share over three months (default {GROUP_FADING})")
@@ -64,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         help="train a model if none is live, score the latest month if it has no scores yet")
     ensure.add_argument("--max-rows", type=int, default=ENSURE_ROWS,
                         help=f"training rows when a model is trained ({ENSURE_ROWS:,})")
+    refresh = commands.add_parser(
+        "refresh", parents=[common],
+        help="train a model, then score the latest month (what the page starts in the "
+             "background; --job reports progress to that training record)")
+    refresh.add_argument("--job", type=int, default=None, help="training record to report to")
+    refresh.add_argument("--max-rows", type=int, default=1_000_000,
+                         help="sample the training snapshots down to about this many rows")
     report = commands.add_parser("report", parents=[common], help="print the live model's card")
     report.add_argument("--version", default=None, help="model version (default: the live one)")
     return parser
@@ -76,46 +89,47 @@ def _say(message: str) -> None:
     print(f"  [{time.perf_counter() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace, progress=_say) -> str:
     engine = create_mart_engine(args.mart, read_only=True)
     started = time.perf_counter()
     trained = train_churn_model(engine, horizon=args.horizon, train_months=args.train_months,
                                 test_months=args.test_months, max_rows=args.max_rows,
                                 random_state=args.seed, compare=not args.no_baselines,
-                                progress=_say)
+                                progress=progress)
     version = store.save_model(trained.model, trained.manifest, model_dir=args.model_dir)
     print(f"Trained churn model {version} in {time.perf_counter() - started:.0f}s; it is live.")
     _print_card(store.load_manifest(version, model_dir=args.model_dir))
+    return version
 
 
-def _tactics(args: argparse.Namespace) -> pd.DataFrame | None:
-    """The arsenal's tactics: the workflow store's when it is used, else the starter file."""
-    if args.workflow is not None or args.alerts:
-        tactics = store.load_tactics(create_workflow_engine(args.workflow))
-        if not tactics.empty:
-            return tactics
-    return read_catalogue(ASSET)
+def _tactics(workflow) -> pd.DataFrame | None:
+    """The arsenal's tactics: the workflow store's when it holds any, else the starter file."""
+    tactics = store.load_tactics(workflow)
+    return tactics if not tactics.empty else read_catalogue(ASSET)
 
 
-def _score(args: argparse.Namespace) -> None:
+def _score(args: argparse.Namespace, progress=_say) -> None:
     model, manifest = store.load_model(args.version, model_dir=args.model_dir)
     engine = create_mart_engine(args.mart, read_only=True)
+    workflow = create_workflow_engine(args.workflow)
     started = time.perf_counter()
     month, scores, warnings = score_latest(engine, model, manifest, args.month,
-                                           _tactics(args), fading=args.fading, progress=_say)
+                                           _tactics(workflow), fading=args.fading,
+                                           progress=progress)
     seconds = time.perf_counter() - started
     label = f"{month:%Y-%m}"
-    path = store.save_scores(manifest["version"], label, scores, warnings,
-                             model_dir=args.model_dir)
+    progress(f"writing {len(scores):,} scores to the workflow store")
+    written = time.perf_counter()
+    run = scores_store.save_score_run(workflow, manifest["version"], label, scores, warnings)
     print(f"Scored {len(scores):,} subscribers of {label} with {manifest['version']} in "
-          f"{seconds:.1f}s → {path}")
+          f"{seconds:.1f}s; written as run {run.run_id} in {time.perf_counter() - written:.1f}s")
     print(scores.head(10)[["rank", "subscriber_id", "micro_region", "churn_prob", "net_value",
                            "expected_loss", "top_reason"]].to_string(index=False))
     print(f"{len(warnings)} enterprise group warning(s).")
     for message in warnings["message"].head(5):
         print(f"  - {message}")
     if args.alerts:
-        raised = store.raise_group_alerts(create_workflow_engine(args.workflow), warnings, label)
+        raised = store.raise_group_alerts(workflow, warnings, label)
         print(f"{raised} new group alert(s) raised for the account managers.")
     if args.csv:
         chosen = filter_retention(scores, {"branch": args.branch,
@@ -136,13 +150,71 @@ def _ensure(args: argparse.Namespace) -> None:
     if not latest:
         raise ConcertoError("The mart has no months: build or load it first.")
     label = f"{latest[-1]:%Y-%m}"
-    if label in store.scored_months(model_dir=args.model_dir):
+    workflow = create_workflow_engine(args.workflow)
+    if scores_store.latest_run(workflow, store.live_version(model_dir=args.model_dir),
+                               label) is not None:
         _say(f"churn scores for {label} are ready")
         return
     _say(f"scoring {label} with the live model")
-    _score(argparse.Namespace(**vars(args), version=None, month=None, alerts=False,
-                              workflow=None, fading=GROUP_FADING, csv=None, branch=None,
-                              micro_region=None, segment=None, group=None))
+    _score(_score_args(args))
+
+
+def _score_args(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "version": None, "month": None, "alerts": False,
+                                 "fading": GROUP_FADING, "csv": None, "branch": None,
+                                 "micro_region": None, "segment": None, "group": None})
+
+
+def _refresh(args: argparse.Namespace) -> None:
+    """Train, then score the latest month; with ``--job``, report each step to that record."""
+    workflow = create_workflow_engine(args.workflow)
+
+    def progress(step: str) -> None:
+        _say(step)
+        if args.job is not None:
+            store.record_training_step(workflow, args.job, step)
+
+    try:
+        version = _train(argparse.Namespace(**vars(args), horizon=1, train_months=6,
+                                            test_months=1, seed=0, no_baselines=True),
+                         progress)
+        _score(_score_args(args), progress)
+    except Exception as exc:
+        if args.job is not None:
+            text = str(exc) if isinstance(exc, ConcertoError) else \
+                f"{type(exc).__name__}: {exc}"
+            store.finish_training(workflow, args.job, "failed", text)
+        raise
+    if args.job is not None:
+        store.finish_training(workflow, args.job, "done", f"model {version} is live",
+                              model_version=version)
+
+
+def start_background_training(workflow, *, model_dir: Path | str | None = None,
+                              max_rows: int = 1_000_000) -> int:
+    """Start ``python -m jobs.churn refresh`` in its own process; the training record's id.
+
+    The record is claimed first, as the acting person (``view_mart_admin``; refused while
+    another training runs), so the page can say what is running; the process outlives the
+    browser tab, reports each step to the record and closes it when done or failed. Its
+    output goes to ``training-<id>.log`` in the model directory.
+    """
+    training_id = store.claim_training(workflow)
+    folder = Path(model_dir) if model_dir is not None else store.MODEL_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"training-{training_id}.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jobs.churn", "refresh", "--job", str(training_id),
+                 "--model-dir", str(folder), "--max-rows", str(int(max_rows))],
+                cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        store.finish_training(workflow, training_id, "failed", f"could not start: {exc}")
+        raise ConcertoError(f"The churn training could not be started: {exc}") from None
+    threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends
+    store.record_training_step(workflow, training_id, "started", pid=process.pid)
+    return training_id
 
 
 def _print_card(manifest: dict) -> None:
@@ -175,6 +247,8 @@ def run(argv: list[str] | None = None) -> int:
             _score(args)
         elif args.command == "ensure":
             _ensure(args)
+        elif args.command == "refresh":
+            _refresh(args)
         else:
             _print_card(store.load_manifest(args.version, model_dir=args.model_dir))
     except ConcertoError as exc:

@@ -1,8 +1,8 @@
 """Churn jobs over the mart: build snapshots, train and evaluate on a time split, score a month.
 
 The jobs read through ``data_access.mart.churn`` and return models, frames and manifests; saving
-them is the caller's business (``data_access.store.churn``), so tests can run a job end to end
-without files.
+them is the caller's business (the model in ``data_access.store.churn``, the scores in
+``data_access.store.churn_scores``), so tests can run a job end to end without a store.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONT
                                       build_features, feature_schema, group_figures,
                                       plan_time_split, rival_pressure)
 from analytics.churn.reasons import global_drivers, reason_codes
-from analytics.churn.retention import (GROUP_FADING, group_warnings,
-                                       retention_table, suggest_actions)
+from analytics.churn.retention import (GROUP_FADING, group_warnings, retention_table,
+                                       risk_band, suggest_actions)
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
 from data_access.db import ConcertoError
@@ -243,6 +243,7 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
         arpu=features["arpu_3m"].round(2))
     scores = retention_table(prob, snapshot.context["net_value"], context, reasons)
     scores["churn_prob"] = scores["churn_prob"].round(5)
+    scores["risk_band"] = risk_band(scores["churn_prob"], float(prob.mean())).to_numpy()
     if tactics is not None:
         progress("retention actions from the arsenal")
         scores["action"] = suggest_actions(scores, tactics).to_numpy()

@@ -1,69 +1,67 @@
 """Churn risk 流失预警: the live model's quality and drivers, the retention list ranked by
-expected loss, enterprise-group warnings, and one subscriber's explanation."""
+expected loss (read page by page with SQL), enterprise-group warnings, and one subscriber's
+explanation."""
 
 import pandas as pd
 import streamlit as st
 
 from analytics.ops import arsenal as rules
-from jobs.churn_pipeline import score_latest, train_churn_model
-from analytics.churn.retention import filter_retention
 from data_access.store import arsenal as tactics_store
 from pages.common import cache
 from data_access.store import scope
 from data_access.mart import churn as reads
 from data_access.store import churn as store
+from data_access.store import churn_scores as scores
+from data_access.store.churn_scores import RetentionFilter
 from data_access.db import ConcertoError
 from pages.sections import churn_view as view
 from pages.common.empty import require_mart
 from pages.common.filters import current
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
+from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 
+PAGE_ROWS = 50
 st.title("Churn risk 流失预警")
 require_mart()
 who = principal()
+workflow = cache.workflow_engine()
 
 
-def train_and_score() -> None:
-    """Train on the current mart, score its latest month, make the model live."""
-    with st.status("Training the churn model 训练流失模型…", expanded=True) as status:
-        trained = train_churn_model(cache.mart_engine(), progress=st.write)
-        version = store.save_model(trained.model, trained.manifest)
-        st.write(f"Scoring the latest month with {version}…")
-        model, manifest = store.load_model(version)
-        month, scores, warnings = score_latest(cache.mart_engine(), model, manifest)
-        store.save_scores(version, f"{month:%Y-%m}", scores, warnings)
-        status.update(label=f"Model {version} is live ✓", state="complete")
-    st.cache_data.clear()
+# Cached by scoring run, viewer scope and filters (results depend on nothing else); the
+# person (``_who``, not hashed) only declares the scope to the store while computing.
+@st.cache_data(ttl=cache.TTL_SECONDS, max_entries=64, show_spinner=False)
+def summary(run_id: int, view_scope: tuple, filters: RetentionFilter, _who) -> pd.DataFrame:
+    with scope.acting_as(_who):
+        return scores.load_risk_summary(cache.workflow_engine(), run_id, filters)
 
 
-@st.cache_data(ttl=cache.TTL_SECONDS, max_entries=4, show_spinner=False)  # ~250 MB at 1M
-def load_scores(view_key: tuple, version: str, month: str | None) -> pd.DataFrame:
-    # the viewer (last in the key) decides which rows come back: never another's region
-    with scope.acting_as(view_key[-1]):
-        return store.load_scores(version, month)
+@st.cache_data(ttl=cache.TTL_SECONDS, max_entries=64, show_spinner=False)
+def actions(run_id: int, view_scope: tuple, _who) -> list[str]:
+    with scope.acting_as(_who):
+        return scores.load_actions(cache.workflow_engine(), run_id)
+
+
+@st.cache_data(ttl=cache.TTL_SECONDS, max_entries=256, show_spinner=False)
+def page_rows(run_id: int, view_scope: tuple, filters: RetentionFilter, page: int,
+              _who) -> pd.DataFrame:
+    with scope.acting_as(_who):
+        return scores.load_retention(cache.workflow_engine(), run_id, filters,
+                                     limit=PAGE_ROWS, offset=(page - 1) * PAGE_ROWS)
 
 
 try:
     manifest = store.load_manifest()
-    months = store.scored_months(manifest["version"])
 except ConcertoError as exc:
-    manifest, months = None, []
+    manifest = None
     st.info(f"{plain(exc)} Then score the latest month with `python -m jobs.churn score` "
             "(add `--alerts` to warn account managers about enterprise groups).")
-if manifest is not None and not months:
+runs = scores.list_runs(workflow, manifest["version"]) if manifest is not None else []
+if manifest is not None and not runs:
     st.info(f"The live model {manifest['version']} has not scored a month yet: run "
             "`python -m jobs.churn score`.")
-if manifest is None or not months:
-    if who.can("view_mart_admin") and st.button("Train and score now 立即训练并评分",
-                                                 type="primary", key="churn_train"):
-        try:
-            train_and_score()
-        except ConcertoError as exc:
-            st.error(plain(exc))
-        else:
-            st.rerun()
+if manifest is None or not runs:
+    view.training_panel(workflow, who, label="Train and score now 立即训练并评分")
     st.stop()
 
 st.subheader("Model quality 模型质量")
@@ -72,54 +70,77 @@ left, right = st.columns(2)
 left.altair_chart(view.lift_chart(manifest), width="stretch")
 right.altair_chart(view.calibration_chart(manifest), width="stretch")
 st.altair_chart(view.drivers_chart(manifest), width="stretch")
+with st.expander("Retrain 重新训练", expanded=store.current_training(workflow) is not None):
+    view.training_panel(workflow, who, label="Retrain and score in the background 后台重新训练")
 
-month = st.selectbox("Scored month 评分月份", months, key="churn_month")
-try:
-    scores = load_scores(cache.view_key(), manifest["version"], month)
-except ConcertoError as exc:
-    st.error(plain(exc))
-    st.stop()
+by_month = {run.month: run for run in runs}
+month = st.selectbox("Scored month 评分月份", list(by_month), key="churn_month")
+run = by_month[month]
+key = (run.run_id, (who.scope_level, who.scope_value))  # the run and the viewer's scope
 
 st.subheader("Retention list 挽留名单")
 st.caption("Ranked by expected loss = churn risk × net value over the last three months "
            "(revenue after discount − service costs − campaign costs). Negative net value sinks "
-           "to the bottom: losing them costs nothing. Reasons are given for every above-average "
-           "risk and the 50,000 largest expected losses.")
+           "to the bottom: losing them costs nothing. Risk bands compare each risk with the "
+           f"month's average ({run.base_rate:.2%}): high from 3×, elevated from 1.5×.")
+try:
+    everyone = summary(*key, RetentionFilter(), who)
+    tactic_names = actions(*key, who)
+except ConcertoError as exc:
+    st.error(plain(exc))
+    st.stop()
 glob = current()
-cols = st.columns(4)
+cols = st.columns(5)
 
 
-def pick(column: str, label: str, default: str | None, position: int) -> str | None:
-    options = sorted(scores[column].dropna().unique().tolist())
+def pick(column: str, label: str, options: list, default: str | None, position: int):
     index = options.index(default) + 1 if default in options else 0
-    chosen = cols[position].selectbox(label, [None, *options], index=index,
-                                      format_func=lambda v: "All 全部" if v is None else str(v),
-                                      key=f"churn_{column}")
-    return chosen
+    return cols[position].selectbox(label, [None, *options], index=index,
+                                    format_func=lambda v: "All 全部" if v is None else str(v),
+                                    key=f"churn_{column}")
 
 
-filters = {"branch": pick("branch", "Branch 分公司", glob.branch if glob else None, 0),
-           "micro_region": pick("micro_region", "Micro-region 微区域",
-                                glob.micro_region if glob else None, 1),
-           "segment": pick("segment", "Segment 客户群", None, 2)}
-groups = scores.dropna(subset=["group_id"]).drop_duplicates("group_id")
-group_names = dict(zip(groups["group_id"].astype(int), groups["group_name"]))
-filters["group_id"] = cols[3].selectbox("Group 集团", [None, *sorted(group_names)],
-                                        format_func=lambda g: "All 全部" if g is None
-                                        else group_names[g], key="churn_group")
-chosen = filter_retention(scores, filters)
-if chosen.empty:
+branch = pick("branch", "Branch 分公司", sorted(everyone["branch"].unique()),
+              glob.branch if glob else None, 0)
+regions = everyone if branch is None else everyone[everyone["branch"] == branch]
+filters = RetentionFilter(
+    branch=branch,
+    micro_region=pick("micro_region", "Micro-region 微区域", sorted(regions["micro_region"].unique()),
+                      glob.micro_region if glob else None, 1),
+    segment=pick("segment", "Segment 客户群", sorted(everyone["segment"].dropna().unique()), None, 2),
+    action=pick("action", "Tactic 建议措施", tactic_names, None, 3),
+    min_prob=cols[4].number_input("Min. risk 最低流失概率 (%)", 0.0, 100.0, 0.0, 1.0,
+                                  key="churn_min_prob") / 100)
+chosen = summary(*key, filters, who)
+total = int(chosen["subscribers"].sum())
+if total == 0:
     st.info("Nobody in this selection: widen the filters above.")
     st.stop()
-st.caption(f"{len(chosen):,} subscriber(s); the first 500 are shown, the download has them all.")
-st.dataframe(view.retention_display(chosen.head(500)), hide_index=True, width="stretch",
+bands = chosen.groupby("risk_band")["subscribers"].sum()
+figures = st.columns(5)
+figures[0].metric("Subscribers 用户", f"{total:,}")
+for column, (band, _) in zip(figures[1:], view.RISK_BANDS, strict=True):
+    column.metric(f"{band} risk", f"{int(bands.get(band, 0)):,}")
+st.altair_chart(view.band_chart(chosen), width="stretch")
+pages = max(1, -(-total // PAGE_ROWS))
+page = st.number_input(f"Page 页 (of {pages:,}, {PAGE_ROWS} rows each)", min_value=1,
+                       max_value=pages, key="churn_page")
+rows = page_rows(*key, filters, int(page), who)
+st.dataframe(view.retention_display(rows), hide_index=True, width="stretch",
              column_config=view.RETENTION_COLUMNS, key="churn_table")
-where = "-".join(str(v) for v in filters.values() if v is not None) or "all"
-st.download_button("Download the retention list (CSV)", chosen.pipe(safe_frame).to_csv(index=False)
-                   .encode("utf-8-sig"), f"retention_{month}_{where}.csv", "text/csv",
-                   key="churn_csv")
+where = "-".join(str(v) for v in (filters.branch, filters.micro_region, filters.segment,
+                                  filters.action) if v is not None) or "all"
+mart, shown = cache.mart_engine(), min(total, view.EXPORT_LIMIT)
+st.download_button(
+    f"Download the retention list (CSV, first {shown:,} rows)",
+    lambda: view.retention_csv(workflow, mart, run.run_id, filters, who),
+    f"retention_{month}_{where}.csv", "text/csv", key="churn_csv", on_click="ignore")
 
-warnings = store.load_group_warnings(manifest["version"], month)
+try:
+    warnings = scores.load_group_warnings(workflow, run.run_id)
+except ConcertoError as exc:
+    st.error(plain(exc))
+    st.stop()
 st.subheader("Enterprise-group warnings 集团预警")
 if warnings.empty:
     st.caption("No enterprise group needs its account manager this month.")
@@ -129,20 +150,22 @@ else:
                  column_config={"usage_change": st.column_config.NumberColumn(format="percent"),
                                 "score": st.column_config.ProgressColumn(min_value=0.0,
                                                                          max_value=1.0)})
-    st.download_button("Download the group warnings (CSV)", warnings.pipe(safe_frame).to_csv(index=False)
-                       .encode("utf-8-sig"), f"group_warnings_{month}.csv", "text/csv",
-                       key="churn_groups_csv")
+    st.download_button("Download the group warnings (CSV)", safe_frame(warnings).to_csv(
+        index=False).encode("utf-8-sig"), f"group_warnings_{month}.csv", "text/csv",
+        key="churn_groups_csv")
 
 st.subheader("Why this subscriber? 单用户解读")
-top = chosen.head(50)
 labels = {int(r.subscriber_id): f"#{r.rank} · {r.subscriber_id} · {r.micro_region} · "
-          f"{r.churn_prob:.1%}" for r in top.itertuples()}
-subscriber = st.selectbox("Subscriber (top 50 of the list) 用户", list(labels),
+          f"{r.churn_prob:.1%}" for r in rows.itertuples()}
+subscriber = st.selectbox("Subscriber (this page of the list) 用户", list(labels),
                           format_func=labels.get, key="churn_subscriber")
-row = top[top["subscriber_id"] == subscriber].iloc[0]
-numbers = reads.load_numbers(cache.mart_engine(), [subscriber])
+row = scores.load_subscriber_score(workflow, run.run_id, subscriber)
+if row is None:
+    st.info("This subscriber is not in the scored list you may see.")
+    st.stop()
+numbers = reads.load_numbers(mart, [subscriber])
 tags = [t for t in str(row["reason_tags"]).split(",") if t]
-tactics = tactics_store.list_tactics(cache.workflow_engine(), who)
+tactics = tactics_store.list_tactics(workflow, who)
 suggestion = rules.suggest_retention(tactics, tags, {
     "segment": row["segment"], "arpu": row["arpu"], "tenure_months": row["tenure_months"],
     "plan_family": row["plan_family"]}, level=who.auth_level) if tags and not tactics.empty else None

@@ -1,5 +1,6 @@
 """``python -m jobs.churn``: train → score → report round trip, refusals with messages,
-saved artefacts, regional scope on the scores, and group alerts in the workflow store."""
+saved artefacts, scores and group warnings written to the workflow store, regional scope on
+the scores, and group alerts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from jobs.churn import run as main
 from data_access.store import churn as store
+from data_access.store import churn_scores as scores_store
 from data_access.store.auth import Principal
 from data_access.store.scope import acting_as
 from data_access.store.workflow import alert, audit_log, create_workflow_engine
@@ -63,11 +65,23 @@ def test_train_saves_the_model_with_version_windows_metrics_and_features(models)
     assert listed["live"].tolist() == [True] and listed["version"].iloc[0] == version
 
 
-def test_score_writes_scores_next_to_the_model_and_exports_one_micro_region(models, scored):
+def _all_scores(workflow_url: str) -> pd.DataFrame:
+    engine = create_workflow_engine(workflow_url)
+    try:
+        run = scores_store.latest_run(engine)
+        return scores_store.load_retention(engine, run.run_id, limit=10**7,
+                                           columns=scores_store.SCORE_COLUMNS)
+    finally:
+        engine.dispose()
+
+
+def test_score_writes_scores_to_the_store_and_exports_one_micro_region(models, scored):
     version = store.live_version(model_dir=models)
-    assert store.scored_months(model_dir=models) == ["2026-10"]
-    assert (models / version / "scores_2026-10.parquet").exists()
-    scores = store.load_scores(model_dir=models)
+    engine = create_workflow_engine(scored["workflow"])
+    assert [(r.model_version, r.month) for r in scores_store.list_runs(engine)] == [
+        (version, "2026-10")]
+    assert not list(models.glob(f"{version}/scores_*"))  # no score files any more
+    scores = _all_scores(scored["workflow"])
     assert scores["expected_loss"].is_monotonic_decreasing
     assert scores["churn_prob"].between(0, 1).all() and scores["subscriber_id"].is_unique
     exported = pd.read_csv(scored["csv"])
@@ -80,8 +94,8 @@ def test_score_writes_scores_next_to_the_model_and_exports_one_micro_region(mode
 
 
 def test_group_warnings_become_alerts_with_an_audit_row(models, scored):
-    warnings = store.load_group_warnings(model_dir=models)
     engine = create_workflow_engine(scored["workflow"])
+    warnings = scores_store.load_group_warnings(engine, scores_store.latest_run(engine).run_id)
     with engine.connect() as conn:
         alerts = conn.execute(sa.select(alert).where(alert.c.source == "churn")).mappings().all()
         audits = conn.execute(sa.select(audit_log).where(audit_log.c.action == "alert_raise")).all()
@@ -106,7 +120,8 @@ def test_a_model_trained_on_another_schema_is_refused_with_a_message(duck_mart, 
     features = manifest["features"]
     features["handset_age_months"] = features.pop("age")  # as if trained on another extract
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-    done = _run("score", "--mart", duck_mart, "--model-dir", str(folder))
+    done = _run("score", "--mart", duck_mart, "--model-dir", str(folder), "--workflow",
+                f"sqlite:///{tmp_path / 'workflow.sqlite'}")
     assert done.returncode == 2
     assert "trained on a different feature schema" in done.stderr
     assert "missing: handset_age_months" in done.stderr and "not known to the model: age" in done.stderr
@@ -119,7 +134,8 @@ def test_without_a_model_the_commands_say_what_to_do(tmp_path, capsys):
     (tmp_path / "churn-20260101-000000").mkdir()
     (tmp_path / "churn-20260101-000000" / "manifest.json").write_text("{}", encoding="utf-8")
     (tmp_path / "live.json").write_text('{"version": "churn-20260101-000000"}', encoding="utf-8")
-    assert main(["score", "--model-dir", str(tmp_path)]) == 2
+    assert main(["score", "--model-dir", str(tmp_path), "--workflow",
+                 f"sqlite:///{tmp_path / 'workflow.sqlite'}"]) == 2
     assert "Retrain it with" in capsys.readouterr().err
 
 
@@ -127,9 +143,9 @@ def test_scores_are_narrowed_to_the_regional_managers_scope(models, scored):
     gongbei = Principal("rm_gongbei", "Demo Manager, Gongbei", "regional_manager", "micro_region",
                         "Gongbei")
     with acting_as(gongbei):
-        mine = store.load_scores(model_dir=models)
+        mine = _all_scores(scored["workflow"])
     assert len(mine) > 0 and set(mine["micro_region"]) == {"Gongbei"}
-    assert len(mine) < len(store.load_scores(model_dir=models))
+    assert len(mine) < len(_all_scores(scored["workflow"]))
 
 
 def test_group_alerts_are_raised_once_on_both_stores(workflow):
@@ -152,13 +168,16 @@ def test_group_alerts_are_raised_once_on_both_stores(workflow):
 
 def test_ensure_trains_and_scores_once_then_leaves_both_alone(duck_mart, tmp_path, capsys):
     folder = tmp_path / "models"
+    workflow = f"sqlite:///{tmp_path / 'workflow.sqlite'}"
     assert main(["ensure", "--mart", duck_mart, "--model-dir", str(folder),
-                 "--max-rows", "20000"]) == 0
+                 "--max-rows", "20000", "--workflow", workflow]) == 0
     version = store.live_version(model_dir=folder)
     assert version is not None
-    assert store.scored_months(model_dir=folder) == ["2026-10"]
+    engine = create_workflow_engine(workflow)
+    assert [r.month for r in scores_store.list_runs(engine, version)] == ["2026-10"]
     capsys.readouterr()
-    assert main(["ensure", "--mart", duck_mart, "--model-dir", str(folder)]) == 0
+    assert main(["ensure", "--mart", duck_mart, "--model-dir", str(folder),
+                 "--workflow", workflow]) == 0
     again = capsys.readouterr()
     assert store.live_version(model_dir=folder) == version  # no second model
     assert "Trained" not in again.out and "Scored" not in again.out

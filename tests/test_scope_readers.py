@@ -41,11 +41,13 @@ from data_access.mart import competitors
 from data_access.mart import network
 from data_access.mart import customer
 from data_access.mart import queries
+from data_access.store import churn_scores
 from data_access.store import scope
 from data_access.mart import series
 from data_access.mart import value
 from data_access.store.auth import SYSTEM, Forbidden, Principal
 from data_access.db import create_mart_engine
+from data_access.store.workflow import create_workflow_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
@@ -368,3 +370,86 @@ def test_a_regional_manager_gets_no_other_regions_rows(name, who, ctx, allowed):
     with scope.acting_as(SYSTEM):  # the reader does return rows, the city's are wider
         city = call(ctx)
     assert len(city) > len(frame) or city[keys[0]].nunique() > frame[keys[0]].nunique(), name
+
+
+# --- the churn scores table (workflow store): one case per reader of subscriber rows ------
+#: name → how the reader is called on a run holding every subscriber of the test mart.
+SCORE_CASES: dict[str, Callable[[Any, int, Ctx], pd.DataFrame] | str] = {
+    "load_retention": lambda w, run, c: churn_scores.load_retention(w, run, limit=10**6),
+    "iter_retention": lambda w, run, c: pd.concat(churn_scores.iter_retention(
+        w, run, limit=10**6, chunk_rows=700)),
+    "count_retention": lambda w, run, c: pd.DataFrame(
+        {"n": [churn_scores.count_retention(w, run)]}),
+    "load_risk_summary": lambda w, run, c: churn_scores.load_risk_summary(w, run),
+    "load_actions": "no rows: the names of the tactics suggested in scope",
+    "load_subscriber_score": lambda w, run, c: pd.DataFrame([
+        r for r in [churn_scores.load_subscriber_score(w, run, c.outsider("subscriber"))]
+        if r is not None]),
+    "load_group_warnings": lambda w, run, c: churn_scores.load_group_warnings(w, run),
+    "latest_run": "no rows: which runs exist",
+    "list_runs": "no rows: which runs exist",
+}
+
+
+def test_every_churn_scores_reader_has_a_case():
+    source = (ROOT / "data_access" / "store" / "churn_scores.py").read_text(encoding="utf-8")
+    readers = {node.name for node in ast.parse(source).body
+               if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+               and node.args.args and node.args.args[0].arg == "workflow"
+               and "write_transaction" not in (ast.get_source_segment(source, node) or "")}
+    assert readers == set(SCORE_CASES)
+
+
+@pytest.fixture(scope="module")
+def score_run(ctx: Ctx, tmp_path_factory) -> tuple[Any, int]:
+    """Every subscriber of the test mart's latest month as one scoring run, and a warning
+    for every group."""
+    with ctx.mart.connect() as conn:
+        subs = pd.DataFrame(conn.execute(sa.text(
+            "select s.subscriber_id, r.branch, r.micro_region from dim_subscriber s "
+            "join dim_region r on s.region_id = r.region_id order by s.subscriber_id")).all(),
+            columns=["subscriber_id", "branch", "micro_region"])
+        groups = pd.DataFrame(conn.execute(sa.text(
+            "select g.group_id, r.branch, r.micro_region from dim_group g "
+            "join dim_region r on g.region_id = r.region_id")).all(),
+            columns=["group_id", "branch", "micro_region"])
+    n = len(subs)
+    subs = subs.assign(rank=range(1, n + 1), churn_prob=0.05, risk_band="average",
+                       net_value=100.0, expected_loss=5.0, segment="youth",
+                       action=["Data pack [DATA]" if i % 3 else "" for i in range(n)])
+    warnings = groups.assign(group_name="g", has_leased_line=True, members=5, at_risk=1,
+                             mean_prob=0.1, base_rate=0.05, usage_change=-0.2,
+                             spend_change=-0.1, expected_loss=10.0, score=0.5,
+                             reason_tags="usage_fading", message="call")
+    workflow = create_workflow_engine(f"sqlite:///{tmp_path_factory.mktemp('scope') / 'w.sqlite'}")
+    run = churn_scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", subs,
+                                      warnings)
+    yield workflow, run.run_id
+    workflow.dispose()
+
+
+@pytest.mark.parametrize("who", [RM_GONGBEI, RM_DOUMEN], ids=lambda w: w.username)
+@pytest.mark.parametrize("name", [n for n, c in SCORE_CASES.items() if not isinstance(c, str)])
+def test_a_regional_manager_reads_no_other_regions_scores(name, who, ctx, allowed, score_run):
+    workflow, run_id = score_run
+    ctx.who = who
+    call = SCORE_CASES[name]
+    with scope.acting_as(who):
+        mine = call(workflow, run_id, ctx)
+    with scope.acting_as(SYSTEM):
+        city = call(workflow, run_id, ctx)
+    if name == "load_subscriber_score":  # asked by key for a subscriber outside: nothing
+        assert len(mine) == 0 and len(city) == 1
+        return
+    if name == "count_retention":
+        assert 0 < mine["n"].iloc[0] < city["n"].iloc[0]
+        assert mine["n"].iloc[0] == len(allowed[who.username]["subscriber_id"])
+        return
+    keys = [k for k in ("subscriber_id", "branch", "micro_region", "group_id")
+            if k in mine.columns]
+    assert keys and len(mine) > 0, name
+    for key in keys:
+        values = {int(v) if key.endswith("_id") else v for v in mine[key].dropna()}
+        outside = values - allowed[who.username][key]
+        assert not outside, f"{name} gave {who.username} rows of {key} {sorted(outside)[:5]}"
+    assert len(city) > len(mine), name

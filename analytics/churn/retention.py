@@ -12,11 +12,27 @@ from analytics.ops.arsenal import suggest_retention
 SCORE_COLUMNS = ("rank", "subscriber_id", "branch", "micro_region", "segment", "group_id",
                  "group_name", "plan_family", "channel_type", "tenure_months", "arpu",
                  "churn_prob", "net_value", "expected_loss", "top_reason", "reasons",
-                 "reason_tags", "action")
+                 "reason_tags", "action", "risk_band")
 #: Filters a retention list accepts (column names of the scores).
 FILTERS = ("branch", "micro_region", "segment", "group_id")
 GROUP_FADING = 0.10  # a leased-line group whose members' usage fell by this share is warned
 GROUP_RISK_RATIO = 2.0  # … and any group whose members' mean risk is this many times the base
+#: Risk bands by churn probability over the base rate (the run's mean), highest first.
+RISK_BANDS = (("high", 3.0), ("elevated", 1.5), ("average", 0.75), ("low", 0.0))
+
+
+def risk_band(prob: pd.Series, base_rate: float) -> pd.Series:
+    """Each probability's band: ``high`` at three times the base rate or more, ``elevated``
+    from 1.5 times, ``average`` from 0.75 times, else ``low``.
+
+    >>> risk_band(pd.Series([0.01, 0.02, 0.04, 0.10]), 0.02).tolist()
+    ['low', 'average', 'elevated', 'high']
+    """
+    ratio = prob.to_numpy(dtype=float) / max(float(base_rate), 1e-12)
+    names = [name for name, _ in RISK_BANDS]
+    floors = [floor for _, floor in RISK_BANDS]
+    return pd.Series(np.select([ratio >= f for f in floors], names, default="low"),
+                     index=prob.index, name="risk_band")
 
 
 def retention_table(prob: pd.Series, net_value: pd.Series, context: pd.DataFrame,

@@ -37,6 +37,9 @@ ACTIONS = frozenset({
     "plan_draft", "plan_saved", "plan_override", "intel_submit", "intel_link",
     "comms_resource_add", "comms_request_create", "comms_request_move", "comms_budget_set",
     "demo_seed",
+    # churn scores and trainings started from the page
+    "churn_run_save", "churn_run_prune", "churn_training_start", "churn_training_step",
+    "churn_training_finish",
 })
 #: Keys never written to the audit, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "password_hash"})

@@ -1,4 +1,4 @@
-"""Churn model artefacts on disk, their scores, and the group warnings raised as alerts.
+"""Churn model artefacts on disk, trainings started from the page, and group alerts.
 
 Layout under ``.data/models/churn/`` (or any ``model_dir``)::
 
@@ -6,10 +6,11 @@ Layout under ``.data/models/churn/`` (or any ``model_dir``)::
     churn-20261123-101500/
         model.joblib               the fitted ChurnModel
         manifest.json              version, windows, metrics, drivers, feature list
-        scores_2026-10.parquet     one row per subscriber scored for that month
-        groups_2026-10.parquet     the group warnings of that month
 
-A model goes live when it is saved (``make_live``); the page reads ``live.json``.
+A model goes live when it is saved (``make_live``); the page reads ``live.json``. Its scores
+are data in the workflow store (``data_access.store.churn_scores``). ``churn_training`` is
+the progress record of a training started from the page: its ``running`` column is unique,
+so only one training runs at a time, on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import datetime as dt
 import json
 import os
 import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,18 +31,36 @@ import sqlalchemy as sa
 from data_access.store.audit import record_audit
 from data_access.store.auth import SYSTEM_ACTOR
 from data_access.db import DATA_DIR, ConcertoError
-from data_access.mart.queries import Slice
-from data_access.store.scope import scoped
-from data_access.store.workflow import alert, write_transaction
+from data_access.store.workflow import WORKFLOW, alert, write_transaction
 from analytics.churn.model import MODEL_FORMAT
 from data_access.db import read_frame
 from data_access.store.arsenal import tactic
-from data_access.store.scope import require
+from data_access.store.scope import acting_principal, require
 
 MODEL_DIR = DATA_DIR / "models" / "churn"
 LIVE_FILE = "live.json"
 _VERSION = re.compile(r"churn-\d{8}-\d{6}(-\d+)?")
 ALERT_SOURCE, ALERT_METRIC = "churn", "group_churn_risk"
+#: A training whose record has not moved for this long is taken as dead.
+STALE_AFTER = dt.timedelta(minutes=30)
+
+churn_training = sa.Table(
+    "churn_training", WORKFLOW,
+    sa.Column("training_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_by", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.String(10), nullable=False),  # running, done, failed
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("message", sa.String(400), nullable=True),
+    sa.Column("model_version", sa.String(40), nullable=True),
+    sa.Column("host", sa.String(80), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=True),
+    # "churn" while running, NULL after: unique, so a second start cannot insert its row
+    sa.Column("running", sa.String(10), nullable=True, unique=True),
+    comment="Churn trainings started from the page: who, progress, outcome; one at a time.",
+)
 
 
 def _root(model_dir: Path | str | None) -> Path:
@@ -151,65 +171,6 @@ def list_models(*, model_dir: Path | str | None = None) -> pd.DataFrame:
                                        "roc_auc", "pr_auc", "live"])
 
 
-def save_scores(version: str, month: str, scores: pd.DataFrame, warnings: pd.DataFrame, *,
-                model_dir: Path | str | None = None) -> Path:
-    """Write a month's scores and group warnings next to the model; returns the scores file."""
-    folder = _folder(version, model_dir)
-    if not re.fullmatch(r"\d{4}-\d{2}", month):
-        raise ConcertoError(f"month must be YYYY-MM, got {month!r}")
-    path = folder / f"scores_{month}.parquet"
-    scores.to_parquet(path.with_suffix(".tmp"), index=False)
-    os.replace(path.with_suffix(".tmp"), path)
-    warnings.to_parquet(folder / f"groups_{month}.parquet", index=False)
-    return path
-
-
-def scored_months(version: str | None = None, *,
-                  model_dir: Path | str | None = None) -> list[str]:
-    """Months scored with ``version`` (default: live), newest first."""
-    folder = _folder(version, model_dir)
-    return sorted((p.stem.removeprefix("scores_") for p in folder.glob("scores_*.parquet")),
-                  reverse=True)
-
-
-def load_scores(version: str | None = None, month: str | None = None, *,
-                model_dir: Path | str | None = None) -> pd.DataFrame:
-    """A month's retention list (default: the live model's latest), inside the acting scope.
-
-    A regional manager gets their branch or micro-region only.
-    """
-    folder = _folder(version, model_dir)
-    months = scored_months(folder.name, model_dir=folder.parent)
-    month = month or (months[0] if months else None)
-    if month is None or month not in months:
-        raise ConcertoError(f"The churn model {folder.name} has not scored "
-                            f"{month or 'any month'} yet. Run `python -m jobs.churn score`.")
-    scores = pd.read_parquet(folder / f"scores_{month}.parquet")
-    return _in_scope(scores)
-
-
-def load_group_warnings(version: str | None = None, month: str | None = None, *,
-                        model_dir: Path | str | None = None) -> pd.DataFrame:
-    """A month's group warnings (default: the live model's latest), inside the acting scope."""
-    folder = _folder(version, model_dir)
-    months = scored_months(folder.name, model_dir=folder.parent)
-    month = month or (months[0] if months else None)
-    path = folder / f"groups_{month}.parquet"
-    if month is None or not path.exists():
-        return pd.DataFrame()
-    return _in_scope(pd.read_parquet(path))
-
-
-def _in_scope(frame: pd.DataFrame) -> pd.DataFrame:
-    allowed = scoped(Slice())
-    keep = pd.Series(True, index=frame.index)
-    if allowed.branch is not None and "branch" in frame:
-        keep &= frame["branch"] == allowed.branch
-    if allowed.micro_region is not None and "micro_region" in frame:
-        keep &= frame["micro_region"] == allowed.micro_region
-    return frame[keep].reset_index(drop=True)
-
-
 def load_tactics(engine: sa.Engine) -> pd.DataFrame:
     """The marketing arsenal's active tactics in the workflow store (empty without any)."""
 
@@ -244,3 +205,98 @@ def raise_group_alerts(engine: sa.Engine, warnings: pd.DataFrame, month: str, *,
                          {**values, "account_manager": row.account_manager})
             raised += 1
     return raised
+
+
+def _alive(row: Any) -> bool:
+    """Whether a running training's record still describes a live process."""
+    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=dt.UTC)
+    if dt.datetime.now(dt.UTC) - updated > STALE_AFTER:
+        return False
+    if row.pid is None or row.host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(row.pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def current_training(workflow: sa.Engine) -> dict[str, Any] | None:
+    """The newest training record (running, done or failed), or None."""
+    with workflow.connect() as conn:
+        row = conn.execute(sa.select(churn_training)
+                           .order_by(churn_training.c.training_id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    out = dict(row._mapping)
+    out["alive"] = row.status == "running" and _alive(row)
+    return out
+
+
+def claim_training(workflow: sa.Engine) -> int:
+    """Record that a training starts; its id. Needs ``view_mart_admin``.
+
+    Refused (``ConcertoError`` naming who started it and what it is doing) while another
+    training runs; a record whose process died is closed as failed first.
+    """
+    require("view_mart_admin", "train the churn model")
+    who = acting_principal("train the churn model")
+    now = dt.datetime.now(dt.UTC)
+    with write_transaction(workflow) as conn:
+        row = conn.execute(sa.select(churn_training)
+                           .where(churn_training.c.running.is_not(None))).first()
+        if row is not None and _alive(row):
+            raise ConcertoError(f"A churn training is already running (started by "
+                                f"{row.started_by} at {row.started_at:%H:%M} UTC; now: "
+                                f"{row.step}). Wait for it to finish.")
+        if row is not None:
+            _close(conn, row.training_id, who.username, "failed",
+                   "stopped without finishing (its process is gone)")
+        try:
+            training_id = int(conn.execute(sa.insert(churn_training).values(
+                started_by=who.username[:40], started_at=now, updated_at=now, status="running",
+                step="starting", host=socket.gethostname()[:80], running="churn"))
+                .inserted_primary_key[0])
+        except sa.exc.IntegrityError:  # another session claimed it in between
+            raise ConcertoError("A churn training is already running: wait for it to "
+                                "finish.") from None
+        record_audit(conn, who.username, "churn_training_start", "churn_training",
+                     training_id, None, {"by": who.username})
+    return training_id
+
+
+def record_training_step(workflow: sa.Engine, training_id: int, step: str, *,
+                         pid: int | None = None) -> None:
+    """Note what a running training is doing now (the page polls it)."""
+    require("view_mart_admin", "train the churn model")
+    values: dict[str, Any] = {"step": step[:200], "updated_at": dt.datetime.now(dt.UTC)}
+    if pid is not None:
+        values["pid"] = int(pid)
+    with write_transaction(workflow) as conn:
+        conn.execute(sa.update(churn_training)
+                     .where(churn_training.c.training_id == int(training_id)).values(**values))
+        record_audit(conn, acting_principal().username, "churn_training_step", "churn_training",
+                     training_id, None, {"step": step[:200], **({"pid": pid} if pid else {})})
+
+
+def finish_training(workflow: sa.Engine, training_id: int, status: str, message: str, *,
+                    model_version: str | None = None) -> None:
+    """Close a training as ``done`` or ``failed`` with a message (and the model it made)."""
+    require("view_mart_admin", "train the churn model")
+    if status not in ("done", "failed"):
+        raise ValueError(f"status must be done or failed, not {status!r}")
+    with write_transaction(workflow) as conn:
+        _close(conn, training_id, acting_principal().username, status, message, model_version)
+
+
+def _close(conn: sa.Connection, training_id: int, actor: str, status: str, message: str,
+           model_version: str | None = None) -> None:
+    now = dt.datetime.now(dt.UTC)
+    values = {"status": status, "message": message[:400], "finished_at": now, "updated_at": now,
+              "running": None, "model_version": model_version}
+    conn.execute(sa.update(churn_training)
+                 .where(churn_training.c.training_id == int(training_id)).values(**values))
+    record_audit(conn, actor or SYSTEM_ACTOR, "churn_training_finish", "churn_training",
+                 training_id, None, {k: v for k, v in values.items() if k != "running"})

@@ -1,13 +1,29 @@
-"""Pieces of the churn page: the model card, its Altair charts, and display tables."""
+"""Pieces of the churn page: the model card, its Altair charts, display tables, the
+retention export and the panel of a training running in the background."""
 
 from __future__ import annotations
+
+import io
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from analytics.formatting import format_value
+from analytics.churn.retention import RISK_BANDS
+from analytics.formatting import MISSING, format_time, format_value
+from data_access.db import ConcertoError, Engine
+from data_access.mart import churn as reads
 from data_access.mart.schema import CHANNEL_TYPES, SEGMENTS
+from data_access.store import churn as store
+from data_access.store import churn_scores as scores_store
+from data_access.store import scope
+from data_access.store.auth import Principal
+from jobs.churn import start_background_training
+from pages.common.csvexport import safe_frame
+from pages.common.plaintext import plain
+
+#: Rows a retention export holds at most (the list is ranked: the rest is the long tail).
+EXPORT_LIMIT = 100_000
 
 BASELINE_NAMES = {"onehot_logistic": "one-hot logistic regression",
                   "plain_boosting": "plain HistGradientBoosting"}
@@ -95,23 +111,89 @@ def drivers_chart(manifest: dict) -> alt.Chart:
 def retention_display(scores: pd.DataFrame) -> pd.DataFrame:
     """The retention list with money and rates written for the reader."""
     shown = scores[["rank", "subscriber_id", "micro_region", "segment", "plan_family",
-                    "group_name", "churn_prob", "net_value", "expected_loss", "reasons"]].copy()
-    if "action" in scores:
-        shown["action"] = scores["action"]
+                    "group_name", "churn_prob", "risk_band", "net_value", "expected_loss",
+                    "top_reason", "action"]].copy()
     shown["segment"] = scores["segment"].map(lambda v: SEGMENTS.get(v, v))
-    shown["group_name"] = scores["group_name"].fillna("")
+    shown["group_name"] = scores["group_name"].fillna(MISSING)
     shown["churn_prob"] = scores["churn_prob"].map(_pct)
     for column in ("net_value", "expected_loss"):
         shown[column] = scores[column].map(lambda v: format_value(v, "yuan_per_sub"))
+    shown["action"] = scores["action"].replace("", MISSING)
     return shown
 
 
 RETENTION_COLUMNS = {
     "rank": "rank 排名", "subscriber_id": "subscriber 用户", "micro_region": "micro-region 微区域",
     "segment": "segment 客户群", "plan_family": "plan 套餐", "group_name": "group 集团",
-    "churn_prob": "churn risk 流失概率", "net_value": "net value (3 months) 净价值",
-    "expected_loss": "expected loss 预期损失", "reasons": "why 原因", "action": "suggested action 建议",
+    "churn_prob": "churn risk 流失概率", "risk_band": "risk band 风险等级",
+    "net_value": "net value (3 months) 净价值", "expected_loss": "expected loss 预期损失",
+    "top_reason": "main reason 主要原因", "action": "suggested tactic 建议措施",
 }
+
+
+def band_chart(summary: pd.DataFrame) -> alt.Chart:
+    """Subscribers per risk band and branch (from the SQL aggregate)."""
+    order = [name for name, _ in RISK_BANDS]
+    per = summary.groupby(["branch", "risk_band"], as_index=False)["subscribers"].sum()
+    return alt.Chart(per).mark_bar().encode(
+        x=alt.X("subscribers:Q", title="subscribers 用户数"),
+        y=alt.Y("branch:N", title=None),
+        color=alt.Color("risk_band:N", sort=order, title="risk band 风险等级"),
+        order=alt.Order("risk_band:N", sort="ascending"),
+        tooltip=["branch:N", "risk_band:N", alt.Tooltip("subscribers:Q", format=",")],
+    ).properties(height=200, title="Risk bands by branch 各分公司风险分布")
+
+
+def retention_csv(workflow: Engine, mart: Engine, run_id: int,
+                  filters: scores_store.RetentionFilter, who: Principal, *,
+                  limit: int = EXPORT_LIMIT) -> bytes:
+    """The filtered list as CSV (first ``limit`` rows), read in chunks, with each number
+    masked unless ``who`` may see full numbers, and formula-like cells neutralised."""
+    out = io.StringIO()
+    with scope.acting_as(who):  # the download runs on a thread of its own
+        for number, chunk in enumerate(scores_store.iter_retention(
+                workflow, run_id, filters, limit=limit, columns=scores_store.EXPORT_COLUMNS)):
+            numbers = reads.load_numbers(mart, chunk["subscriber_id"].tolist())
+            chunk.insert(2, "number", chunk["subscriber_id"].map(
+                numbers.set_index("subscriber_id")["number"]).fillna(MISSING))
+            safe_frame(chunk).to_csv(out, index=False, header=number == 0)
+    return out.getvalue().encode("utf-8-sig")
+
+
+@st.fragment(run_every=5)
+def _training_progress(workflow: Engine) -> None:
+    record = store.current_training(workflow)
+    if record is None or not record["alive"]:
+        st.rerun()  # it finished: show the new model and scores
+    st.info(f"A churn training started by {plain(record['started_by'])} at "
+            f"{format_time(record['started_at'])} is running in the background: "
+            f"{plain(record['step'])}. It goes on if you leave this page; this panel "
+            "updates itself.")
+
+
+def training_panel(workflow: Engine, who: Principal, *, label: str) -> None:
+    """What a training started from the page is doing, or its last outcome, and the button
+    that starts one (only for roles with ``view_mart_admin``)."""
+    record = store.current_training(workflow)
+    if record is not None and record["alive"]:
+        _training_progress(workflow)  # the button stays: a second start is refused, said so
+    elif record is not None and record["status"] == "failed":
+        st.warning(f"The last churn training (started by {plain(record['started_by'])} at "
+                   f"{format_time(record['started_at'])}) failed: {plain(record['message'])}")
+    elif record is not None and record["status"] == "done":
+        st.caption(f"Last training: {plain(record['message'])}, finished "
+                   f"{format_time(record['finished_at'])}.")
+    if not who.can("view_mart_admin"):
+        st.caption("An analyst, an executive or an administrator can train the churn model "
+                   "from this page.")
+        return
+    if st.button(label, key="churn_train"):
+        try:
+            start_background_training(workflow, model_dir=store.MODEL_DIR)
+        except ConcertoError as exc:
+            st.error(plain(exc))
+        else:
+            st.rerun()
 
 
 def explanation(row: pd.Series, number: str | None, action: str | None) -> None:

@@ -1,0 +1,341 @@
+"""Churn scores as data: one row per subscriber per scoring run, read with SQL by the page.
+
+``churn_run`` describes a scoring run (model version, month, base rate); ``churn_score``
+holds its subscribers (branch and micro-region copied in, so scope is a WHERE clause) and
+``churn_group_warning`` its enterprise-group warnings. A run is written in one transaction
+(:func:`save_score_run`): readers see all of it or none. Every reader narrows to the
+acting scope in its WHERE clause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data_access.db import read_frame
+from data_access.mart.queries import Slice
+from data_access.store.audit import record_audit
+from data_access.store.scope import acting_principal, require, scoped
+from data_access.store.workflow import WORKFLOW, write_transaction
+
+#: Scoring runs kept: the newest ones (older runs are pruned when a new one is saved).
+KEEP_RUNS = 3
+CHUNK_ROWS = 20_000
+
+churn_run = sa.Table(
+    "churn_run", WORKFLOW,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_version", sa.String(40), nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM scored
+    sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("subscribers", sa.Integer, nullable=False),
+    sa.Column("base_rate", sa.Double, nullable=False),  # mean churn probability of the run
+    sa.Column("created_by", sa.String(40), nullable=False),
+    sa.Index("ix_churn_run_version_month", "model_version", "month"),
+    comment="Churn scoring runs: which model scored which month, when, for how many.",
+)
+
+churn_score = sa.Table(
+    "churn_score", WORKFLOW,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("churn_run.run_id"),
+              primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+    sa.Column("rank", sa.Integer, nullable=False),  # 1 = largest expected loss
+    sa.Column("branch", sa.String(40), nullable=False),
+    sa.Column("micro_region", sa.String(40), nullable=False),
+    sa.Column("segment", sa.String(20), nullable=True),
+    sa.Column("group_id", sa.Integer, nullable=True),
+    sa.Column("group_name", sa.String(120), nullable=True),
+    sa.Column("plan_family", sa.String(40), nullable=True),
+    sa.Column("channel_type", sa.String(40), nullable=True),
+    sa.Column("tenure_months", sa.Integer, nullable=True),
+    sa.Column("arpu", sa.Double, nullable=True),
+    sa.Column("churn_prob", sa.Double, nullable=False),
+    sa.Column("risk_band", sa.String(10), nullable=False),
+    sa.Column("net_value", sa.Double, nullable=False),
+    sa.Column("expected_loss", sa.Double, nullable=False),
+    sa.Column("top_reason", sa.String(200), nullable=False, server_default=""),
+    sa.Column("reasons", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason_tags", sa.String(200), nullable=False, server_default=""),
+    sa.Column("action", sa.String(120), nullable=False, server_default=""),
+    # the page's reads: the top of the list, of a branch, of a micro-region, of a tactic
+    sa.Index("ix_churn_score_rank", "run_id", "rank"),
+    sa.Index("ix_churn_score_branch", "run_id", "branch", "rank"),
+    sa.Index("ix_churn_score_micro_region", "run_id", "micro_region", "rank"),
+    sa.Index("ix_churn_score_action", "run_id", "action", "rank"),
+    comment="One row per subscriber per churn scoring run: risk, value, reasons, tactic.",
+)
+
+churn_group_warning = sa.Table(
+    "churn_group_warning", WORKFLOW,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("churn_run.run_id"),
+              primary_key=True),
+    sa.Column("group_id", sa.Integer, primary_key=True),
+    sa.Column("group_name", sa.String(120), nullable=False),
+    sa.Column("account_manager", sa.String(80), nullable=True),
+    sa.Column("branch", sa.String(40), nullable=True),
+    sa.Column("micro_region", sa.String(40), nullable=True),
+    sa.Column("has_leased_line", sa.Boolean, nullable=False),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("at_risk", sa.Integer, nullable=False),
+    sa.Column("mean_prob", sa.Double, nullable=False),
+    sa.Column("base_rate", sa.Double, nullable=False),
+    sa.Column("usage_change", sa.Double, nullable=False),
+    sa.Column("spend_change", sa.Double, nullable=False),
+    sa.Column("expected_loss", sa.Double, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("reason_tags", sa.String(200), nullable=False),
+    sa.Column("message", sa.String(400), nullable=False),
+    comment="Enterprise groups whose account manager should act, per churn scoring run.",
+)
+
+#: Columns of the retention list as the page reads them.
+LIST_COLUMNS = ("rank", "subscriber_id", "branch", "micro_region", "segment", "group_name",
+                "plan_family", "churn_prob", "risk_band", "net_value", "expected_loss",
+                "top_reason", "action")
+#: … as an export writes it.
+EXPORT_COLUMNS = ("rank", "subscriber_id", "branch", "micro_region", "segment", "plan_family",
+                  "group_name", "churn_prob", "risk_band", "net_value", "expected_loss",
+                  "top_reason", "reasons", "action")
+#: Every column of a scored row.
+SCORE_COLUMNS = tuple(c.name for c in churn_score.columns if c.name != "run_id")
+_WARNING_COLUMNS = tuple(c.name for c in churn_group_warning.columns if c.name != "run_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreRun:
+    """One scoring run: its id, the model and month, when, how many, and the base rate."""
+
+    run_id: int
+    model_version: str
+    month: str
+    scored_at: dt.datetime
+    subscribers: int
+    base_rate: float
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionFilter:
+    """What the retention list is narrowed to (None = all); hashable, so a cache key."""
+
+    branch: str | None = None
+    micro_region: str | None = None
+    segment: str | None = None
+    action: str | None = None
+    min_prob: float = 0.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values (NaN → None) for an executemany."""
+    present = frame[[c for c in columns if c in frame.columns]]
+    cleaned = present.astype(object).where(present.notna(), None)
+    return cleaned.to_dict("records")
+
+
+def _column(values: pd.Series) -> list[Any]:
+    """A column as plain Python values, NaN → None (``tolist`` gives Python scalars)."""
+    if values.isna().any():
+        return values.astype(object).where(values.notna(), None).tolist()
+    return values.tolist()
+
+
+def _insert_rows(conn: sa.Connection, table: sa.Table, run_id: int, frame: pd.DataFrame,
+                 columns: tuple[str, ...]) -> None:
+    """``INSERT`` a frame's rows through the driver's executemany with positional tuples:
+    the one dialect difference is the placeholder. Names come from the table's metadata.
+    (Building a dict per row costs more than the insert itself at a million rows.)"""
+    names = [c for c in columns if c in frame.columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO {table.name} (run_id, {', '.join(names)}) "
+                 f"VALUES ({', '.join([mark] * (len(names) + 1))})")
+    values = [[int(run_id)] * len(frame), *(_column(frame[name]) for name in names)]
+    conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
+
+
+def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.DataFrame,
+                   warnings: pd.DataFrame, *, keep: int = KEEP_RUNS,
+                   chunk_rows: int = CHUNK_ROWS) -> ScoreRun:
+    """Write a scoring run, its scores and group warnings in one transaction; prune old runs.
+
+    Rows go in chunks of ``chunk_rows``, all inside one transaction with its audit row, so a
+    run that fails half-way leaves nothing behind. Runs beyond the newest ``keep`` are
+    deleted in the same transaction. Needs ``view_mart_admin`` (jobs act as the system).
+    """
+    require("view_mart_admin", "save churn scores")
+    who = acting_principal("save churn scores")
+    base_rate = float(scores["churn_prob"].mean()) if len(scores) else 0.0
+    values = {"model_version": version, "month": month, "scored_at": _now(),
+              "subscribers": len(scores), "base_rate": base_rate,
+              "created_by": who.username[:40]}
+    with write_transaction(workflow) as conn:
+        run_id = int(conn.execute(sa.insert(churn_run).values(**values)).inserted_primary_key[0])
+        for start in range(0, len(scores), chunk_rows):
+            _insert_rows(conn, churn_score, run_id, scores.iloc[start:start + chunk_rows],
+                         SCORE_COLUMNS)
+        if len(warnings):
+            rows = _records(warnings, _WARNING_COLUMNS)
+            conn.execute(sa.insert(churn_group_warning), [{"run_id": run_id, **r} for r in rows])
+        record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
+                     {**values, "warnings": len(warnings)})
+        _prune(conn, who.username, keep)
+    return ScoreRun(run_id, version, month, values["scored_at"], len(scores), base_rate)
+
+
+def _prune(conn: sa.Connection, actor: str, keep: int) -> None:
+    old = conn.execute(sa.select(churn_run.c.run_id).order_by(churn_run.c.run_id.desc())
+                       .offset(max(1, int(keep)))).scalars().all()
+    if not old:
+        return
+    for table in (churn_score, churn_group_warning, churn_run):  # children first: no cascade
+        conn.execute(sa.delete(table).where(table.c.run_id.in_(old)))
+    record_audit(conn, actor, "churn_run_prune", "churn_run", ",".join(map(str, old))[:80],
+                 {"run_ids": old}, None)
+
+
+def _run(row: Any) -> ScoreRun:
+    scored_at = row.scored_at  # SQLite hands back naive UTC
+    scored_at = scored_at if scored_at.tzinfo else scored_at.replace(tzinfo=dt.UTC)
+    return ScoreRun(int(row.run_id), row.model_version, row.month, scored_at,
+                    int(row.subscribers), float(row.base_rate))
+
+
+def latest_run(workflow: sa.Engine, version: str | None = None,
+               month: str | None = None) -> ScoreRun | None:
+    """The newest run (of ``version`` and ``month`` when given), or None."""
+    query = sa.select(churn_run).order_by(churn_run.c.run_id.desc()).limit(1)
+    if version is not None:
+        query = query.where(churn_run.c.model_version == version)
+    if month is not None:
+        query = query.where(churn_run.c.month == month)
+    with workflow.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _run(row)
+
+
+def list_runs(workflow: sa.Engine, version: str | None = None) -> list[ScoreRun]:
+    """The kept runs (of ``version``), newest first: one per month, the newest of each."""
+    query = sa.select(churn_run).order_by(churn_run.c.run_id.desc())
+    if version is not None:
+        query = query.where(churn_run.c.model_version == version)
+    with workflow.connect() as conn:
+        rows = conn.execute(query).all()
+    newest: dict[str, ScoreRun] = {}
+    for row in rows:
+        newest.setdefault(row.month, _run(row))
+    return sorted(newest.values(), key=lambda r: r.month, reverse=True)
+
+
+def _where(table: sa.Table, run_id: int, filters: RetentionFilter = RetentionFilter()) -> list:
+    """The run, the filters, and the acting scope (``Forbidden`` when asked outside it)."""
+    allowed = scoped(Slice(branch=filters.branch, micro_region=filters.micro_region))
+    where = [table.c.run_id == int(run_id)]
+    if allowed.branch is not None:
+        where.append(table.c.branch == allowed.branch)
+    if allowed.micro_region is not None:
+        where.append(table.c.micro_region == allowed.micro_region)
+    if "segment" in table.c and filters.segment is not None:
+        where.append(table.c.segment == filters.segment)
+    if "action" in table.c and filters.action is not None:
+        where.append(table.c.action == filters.action)
+    if "churn_prob" in table.c and filters.min_prob > 0:
+        where.append(table.c.churn_prob >= float(filters.min_prob))
+    return where
+
+
+def load_retention(workflow: sa.Engine, run_id: int,
+                   filters: RetentionFilter = RetentionFilter(), *, limit: int = 50,
+                   offset: int = 0, after_rank: int | None = None,
+                   columns: tuple[str, ...] = LIST_COLUMNS) -> pd.DataFrame:
+    """One page of the retention list, best rank first, inside the acting scope.
+
+    ``offset`` pages by position; ``after_rank`` (keyset) starts after that rank instead,
+    which stays fast however deep the page.
+    """
+    where = _where(churn_score, run_id, filters)
+    if after_rank is not None:
+        where.append(churn_score.c.rank > int(after_rank))
+    query = (sa.select(*[churn_score.c[c] for c in columns]).where(*where)
+             .order_by(churn_score.c.rank).limit(int(limit)).offset(int(offset)))
+    return read_frame(workflow, query)
+
+
+def iter_retention(workflow: sa.Engine, run_id: int,
+                   filters: RetentionFilter = RetentionFilter(), *, limit: int,
+                   chunk_rows: int = 5_000, columns: tuple[str, ...] = LIST_COLUMNS
+                   ) -> Iterator[pd.DataFrame]:
+    """The first ``limit`` rows of the list in chunks (keyset on rank), for an export."""
+    after, left = None, int(limit)
+    while left > 0:
+        chunk = load_retention(workflow, run_id, filters, limit=min(chunk_rows, left),
+                               after_rank=after, columns=columns)
+        if chunk.empty:
+            return
+        yield chunk
+        left -= len(chunk)
+        after = int(chunk["rank"].iloc[-1])
+
+
+def count_retention(workflow: sa.Engine, run_id: int,
+                    filters: RetentionFilter = RetentionFilter()) -> int:
+    """How many subscribers the filtered list holds, inside the acting scope."""
+    query = sa.select(sa.func.count()).select_from(churn_score).where(
+        *_where(churn_score, run_id, filters))
+    with workflow.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def load_risk_summary(workflow: sa.Engine, run_id: int,
+                      filters: RetentionFilter = RetentionFilter()) -> pd.DataFrame:
+    """Subscribers and expected loss per branch, micro-region, segment and risk band."""
+    c = churn_score.c
+    query = (sa.select(c.branch, c.micro_region, c.segment, c.risk_band,
+                       sa.func.count().label("subscribers"),
+                       sa.func.sum(c.expected_loss).label("expected_loss"))
+             .where(*_where(churn_score, run_id, filters))
+             .group_by(c.branch, c.micro_region, c.segment, c.risk_band))
+    frame = read_frame(workflow, query)
+    frame["subscribers"] = frame["subscribers"].astype(int)
+    return frame
+
+
+def load_actions(workflow: sa.Engine, run_id: int) -> list[str]:
+    """The suggested tactics that occur in the run, inside the acting scope."""
+    query = (sa.select(churn_score.c.action).where(*_where(churn_score, run_id),
+                                                   churn_score.c.action != "")
+             .group_by(churn_score.c.action).order_by(churn_score.c.action))
+    with workflow.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def load_subscriber_score(workflow: sa.Engine, run_id: int, subscriber_id: int) -> pd.Series | None:
+    """One subscriber's scored row (None when not scored, or outside the acting scope)."""
+    query = sa.select(churn_score).where(*_where(churn_score, run_id),
+                                         churn_score.c.subscriber_id == int(subscriber_id))
+    frame = read_frame(workflow, query)
+    return None if frame.empty else frame.iloc[0]
+
+
+def load_group_warnings(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
+    """The run's group warnings, most urgent first, inside the acting scope."""
+    c = churn_group_warning.c
+    allowed = scoped(Slice())
+    where = [c.run_id == int(run_id)]
+    if allowed.branch is not None:
+        where.append(c.branch == allowed.branch)
+    if allowed.micro_region is not None:
+        where.append(c.micro_region == allowed.micro_region)
+    return read_frame(workflow, sa.select(*[c[n] for n in _WARNING_COLUMNS]).where(*where)
+                      .order_by(c.score.desc(), c.expected_loss.desc()))
+
+
+__all__ = ["EXPORT_COLUMNS", "KEEP_RUNS", "LIST_COLUMNS", "SCORE_COLUMNS", "RetentionFilter", "ScoreRun", "churn_group_warning",
+           "churn_run", "churn_score"]

@@ -1,0 +1,150 @@
+"""The churn scores table and the training record, on SQLite and PostgreSQL: one row per
+scored subscriber per run, written atomically (a failure half-way leaves nothing), old runs
+pruned, writers refused to roles without ``view_mart_admin``, and one training at a time."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data_access.db import ConcertoError
+from data_access.store import churn as store
+from data_access.store import churn_scores as scores
+from data_access.store.auth import SYSTEM, Forbidden, Principal
+from data_access.store.scope import acting_as
+from data_access.store.workflow import audit_log
+
+MARKETER = Principal("mk", "Marketer", "marketer")
+ANALYST = Principal("an", "Analyst", "analyst")
+
+
+def fake_scores(n: int = 250, seed: int = 0) -> pd.DataFrame:
+    """A retention table shaped like the scoring job's (ranked by expected loss)."""
+    rng = np.random.default_rng(seed)
+    prob = rng.uniform(0.001, 0.3, n).round(5)
+    value = rng.normal(200, 150, n).round(2)
+    frame = pd.DataFrame({
+        "subscriber_id": rng.permutation(np.arange(10_000, 10_000 + n)),
+        "branch": rng.choice(["Xiangzhou", "Doumen", "Jinwan"], n),
+        "segment": rng.choice(["youth", "family"], n), "group_id": np.nan, "group_name": None,
+        "plan_family": "4G", "channel_type": "own_store", "tenure_months": 12, "arpu": 55.0,
+        "churn_prob": prob, "net_value": value, "expected_loss": (prob * value).round(2),
+        "top_reason": "ARPU down 20% over 3 months", "reasons": "ARPU down 20% over 3 months",
+        "reason_tags": "arpu_drop", "action": rng.choice(["", "Data pack [DATA]"], n)})
+    frame["micro_region"] = frame["branch"] + "-" + rng.choice(["a", "b"], n)
+    frame["risk_band"] = np.where(frame["churn_prob"] > 0.2, "high", "low")
+    frame = frame.sort_values(["expected_loss", "churn_prob"], ascending=False)
+    frame["rank"] = np.arange(1, n + 1)
+    return frame.reset_index(drop=True)
+
+
+def _count(engine: sa.Engine, table: sa.Table, *where) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)
+                            ).scalar_one()
+
+
+def test_a_run_holds_one_row_per_scored_subscriber_with_its_audit_row(workflow):
+    frame = fake_scores()
+    run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", frame,
+                                pd.DataFrame(), chunk_rows=60)  # five chunks
+    assert _count(workflow, scores.churn_score, scores.churn_score.c.run_id == run.run_id) \
+        == len(frame)
+    back = scores.load_retention(workflow, run.run_id, limit=10_000,
+                                 columns=scores.SCORE_COLUMNS)
+    assert back["subscriber_id"].tolist() == frame["subscriber_id"].tolist()
+    assert back["rank"].tolist() == list(range(1, len(frame) + 1))
+    assert run.base_rate == pytest.approx(frame["churn_prob"].mean())
+    assert _count(workflow, audit_log, audit_log.c.action == "churn_run_save") == 1
+
+
+def test_a_run_that_fails_half_way_leaves_nothing_behind(workflow):
+    kept = scores.save_score_run(workflow, "churn-20261201-000000", "2026-09", fake_scores(),
+                                 pd.DataFrame())
+    broken = fake_scores(seed=1)
+    broken.loc[180, "branch"] = None  # NOT NULL: the fourth chunk of 60 fails in the database
+    with pytest.raises(sa.exc.IntegrityError):
+        scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", broken,
+                              pd.DataFrame(), chunk_rows=60)
+    assert [r.run_id for r in scores.list_runs(workflow)] == [kept.run_id]
+    assert _count(workflow, scores.churn_run) == 1
+    assert _count(workflow, scores.churn_score) == len(fake_scores())  # the first run only
+    assert _count(workflow, audit_log, audit_log.c.action == "churn_run_save") == 1
+
+
+def test_only_the_newest_runs_are_kept(workflow):
+    runs = [scores.save_score_run(workflow, "churn-20261201-000000", month, fake_scores(50),
+                                  pd.DataFrame(), keep=2)
+            for month in ("2026-08", "2026-09", "2026-10")]
+    assert [r.run_id for r in scores.list_runs(workflow)] == [runs[2].run_id, runs[1].run_id]
+    assert _count(workflow, scores.churn_score) == 100
+    assert _count(workflow, audit_log, audit_log.c.action == "churn_run_prune") == 1
+
+
+def test_saving_scores_and_training_need_view_mart_admin(workflow):
+    with acting_as(MARKETER):
+        with pytest.raises(Forbidden):
+            scores.save_score_run(workflow, "churn-20261201-000000", "2026-10",
+                                  fake_scores(10), pd.DataFrame())
+        with pytest.raises(Forbidden):
+            store.claim_training(workflow)
+    assert _count(workflow, scores.churn_run) == 0
+    assert _count(workflow, store.churn_training) == 0
+
+
+def test_a_second_training_is_refused_while_one_runs(workflow):
+    with acting_as(ANALYST):
+        first = store.claim_training(workflow)
+        store.record_training_step(workflow, first, "fitting", pid=os.getpid())  # alive
+        with pytest.raises(ConcertoError, match="already running .*started by an.*fitting"):
+            store.claim_training(workflow)
+        store.finish_training(workflow, first, "done", "model x is live")
+        second = store.claim_training(workflow)  # finished: a new one may start
+    assert second != first
+    record = store.current_training(workflow)
+    assert record["training_id"] == second and record["alive"]
+
+
+def test_a_training_whose_process_died_does_not_block_the_next(workflow):
+    with acting_as(ANALYST):
+        dead = store.claim_training(workflow)
+        store.record_training_step(workflow, dead, "fitting", pid=2**22 + 12345)  # no such pid
+        assert not store.current_training(workflow)["alive"]
+        store.claim_training(workflow)
+    with workflow.connect() as conn:
+        status = conn.execute(sa.select(store.churn_training.c.status).where(
+            store.churn_training.c.training_id == dead)).scalar_one()
+    assert status == "failed"
+
+
+def test_two_starts_at_the_same_moment_start_one_training(workflow):
+    outcomes: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        with acting_as(ANALYST):
+            barrier.wait()
+            try:
+                outcomes.append(store.claim_training(workflow))
+            except ConcertoError as exc:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(isinstance(o, int) for o in outcomes) == 1, outcomes
+    assert _count(workflow, store.churn_training) == 1
+
+
+def test_the_system_principal_may_write_scores(workflow):
+    with acting_as(SYSTEM):
+        run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10",
+                                    fake_scores(5), pd.DataFrame())
+    assert scores.latest_run(workflow, "churn-20261201-000000", "2026-10") == run
