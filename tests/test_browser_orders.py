@@ -21,7 +21,10 @@ from data_access.store.demo_users import DEMO_USERS, seed_demo_users
 from data_access.store.migrate import upgrade_store
 from data_access.store.scope import acting_as
 from data_access.store.workflow import create_workflow_engine
-from tests.test_browser import CHROMIUM, ROOT, _expect, _free_port, _sign_in
+from tests.browser_support import CHROMIUM, ROOT
+from tests.browser_support import expect_ as _expect
+from tests.browser_support import free_port as _free_port
+from tests.browser_support import sign_in as _sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from tests.test_browser import _expect, _sign_in, browser, server  # noqa: F401 (fixtures)
+from tests.browser_support import (app_server, browser, churn_model_dir,  # noqa: F401
+                                   server)
+from tests.browser_support import expect_ as _expect
+from tests.browser_support import sign_in as _sign_in
 
 pytestmark = pytest.mark.browser
 
