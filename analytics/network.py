@@ -100,6 +100,48 @@ def quality_index(monthly: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def causal_quality(monthly: pd.DataFrame, month: pd.Timestamp, *, history: int = 6
+                   ) -> pd.DataFrame:
+    """Each micro-region's quality index in ``month`` and the month before, each judged
+    against the region's own ``history`` months before it only (nothing later is used, so
+    a model trained on it sees what it would have seen then).
+
+    Returns a frame indexed by ``region`` with ``network_quality`` and
+    ``network_quality_prev`` (NaN where a month or its history is missing).
+
+    Examples
+    --------
+    >>> months = pd.date_range("2026-01-01", periods=8, freq="MS")
+    >>> monthly = pd.DataFrame({"region": "A", "month": months,
+    ...     "coverage_pct": [98.0, 98.2, 97.8, 98.1, 97.9, 98.0, 98.0, 92.0],
+    ...     "call_drop_rate": 0.01, "throughput_mbps": 50.0, "complaints_per_10k": 1.0})
+    >>> out = causal_quality(monthly, months[-1])
+    >>> bool(out.loc["A", "network_quality"] > 1), bool(abs(out.loc["A",
+    ...     "network_quality_prev"]) < 0.5)
+    (True, True)
+    """
+    month = pd.Timestamp(month)
+    out = {}
+    for name, target in (("network_quality", month),
+                         ("network_quality_prev", month - pd.DateOffset(months=1))):
+        start = target - pd.DateOffset(months=history)
+        window = monthly[(monthly["month"] >= start) & (monthly["month"] <= target)]
+        past = window[window["month"] < target]
+        now = window[window["month"] == target].set_index("region")
+        zs = []
+        for kpi, sign in KPI_SIGNS.items():
+            centre = past.groupby("region")[kpi].median()
+            spread = 1.4826 * (past[kpi] - past["region"].map(centre)).abs().groupby(
+                past["region"]).median()
+            spread = np.maximum(spread, MIN_RELATIVE_SPREAD * centre.abs()).replace(0, np.nan)
+            zs.append(sign * (now[kpi] - centre.reindex(now.index)) / spread.reindex(now.index))
+        out[name] = pd.concat(zs, axis=1).mean(axis=1, skipna=True) if zs else pd.Series(
+            dtype=float)
+    frame = pd.DataFrame(out)
+    frame.index.name = "region"
+    return frame
+
+
 def churn_panel(index: pd.DataFrame, churn: pd.DataFrame) -> pd.DataFrame:
     """Micro-region months with their quality index and the next month's churn rate.
 

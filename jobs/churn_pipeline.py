@@ -30,6 +30,8 @@ from analytics.churn.retention import (GROUP_FADING, group_warnings, retention_t
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
 from data_access.db import ConcertoError
+from analytics.network import causal_quality, monthly_kpis
+from data_access.mart import network as network_reads
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -74,7 +76,8 @@ def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
     rivals = rival_pressure(events, reads.load_rival_figures(engine, month.date()), month,
                             raw["region_id"].unique())
     groups = group_figures(reads.load_group_sizes(engine, month.date()))
-    features = build_features(raw, month, benefits=benefits, rivals=rivals, groups=groups)
+    features = build_features(raw, month, benefits=benefits, rivals=rivals, groups=groups,
+                              network=network_quality(engine, month))
     context = raw.set_index("subscriber_id")[["branch", "micro_region", "segment", "group_id",
                                               "plan_family", "channel_type", "region_id"]]
     usage = pd.DataFrame({"subscriber_id": raw["subscriber_id"],
@@ -86,6 +89,16 @@ def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
     local = events.dropna(subset=["region_id"]).groupby("region_id").size()
     counts = local.reindex(context["region_id"].to_numpy(), fill_value=0).to_numpy()
     return Snapshot(month, features, context.assign(rival_events_6m=counts))
+
+
+def network_quality(engine: sa.Engine, month: pd.Timestamp) -> pd.DataFrame | None:
+    """Each micro-region's network quality index in ``month`` and the month before, against
+    its own months before (None when the mart has no network figures)."""
+    if not network_reads.has_network_data(engine):
+        return None
+    monthly = monthly_kpis(network_reads.load_network_months(engine),
+                           network_reads.load_region_months(engine))
+    return causal_quality(monthly, month)
 
 
 def _samples(n_snapshots: int, subscribers: int, max_rows: int) -> list[tuple | None]:

@@ -34,6 +34,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
                     "rival_price_events", "rival_new_adds_rate", "rival_share_change"),
     "benefits": ("benefits_12m", "benefit_cost_12m", "months_since_benefit",
                  "benefit_ends_now"),
+    "network": ("network_quality", "network_quality_prev"),
     "region": ("branch",),
 }
 FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f in group)
@@ -186,12 +187,14 @@ def group_figures(sizes: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.DataFrame,
-                   rivals: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+                   rivals: pd.DataFrame, groups: pd.DataFrame,
+                   network: pd.DataFrame | None = None) -> pd.DataFrame:
     """The model's feature frame (``FEATURES``), one row per subscriber, indexed by id.
 
     ``snapshot`` comes from ``data_access.mart.churn.load_churn_snapshot``; ``benefits`` from
     ``load_benefits``; ``rivals`` from :func:`rival_pressure`; ``groups`` from
-    :func:`group_figures`. Trends are log ratios of this month to three months earlier (or
+    :func:`group_figures`; ``network`` from ``analytics.network.causal_quality`` (indexed by
+    micro-region; None or a missing area: unknown). Trends are log ratios of this month to three months earlier (or
     to the first month for newer subscribers): -0.43 means down 35%.
     """
     month = pd.Timestamp(month)
@@ -249,6 +252,11 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
     out["months_since_benefit"] = months_between(month, start).to_numpy(dtype=float,
                                                                             na_value=np.nan)
     out["benefit_ends_now"] = (got["last_benefit_end"] == month).to_numpy(dtype=float)
+    quality = (network if network is not None else pd.DataFrame(
+        columns=list(FEATURE_GROUPS["network"]), dtype=float)).reindex(
+        snapshot["micro_region"].to_numpy())
+    for column in FEATURE_GROUPS["network"]:
+        out[column] = quality[column].to_numpy(dtype=float)
     out["branch"] = snapshot["branch"].to_numpy(dtype=object)
     return out[list(FEATURES)]
 

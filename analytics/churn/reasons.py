@@ -33,7 +33,7 @@ DRIVER_LABELS = {
     "discount": "discount dependency", "data_quota": "data quota use", "tenure": "tenure",
     "plan": "plan", "enterprise_group": "enterprise group", "channel": "activation channel",
     "segment": "segment and age", "competitors": "rival pressure",
-    "benefits": "benefits received", "region": "branch",
+    "benefits": "benefits received", "network": "network quality", "region": "branch",
 }
 MIN_EFFECT = 0.05  # log-odds: smaller effects are not worth a sentence
 
@@ -47,7 +47,8 @@ _TAG_PAIRS = {
     "plan": ("prepaid_plan", "plan"), "enterprise_group": ("no_group", "enterprise_group"),
     "channel": ("activation_channel", "activation_channel"),
     "segment": ("segment", "segment"), "spend_level": ("spend_level", "spend_level"),
-    "benefits": ("benefits", "benefits"), "region": ("branch", "branch"),
+    "benefits": ("benefits", "benefits"), "network": ("network_trouble", "network"),
+    "region": ("branch", "branch"),
 }
 TAGS = tuple(dict.fromkeys(t for pair in _TAG_PAIRS.values() for t in pair))
 
@@ -147,6 +148,15 @@ def _benefits(f, c):
             + " in the last 12 months")
 
 
+def _network(f, c):
+    where = c["micro_region"].reindex(f.index).astype(str) if "micro_region" in c else "the area"
+    now = _num(f, "network_quality")
+    text = ("network in " + where + " " + np.where(now > 1, "well below", np.where(
+        now > 0, "below", "at or above")) + " its usual quality this month (index "
+        + now.round(1).astype(str) + ")")
+    return pd.Series(text, index=f.index).where(now.notna(), "no network figures for " + where)
+
+
 def _branch(f, c):
     return "lives in the " + f["branch"].astype(str) + " branch"
 
@@ -155,7 +165,7 @@ _TEXT: dict[str, Callable[[pd.DataFrame, pd.DataFrame], pd.Series]] = {
     "arpu_trend": _arpu, "usage_trend": _usage_trend, "usage_level": _usage_level,
     "spend_level": _spend, "discount": _discount, "data_quota": _quota, "tenure": _tenure,
     "plan": _plan, "enterprise_group": _group, "channel": _channel, "segment": _segment,
-    "competitors": _rivals, "benefits": _benefits, "region": _branch,
+    "competitors": _rivals, "benefits": _benefits, "network": _network, "region": _branch,
 }
 
 
@@ -172,6 +182,7 @@ def _first_tag(driver: str, f: pd.DataFrame, reference: pd.DataFrame) -> pd.Seri
         "discount": lambda: _num(f, "discount_share") > 0,
         "data_quota": lambda: ~below("quota_use") & _num(f, "quota_use").notna(),
         "competitors": lambda: _num(f, "rival_events_local") > 0,
+        "network": lambda: _num(f, "network_quality") > 0,
         "tenure": lambda: below("tenure_months"),
         "plan": lambda: f["plan_family"].astype(str) == "prepaid",
         "enterprise_group": lambda: _num(f, "in_group") == 0,

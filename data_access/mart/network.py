@@ -49,6 +49,8 @@ def load_network_months(engine: sa.Engine) -> pd.DataFrame:
         .order_by(region.c.micro_region, month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"]).dt.tz_localize(None)
+    numbers = ["coverage_pct", "call_drop_rate", "throughput_mbps", "complaints", "days"]
+    frame[numbers] = frame[numbers].astype(float)  # PostgreSQL's averages come as Decimal
     return frame
 
 

@@ -106,13 +106,13 @@ def plan_campaigns(cal: Calendar, subscribers: int,
             (SOCIAL, E_CHANNEL, OWN_HALL), last - 3, 2, control=0.5, cost=(1, 3),
             effect=variant.uplift_amount, size=max(200, round(subscribers / 7)))
     add("VIP handset upgrade 高端换机补贴", "individual", "up to 900 yuan off a new 5G handset 5G换机补贴",
-        "handset_subsidy", HIGH_END, ALL_TYPES, last - 2, 3, control=0.15, reach=0.35,
-        cost=(0.35, 0.65), by_spend=True)
+        "handset_subsidy", HIGH_END, ALL_TYPES, last - 2, 3, control=0.15, reach=0.45,
+        cost=(0.20, 0.45), by_spend=True)
     add("Family plan bonus 家庭套餐回馈", "product",
         "a tablet or smart speaker for family upgrades 家庭升级礼品", "gift", HIGH_END, ALL_TYPES,
-        last - 2, 3, reach=0.25, cost=(0.30, 0.50), by_spend=True)
+        last - 2, 3, reach=0.35, cost=(0.15, 0.35), by_spend=True)
     add("VIP concert night 尊享音乐会", "communications", "two tickets to the city concert night 音乐会门票",
-        "event_ticket", HIGH_END, ALL_TYPES, last - 1, 2, reach=0.25, cost=(0.25, 0.45), by_spend=True)
+        "event_ticket", HIGH_END, ALL_TYPES, last - 1, 2, reach=0.35, cost=(0.12, 0.30), by_spend=True)
     return specs
 
 

@@ -4,9 +4,11 @@ quality falls for a while, and churn that rises there because of it.
 Every micro-region gets its own baseline (coverage, call-drop rate, throughput, complaints
 per subscriber) with daily noise. In the troubled micro-regions a *degradation* d (0 to 1)
 worsens every KPI, and the churn model of pass one adds ``churn_logit × d`` to the log-odds
-of their subscribers in those months (``extra_logit``). Variant a plants a **step** in two
-micro-regions for three months; variant b a **ramp** in three micro-regions over five
-months, hurting throughput and complaints more than drops and coverage
+of their subscribers in those months (``extra_logit``). Each troubled micro-region has its
+own episode, an early one and a recent one, so a churn model can learn from the first.
+Variant a plants a three-month **step** in two micro-regions (ending 8 and 1 months before
+the latest); variant b a five-month **ramp** in two (ending 10 and 0 months before),
+hurting throughput and complaints more than drops and coverage
 (``docs/generator.md``).
 """
 
@@ -26,9 +28,11 @@ from data_access.synth.variants import Variant
 class NetworkSettings:
     """What one variant plants."""
 
-    regions: int  # how many micro-regions are troubled
-    months: int  # for how many months (ending ``end_back`` months before the latest)
-    end_back: int
+    #: One troubled micro-region per entry: its trouble ends this many months before the
+    #: latest month (an early episode the churn model can learn from, a late one it must
+    #: recognise), and lasts ``months``.
+    end_backs: tuple[int, ...]
+    months: int
     shape: str  # "step" or "ramp"
     churn_logit: float  # added to the churn log-odds at full degradation
     #: At full degradation: coverage lost (points), call drops × (1 + x), throughput × (1 − x),
@@ -40,10 +44,10 @@ class NetworkSettings:
 
 
 SETTINGS = {
-    "a": NetworkSettings(regions=2, months=3, end_back=1, shape="step", churn_logit=1.1,
+    "a": NetworkSettings(end_backs=(8, 1), months=3, shape="step", churn_logit=0.9,
                          coverage_points=4.0, drop_factor=2.5, throughput_share=0.45,
                          complaint_factor=5.0),
-    "b": NetworkSettings(regions=3, months=5, end_back=0, shape="ramp", churn_logit=0.9,
+    "b": NetworkSettings(end_backs=(10, 0), months=5, shape="ramp", churn_logit=0.8,
                          coverage_points=1.5, drop_factor=0.8, throughput_share=0.6,
                          complaint_factor=8.0),
 }
@@ -59,7 +63,7 @@ class Network:
     settings: NetworkSettings
     degradation: np.ndarray  # (regions, window months), 0..1
     troubled: np.ndarray  # region positions
-    months: tuple[int, ...]  # absolute months of the trouble
+    months: tuple[tuple[int, ...], ...]  # absolute months of each troubled region's trouble
     base_coverage: np.ndarray
     base_drop: np.ndarray
     base_throughput: np.ndarray
@@ -78,14 +82,16 @@ def plan_network(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
     names = dims.regions["micro_region"].to_numpy()
     n = len(names)
     pool = np.flatnonzero(~np.isin(names, _AVOID + (variant.jump_region,)))
-    troubled = np.sort(rng.choice(pool, size=min(s.regions, pool.size), replace=False))
-    last = cal.last - s.end_back
-    months = tuple(range(last - s.months + 1, last + 1))
+    troubled = rng.choice(pool, size=min(len(s.end_backs), pool.size), replace=False)
     degradation = np.zeros((n, len(cal)))
-    for i, t in enumerate(months):
-        level = 1.0 if s.shape == "step" else (i + 1) / len(months)
-        degradation[troubled, t - cal.first] = level
-    return Network(s, degradation, troubled, months,
+    months = []
+    for pos, back in zip(troubled, s.end_backs, strict=False):
+        last = cal.last - back
+        span = tuple(t for t in range(last - s.months + 1, last + 1) if t >= cal.first)
+        for i, t in enumerate(span):
+            degradation[pos, t - cal.first] = 1.0 if s.shape == "step" else (i + 1) / len(span)
+        months.append(span)
+    return Network(s, degradation, troubled, tuple(months),
                    base_coverage=rng.uniform(96.0, 99.5, n),
                    base_drop=rng.uniform(0.004, 0.012, n),
                    base_throughput=rng.uniform(30.0, 90.0, n),
@@ -124,15 +130,14 @@ def truth_rows(cal: Calendar, dims: Dimensions, network: Network
     added at full degradation."""
     s = network.settings
     names = dims.regions["micro_region"].to_numpy()
-    first, last = network.months[0], network.months[-1]
     return [("network_churn", {"micro_region": str(names[pos])}, s.churn_logit,
-             cal.months_range(first, last),
-             {"shape": s.shape, "months": [month_label(t) for t in network.months],
+             cal.months_range(span[0], span[-1]),
+             {"shape": s.shape, "months": [month_label(t) for t in span],
               "degradation": [round(float(network.degradation[pos, t - cal.first]), 3)
-                              for t in network.months],
+                              for t in span],
               "kpis": {"coverage_points_lost": s.coverage_points,
                        "call_drop_factor": 1 + s.drop_factor,
                        "throughput_factor": round(1 - s.throughput_share, 3),
                        "complaint_factor": 1 + s.complaint_factor},
               "churn": "log-odds + churn_logit × degradation for the micro-region's subscribers"})
-            for pos in network.troubled]
+            for pos, span in zip(network.troubled, network.months, strict=True) if span]
