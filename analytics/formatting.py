@@ -197,15 +197,21 @@ LOCAL_TZ = "Asia/Shanghai"
 TZ_LABEL = "UTC+8"
 
 
-def _timestamp(value: Any) -> pd.Timestamp | None:
-    """``value`` as a timezone-aware timestamp in ``LOCAL_TZ`` (naive values are UTC)."""
+def _parse(value: Any) -> pd.Timestamp | None:
+    """``value`` as a timestamp, or None when it is missing or not a time."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError):
         return None
-    if stamp is pd.NaT:
+    return None if stamp is pd.NaT else stamp
+
+
+def _timestamp(value: Any) -> pd.Timestamp | None:
+    """``value`` as a timezone-aware timestamp in ``LOCAL_TZ`` (naive values are UTC)."""
+    stamp = _parse(value)
+    if stamp is None:
         return None
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
     return stamp.tz_convert(LOCAL_TZ)
@@ -242,13 +248,8 @@ def format_day(value: Any) -> str:
     >>> format_day("2024-11-01 00:00:00"), format_day(pd.Timestamp("2026-12-05 17:30", tz="UTC"))
     ('2024-11-01', '2026-12-06')
     """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return MISSING
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        return MISSING
-    if stamp is pd.NaT:
+    stamp = _parse(value)
+    if stamp is None:
         return MISSING
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert(LOCAL_TZ)

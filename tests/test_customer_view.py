@@ -5,6 +5,7 @@ work orders and reports that mention a subscriber, the churn-risk seam, and the 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import customer as reads
 from data_access.mart import value
 from data_access.store import churn as churn_store
+from data_access.store import churn_scores
 from data_access.store import intel, scope, workorders
-from data_access.store.auth import Principal
+from data_access.store.auth import SYSTEM, Principal
 from data_access.store.demo_users import DEMO_USERS
 from data_access.store.workflow import create_workflow_engine
 from pages.common import links
@@ -47,10 +49,11 @@ def _sql(mart: sa.Engine, sql: str, **params) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def people(mart) -> dict[str, int]:
-    """A Gongbei subscriber with campaigns, one of another region, and an id nobody has."""
+    """A Gongbei subscriber still billed, with campaigns; one of another region; and an id
+    nobody has."""
     inside = _sql(mart, "select s.subscriber_id from dim_subscriber s join dim_region r "
                         "using (region_id) join campaign_member m using (subscriber_id) "
-                        "where r.micro_region = 'Gongbei' group by 1 "
+                        "where r.micro_region = 'Gongbei' and s.churn_month is null group by 1 "
                         "having count(*) >= 2 order by 1 limit 1").iloc[0, 0]
     outside = _sql(mart, "select s.subscriber_id from dim_subscriber s join dim_region r "
                          "using (region_id) where r.branch <> 'Xiangzhou' order by 1 "
@@ -295,9 +298,10 @@ def test_work_orders_and_reports_that_mention_the_subscriber(mart, people, store
 # --- churn risk -------------------------------------------------------------------------
 
 
-def _live_scores(folder: Path, mart, ids: list[int]) -> None:
-    """A live model folder whose latest month scored ``ids`` (a stand-in model object:
-    the customer view reads the scores, never the model)."""
+def _live_scores(folder: Path, mart, ids: list[int], workflow) -> None:
+    """A live model folder and a scoring run of its latest month holding ``ids`` in the
+    store's scores table (a stand-in model object: the customer view reads the scores,
+    never the model)."""
     placed = _sql(mart, "select s.subscriber_id, r.branch, r.micro_region, s.segment from "
                         "dim_subscriber s join dim_region r using (region_id) "
                         f"where s.subscriber_id in ({','.join(str(int(i)) for i in ids)})")
@@ -305,23 +309,24 @@ def _live_scores(folder: Path, mart, ids: list[int]) -> None:
                            rank=range(1, len(placed) + 1), top_reason="usage fell",
                            reasons="usage fell by 40%; a rival cut prices nearby",
                            reason_tags="usage_drop,rival_offer", action="", arpu=80.0,
-                           tenure_months=12, plan_family="family")
+                           tenure_months=12, plan_family="family", risk_band="high")
     version = churn_store.save_model({"stand-in": True}, {"model_format": "test"},
                                      model_dir=folder)
-    churn_store.save_scores(version, "2026-10", scores, pd.DataFrame(), model_dir=folder)
+    with scope.acting_as(SYSTEM):
+        churn_scores.save_score_run(workflow, version, "2026-10", scores, pd.DataFrame())
 
 
-def test_churn_risk_is_the_live_scores_row_or_none(mart, people, tmp_path):
-    assert reads.churn_risk(None, people["inside"], model_dir=tmp_path / "none") is None
-    _live_scores(tmp_path, mart, [people["inside"], people["outside"]])
+def test_churn_risk_is_the_live_scores_row_or_none(mart, people, tmp_path, workflow):
+    assert reads.churn_risk(workflow, people["inside"], model_dir=tmp_path / "none") is None
+    _live_scores(tmp_path, mart, [people["inside"], people["outside"]], workflow)
     with scope.acting_as(ANALYST):
-        risk = reads.churn_risk(None, people["inside"], model_dir=tmp_path)
-        assert reads.churn_risk(None, people["unknown"], model_dir=tmp_path) is None
+        risk = reads.churn_risk(workflow, people["inside"], model_dir=tmp_path)
+        assert reads.churn_risk(workflow, people["unknown"], model_dir=tmp_path) is None
     assert risk is not None and risk.churn_prob == pytest.approx(0.42)
     assert risk.reasons == ("usage fell by 40%", "a rival cut prices nearby")
     assert risk.reason_tags == ("usage_drop", "rival_offer") and risk.month == "2026-10"
     with scope.acting_as(RM_GONGBEI):  # the scores are scoped too
-        assert reads.churn_risk(None, people["outside"], model_dir=tmp_path) is None
+        assert reads.churn_risk(workflow, people["outside"], model_dir=tmp_path) is None
 
 
 # --- links ------------------------------------------------------------------------------
@@ -413,7 +418,9 @@ def test_the_search_box_opens_the_subscriber(page, mart, people):
 
 def test_the_churn_section_shows_the_scored_risk(page, mart, people, tmp_path, monkeypatch):
     folder = tmp_path / "models"
-    _live_scores(folder, mart, [people["inside"]])
+    store = create_workflow_engine(os.environ["CONCERTO_WORKFLOW_URL"])  # the page's store
+    _live_scores(folder, mart, [people["inside"]], store)
+    store.dispose()
     monkeypatch.setattr(churn_store, "MODEL_DIR", folder)
     at = page("analyst", str(people["inside"]))
     assert not at.exception, at.exception

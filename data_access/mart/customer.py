@@ -22,6 +22,7 @@ from data_access.mart import schema as s
 from data_access.mart.queries import (Slice, available_months, load_subscriber_ledger, masked,
                                       region_conditions)
 from data_access.store import churn as churn_store
+from data_access.store import churn_scores
 from data_access.store import intel as intel_store
 from data_access.store import workorders as orders_store
 from data_access.store.scope import acting_principal, reveal_numbers
@@ -204,28 +205,24 @@ class ChurnRisk:
     profile: dict[str, Any] = field(default_factory=dict)  # segment, arpu, tenure, plan family
 
 
-def churn_risk(workflow: sa.Engine | None, subscriber_id: int, *,
+def churn_risk(workflow: sa.Engine, subscriber_id: int, *,
                model_dir: Path | str | None = None) -> ChurnRisk | None:
-    """The subscriber's churn risk from the live model's latest scored month, or None when
-    they were not scored (no model, no scored month, or not in the scores).
+    """The subscriber's churn risk from the live model's newest scoring run, or None when
+    they were not scored (no model, no run, not in it, or outside the acting scope).
 
-    The one place the customer view reads churn scores: today from the model folder
-    (``data_access.store.churn.load_scores``, scoped to the acting person); ``workflow`` is
-    where scores will live once they move into a table.
+    One row read by key from the scores table (``data_access.store.churn_scores``).
     """
-    del workflow  # scores are read from the model folder until they move into the store
     try:
         manifest = churn_store.load_manifest(model_dir=model_dir)
-        months = churn_store.scored_months(manifest["version"], model_dir=model_dir)
-        if not months:
-            return None
-        scores = churn_store.load_scores(manifest["version"], months[0], model_dir=model_dir)
     except ConcertoError:
         return None
-    rows = scores[scores["subscriber_id"].astype("int64") == int(subscriber_id)]
-    if rows.empty:
+    run = churn_scores.latest_run(workflow, manifest["version"])
+    if run is None:
         return None
-    row = rows.iloc[0]
+    row = churn_scores.load_subscriber_score(workflow, run.run_id, int(subscriber_id))
+    if row is None:
+        return None
+    months = [run.month]
 
     def number(name: str) -> float | None:
         value = row.get(name)

@@ -208,13 +208,18 @@ def explanation(row: pd.Series, number: str | None, action: str | None) -> None:
                 f"{SEGMENTS.get(row['segment'], row['segment'])} · {row['plan_family']} plan · "
                 f"joined {int(row['tenure_months'])} month(s) ago · activated via "
                 f"{CHANNEL_TYPES.get(row['channel_type'], row['channel_type'])}{group}")
-    reasons = [r for r in str(row["reasons"]).split("; ") if r]
+    reasons_and_tactic([r for r in str(row["reasons"]).split("; ") if r], action)
+
+
+def reasons_and_tactic(reasons: list[str], action: str | None) -> None:
+    """Why a subscriber is at risk (the model's own reasons) and the tactic suggested for it;
+    both shown as plain text (reasons quote place names from the data)."""
     if reasons:
-        st.markdown("**Why at risk 为什么有流失风险**\n" + "\n".join(f"- {r}" for r in reasons))
+        st.markdown("**Why at risk 流失原因**\n" + "\n".join(f"- {plain(r)}" for r in reasons))
     else:
-        st.caption("No single reason stands out: the risk is the base rate of their profile.")
+        st.caption("No single reason stands out: the risk is the base rate of the profile.")
     if action:
-        st.success(f"Suggested retention action 建议挽留措施: {action}")
+        st.success(f"Suggested retention tactic 建议挽留措施: {plain(action)}")
     else:
         st.caption("The marketing arsenal has no tactic within your level for these reasons.")
 

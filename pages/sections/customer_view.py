@@ -18,6 +18,7 @@ from data_access.store.intel import CATEGORIES, OPERATORS
 from data_access.store.principal import ROLES
 from analytics.ops.workorders import STATES
 from pages.common.plaintext import plain  # mart names and people's text shown as text
+from pages.sections.churn_view import reasons_and_tactic
 
 NOT_FOUND = ("Subscriber {sub} was not found, or lies outside your region. "
              "未找到该用户，或不在您的区域内。")
@@ -223,11 +224,4 @@ def render_churn(risk: ChurnRisk | None, action: str | None) -> None:
     cols[2].metric("Rank in the retention list 挽留排名",
                    MISSING if risk.rank is None else f"#{risk.rank:,}")
     st.caption(f"Model {plain(risk.version)}, scored for {plain(risk.month)}.")
-    if risk.reasons:
-        st.markdown("**Why at risk 流失原因**\n" + "\n".join(f"- {plain(r)}" for r in risk.reasons))
-    else:
-        st.caption("No single reason stands out: the risk is the base rate of the profile.")
-    if action:
-        st.success(f"Suggested retention tactic 建议挽留措施: {plain(action)}")
-    else:
-        st.caption("The marketing arsenal has no tactic within your level for these reasons.")
+    reasons_and_tactic(list(risk.reasons), action)
