@@ -21,7 +21,9 @@ def test_a_micro_region_managers_sandbox_in_the_browser(server, browser):  # noq
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
     try:
-        page.goto(server, timeout=30_000)
+        # a link with a parameter keeps the sandbox (at "/" alone, sign-in lands on the
+        # regional manager's own page)
+        page.goto(f"{server}/?kpi=revenue", timeout=30_000)
         _sign_in(page, "rm_gongbei", "regional_manager")
         expect = _expect()
         expect(page.locator(".st-key-sandbox_crumb_top button")).to_contain_text("Gongbei")
