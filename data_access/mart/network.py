@@ -86,4 +86,6 @@ def load_region_months(engine: sa.Engine) -> pd.DataFrame:
         .order_by(region.c.micro_region, cube.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
+    counts = ["active_subs", "churned_subs", "new_subs"]
+    frame[counts] = frame[counts].astype("int64")  # PostgreSQL sums bigints as numeric
     return frame
