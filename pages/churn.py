@@ -150,7 +150,7 @@ else:
                  column_config={"usage_change": st.column_config.NumberColumn(format="percent"),
                                 "score": st.column_config.ProgressColumn(min_value=0.0,
                                                                          max_value=1.0)})
-    st.download_button("Download the group warnings (CSV)", safe_frame(warnings).to_csv(
+    st.download_button("Download the group warnings (CSV)", warnings.pipe(safe_frame).to_csv(
         index=False).encode("utf-8-sig"), f"group_warnings_{month}.csv", "text/csv",
         key="churn_groups_csv")
 

@@ -397,7 +397,7 @@ def test_the_arsenal_answers_the_churn_model_reasons():
     # changes (where a customer was activated, their segment, branch, …)
     not_actionable = {"arpu_trend", "usage_trend", "usage_level", "discount", "data_quota",
                       "rivals", "tenure", "plan", "enterprise_group", "activation_channel",
-                      "segment", "spend_level", "benefits", "branch"}
+                      "segment", "spend_level", "benefits", "network", "branch"}
     assert set(churn_reasons.TAGS) - not_actionable <= set(rules.REASONS)
 
 

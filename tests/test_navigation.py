@@ -4,6 +4,7 @@ their own region, never the city."""
 
 from __future__ import annotations
 
+
 import ast
 import datetime as dt
 from pathlib import Path
@@ -133,7 +134,8 @@ def test_a_role_that_may_open_the_page_gets_the_page(app_as):
     at.switch_page("pages/admin.py").run()
     assert not at.exception, at.exception
     assert "is not in your menu" not in _texts(at)
-    assert "channel_mgr" in set(at.dataframe[0].value["username"])
+    users = at.dataframe[0].value  # headers are the reader's names (pages/admin.py)
+    assert "channel_mgr" in set(users["Username 用户名"])
 
 
 def test_the_gongbei_manager_sees_gongbei_named_everywhere(app_as):

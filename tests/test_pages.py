@@ -210,8 +210,8 @@ def test_micro_region_page_shows_the_localisers_answer_for_the_city(app: AppTest
     app.switch_page("pages/microregion.py").run()
     assert not app.exception, app.exception
     shown = _texts(app)
-    assert "micro_region = Gongbei" in shown
-    assert "branch = Jinwan" in shown and "segment = youth" in shown
+    assert "micro-region Gongbei" in shown  # findings in words (pages/common/findings.py)
+    assert "branch Jinwan" in shown and "segment youth" in shown
 
 
 def test_alerts_page_scans_and_lists_new_alerts(app: AppTest):

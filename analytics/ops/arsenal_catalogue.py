@@ -36,6 +36,7 @@ REASONS: dict[str, str] = {
     "prepaid_plan": "prepaid, no contract 预付费无合约",
     "no_group": "no group or family ties 未融合",
     "service_complaint": "service complaint 服务投诉",
+    "network_trouble": "poor network in the area 网络质量差",
     "low_footfall": "low footfall 客流不足",
     "stock_shortage": "stock shortage 缺货",
     "rival_products": "outlet sells rival products 代销竞品",

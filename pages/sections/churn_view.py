@@ -156,7 +156,7 @@ def retention_csv(workflow: Engine, mart: Engine, run_id: int,
             numbers = reads.load_numbers(mart, chunk["subscriber_id"].tolist())
             chunk.insert(2, "number", chunk["subscriber_id"].map(
                 numbers.set_index("subscriber_id")["number"]).fillna(MISSING))
-            safe_frame(chunk).to_csv(out, index=False, header=number == 0)
+            chunk.pipe(safe_frame).to_csv(out, index=False, header=number == 0)
     return out.getvalue().encode("utf-8-sig")
 
 

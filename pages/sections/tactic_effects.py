@@ -58,7 +58,7 @@ def render_tactic_effects() -> None:
                "against comparable units without an order (positive is better), pooled over "
                "the orders with enough data; orders measured in the same weeks share controls.")
     st.download_button("Download the ranking (CSV)",
-                       safe_frame(table).to_csv(index=False).encode("utf-8-sig"),
+                       table.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                        f"effects_by_{by}.csv", "text/csv", key="arsenal_effect_csv")
     with st.expander(f"Every measured order ({len(effects)})"):
         orders = pd.DataFrame({
@@ -70,5 +70,5 @@ def render_tactic_effects() -> None:
             "High 上限": effects["ci_high"].map(relative)})
         st.dataframe(orders, hide_index=True, width="stretch")
         st.download_button("Download every order (CSV)",
-                           safe_frame(orders).to_csv(index=False).encode("utf-8-sig"),
+                           orders.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
                            "effects_by_order.csv", "text/csv", key="arsenal_effect_orders_csv")
