@@ -292,8 +292,11 @@ def app_server(duck_mart: str, churn_model_dir: Path | None,
         pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     folder = tmp_path_factory.mktemp("browser")
     models = churn_model_dir if churn_model_dir is not None else folder / "no-models"
+    # a module's model folder may come with the store its scores were written to
+    store = models / "workflow.sqlite" if (models / "workflow.sqlite").exists() else \
+        folder / "workflow.sqlite"
     try:
-        with running_app(duck_mart, f"sqlite:///{folder / 'workflow.sqlite'}",
+        with running_app(duck_mart, f"sqlite:///{store}",
                          folder / "server.log", model_dir=models) as server:
             yield server
     except RuntimeError as exc:

@@ -35,8 +35,9 @@ def churn_model_dir(duck_mart: str, tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("journey_models")
     assert run(["train", "--mart", duck_mart, "--model-dir", str(folder), "--train-months", "3",
                 "--no-baselines"]) == 0
-    assert run(["score", "--mart", duck_mart, "--model-dir", str(folder), "--fading",
-                "0.01"]) == 0
+    store = f"sqlite:///{folder / 'workflow.sqlite'}"  # the app server's store (browser_support)
+    assert run(["score", "--mart", duck_mart, "--model-dir", str(folder), "--workflow", store,
+                "--fading", "0.01"]) == 0
     yield folder
 
 
@@ -85,12 +86,9 @@ def test_regional_manager_goes_from_micro_region_to_subscribers_to_a_work_order(
     journey.sign_in("rm_gongbei", "regional_manager")
     journey.go("microregion", "Micro-region management")
     expect(page.get_by_text("Gongbei").first).to_be_visible()  # the manager's own area
-    # drill by micro-region, whichever level the page offers first
-    levels = page.locator('[class*="st-key-micro_level_0"]')
-    journey.click(levels.locator("button").filter(has_text="micro-region"), "by micro-region")
-    journey.click_row("micro_table_0_micro_region")
-    expect(page.locator(".st-key-micro_crumb_0")).to_contain_text("Gongbei")
-    journey.click(page.locator('[class*="st-key-micro_level_1"] button').filter(
+    # the drill starts inside the manager's micro-region: straight to its subscribers
+    expect(page.locator(".st-key-micro_crumb_top")).to_contain_text("Gongbei")
+    journey.click(page.locator('[class*="st-key-micro_level_0"] button').filter(
         has_text="subscribers"), "subscriber rows")
     expect(page.locator(".st-key-micro_subscribers [data-testid='stDataFrameResizable']")
            ).to_be_visible()
@@ -130,7 +128,7 @@ def test_channel_manager_reads_a_channel_evaluation_and_its_alerts(journey: Jour
     page, expect = journey.page, journey.expect
     journey.sign_in("channel_mgr", "channel_manager")
     journey.go("channels", "Channels")
-    expect(page.locator(".st-key-channels_eval_csv")).to_be_visible()  # the evaluator
+    expect(page.locator(".st-key-channels_eval_table_csv")).to_be_visible()  # the evaluator
     journey.click(page.get_by_role("tab", name="Channel view"), "the channel view")
     verdict = page.locator('[data-testid="stMetric"]').filter(has_text="Net value")
     expect(verdict).to_be_visible()  # one channel's evaluation
@@ -152,9 +150,9 @@ def test_account_manager_goes_from_group_value_to_a_group_churn_warning(journey:
     expect(page.locator(".st-key-value_groups_csv")).to_be_visible()
     journey.go("churn", "Churn")
     expect(page.get_by_role("heading", name="Enterprise-group warnings")).to_be_visible()
-    journey.choose("churn_group")  # one group's subscribers at risk
-    expect(page.locator(".st-key-churn_csv")).to_be_visible()
-    expect(page.get_by_text("Why at risk").first).to_be_visible()  # the top one explained
+    expect(page.locator(".st-key-churn_csv")).to_be_visible()  # the retention list's export
+    journey.choose("churn_subscriber")  # one subscriber at risk, explained
+    expect(page.get_by_text("Why at risk").first).to_be_visible()
     journey.finish()
 
 
