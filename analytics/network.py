@@ -74,6 +74,13 @@ def monthly_kpis(daily: pd.DataFrame, subscribers: pd.DataFrame) -> pd.DataFrame
     return frame[["region", "month", *KPI_SIGNS]]
 
 
+def _signed_z(values: pd.Series, centre: pd.Series, mad: pd.Series, sign: int) -> pd.Series:
+    """``values`` against ``centre`` in units of the MAD as a standard deviation, floored at
+    ``MIN_RELATIVE_SPREAD`` of the level; signed so that positive is worse."""
+    spread = np.maximum(1.4826 * mad, MIN_RELATIVE_SPREAD * centre.abs()).replace(0, np.nan)
+    return sign * (values - centre) / spread
+
+
 def quality_index(monthly: pd.DataFrame) -> pd.DataFrame:
     """``monthly`` with one signed robust z per KPI (``z_<kpi>``) and their mean ``index``.
 
@@ -90,11 +97,9 @@ def quality_index(monthly: pd.DataFrame) -> pd.DataFrame:
     out = monthly.copy()
     zs = []
     for kpi, sign in KPI_SIGNS.items():
-        grouped = out.groupby("region")[kpi]
-        centre = grouped.transform("median")
-        spread = 1.4826 * (out[kpi] - centre).abs().groupby(out["region"]).transform("median")
-        spread = np.maximum(spread, MIN_RELATIVE_SPREAD * centre.abs()).replace(0, np.nan)
-        out[f"z_{kpi}"] = sign * (out[kpi] - centre) / spread
+        centre = out.groupby("region")[kpi].transform("median")
+        mad = (out[kpi] - centre).abs().groupby(out["region"]).transform("median")
+        out[f"z_{kpi}"] = _signed_z(out[kpi], centre, mad, sign)
         zs.append(f"z_{kpi}")
     out["index"] = out[zs].mean(axis=1, skipna=True)
     return out
@@ -131,10 +136,8 @@ def causal_quality(monthly: pd.DataFrame, month: pd.Timestamp, *, history: int =
         zs = []
         for kpi, sign in KPI_SIGNS.items():
             centre = past.groupby("region")[kpi].median()
-            spread = 1.4826 * (past[kpi] - past["region"].map(centre)).abs().groupby(
-                past["region"]).median()
-            spread = np.maximum(spread, MIN_RELATIVE_SPREAD * centre.abs()).replace(0, np.nan)
-            zs.append(sign * (now[kpi] - centre.reindex(now.index)) / spread.reindex(now.index))
+            mad = (past[kpi] - past["region"].map(centre)).abs().groupby(past["region"]).median()
+            zs.append(_signed_z(now[kpi], centre.reindex(now.index), mad.reindex(now.index), sign))
         out[name] = pd.concat(zs, axis=1).mean(axis=1, skipna=True) if zs else pd.Series(
             dtype=float)
     frame = pd.DataFrame(out)
