@@ -14,6 +14,7 @@ from pages.common import cache
 from pages.common.csvexport import csv_bytes
 from pages.common.empty import require_mart
 from pages.common.filters import current
+from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user and data text shown as text
 from pages.common.session import principal
 
@@ -75,7 +76,13 @@ table = pd.DataFrame({
     column_label("plan_name"): shown["plan_name"],
     column_label("detail"): shown["detail"],
 })
-st.dataframe(table, hide_index=True, width="stretch")
+event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
+                     selection_mode="single-row", key="assurance_findings")
+picked = event.selection.rows if event is not None else []
+if picked and picked[0] < len(shown):
+    open_customer_button(shown["subscriber_id"].iloc[picked[0]], key="assurance_open_customer")
+else:
+    st.caption("Click a finding's row to open that line's customer view 客户视图.")
 st.download_button("Download the findings (CSV)",
                    csv_bytes(shown.drop(columns=["subscriber_id"]).rename(columns=column_label)),
                    "revenue_assurance.csv", "text/csv", key="assurance_csv")

@@ -20,6 +20,7 @@ from pages.common.filters import current
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.links import open_customer_button
 
 PAGE_ROWS = 50
 st.title("Churn risk 流失预警")
@@ -171,6 +172,7 @@ suggestion = rules.suggest_retention(tactics, tags, {
     "plan_family": row["plan_family"]}, level=who.auth_level) if tags and not tactics.empty else None
 view.explanation(row, numbers["number"].iloc[0] if not numbers.empty else None,
                  None if suggestion is None else f"{suggestion['name']} [{suggestion['code']}]")
+open_customer_button(subscriber, key="churn_open_customer")
 ledger = cache.subscriber_ledger(subscriber)
 if not ledger.empty:
     st.altair_chart(view.ledger_chart(ledger), width="stretch")

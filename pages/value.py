@@ -12,6 +12,7 @@ from pages.common.maps import region_map
 from pages.common.session import principal
 from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
 from pages.common.tables import show_table
+from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Customer value 价值经营")
@@ -86,11 +87,16 @@ else:
     st.caption(f"{len(rows):,} customer(s) (at most 500), most negative net value first. A "
                "customer losing money should get a cheap courtesy (the source: a 10-yuan "
                "magazine) rather than another costly gift.")
-    show_table(rows, dict.fromkeys(("gross", "discount", "service_cost", "campaign_cost",
-                                     "net_value"), "yuan_per_sub"), key="value_rows",
-               labels={"subscriber_id": "Subscriber 用户", "channel_id": "Channel id 渠道编号",
-                       "group_id": "Group id 集团编号"},
-               csv=("Download the customers (CSV)", f"value_{kind}.csv"))
+    picked = show_table(rows, dict.fromkeys(("gross", "discount", "service_cost",
+                                              "campaign_cost", "net_value"), "yuan_per_sub"),
+                        key="value_rows", select=True,
+                        labels={"subscriber_id": "Subscriber 用户",
+                                "channel_id": "Channel id 渠道编号", "group_id": "Group id 集团编号"},
+                        csv=("Download the customers (CSV)", f"value_{kind}.csv"))
+    if picked is None:
+        st.caption("Click a row to open that customer's view 客户视图.")
+    else:
+        open_customer_button(rows["subscriber_id"].iloc[picked], key="value_open_customer")
 
 st.subheader("Value map 价值地图")
 regions = vo.add_roi(cache.unit_values(window, "micro_region"))

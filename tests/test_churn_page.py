@@ -157,6 +157,13 @@ def test_churn_page_renders(app_as, scored, monkeypatch):
     assert at.selectbox(key="churn_subscriber").value == top["subscriber_id"]
     assert top["reasons"].split("; ")[0] in _texts(at)
     assert len(_retention_table(at)) == 50
+    # … open that subscriber's customer view in the same session, then come back
+    at.button(key="churn_open_customer").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("sub") == str(top["subscriber_id"])
+    assert "Customer view" in at.title[0].value
+    assert str(top["subscriber_id"]) in _texts(at) + " ".join(str(m.value) for m in at.metric)
+    at.switch_page(PAGE).run()
     # … and export the retention list for one micro-region
     at.selectbox(key="churn_micro_region").select("Gongbei").run()
     assert not at.exception, at.exception

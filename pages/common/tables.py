@@ -127,17 +127,25 @@ def readable_table(frame: pd.DataFrame, units: Mapping[str, str] | None = None, 
 def show_table(frame: pd.DataFrame, units: Mapping[str, str] | None = None, *,
                key: str | None = None, labels: Mapping[str, str] | None = None,
                csv: tuple[str, str] | None = None, where: Any = st,
-               column_config: Mapping[str, Any] | None = None, height: Any = "auto") -> None:
+               column_config: Mapping[str, Any] | None = None, height: Any = "auto",
+               select: bool = False) -> int | None:
     """Show ``frame`` readably (see :func:`readable_table`), with an optional raw CSV.
 
     ``csv`` is (button label, file name); the file holds the raw rows and machine names.
     ``column_config`` entries (keyed by the shown header) override the generated ones.
+    With ``select`` the reader may pick one row (``key`` is then required); the position
+    of the row picked in ``frame`` is returned (None while nothing is picked).
     """
+    if select and key is None:
+        raise ValueError("a selectable table needs a key")
     shown, config = readable_table(frame, units, labels=labels)
     config.update(column_config or {})
-    where.dataframe(shown, hide_index=True, column_config=config, key=key, placeholder=MISSING,
-                    height=height)
+    options = {"on_select": "rerun", "selection_mode": "single-row"} if select else {}
+    event = where.dataframe(shown, hide_index=True, column_config=config, key=key,
+                            placeholder=MISSING, height=height, **options)
     if csv is not None:
         label, name = csv
         where.download_button(label, csv_bytes(frame), name, "text/csv",
                               key=f"{key or name}_csv")
+    rows = event.selection.rows if select and event is not None else []
+    return int(rows[0]) if rows and int(rows[0]) < len(frame) else None

@@ -14,6 +14,7 @@ from data_access.db import ConcertoError
 from data_access.mart.queries import SUBSCRIBER_MOVEMENTS, Slice
 from pages.common import cache
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
 #: What a subscriber row's figures are (unit for analytics.formatting), and their headers.
@@ -108,7 +109,8 @@ def render_ledger(subscriber_id: int, prefix: str = "sandbox") -> None:
     if ledger.empty:
         st.info("This subscriber has no billed months.")
         return
-    st.markdown(f"**Ledger 明细账 · {ledger['number'].iloc[0]}**")
+    st.markdown(f"**Ledger 明细账 · {plain(ledger['number'].iloc[0])}**")
+    open_customer_button(subscriber_id, key=f"{prefix}_open_customer")
     parts = ledger.melt(id_vars="month", value_vars=["rev_voice", "rev_data", "rev_sms", "rev_vas"],
                         var_name="component", value_name="yuan")
     parts["component"] = parts["component"].map(column_label)
