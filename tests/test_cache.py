@@ -25,3 +25,33 @@ def test_a_rebuilt_mart_is_read_on_the_next_call(tmp_path, monkeypatch):
     assert cache.mart_info()["seed"] == "2"
     assert cache.monthly_totals()["revenue"].sum() != first_total
     assert cache.mart_engine() is not engine
+
+
+def test_cached_reads_are_shared_by_role_and_scope_only(duck_mart, monkeypatch):
+    from data_access.store.auth import Principal
+    from data_access.store import scope
+
+    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    ann = Principal("ann", "Ann", "regional_manager", "micro_region", "Gongbei", 2)
+    bob = Principal("bob", "Bob", "regional_manager", "micro_region", "Gongbei", 5)
+    cat = Principal("cat", "Cat", "regional_manager", "micro_region", "Jida", 1)
+    boss = Principal("dan", "Dan", "executive")
+    calls = []
+    original = cache.queries.load_region_table
+
+    def counted(engine):
+        calls.append(scope.acting())
+        return original(engine)
+
+    monkeypatch.setattr(cache.queries, "load_region_table", counted)
+    monkeypatch.setattr(cache, "region_table", cache._cached(cache.queries.load_region_table))
+    rows = {}
+    for who in (ann, bob, cat, boss, ann):
+        with scope.acting_as(who):
+            rows[who.username] = cache.region_table()
+    assert len(calls) == 3  # Ann and Bob (one role, one scope) share; Cat and Dan do not
+    assert set(rows["ann"]["micro_region"]) == set(rows["bob"]["micro_region"]) == {"Gongbei"}
+    assert set(rows["cat"]["micro_region"]) == {"Jida"}
+    assert len(rows["dan"]) > len(rows["ann"])
+    assert {c.display_name for c in calls} == {"Regional manager of Gongbei",
+                                               "Regional manager of Jida", "Executive"}

@@ -125,3 +125,36 @@ def test_the_tabulated_linear_component_matches_its_pipeline():
                                atol=1e-4)
     score = model.decision_function(X)
     np.testing.assert_allclose(model.probability_of(score), model.predict_proba(X)[:, 1])
+
+
+def test_swap_effects_equal_scoring_the_swapped_copies():
+    """The fast reason-code path (only the trees reading a driver, the additive logistic
+    terms) gives what scoring whole swapped copies gives, with categories, gaps, unseen
+    values and several references per group."""
+    from analytics.churn.reasons import reference_values
+
+    table = make_churn_table("narrow_interactions", 5_000, random_state=6)
+    X_train, y_train, X_test, _, _ = _split(table)
+    model = ChurnModel(max_iter=80, random_state=0).fit(X_train, y_train)
+    X = X_test.copy()
+    X.loc[X.index[:10], "channel"] = None
+    X.loc[X.index[10:20], "channel"] = "ch_never_seen"
+    X.loc[X.index[20:30], "data_gb"] = np.nan
+    numeric = [c for c in X.columns if c not in ("plan", "channel")]
+    groups = {"plan": ["plan"], "channel": ["channel", numeric[0]],
+              "amounts": numeric[1:3], "everything": list(X.columns)}
+    swaps = {name: reference_values(X_train, columns) for name, columns in groups.items()}
+    assert max(len(refs) for refs in swaps.values()) > 1  # weighted references are exercised
+    fast = model.swap_effects(X, swaps)
+    base = model.decision_function(X)
+    for name, references in swaps.items():
+        expected = np.zeros(len(X))
+        for weight, values in references:
+            swapped = X.copy()
+            for column, value in values.items():
+                swapped[column] = pd.Series(value, index=X.index, dtype=X[column].dtype)
+            expected += weight * model.decision_function(swapped)
+        np.testing.assert_allclose(fast[name].to_numpy(), base - expected, atol=1e-9,
+                                   err_msg=name)
+    with pytest.raises(ValueError, match="not among the model's columns"):
+        model.swap_effects(X, {"x": [(1.0, {"no_such_column": 1.0})]})

@@ -11,6 +11,9 @@ report   print the live model's manifest: version, windows, metrics, drivers
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -23,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+from threadpoolctl import threadpool_limits
 
 from analytics.churn.prep import (LinearScorer, category_block, design_frame,
                                   is_numeric_column, linear_features, numeric_block,
@@ -33,6 +37,22 @@ MODEL_FORMAT = 1
 #: Below this many rows (or positives) nothing is held out: no blend weights, no calibration.
 MIN_HOLDOUT_ROWS, MIN_HOLDOUT_CLASS = 200, 8
 _BATCH = 25_000  # rows per prediction batch: the trees walk a batch while it sits in cache
+
+
+def tree_threads() -> int:
+    """OpenMP threads for the boosted trees: the cores nobody else is using, at least one.
+
+    scikit-learn's trees start one OpenMP team per tree and batch. On a machine already
+    busy the team's threads wait for cores and spin: measured on 2 cores with two other
+    CPU-bound processes, explaining 3,000 subscribers took 10.5 s of CPU with two threads
+    and 1.7 s with one (bench/RESULTS.md, "Churn threads"). On idle cores the team helps.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
 
 class ChurnModel(ClassifierMixin, BaseEstimator):
@@ -197,7 +217,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             early_stopping=held is not None, categorical_features=self._tree_categorical(),
             random_state=linear_seed)
         validation = {} if held is None else {"X_val": tree_input[held], "y_val": target[held]}
-        self.trees_.fit(tree_input[rows], target[rows], **validation)
+        with threadpool_limits(limits=tree_threads(), user_api="openmp"):
+            self.trees_.fit(tree_input[rows], target[rows], **validation)
         self.n_iter_ = self.trees_.n_iter_
         linear_rows = rows
         if len(rows) > self.linear_max_samples:
@@ -231,13 +252,122 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
         out = np.empty(len(frame))
+        with threadpool_limits(limits=tree_threads(), user_api="openmp"):
+            for start in range(0, len(frame), _BATCH):
+                part = frame.iloc[start:start + _BATCH]
+                numeric, categories = self._blocks(part)
+                tree_input = self._tree_input(numeric, categories)
+                out[start:start + len(part)] = (self._logits(numeric, categories, tree_input)
+                                                @ self.blend_[:2] + self.blend_[2])
+        return out
+
+    def swap_effects(self, X, swaps: Mapping[str, Sequence[tuple[float, Mapping[str, object]]]]
+                     ) -> pd.DataFrame:
+        """Per row and per named group of columns: the blended log-odds minus its weighted
+        mean over reference values of the group's columns, everything else unchanged.
+
+        ``swaps`` maps a name to ``[(weight, {column: value, ...}), ...]`` (weights summing
+        to one). The result equals ``decision_function(X) − Σ_r w_r ·
+        decision_function(X with the columns set to r)``, computed without scoring whole
+        copies of ``X``: a tree that reads none of a group's columns gives the same value
+        either way, and the logistic component is additive, so only the trees that read the
+        group and the group's own logistic terms are evaluated (about a fifth of the work
+        for reason codes). It walks scikit-learn's fitted tree predictors (the version is
+        pinned; tests/test_churn_model.py holds the result equal to the direct computation).
+        """
+        check_is_fitted(self)
+        frame = self._frame(X, reset=False)
+        numeric_at = {c: j for j, c in enumerate(self.numeric_columns_)}
+        category_at = {c: i for i, c in enumerate(self.categorical_columns_)}
+        predictors = [p for iteration in self.trees_._predictors for p in iteration]
+        reads = [set(p.nodes["feature_idx"][~p.nodes["is_leaf"].astype(bool)].tolist())
+                 for p in predictors]
+        bitsets, f_idx_map = self.trees_._bin_mapper.make_known_categories_bitsets()
+        n_numeric, threads = len(numeric_at), tree_threads()
+        prepare, position = self._tree_layout()
+
+        def tree(k: int, tree_input: np.ndarray) -> np.ndarray:
+            return predictors[k].predict(tree_input, bitsets, f_idx_map, threads)
+
+        plans = []  # per group: tree-input positions, the trees reading them, references
+        for name, references in swaps.items():
+            columns = list(dict.fromkeys(c for _, values in references for c in values))
+            unknown = [c for c in columns if c not in numeric_at and c not in category_at]
+            if unknown:
+                raise ValueError(f"swap_effects: {', '.join(map(str, unknown))} not among the "
+                                 "model's columns")
+            where = {c: int(position[numeric_at[c] if c in numeric_at
+                                     else n_numeric + category_at[c]]) for c in columns}
+            trees = [k for k, used in enumerate(reads) if used & set(where.values())]
+            plans.append((name, columns, where, trees, references))
+        out = {name: np.empty(len(frame)) for name in swaps}
         for start in range(0, len(frame), _BATCH):
             part = frame.iloc[start:start + _BATCH]
             numeric, categories = self._blocks(part)
-            tree_input = self._tree_input(numeric, categories)
-            out[start:start + len(part)] = (self._logits(numeric, categories, tree_input)
-                                            @ self.blend_[:2] + self.blend_[2])
-        return out
+            tree_input = prepare(self._tree_input(numeric, categories))
+            own: dict[int, np.ndarray] = {}
+            for name, columns, where, trees, references in plans:
+                trees_part = np.zeros(len(part))
+                linear_part = np.zeros(len(part))
+                for column in columns:  # the rows' own logistic terms of the group
+                    linear_part += self._linear_term(column, numeric, categories)
+                for weight, values in references:
+                    swapped = tree_input.copy()
+                    for column in columns:
+                        numeric_value, category_value = self._reference(column, values[column])
+                        swapped[:, where[column]] = self._tree_value(
+                            column, numeric_value, category_value, prepare, where[column])
+                        linear_part -= weight * self._linear_term(
+                            column, np.full((1, n_numeric), numeric_value),
+                            np.full((1, len(category_at)), category_value, dtype=object))[0]
+                    for k in trees:
+                        if k not in own:
+                            own[k] = tree(k, tree_input)
+                        trees_part += weight * (own[k] - tree(k, swapped))
+                out[name][start:start + len(part)] = (self.blend_[0] * trees_part
+                                                      + self.blend_[1] * linear_part)
+        return pd.DataFrame(out, index=frame.index if isinstance(X, pd.DataFrame) else None)
+
+    def _reference(self, column: str, value: object) -> tuple[float, object]:
+        """A reference value as the numeric block and the category block would hold it."""
+        if column in self.numeric_columns_:
+            number = np.nan if pd.isna(value) else float(value)
+            return (number if np.isfinite(number) else np.nan), np.nan
+        return np.nan, (np.nan if pd.isna(value) else str(value))
+
+    def _linear_term(self, column: str, numeric: np.ndarray,
+                     categories: np.ndarray) -> np.ndarray:
+        """The logistic component's term of one raw column, for every row of the blocks."""
+        if column in self.numeric_columns_:
+            j = self.numeric_columns_.index(column)
+            return self.linear_scorer_.numeric_term(j, numeric[:, j])
+        i = self.categorical_columns_.index(column)
+        return self.linear_scorer_.category_term(i, categories[:, i])
+
+    def _tree_layout(self):
+        """How the fitted trees read their input: the boosting's own preprocessing (it puts
+        categorical columns first and re-codes them) and where each input column lands."""
+        trees = self.trees_
+        width = len(self.numeric_columns_) + len(self.categorical_columns_)
+        if trees._preprocessor is None:
+            return (lambda block: block), np.arange(width)
+        flags = np.asarray(trees.is_categorical_, dtype=bool)
+        slices = trees._preprocessor.output_indices_
+        position = np.empty(width, dtype=int)
+        position[flags] = slices["encoder"].start + np.arange(flags.sum())
+        position[~flags] = slices["numerical"].start + np.arange((~flags).sum())
+        return trees._preprocessor.transform, position
+
+    def _tree_value(self, column: str, number: float, category: object, prepare,
+                    at: int) -> float:
+        """A reference value as the trees read it, at its prepared position ``at``."""
+        row = np.full((1, len(self.numeric_columns_)), np.nan)
+        codes = np.full((1, len(self.categorical_columns_)), np.nan, dtype=object)
+        if column in self.numeric_columns_:
+            row[0, self.numeric_columns_.index(column)] = number
+        else:
+            codes[0, self.categorical_columns_.index(column)] = category
+        return float(prepare(self._tree_input(row, codes))[0, at])
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities of ``classes_``, shape (n_samples, 2)."""

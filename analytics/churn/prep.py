@@ -179,16 +179,25 @@ class LinearScorer:
             out.append((table, float(scored[-1]), table.get(MISSING, float(scored[-1]))))
         return out
 
+    def numeric_term(self, j: int, column: np.ndarray) -> np.ndarray:
+        """What numeric column ``j`` adds to the log-odds for each of its values."""
+        xs, values = self.points[j]
+        missing = np.isnan(column)
+        return (np.interp(np.where(missing, self.medians[j], column), xs, values)
+                + self.missing_weight[j] * missing)
+
+    def category_term(self, i: int, column: np.ndarray) -> np.ndarray:
+        """What categorical column ``i`` adds to the log-odds for each of its values."""
+        table, unseen, missing = self.weights[i]
+        column = pd.Series(column)
+        mapped = column.map(table).astype(float).fillna(unseen)
+        return np.where(column.isna(), missing, mapped)
+
     def decision(self, numeric: np.ndarray, categories: np.ndarray) -> np.ndarray:
         """The component's log-odds for the numeric and categorical blocks."""
         out = np.full(len(numeric), self.intercept)
-        for j, (xs, values) in enumerate(self.points):
-            column = numeric[:, j]
-            missing = np.isnan(column)
-            out += np.interp(np.where(missing, self.medians[j], column), xs, values)
-            out += self.missing_weight[j] * missing
-        for i, (table, unseen, missing) in enumerate(self.weights):
-            column = pd.Series(categories[:, i])
-            mapped = column.map(table).astype(float).fillna(unseen)
-            out += np.where(column.isna(), missing, mapped)
+        for j in range(len(self.points)):
+            out += self.numeric_term(j, numeric[:, j])
+        for i in range(len(self.weights)):
+            out += self.category_term(i, categories[:, i])
         return out

@@ -235,16 +235,18 @@ def driver_effects(model, features: pd.DataFrame, reference: pd.DataFrame | None
     much the subscriber's own values of the driver move the risk away from the population's
     typical values. ``base`` is ``model.decision_function(features)`` when already computed.
     """
+    reference = features if reference is None else reference
+    swaps = {driver: reference_values(reference, present)
+             for driver, columns in FEATURE_GROUPS.items()
+             if (present := [c for c in columns if c in features.columns])}
+    if hasattr(model, "swap_effects"):  # ChurnModel: only the trees that read each driver
+        return model.swap_effects(features, swaps).set_axis(features.index)
     if base is None:
         base = model.decision_function(features)
-    reference = features if reference is None else reference
     out = pd.DataFrame(index=features.index)
-    for driver, columns in FEATURE_GROUPS.items():
-        present = [c for c in columns if c in features.columns]
-        if not present:
-            continue
+    for driver, references in swaps.items():
         expected = np.zeros(len(features))
-        for weight, values in reference_values(reference, present):
+        for weight, values in references:
             swapped = features.copy()
             for column, value in values.items():
                 swapped[column] = pd.Series(value, index=features.index,

@@ -29,6 +29,7 @@ from data_access.mart import competitors as _competitors
 from data_access.mart import value as _value
 from data_access.mart import network as _network
 from data_access.store.auth import Principal
+from data_access.store.principal import ROLES, SYSTEM_ACTOR
 
 R = TypeVar("R")
 TTL_SECONDS = 600
@@ -106,11 +107,31 @@ def rebuildable() -> bool:
     return not path.exists() or mart_info().get("source") == "generator"
 
 
+def shared_viewer(who: Principal | None) -> Principal | None:
+    """What a mart read depends on about ``who``: their role (permissions and masking) and
+    their scope, not who they are. Two people of one role and scope share cached rows; a
+    regional manager's rows are never served to another scope or role.
+
+    >>> from data_access.store.auth import Principal
+from data_access.store.principal import ROLES, SYSTEM_ACTOR
+    >>> a = Principal("ann", "Ann", "regional_manager", "branch", "Gongbei", 3)
+    >>> b = Principal("bob", "Bob", "regional_manager", "branch", "Gongbei", 1)
+    >>> shared_viewer(a) == shared_viewer(b), shared_viewer(a).display_name
+    (True, 'Regional manager of Gongbei')
+    """
+    if who is None or who.username == SYSTEM_ACTOR:
+        return who
+    where = f" of {who.scope_value}" if who.scope_level else ""
+    return Principal(f"{who.role}@{who.scope_level or 'city'}:{who.scope_value or ''}",
+                     f"{ROLES[who.role]}{where}", who.role, who.scope_level, who.scope_value)
+
+
 def _cached(func: Callable[..., R]) -> Callable[..., R]:
     """Wrap ``func(engine, *args)`` as a cached ``f(*args)`` keyed by the mart version.
 
-    The acting person's scope is part of the key too: a regional manager's cached rows are
-    never served to anyone else, nor an administrator's to them.
+    The reader's role and scope are part of the key too (:func:`shared_viewer`): people of
+    one role and scope share an entry; a regional manager's cached rows are never served to
+    anyone else, nor an administrator's to them.
     """
 
     def run(url: str, version: float, viewer: Principal | None, *args: object,
@@ -125,7 +146,7 @@ def _cached(func: Callable[..., R]) -> Callable[..., R]:
     cached = st.cache_data(ttl=TTL_SECONDS, max_entries=256, show_spinner=False)(run)
 
     def call(*args: object, **kwargs: object) -> R:
-        return cached(*mart_key(), viewer(), *args, **kwargs)
+        return cached(*mart_key(), shared_viewer(viewer()), *args, **kwargs)
 
     call.__doc__ = func.__doc__
     call.__name__ = func.__name__
