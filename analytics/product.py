@@ -114,9 +114,11 @@ def summarise_plans(plan_months: pd.DataFrame, changes: pd.DataFrame) -> pd.Data
         data_mb=("data_mb", "sum"))
     flows = kpis.groupby("plan_id")[["new", "switched_in", "switched_out", "uptake",
                                      "churned"]].sum()
-    exposed = kpis.groupby("plan_id").apply(
-        lambda g: g["base"].shift().where(g["month"].diff() <= pd.Timedelta(days=31)).sum(),
-        include_groups=False)
+    previous = kpis.groupby("plan_id")["base"].shift().where(
+        kpis.groupby("plan_id")["month"].diff() <= pd.Timedelta(days=31))
+    # leavers of a month whose base before is in the window, over those bases
+    exposed = previous.groupby(kpis["plan_id"]).sum()
+    leavers = kpis["churned"].where(previous.notna()).groupby(kpis["plan_id"]).sum()
     at = frame.pivot_table(index="plan_id", columns="month", values="active_subs",
                            aggfunc="sum").reindex(columns=[first, last]).fillna(0)
     out = flows.join(totals)
@@ -127,7 +129,8 @@ def summarise_plans(plan_months: pd.DataFrame, changes: pd.DataFrame) -> pd.Data
         "base_change": (at[last] - at[first]).reindex(out.index).to_numpy(),
         "new": out["new"], "switched_in": out["switched_in"],
         "switched_out": out["switched_out"], "uptake": out["uptake"], "churned": out["churned"],
-        "churn_rate": out["churned"] / exposed.reindex(out.index).where(lambda e: e > 0),
+        "churn_rate": leavers.reindex(out.index) / exposed.reindex(out.index).where(
+            lambda e: e > 0),
         "arpu": out["revenue"] / per, "mou": out["mou"] / per, "dou": out["data_mb"] / per,
         "revenue": out["revenue"],
     })

@@ -329,3 +329,24 @@ def test_a_mart_without_plan_history_says_so(app_as, duck_mart, tmp_path, monkey
     at.switch_page("pages/product.py").run()
     assert not at.exception, at.exception
     assert "built before the product view" in _texts(at)
+
+
+def test_the_launch_is_found_on_duckdb_and_postgresql(any_mart):
+    truth = _launch_truth(any_mart)
+    months, changes = _read(any_mart)
+    launch = prod.detect_launches(months)[0]
+    assert (launch.plan_id, launch.month) == (truth["plan_id"],
+                                              pd.Timestamp(truth["launch_month"] + "-01"))
+    assert changes["changes"].sum() == _sql(any_mart, "SELECT count(*) AS n FROM "
+                                            "fact_plan_change")["n"].iloc[0]
+
+
+def test_a_plans_churn_rate_is_leavers_over_the_base_before():
+    months = pd.DataFrame({"month": ["2026-01-01", "2026-02-01", "2026-03-01"], "plan_id": 1,
+                           "active_subs": [100, 90, 80], "new_subs": 0,
+                           "churned_subs": [7, 10, 10], "revenue": 1000.0, "mou": 1.0,
+                           "data_mb": 1.0})
+    none = pd.DataFrame(columns=["month", "from_plan_id", "to_plan_id", "changes"])
+    row = prod.summarise_plans(months, none).iloc[0]
+    assert row["churn_rate"] == pytest.approx(20 / 190)  # January's leavers have no base before
+    assert (row["base"], row["base_change"], row["arpu"]) == (80, -20, pytest.approx(3000 / 270))
