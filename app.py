@@ -48,6 +48,7 @@ PAGES = {
         st.Page("pages/value.py", title="Customer value 价值经营", icon="💎", url_path="value"),
         st.Page("pages/calendar.py", title="Campaign calendar 营销日历", icon="🗓️",
                 url_path="calendar"),
+        st.Page("pages/product.py", title="Product view 产品视图", icon="📦", url_path="product"),
     ],
     "Data 数据": [
         st.Page("pages/mart.py", title="Mart & planted truths 数据集市", icon="🗄️", url_path="mart"),

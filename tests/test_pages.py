@@ -40,6 +40,7 @@ PAGE_TESTS = {
     "pages/customer.py": "test_customer_view.py::test_the_page_shows_one_subscriber",
     "pages/assurance.py":
         "test_assurance.py::test_assurance_page_lists_priced_findings_and_raises_alerts",
+    "pages/product.py": "test_product.py::test_the_product_page_shows_plans_migrations_and_the_launch",
 }
 
 

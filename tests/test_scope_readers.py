@@ -39,6 +39,7 @@ from data_access.mart import churn
 from data_access.mart import comms as comms_mart
 from data_access.mart import competitors
 from data_access.mart import network
+from data_access.mart import product
 from data_access.mart import customer
 from data_access.mart import queries
 from data_access.store import churn_scores
@@ -200,6 +201,14 @@ CASES: dict[str, tuple[str, Call] | str] = {
         c.mart, "Jida", c.months[0])),
     "network.load_region_months": ("rows", lambda c: _rename(network.load_region_months(
         c.mart), region="micro_region")),
+    # the product view: figures by plan held and plan changes, summed over the scope
+    "product.has_plan_summary": "no rows: whether the mart has the plan summary",
+    "product.has_plan_changes": "no rows: whether the mart holds any plan change",
+    "product.load_plan_catalogue": "no rows: the plan catalogue",
+    "product.load_plan_months": ("smaller", lambda c: product.load_plan_months(
+        c.mart, queries.Slice(), None, c.months[0], c.months[-1])["active_subs"].sum()),
+    "product.load_plan_changes": ("smaller", lambda c: product.load_plan_changes(
+        c.mart, queries.Slice(), None, c.months[0], c.months[-1])["changes"].sum()),
     # revenue assurance
     "assurance.has_discount_terms": "no rows: whether the mart holds any discount term",
     "assurance.load_unbilled_candidates": ("rows", lambda c: assurance.load_unbilled_candidates(

@@ -26,6 +26,7 @@ from data_access.mart.build import open_mart_writer
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart.load_guards import total_problems
 from data_access.mart.validation import MAX_PER_FILE, Problem, TableCheck, arrow_schema, check_header
+from data_access.mart.validation import check_plan_chain
 from data_access.store.scope import as_system
 
 #: Every table an extract may hold, in load order (referenced tables first).
@@ -223,6 +224,8 @@ def check_extract(directory: str | Path, progress: Progress | None = None) -> di
     for check in checks:
         if check.table.name in data:
             check.check_references(data[check.table.name], data)
+            if check.table is schema.fact_plan_change and "dim_subscriber" in data:
+                check_plan_chain(check, data[check.table.name], data["dim_subscriber"])
         problems += check.report()
     if problems:
         raise ExtractError(directory, sorted(problems, key=lambda p: p.file))

@@ -249,6 +249,22 @@ discount_term = sa.Table(
     ),
 )
 
+fact_plan_change = sa.Table(
+    "fact_plan_change", MART,
+    sa.Column("subscriber_id", sa.BigInteger, sa.ForeignKey("dim_subscriber.subscriber_id"),
+              primary_key=True),
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("from_plan_id", sa.Integer, sa.ForeignKey("dim_plan.plan_id"), nullable=False),
+    sa.Column("to_plan_id", sa.Integer, sa.ForeignKey("dim_plan.plan_id"), nullable=False),
+    comment=(
+        "Plan changes (套餐迁移): month is the first month billed on to_plan_id. A "
+        "subscriber's changes chain (each from_plan_id is the previous to_plan_id) and the "
+        "last to_plan_id is dim_subscriber.plan_id (the current plan). Optional in an "
+        "extract; without it the product view has no migrations and plans count by the "
+        "current plan."
+    ),
+)
+
 planted_truth = sa.Table(
     "planted_truth", MART,
     sa.Column("truth_id", sa.Integer, primary_key=True, autoincrement=False),
@@ -317,6 +333,20 @@ sum_group_month = sa.Table(
     comment="Summary: monthly measures per enterprise group (members only).",
 )
 
+sum_plan_month = sa.Table(
+    "sum_plan_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("plan_id", sa.Integer, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("channel_type", sa.String(20), primary_key=True),
+    *_summary_measure_columns(),
+    comment=(
+        "Summary: monthly measures per plan held that month (from fact_plan_change, else "
+        "the current plan) × micro-region × activation channel type. churned_subs counts "
+        "by churn month on the last plan held."
+    ),
+)
+
 sa.Index("ix_sub_channel", dim_subscriber.c.channel_id)
 sa.Index("ix_sub_region", dim_subscriber.c.region_id)
 sa.Index("ix_sub_group", dim_subscriber.c.group_id)
@@ -331,8 +361,10 @@ EXTRACT_TABLES: tuple[sa.Table, ...] = (
 )
 #: Tables a real extract may provide; absent means empty.
 OPTIONAL_TABLES: tuple[sa.Table, ...] = (fact_network_day, discount_term, planted_truth,
-                                          truth_churn_prob)
+                                          truth_churn_prob,
+                                          fact_plan_change)  # plan history: the product view
 #: Tables derived from the others by ``data_access.mart.summaries``.
 SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,
+    sum_plan_month,  # by the plan held each month (the product view)
 )

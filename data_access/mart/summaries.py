@@ -53,6 +53,66 @@ def _summary_insert(target: sa.Table, keys: dict[str, sa.ColumnElement],
     return sa.insert(target).from_select([*key_names, *s.SUMMARY_MEASURES], totals)
 
 
+def plan_spells() -> sa.Subquery:
+    """Each plan change's spell: from its month to the next change (``ends`` NULL: still on
+    it), plus the spell before a subscriber's first change (``starts`` NULL) on its from-plan.
+    Subscribers who never changed plan have no spell: they held the current plan throughout."""
+    change = s.fact_plan_change
+    following = sa.func.lead(change.c.month).over(partition_by=change.c.subscriber_id,
+                                                  order_by=change.c.month)
+    first = sa.func.min(change.c.month)
+    after = sa.select(change.c.subscriber_id, change.c.month.label("starts"),
+                      following.label("ends"), change.c.to_plan_id.label("plan_id"))
+    firsts = sa.select(change.c.subscriber_id, first.label("month")).group_by(
+        change.c.subscriber_id).subquery("first_change")
+    before = sa.select(
+        change.c.subscriber_id, sa.cast(sa.null(), sa.Date).label("starts"),
+        change.c.month.label("ends"), change.c.from_plan_id.label("plan_id"),
+    ).select_from(change.join(firsts, sa.and_(firsts.c.subscriber_id == change.c.subscriber_id,
+                                               firsts.c.month == change.c.month)))
+    return sa.union_all(after, before).subquery("plan_spell")
+
+
+def _plan_summary_insert() -> sa.Insert:
+    """INSERT … SELECT of ``sum_plan_month``: billed rows by the plan held in the month (the
+    spell the month falls in, else the current plan), churners on their last plan."""
+    fact, sub, chan, target = s.fact_subscriber_month, s.dim_subscriber, s.dim_channel, \
+        s.sum_plan_month
+    spell = plan_spells()
+    in_spell = sa.and_(spell.c.subscriber_id == fact.c.subscriber_id,
+                       sa.or_(spell.c.starts.is_(None), fact.c.month >= spell.c.starts),
+                       sa.or_(spell.c.ends.is_(None), fact.c.month < spell.c.ends))
+    held = sa.func.coalesce(spell.c.plan_id, sub.c.plan_id)
+    joined = fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id).join(
+        chan, sub.c.channel_id == chan.c.channel_id).outerjoin(spell, in_spell)
+    billed = sa.select(
+        fact.c.month.label("month"), held.label("plan_id"), sub.c.region_id.label("region_id"),
+        chan.c.channel_type.label("channel_type"),
+        sa.func.count().label("active_subs"),
+        sa.func.sum(sa.case((fact.c.is_new, 1), else_=0)).label("new_subs"),
+        sa.literal(0, sa.BigInteger).label("churned_subs"),
+        *[sa.func.sum(fact.c[m]).label(m) for m in _MEASURES],
+    ).select_from(joined).group_by(fact.c.month, held, sub.c.region_id, chan.c.channel_type)
+    churned = sa.select(
+        sub.c.churn_month.label("month"), sub.c.plan_id.label("plan_id"),
+        sub.c.region_id.label("region_id"), chan.c.channel_type.label("channel_type"),
+        sa.literal(0, sa.BigInteger).label("active_subs"),
+        sa.literal(0, sa.BigInteger).label("new_subs"),
+        sa.func.count().label("churned_subs"),
+        *[sa.literal(0.0, sa.Double).label(m) for m in _MEASURES],
+    ).select_from(sub.join(chan, sub.c.channel_id == chan.c.channel_id)).where(
+        sub.c.churn_month.is_not(None),
+        sub.c.churn_month <= sa.select(sa.func.max(fact.c.month)).scalar_subquery(),
+    ).group_by(sub.c.churn_month, sub.c.plan_id, sub.c.region_id, chan.c.channel_type)
+    both = sa.union_all(billed, churned).subquery("both_parts")
+    keys = ["month", "plan_id", "region_id", "channel_type"]
+    totals = sa.select(
+        *[both.c[k] for k in keys],
+        *[sa.cast(sa.func.sum(both.c[m]), target.c[m].type).label(m) for m in s.SUMMARY_MEASURES],
+    ).group_by(*[both.c[k] for k in keys])
+    return sa.insert(target).from_select([*keys, *s.SUMMARY_MEASURES], totals)
+
+
 def rebuild_summaries(conn: sa.Connection) -> None:
     """Replace every summary table's rows from the fact and dimensions (inside the caller's transaction)."""
     sub, chan = s.dim_subscriber, s.dim_channel
@@ -67,3 +127,5 @@ def rebuild_summaries(conn: sa.Connection) -> None:
     for target, keys, where in plans:
         conn.execute(sa.delete(target))
         conn.execute(_summary_insert(target, keys, where))
+    conn.execute(sa.delete(s.sum_plan_month))  # by the plan held each month (product view)
+    conn.execute(_plan_summary_insert())

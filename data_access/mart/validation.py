@@ -338,3 +338,47 @@ class TableCheck:
             self.flag(dangling, fk.parent.name,
                       lambda i, v=values, fk=fk: f"{_show(v[i].as_py())} is not a "
                       f"{fk.column.name} in {fk.column.table.name}")
+
+
+def check_plan_chain(check: TableCheck, changes: pa.Table, subscribers: pa.Table) -> None:
+    """``fact_plan_change`` against ``dim_subscriber``: a change moves to another plan, lies
+    after the join month and before the churn month, each change starts from the plan the
+    previous one moved to, and the last one ends on the current plan (``plan_id``)."""
+    frame = changes.select(["subscriber_id", "month", "from_plan_id", "to_plan_id"]).to_pandas()
+    if frame.empty:
+        return
+    people = subscribers.select(["subscriber_id", "join_month", "churn_month", "plan_id"]
+                                ).to_pandas().set_index("subscriber_id")
+    frame["row"] = np.arange(len(frame))
+    frame = frame.dropna(subset=["subscriber_id", "month"]).sort_values(["subscriber_id", "month"])
+    same = frame["from_plan_id"] == frame["to_plan_id"]
+    check.flag_rows(np.sort(frame.loc[same, "row"].to_numpy()), "to_plan_id",
+                    lambda i: "the change moves to the plan it comes from")
+    known = frame[frame["subscriber_id"].isin(people.index)]
+    who = people.reindex(known["subscriber_id"])
+    month = pd.to_datetime(known["month"]).to_numpy()
+    joined = pd.to_datetime(who["join_month"]).to_numpy()
+    left = pd.to_datetime(who["churn_month"]).to_numpy()
+    early = known.loc[month <= joined, "row"].to_numpy()
+    check.flag_rows(np.sort(early), "month", lambda i: "the change is not after the subscriber's "
+                    "join_month (a line joins on one plan; a change shows from a later month)")
+    late = known.loc[~pd.isna(left) & (month >= left), "row"].to_numpy()
+    check.flag_rows(np.sort(late), "month", lambda i: "the change is not before the "
+                    "subscriber's churn_month")
+    previous = frame.groupby("subscriber_id")["to_plan_id"].shift()
+    before_row = frame.groupby("subscriber_id")["row"].shift()
+    broken = previous.notna() & (previous != frame["from_plan_id"])
+    word, first = row_word(check.file), check.first_row
+    to_of = dict(zip(frame.loc[broken, "row"], previous[broken], strict=True))
+    at = dict(zip(frame.loc[broken, "row"], before_row[broken], strict=True))
+    check.flag_rows(np.sort(frame.loc[broken, "row"].to_numpy()), "from_plan_id",
+                    lambda i: f"from_plan_id is not {int(to_of[i])}, the plan the subscriber's "
+                    f"previous change moved to ({word} {first + int(at[i])})")
+    last = known.groupby("subscriber_id").tail(1)
+    current = people["plan_id"].reindex(last["subscriber_id"]).to_numpy()
+    wrong = last[last["to_plan_id"].to_numpy() != current]
+    plan_of = dict(zip(wrong["row"], people["plan_id"].reindex(wrong["subscriber_id"]),
+                       strict=True))
+    check.flag_rows(np.sort(wrong["row"].to_numpy()), "to_plan_id",
+                    lambda i: f"the subscriber's last change must end on the current plan, "
+                    f"dim_subscriber.plan_id {int(plan_of[i])}")

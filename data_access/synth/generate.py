@@ -35,6 +35,7 @@ from data_access.synth.market import build_competitor_month, build_events
 from data_access.synth.network import Network, network_days, plan_network
 from data_access.synth.network import truth_rows as network_truths
 from data_access.synth.population import ArrivalTruths, Population, build_population
+from data_access.synth.plans import plan_history
 from data_access.synth.truths import add_truths, planted_truths
 from data_access.store.scope import as_system
 from data_access.synth.variants import VARIANT_A, VARIANTS, Variant, get_variant
@@ -45,7 +46,8 @@ MIN_MONTHS, MAX_MONTHS = 13, 120
 #: Independent random streams, one per part of the simulation (numbers are part of the seed).
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
             "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10, "leakage": 11,
-            "network": 12, "actions": 13}
+            "network": 12, "actions": 13,
+            "plans": 14}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -140,12 +142,17 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
             lambda k: report(0.03 + 0.22 * (k + 1) / len(cal),
                              f"behaviour month {month_label(cal.first + k)}"), var,
             network.extra_logit)
+        # Plan history is drawn back from the current plan, once churn is known (it gives the
+        # launch plan's holders who left before the launch another plan: before dim_subscriber).
+        plans = plan_history(_rng(seed, "plans"), cal, dims, pop, var)
         writer.write(schema.dim_subscriber, _subscriber_frame(dims, pop))
+        writer.write(schema.fact_plan_change, plans.frame())
         members = enrolment.member_frame()
         writer.write(schema.campaign, enrolment.campaign_frame())
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
+        billing.plans = plans
         # leaks stay off the revenue drops' cells and both arms of the campaign that works
         in_effect_campaign = np.zeros(pop.n, dtype=bool)
         effect_ids = [s.campaign_id for s in specs if s.effect]
@@ -168,7 +175,7 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
                                 events.jump_event_id, var)
         writer.write(schema.planted_truth, add_truths(
             truths, billing.leaks.truth_rows(cal) + network_truths(cal, dims, network)
-            + actions.truth_rows()))
+            + actions.truth_rows() + plans.truth_rows(cal, dims)))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)

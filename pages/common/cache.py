@@ -28,6 +28,7 @@ from data_access.mart import comms as _comms_mart
 from data_access.mart import competitors as _competitors
 from data_access.mart import value as _value
 from data_access.mart import network as _network
+from data_access.mart import product as _product
 from data_access.store.auth import Principal
 from data_access.store.principal import ROLES, SYSTEM_ACTOR
 
@@ -207,3 +208,10 @@ has_network_data = _cached(_network.has_network_data)
 network_months = _cached(_network.load_network_months)
 network_days = _cached(_network.load_network_days)
 region_months = _cached(_network.load_region_months)
+
+# Product view 产品视图: figures by the plan held, plan changes, the catalogue
+has_plan_summary = _cached(_product.has_plan_summary)
+has_plan_changes = _cached(_product.has_plan_changes)
+plan_catalogue = _cached(_product.load_plan_catalogue)
+plan_months = _cached(_product.load_plan_months)
+plan_changes = _cached(_product.load_plan_changes)

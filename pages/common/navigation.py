@@ -52,6 +52,7 @@ PAGE_NEEDS: dict[str, Need] = {
     "pages/churn.py": Need(_READ, "see churn prediction"),
     "pages/value.py": Need(_READ, "see customer value"),
     "pages/calendar.py": Need(_READ, "see the campaign calendar"),
+    "pages/product.py": Need(_READ, "see the product view"),  # scoped reads, no forms
     # the pages themselves stop these roles (mart.py, admin.py): the menu leaves them out
     "pages/mart.py": Need(("view_mart_admin",), "see the mart's tables and planted truths"),
     "pages/admin.py": Need(("manage_users", "view_audit"), "manage users or read the audit log"),
