@@ -22,6 +22,8 @@ SIGNALS: dict[str, str] = {
     "group_members": "members leaving faster 成员流失加快",
 }
 SEVERITIES = ("high", "medium")
+#: The arsenal tactic suggested for each signal (the account manager picks on the order).
+OFFERS = {"line_traffic": "LINERENEW", "group_usage": "GROUPVISIT", "group_members": "GROUPVISIT"}
 OUTCOMES: dict[str, str] = {"pending": "pending 待观察", "retained": "retained 挽留成功",
                             "lost": "lost 已流失"}
 WARNING_COLUMNS = ("signal", "group_id", "line_id", "as_of", "since", "months_down", "fall",
@@ -61,6 +63,17 @@ class WarningPolicy:
 
 
 DEFAULT_POLICY = WarningPolicy()
+
+
+def subject(signal: str, group_id: int, line_id: object = None) -> str:
+    """What a warning is about, as one key: a line, or a group's usage or members.
+
+    >>> subject("line_traffic", 3, 12), subject("group_members", 3)
+    ('line:12', 'group:3:members')
+    """
+    if signal == "line_traffic":
+        return f"line:{int(line_id)}"
+    return f"group:{int(group_id)}:{signal.removeprefix('group_')}"
 
 
 def month_index(months: pd.Series) -> pd.Series:
