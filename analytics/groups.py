@@ -316,3 +316,67 @@ def classify_group_outcome(change: float | None, scale: float,
         return "pending"
     bound = policy.z_alarm * scale * np.sqrt(policy.outcome_months)
     return "lost" if change < -bound else "retained"
+
+
+PORTFOLIO_COLUMNS = ("group_id", "group_name", "industry", "account_manager", "branch",
+                     "micro_region", "members", "member_churn", "lines", "products", "revenue",
+                     "net_value", "net_value_change", "next_contract_end", "warnings",
+                     "severity")
+
+
+def group_trend(group_months: pd.DataFrame, line_months: pd.DataFrame) -> pd.DataFrame:
+    """Per group and month: ``members``, ``member_revenue`` (after discounts), ``line_revenue``,
+    ``revenue`` (both) and ``net_value`` = revenue − the members' cost to serve (campaign
+    costs are not in the monthly summaries)."""
+    members = group_months.rename(columns={"active_subs": "members",
+                                           "revenue": "member_revenue"})
+    lines = (line_months.groupby(["group_id", "month"], as_index=False)["revenue"].sum()
+             .rename(columns={"revenue": "line_revenue"}))
+    frame = members.merge(lines, on=["group_id", "month"], how="outer")
+    frame[["members", "member_revenue", "service_cost", "line_revenue"]] = frame[
+        ["members", "member_revenue", "service_cost", "line_revenue"]].fillna(0)
+    frame["revenue"] = frame["member_revenue"] + frame["line_revenue"]
+    frame["net_value"] = frame["revenue"] - frame["service_cost"]
+    return frame.sort_values(["group_id", "month"], ignore_index=True)[
+        ["group_id", "month", "members", "churned_subs", "member_revenue", "line_revenue",
+         "revenue", "net_value"]]
+
+
+def portfolio(groups: pd.DataFrame, group_months: pd.DataFrame, lines: pd.DataFrame,
+              line_months: pd.DataFrame, warnings: pd.DataFrame, as_of: object,
+              months: int = 3) -> pd.DataFrame:
+    """An account manager's portfolio as of a month: per group its members, member churn over
+    the last ``months`` (lines churned ÷ members at the start), active lines and products,
+    revenue and net value of the month, the net value's change against ``months`` earlier,
+    the next contract end of its active lines, and its warnings (count, worst severity)."""
+    as_of = pd.Timestamp(as_of)
+    start = as_of - pd.DateOffset(months=months)
+    trend = group_trend(group_months, line_months)
+    now = trend[trend["month"] == as_of].set_index("group_id")
+    then = trend[trend["month"] == start].set_index("group_id")
+    window = trend[(trend["month"] > start) & (trend["month"] <= as_of)]
+    churned = window.groupby("group_id")["churned_subs"].sum()
+    active = lines[(lines["start_month"] <= as_of)
+                   & (lines["cancel_month"].isna() | (lines["cancel_month"] > as_of))]
+    out = groups.set_index("group_id")[["group_name", "industry", "account_manager", "branch",
+                                        "micro_region"]].copy()
+    out["members"] = now["members"].reindex(out.index).fillna(0).astype(int)
+    base = then["members"].reindex(out.index)
+    out["member_churn"] = (churned.reindex(out.index).fillna(0) / base).where(base > 0)
+    out["lines"] = active.groupby("group_id").size().reindex(out.index).fillna(0).astype(int)
+    out["products"] = active.groupby("group_id")["product"].agg(
+        lambda p: ", ".join(sorted(set(p)))).reindex(out.index).fillna("")
+    out["revenue"] = now["revenue"].reindex(out.index)
+    out["net_value"] = now["net_value"].reindex(out.index)
+    before = then["net_value"].reindex(out.index)
+    out["net_value_change"] = ((out["net_value"] - before) / before.abs()).where(before != 0)
+    out["next_contract_end"] = active.groupby("group_id")["contract_end"].min().reindex(out.index)
+    counts = warnings.groupby("group_id").size() if not warnings.empty else pd.Series(dtype=int)
+    out["warnings"] = counts.reindex(out.index).fillna(0).astype(int)
+    worst = (warnings.assign(rank=warnings["severity"].map({"high": 0, "medium": 1}))
+             .groupby("group_id")["rank"].min() if not warnings.empty else pd.Series(dtype=int))
+    out["severity"] = worst.reindex(out.index).map({0: "high", 1: "medium"}).fillna("")
+    out = out.reset_index()
+    order = out.assign(rank=out["severity"].map({"high": 0, "medium": 1, "": 2}))
+    return out.loc[order.sort_values(["rank", "revenue"], ascending=[True, False]).index,
+                   list(PORTFOLIO_COLUMNS)].reset_index(drop=True)

@@ -30,6 +30,7 @@ from data_access.mart import queries
 from data_access.store import diagnosis as alerts_store
 from data_access.store import group_rescue as rescues
 from data_access.store.dispatch import dispatch_alert, seed_dispatch_rules
+from data_access.store.auth import SYSTEM, Principal
 from data_access.store.scope import as_system
 from data_access.store.workflow import create_workflow_engine
 
@@ -96,9 +97,11 @@ def _alert_rows(new: pd.DataFrame, month: str) -> list[dict]:
 
 
 def scan_groups(workflow: sa.Engine, mart: sa.Engine, *, as_of: object = None,
-                orders: bool = True, policy: WarningPolicy = DEFAULT_POLICY) -> GroupScan:
+                orders: bool = True, policy: WarningPolicy = DEFAULT_POLICY,
+                actor: Principal = SYSTEM) -> GroupScan:
     """Judge the groups, raise the new warnings as alerts and (``orders``) dispatch each as a
-    work order for the account manager, with its rescue recorded; idempotent."""
+    work order for the account manager (made by ``actor``, within their scope), with its
+    rescue recorded; idempotent."""
     when, found, has_lines = judge_groups(mart, as_of, policy)
     month = f"{when:%Y-%m}"
     pending = rescues.pending_subjects(workflow)
@@ -110,8 +113,10 @@ def scan_groups(workflow: sa.Engine, mart: sa.Engine, *, as_of: object = None,
                             [str(int(g)) for g in new["group_id"].unique()])
     made: dict[int, int | None] = {}
     if orders:
-        seed_dispatch_rules(workflow)  # an empty rule table gets the defaults
-        made = {alert_id: dispatch_alert(workflow, mart, alert_id) for alert_id in ids.values()}
+        if actor is SYSTEM:  # a new store's empty rule table gets the defaults
+            seed_dispatch_rules(workflow)
+        made = {alert_id: dispatch_alert(workflow, mart, alert_id, actor=actor)
+                for alert_id in ids.values()}
     rows = []
     for w in new.itertuples():
         alert_id = ids.get(str(int(w.group_id)))

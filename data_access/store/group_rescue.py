@@ -129,7 +129,7 @@ def list_rescues(engine: sa.Engine, *, order_id: int | None = None,
                               tactic_pick.c.status == "picked")
                        .order_by(tactic_pick.c.pick_id))
     picked = picks.groupby("order_id")["code"].agg(",".join)
-    frame["picked"] = frame["order_id"].map(picked).fillna("")
+    frame["picked"] = [picked.get(o, "") for o in frame["order_id"]]
     return frame
 
 

@@ -28,6 +28,8 @@ from data_access.mart import comms as _comms_mart
 from data_access.mart import competitors as _competitors
 from data_access.mart import value as _value
 from data_access.mart import network as _network
+from data_access.mart import groups as _groups
+from jobs import groups as _group_jobs
 from data_access.store.auth import Principal
 
 R = TypeVar("R")
@@ -186,3 +188,12 @@ has_network_data = _cached(_network.has_network_data)
 network_months = _cached(_network.load_network_months)
 network_days = _cached(_network.load_network_days)
 region_months = _cached(_network.load_region_months)
+
+# Enterprise groups 集团客户管理: portfolio reads and the early warning as of a month
+has_group_lines = _cached(_groups.has_group_lines)
+account_managers = _cached(_groups.load_account_managers)
+group_list = _cached(_groups.load_groups)
+group_months = _cached(_groups.load_group_months)
+group_lines = _cached(_groups.load_lines)
+group_line_months = _cached(_groups.load_line_months)
+group_warnings = _cached(_group_jobs.judge_groups)

@@ -50,6 +50,7 @@ PAGE_NEEDS: dict[str, Need] = {
     "pages/comms.py": Need(_READ, "read the communications plan"),  # "Your role reads the plan"
     "pages/campaigns.py": Need(_READ, "see campaigns"),
     "pages/churn.py": Need(_READ, "see churn prediction"),
+    "pages/groups.py": Need(_READ, "see enterprise groups"),  # raising orders: act_on_alerts
     "pages/value.py": Need(_READ, "see customer value"),
     "pages/calendar.py": Need(_READ, "see the campaign calendar"),
     # the pages themselves stop these roles (mart.py, admin.py): the menu leaves them out
@@ -63,7 +64,7 @@ LANDING: dict[str, str] = {
     "analyst": "pages/diagnosis.py",
     "regional_manager": "pages/microregion.py",
     "channel_manager": "pages/channels.py",
-    "account_manager": "pages/value.py",  # its enterprise-group table needs no churn model
+    "account_manager": "pages/groups.py",  # its portfolio and the group early warning
     "marketer": "pages/campaigns.py",
     "administrator": "pages/admin.py",
 }
