@@ -28,7 +28,7 @@ from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import groups as reads
 from data_access.mart import queries
 from data_access.store import diagnosis as alerts_store
-from data_access.store import group_rescue as rescues
+from data_access.store.groups import rescue as rescues
 from data_access.store.dispatch import dispatch_alert, seed_dispatch_rules
 from data_access.store.auth import SYSTEM, Principal
 from data_access.store.scope import as_system

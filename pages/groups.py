@@ -7,7 +7,7 @@ import streamlit as st
 
 from analytics.groups import group_trend, portfolio
 from data_access.db import ConcertoError
-from data_access.store import group_rescue
+from data_access.store.groups import rescue as group_rescue
 from data_access.store.workorders import list_orders
 from pages.common import cache
 from pages.common.empty import require_mart

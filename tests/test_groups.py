@@ -17,7 +17,8 @@ from data_access.db import create_mart_engine
 from data_access.mart import groups as reads
 from data_access.mart import queries, schema
 from data_access.mart.load import ExtractError, load_extract
-from data_access.store import auth, group_rescue, scope
+from data_access.store import auth, scope
+from data_access.store.groups import rescue as group_rescue
 from data_access.store.auth import Principal
 from data_access.store.workflow import alert, create_workflow_engine
 from data_access.store.workorders import work_order

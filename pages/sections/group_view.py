@@ -11,7 +11,8 @@ from analytics.formatting import format_month
 from analytics.groups import OUTCOMES, SIGNALS
 from data_access.db import ConcertoError
 from data_access.mart.schema import GROUP_PRODUCTS
-from data_access.store import group_rescue, scope
+from data_access.store import scope
+from data_access.store.groups import rescue as group_rescue
 from data_access.store.auth import Principal
 from jobs.groups import scan_groups
 from pages.common import cache
