@@ -22,7 +22,7 @@ SMALL = {"subscribers": 3_000, "months": 13, "end_month": "2026-10"}
 TRUTH_KINDS = {"revenue_drop", "sim_farming", "campaign_uplift", "churn_driver", "activation_drop",
                "share_jump", "revenue_leak"}
 WHERE_KEYS = {"branch", "micro_region", "channel_type", "plan_name", "segment", "channel_id",
-              "campaign_id", "operator"}
+              "campaign_id", "operator", "group_id", "line_id"}
 PREFIXES = {"134", "135", "136", "137", "138", "139", "147", "150", "151", "152", "157", "158", "159",
             "178", "182", "183", "184", "187", "188", "198"}
 

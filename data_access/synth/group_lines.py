@@ -159,7 +159,7 @@ def plant_group_lines(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
         return np.array(chosen, dtype=np.int64)
 
     def where(i: int) -> dict:
-        return {"line_id": int(i) + 1, "group_id": int(owner[i]), "product": str(product[i])}
+        return {"line_id": int(i) + 1, "group_id": int(owner[i])}
 
     # groups whose usage falls: every line of the group, to the latest month, none cancelled
     # (chosen first, among groups whose lines all predate the window; not the source's group)
@@ -193,7 +193,7 @@ def plant_group_lines(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
         cancel[i] = begin + months
         truths.append(("group_line_churn", where(i), round(1 - floor, 4),
                        month_label(begin + months),
-                       {"cancel_month": month_label(begin + months), "cancelled": True,
+                       {"product": str(product[i]), "cancel_month": month_label(begin + months), "cancelled": True,
                         "decline_from": month_label(begin), "months": months, "shape": s.shape,
                         "floor": round(floor, 4),
                         "why": "traffic falls over these months, then the group does not renew"}))
@@ -204,7 +204,7 @@ def plant_group_lines(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
         floor = float(np.mean(s.floor))
         factor[i, begin - cal.first:] = _shape(s, months, floor)
         truths.append(("group_line_churn", where(i), round(1 - floor, 4), month_label(cal.last),
-                       {"cancel_month": month_label(cal.last + 1), "cancelled": False,
+                       {"product": str(product[i]), "cancel_month": month_label(cal.last + 1), "cancelled": False,
                         "decline_from": month_label(begin), "months": months, "shape": s.shape,
                         "floor": round(floor, 4),
                         "why": "falling to the latest month; the contract ends next month"}))
@@ -212,7 +212,7 @@ def plant_group_lines(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
     for i in take(max(2, round(s.sudden_share * n))):
         cancel[i] = int(rng.integers(cal.first + MIN_HISTORY, cal.last + 1))
         truths.append(("group_line_sudden_cancel", where(i), 0.0, month_label(cancel[i]),
-                       {"cancel_month": month_label(cancel[i]),
+                       {"product": str(product[i]), "cancel_month": month_label(cancel[i]),
                         "why": "no warning planted: traffic normal until the cancellation "
                                "(a rival's tender, a move); no early warning can see it"}))
     # benign dips that recover; the line stays
@@ -222,7 +222,7 @@ def plant_group_lines(rng: np.random.Generator, cal: Calendar, dims: Dimensions,
         depth = float(rng.uniform(*s.dip_depth))
         factor[i, begin - cal.first:begin - cal.first + months] = depth
         truths.append(("group_line_dip", where(i), round(1 - depth, 4), month_label(begin),
-                       {"dip_from": month_label(begin), "months": months,
+                       {"product": str(product[i]), "dip_from": month_label(begin), "months": months,
                         "level": round(depth, 4), "why": "benign: maintenance or a holiday; "
                         "traffic recovers and the line stays"}))
     ends = np.array([cancel[i] if cancel[i] != NEVER else
