@@ -266,7 +266,8 @@ def severity(latest_fall: float, contract_end: object, as_of: object,
 
 def evidence(row: pd.Series) -> str:
     """One sentence of a warning's evidence: how much, since when, how sure."""
-    what = f"line {row['line_id']}" if row["signal"] == "line_traffic" else f"group {row['group_id']}"
+    group = row.get("group_name") or f"group {row['group_id']}"
+    what = f"line {row['line_id']} of {group}" if row["signal"] == "line_traffic" else group
     measure = "members' monthly change" if row["signal"] == "group_members" else "traffic"
     size = (f"{row['fall']:.0%} below" if row["signal"] != "group_members"
             else "faster than")
