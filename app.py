@@ -45,6 +45,7 @@ PAGES = {
     "Track 跟踪": [
         st.Page("pages/campaigns.py", title="Campaigns 营销活动", icon="📣", url_path="campaigns"),
         st.Page("pages/churn.py", title="Churn prediction 离网预测", icon="📉", url_path="churn"),
+        st.Page("pages/groups.py", title="Enterprise groups 集团客户", icon="🏢", url_path="groups"),
         st.Page("pages/value.py", title="Customer value 价值经营", icon="💎", url_path="value"),
         st.Page("pages/calendar.py", title="Campaign calendar 营销日历", icon="🗓️",
                 url_path="calendar"),

@@ -5,7 +5,8 @@ Commands
 run-due            run every template whose schedule slot has come (each slot exactly once)
 scan               score the daily region and channel series and the rivals' monthly series;
                    the latest points at or above the threshold become alerts; then run the
-                   revenue-assurance checks and raise their largest findings (run it daily)
+                   revenue-assurance checks and raise their largest findings, then the
+                   enterprise-group early warning as work orders (run it daily)
 run NAME           run one template now for the latest month (``--period``, ``--compare``)
 dispatch           turn every open alert into a work order by the dispatch rules
 seed               add the shipped starter templates to the workflow store
@@ -28,6 +29,7 @@ import pandas as pd
 from analytics.anomaly.alerting import scan_panel, seven_day_totals
 from analytics.anomaly.scores import DEFAULT_THRESHOLD
 from jobs import assurance
+from jobs import groups as group_warnings
 from jobs.diagnosis import run_diagnosis, save_diagnosis
 from data_access.store import diagnosis as store
 from data_access.mart import queries
@@ -100,6 +102,8 @@ def _scan(workflow, mart, threshold: float, recent: int) -> int:
     for line in assurance.report_lines(result):
         print(line)
     print(f"{assurance.raise_assurance_alerts(workflow, result)} new revenue-assurance alert(s)")
+    for line in group_warnings.run_nightly(workflow, mart):  # 集团预警 → account managers' orders
+        print(line)
     return 0
 
 

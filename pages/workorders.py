@@ -17,6 +17,7 @@ from pages.common import urlstate
 from pages.sections import orderview
 from pages.common.empty import require_mart
 from pages.sections.orderextras import checklist, order_extras
+from pages.sections.group_view import rescue_panel
 from pages.common.session import principal
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
@@ -148,6 +149,7 @@ orderview.header(order, now)
 orderview.actions(engine, who, order)
 todo = checklist(engine, who, order)
 order_extras(engine, who, order, todo)
+rescue_panel(engine, order)  # a group early warning's rescue: offer and outcome
 render_order_effect(order)  # did the action work: the unit against comparable units
 st.markdown("#### History 处理记录")
 orderview.history(engine, who, order["order_id"])

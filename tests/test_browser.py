@@ -23,7 +23,8 @@ URL_PATHS = {"pages/sandbox.py": "?kpi=revenue", "pages/mart.py": "mart", "pages
              "pages/churn.py": "churn", "pages/value.py": "value",
              "pages/calendar.py": "calendar", "pages/campaigns.py": "campaigns",
              "pages/competitors.py": "competitors", "pages/comms.py": "comms",
-             "pages/assurance.py": "assurance", "pages/customer.py": "customer"}
+             "pages/assurance.py": "assurance", "pages/customer.py": "customer",
+             "pages/groups.py": "groups"}
 
 
 def test_page_map_matches_the_registered_pages():

@@ -182,8 +182,8 @@ def test_valid_extract_loads_with_row_counts_and_summaries(tmp_path, engine):
     steps = []
     rows = load_extract(write_extract(tmp_path / "x"), url, progress=lambda f, m: steps.append(f))
     assert rows == {**EXPECTED_ROWS, "planted_truth": 0, "truth_churn_prob": 0,
-                    "fact_network_day": 0, "discount_term": 0,
-                    "fact_plan_change": 0}  # optional tables left out
+                    "fact_network_day": 0, "discount_term": 0, "fact_plan_change": 0,
+                    "group_line": 0, "fact_group_line_month": 0}  # optional tables left out
     assert steps[-1] == 1.0 and steps == sorted(steps)
     data = snapshot(url)
     for name, count in EXPECTED_ROWS.items():

@@ -37,6 +37,7 @@ PAGE_TESTS = {
     "pages/calendar.py":
         "test_value_pages.py::test_calendar_stops_a_plan_that_collides_with_the_planted_crowd",
     "pages/churn.py": "test_churn_page.py::test_churn_page_renders",
+    "pages/groups.py": "test_groups.py::test_groups_page_shows_portfolio_warnings_and_raises_orders",
     "pages/customer.py": "test_customer_view.py::test_the_page_shows_one_subscriber",
     "pages/assurance.py":
         "test_assurance.py::test_assurance_page_lists_priced_findings_and_raises_alerts",

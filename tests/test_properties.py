@@ -83,7 +83,7 @@ PAGES = ["pages/sandbox.py", "pages/diagnosis.py", "pages/microregion.py", "page
          "pages/channels.py", "pages/competitors.py", "pages/workorders.py", "pages/arsenal.py",
          "pages/budgets.py", "pages/comms.py", "pages/campaigns.py", "pages/churn.py",
          "pages/value.py", "pages/calendar.py", "pages/mart.py", "pages/admin.py",
-         "pages/assurance.py", "pages/customer.py"]
+         "pages/assurance.py", "pages/customer.py", "pages/groups.py"]
 PARAM_NAMES = ["month", "branch", "region", "kpi", "drill", "order", "campaign", "channel",
                "tab", "sub"]
 VALUES = (st.text(max_size=40)

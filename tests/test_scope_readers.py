@@ -40,6 +40,7 @@ from data_access.mart import comms as comms_mart
 from data_access.mart import competitors
 from data_access.mart import network
 from data_access.mart import product
+from data_access.mart import groups
 from data_access.mart import customer
 from data_access.mart import queries
 from data_access.store import churn_scores
@@ -224,6 +225,13 @@ CASES: dict[str, tuple[str, Call] | str] = {
         c.mart, c.months[-1], months=3)),
     "assurance.load_line_places": ("outsider", lambda c: assurance.load_line_places(
         c.mart, [c.outsider("subscriber")])),
+    # enterprise groups: the groups, their members by month, their lines and line months
+    "groups.has_group_lines": "no rows: whether the mart holds any group line",
+    "groups.load_account_managers": "no rows: the names of the managers of the groups in scope",
+    "groups.load_groups": ("rows", lambda c: groups.load_groups(c.mart)),
+    "groups.load_group_months": ("rows", lambda c: groups.load_group_months(c.mart)),
+    "groups.load_lines": ("rows", lambda c: groups.load_lines(c.mart)),
+    "groups.load_line_months": ("rows", lambda c: groups.load_line_months(c.mart)),
     # the customer view: one subscriber's reads, and the search box
     "customer.load_profile": ("outsider", lambda c: customer.load_profile(
         c.mart, c.outsider("subscriber"))),

@@ -227,6 +227,7 @@ def outcomes(closed: pd.DataFrame) -> pd.Series:
 #: Readable names of the metrics alerts are raised on (others are shown as they are).
 METRIC_LABELS: dict[str, str] = {
     "new_activations": "Daily new activations 日放号",
+    "group_early_warning": "Group usage 集团预警",
     "new_activations_7d": "7-day new activations 7日放号",
     "new_subs": "New subscribers 新增用户",
     "revenue": "Revenue 收入",

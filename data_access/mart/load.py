@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from data_access.mart import schema
 from data_access.mart.build import open_mart_writer
 from data_access.db import ConcertoError, create_mart_engine
+from data_access.mart.group_checks import line_problems
 from data_access.mart.load_guards import total_problems
 from data_access.mart.validation import MAX_PER_FILE, Problem, TableCheck, arrow_schema, check_header
 from data_access.mart.validation import check_plan_chain
@@ -227,6 +228,7 @@ def check_extract(directory: str | Path, progress: Progress | None = None) -> di
             if check.table is schema.fact_plan_change and "dim_subscriber" in data:
                 check_plan_chain(check, data[check.table.name], data["dim_subscriber"])
         problems += check.report()
+    problems += line_problems(data, {name: path.name for name, path in files.items()})
     if problems:
         raise ExtractError(directory, sorted(problems, key=lambda p: p.file))
     progress(1.0, f"checked {len(files)} files")

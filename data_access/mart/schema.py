@@ -34,6 +34,13 @@ DEPARTMENTS: dict[str, str] = {
     "channel": "channel 渠道部",
     "communications": "communications 品牌传播",
 }
+#: Enterprise-group products (code → label); the only values allowed in ``group_line.product``.
+GROUP_PRODUCTS: dict[str, str] = {
+    "ip_line": "IP leased line 专线",
+    "idc": "IDC hosting IDC托管",
+    "group_sms": "group SMS 集团短信",
+    "cloud_pbx": "cloud PBX 云总机",
+}
 
 # The measures shared by the monthly fact and every monthly summary.
 _MONEY = ("rev_voice", "rev_data", "rev_sms", "rev_vas", "discount", "revenue")
@@ -265,6 +272,36 @@ fact_plan_change = sa.Table(
     ),
 )
 
+group_line = sa.Table(
+    "group_line", MART,
+    sa.Column("line_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("dim_group.group_id"), nullable=False),
+    sa.Column("product", sa.String(20), nullable=False),
+    sa.Column("monthly_fee", sa.Double, nullable=False),
+    sa.Column("start_month", sa.Date, nullable=False),
+    sa.Column("contract_end", sa.Date, nullable=False),
+    sa.Column("cancel_month", sa.Date, nullable=True),
+    comment=(
+        "Enterprise groups' lines and products (集团专线/产品): product code, agreed monthly fee "
+        "(yuan), first billed month, the month the current contract ends, and cancel_month, "
+        "the first month no longer billed (NULL while active). Optional in an extract; "
+        "without it the enterprise-group page says the extract has no group lines."
+    ),
+)
+
+fact_group_line_month = sa.Table(
+    "fact_group_line_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("line_id", sa.Integer, sa.ForeignKey("group_line.line_id"), primary_key=True),
+    sa.Column("traffic", sa.Double, nullable=False),
+    sa.Column("revenue", sa.Double, nullable=False),
+    comment=(
+        "One row per group line and billed month (start_month to the month before "
+        "cancel_month): traffic in the product's own unit (GB for IP lines and IDC, thousand "
+        "messages for group SMS, thousand minutes for cloud PBX) and revenue (yuan)."
+    ),
+)
+
 planted_truth = sa.Table(
     "planted_truth", MART,
     sa.Column("truth_id", sa.Integer, primary_key=True, autoincrement=False),
@@ -362,7 +399,9 @@ EXTRACT_TABLES: tuple[sa.Table, ...] = (
 #: Tables a real extract may provide; absent means empty.
 OPTIONAL_TABLES: tuple[sa.Table, ...] = (fact_network_day, discount_term, planted_truth,
                                           truth_churn_prob,
-                                          fact_plan_change)  # plan history: the product view
+                                          fact_plan_change,  # plan history: the product view
+                                          # enterprise groups' lines (集团客户管理)
+                                          group_line, fact_group_line_month)
 #: Tables derived from the others by ``data_access.mart.summaries``.
 SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,

@@ -28,6 +28,7 @@ ALLOWED_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("campaign", "department"): tuple(schema.DEPARTMENTS),
     ("campaign", "target_segment"): tuple(schema.SEGMENTS),
     ("campaign_member", "arm"): ("treated", "control"),
+    ("group_line", "product"): tuple(schema.GROUP_PRODUCTS),
 }
 #: Columns holding a comma-separated list of codes.
 CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -40,6 +41,9 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("fact_network_day", "call_drop_rate"): (0.0, 1.0),  # a fraction of calls
     ("fact_network_day", "throughput_mbps"): (0.0, 1e6),
     ("fact_network_day", "complaints"): (0.0, 1e9),
+    ("group_line", "monthly_fee"): (0.0, 1e9),  # yuan a month
+    ("fact_group_line_month", "traffic"): (0.0, 1e12),  # the product's own unit
+    ("fact_group_line_month", "revenue"): (0.0, 1e9),
 }
 REVENUE_PARTS = ("rev_voice", "rev_data", "rev_sms", "rev_vas")
 REVENUE_TOLERANCE = 0.01

@@ -40,6 +40,8 @@ ACTIONS = frozenset({
     # churn scores and trainings started from the page
     "churn_run_save", "churn_run_prune", "churn_training_start", "churn_training_step",
     "churn_training_finish",
+    # group early warnings raised as orders, and their outcomes
+    "rescue_create", "rescue_outcome",
 })
 #: Keys never written to the audit, whatever a caller passes.
 SECRET_KEYS = frozenset({"password", "password_hash"})

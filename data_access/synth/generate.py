@@ -28,6 +28,7 @@ from data_access.synth.calendar import NEVER, Calendar, month_label, parse_month
 from data_access.synth.campaigns import (CampaignSpec, Enrolment, build_budget_lines,
                                          plan_campaigns)
 from data_access.synth.daily import DailyFacts
+from data_access.synth.group_lines import plant_group_lines
 from data_access.synth.dims import (FRANCHISE, HIGH_END, SEGMENT_CODES, SOCIAL, YOUTH, Dimensions,
                                    build_dimensions)
 from data_access.synth.leakage import plan_leakage, term_frame
@@ -47,7 +48,7 @@ MIN_MONTHS, MAX_MONTHS = 13, 120
 _STREAMS = {"dims": 1, "population": 2, "events": 3, "behaviour": 4, "campaigns": 5,
             "billing": 6, "daily": 7, "market": 8, "budget": 9, "cross": 10, "leakage": 11,
             "network": 12, "actions": 13,
-            "plans": 14}
+            "plans": 14, "group_lines": 15}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -173,9 +174,12 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.budget_line, build_budget_lines(_rng(seed, "budget"), cal, subscribers))
         truths = planted_truths(cal, dims, pop, arrivals, billing, mean_prob, specs, members, jump,
                                 events.jump_event_id, var)
+        lines = plant_group_lines(_rng(seed, "group_lines"), cal, dims, var)  # 集团专线
+        writer.write(schema.group_line, lines.lines)
+        writer.write(schema.fact_group_line_month, lines.months)
         writer.write(schema.planted_truth, add_truths(
             truths, billing.leaks.truth_rows(cal) + network_truths(cal, dims, network)
-            + actions.truth_rows() + plans.truth_rows(cal, dims)))
+            + actions.truth_rows() + plans.truth_rows(cal, dims) + lines.truths))
         report(0.93, "building summaries")
     report(1.0, "done")
     return dict(writer.rows)

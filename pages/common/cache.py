@@ -29,6 +29,8 @@ from data_access.mart import competitors as _competitors
 from data_access.mart import value as _value
 from data_access.mart import network as _network
 from data_access.mart import product as _product
+from data_access.mart import groups as _groups
+from jobs import groups as _group_jobs
 from data_access.store.auth import Principal
 from data_access.store.principal import ROLES, SYSTEM_ACTOR
 
@@ -215,3 +217,12 @@ has_plan_changes = _cached(_product.has_plan_changes)
 plan_catalogue = _cached(_product.load_plan_catalogue)
 plan_months = _cached(_product.load_plan_months)
 plan_changes = _cached(_product.load_plan_changes)
+
+# Enterprise groups 集团客户管理: portfolio reads and the early warning as of a month
+has_group_lines = _cached(_groups.has_group_lines)
+account_managers = _cached(_groups.load_account_managers)
+group_list = _cached(_groups.load_groups)
+group_months = _cached(_groups.load_group_months)
+group_lines = _cached(_groups.load_lines)
+group_line_months = _cached(_groups.load_line_months)
+group_warnings = _cached(_group_jobs.judge_groups)

@@ -50,6 +50,7 @@ PAGE_NEEDS: dict[str, Need] = {
     "pages/comms.py": Need(_READ, "read the communications plan"),  # "Your role reads the plan"
     "pages/campaigns.py": Need(_READ, "see campaigns"),
     "pages/churn.py": Need(_READ, "see churn prediction"),
+    "pages/groups.py": Need(_READ, "see enterprise groups"),  # raising orders: act_on_alerts
     "pages/value.py": Need(_READ, "see customer value"),
     "pages/calendar.py": Need(_READ, "see the campaign calendar"),
     "pages/product.py": Need(_READ, "see the product view"),  # scoped reads, no forms
@@ -64,7 +65,7 @@ LANDING: dict[str, str] = {
     "analyst": "pages/diagnosis.py",
     "regional_manager": "pages/microregion.py",
     "channel_manager": "pages/channels.py",
-    "account_manager": "pages/value.py",  # its enterprise-group table needs no churn model
+    "account_manager": "pages/groups.py",  # its portfolio and the group early warning
     "marketer": "pages/campaigns.py",
     "administrator": "pages/admin.py",
 }
