@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from data_access.mart import schema
 from data_access.db import PROJECT_ROOT, create_mart_engine
 from data_access.mart.load import ExtractError, export_mart, load_extract
-from data_access.mart.validation import ALLOWED_CODES, CODE_LISTS, arrow_schema, parse_values
+from data_access.mart.checks.validation import ALLOWED_CODES, CODE_LISTS, arrow_schema, parse_values
 
 D = dt.date
 

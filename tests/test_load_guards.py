@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from data_access.mart import load_guards
+from data_access.mart.checks import load_guards
 from data_access.mart.build import open_mart_writer
 from data_access.db import PROJECT_ROOT
 from data_access.mart.load import ExtractError, load_extract
-from data_access.mart.load_guards import MartBusy, mart_write_lock
+from data_access.mart.checks.load_guards import MartBusy, mart_write_lock
 from tests.test_load import snapshot, valid_tables, write_extract
 
 

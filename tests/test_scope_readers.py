@@ -57,7 +57,7 @@ RM_GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "mic
 RM_DOUMEN = Principal("rm_doumen", "Doumen manager", "regional_manager", "branch", "Doumen")
 #: Modules of data_access that only write marts, or describe them, and read no rows back.
 _NOT_READERS = {"schema", "build", "bulk", "summaries", "generate", "load", "validation",
-                "dictionary", "load_guards", "versions"}
+                "group_lines", "dictionary", "load_guards", "versions"}
 #: Cases are named ``module.function``; modules whose file name is shared or was renamed go
 #: by these names.
 _CASE_NAME = {"mart/comms.py": "comms_mart", "mart/calendar.py": "campaign_calendar",

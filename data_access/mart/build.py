@@ -15,7 +15,7 @@ from data_access.mart import schema
 from data_access.mart.bulk import write_frame
 from data_access.db import create_mart_engine, duckdb_path, mart_url
 from data_access.mart.summaries import rebuild_summaries
-from data_access.mart.load_guards import mart_write_lock
+from data_access.mart.checks.load_guards import mart_write_lock
 
 SCHEMA_VERSION = "1"
 # Tables too large for DuckDB's in-memory key index to pay off; keys are checked before loading.

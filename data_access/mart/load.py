@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from data_access.mart import schema
 from data_access.mart.build import open_mart_writer
 from data_access.db import ConcertoError, create_mart_engine
-from data_access.mart.group_checks import line_problems
-from data_access.mart.load_guards import total_problems
-from data_access.mart.validation import MAX_PER_FILE, Problem, TableCheck, arrow_schema, check_header
-from data_access.mart.validation import check_plan_chain
+from data_access.mart.checks.group_lines import line_problems
+from data_access.mart.checks.load_guards import total_problems
+from data_access.mart.checks.validation import (MAX_PER_FILE, Problem, TableCheck, arrow_schema,
+                                                check_header, check_plan_chain)
 from data_access.store.scope import as_system
 
 #: Every table an extract may hold, in load order (referenced tables first).

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from data_access.mart import schema
-from data_access.mart.validation import MAX_PER_FILE, Problem
+from data_access.mart.checks.validation import MAX_PER_FILE, Problem
 
 
 def _frame(data: pa.Table, names: list[str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from data_access.db import ConcertoError, duckdb_path
-from data_access.mart.validation import Problem
+from data_access.mart.checks.validation import Problem
 
 #: The largest total any numeric column of an extract may reach (far above a city's
 #: revenue, minutes or megabytes over years, far below where float sums lose all precision).
