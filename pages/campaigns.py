@@ -12,6 +12,7 @@ from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.tables import show_table
+from pages.common.links import open_customer_button
 
 st.title("Campaigns 营销活动")
 require_mart()
@@ -109,5 +110,9 @@ show_table(participant_breakdown(panel, by), {"cost": "yuan", "subscribers": "su
 members = cache.campaign_participants(picked)
 st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
            + ("" if who.sees_full_numbers else "Numbers are masked for your role."))
-show_table(members, {"cost": "yuan"}, key="campaigns_members",
-           csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))
+member = show_table(members, {"cost": "yuan"}, key="campaigns_members", select=True,
+                    csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))
+if member is None:
+    st.caption("Click a member's row to open their customer view 客户视图.")
+else:
+    open_customer_button(members["subscriber_id"].iloc[member], key="campaigns_open_customer")

@@ -12,6 +12,7 @@ from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.tables import show_table
+from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Channels 渠道管理")
@@ -110,8 +111,13 @@ with channel_tab:
     low = cache.channel_low_use(channel_id, months)
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
-            show_table(low, {"revenue": "yuan_per_sub", "mou": "min", "data_mb": "mb",
-                             "activated_on": "day"}, key="channels_low_use",
-                       csv=("Download the low-use numbers (CSV)",
-                            f"channel_{channel_id}_low_use.csv"))
+            picked = show_table(low, {"revenue": "yuan_per_sub", "mou": "min", "data_mb": "mb",
+                                      "activated_on": "day"}, key="channels_low_use",
+                                csv=("Download the low-use numbers (CSV)",
+                                     f"channel_{channel_id}_low_use.csv"), select=True)
+            if picked is None:
+                st.caption("Click a number's row to open its customer view 客户视图.")
+            else:
+                open_customer_button(low["subscriber_id"].iloc[picked],
+                                     key="channels_open_customer")
     view.order_form(workflow, who, row, mine)

@@ -285,9 +285,9 @@ def load_low_use_numbers(engine: sa.Engine, channel_id: int, months: list[dt.dat
     new, sub, home = _new_numbers(months, channel_id), s.dim_subscriber, s.dim_region.alias("home")
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (
-        sa.select(number.label("number"), new.c.join_month, sub.c.churn_month,
-                  home.c.micro_region.label("home_micro_region"), new.c.mou, new.c.data_mb,
-                  new.c.revenue)
+        sa.select(sub.c.subscriber_id, number.label("number"), new.c.join_month,
+                  sub.c.churn_month, home.c.micro_region.label("home_micro_region"), new.c.mou,
+                  new.c.data_mb, new.c.revenue)
         .select_from(joined.join(new, new.c.channel_id == s.dim_channel.c.channel_id)
                      .join(sub, sub.c.subscriber_id == new.c.subscriber_id)
                      .join(home, home.c.region_id == new.c.region_id))
