@@ -1,0 +1,351 @@
+"""Benchmark: several people at once — N concurrent browser sessions, p50/p95 per click, server
+RSS and CPU (issue 16).
+
+    python -m bench.load [--mart PATH] [--sessions 1,5,10] [--rounds 3] [--model-dir DIR]
+                         [--timeout 120] [--no-record]
+
+Starts one app server on the mart (default: the 1M mart ``bench/out/mart_1000000x24.duckdb``
+when it exists, else ``.data/mart.duckdb``; the output says which) with a temporary workflow
+store holding the demo users. For each N in ``--sessions`` it opens N browser sessions at once
+in one headless Chromium (Debian's), each signed in as a different demo user (exec, analyst,
+rm_gongbei, channel_mgr, account_mgr, marketer, admin, rm_xiangzhou, rm_doumen, rm_jinwan: N
+takes the first N). After a barrier each session clicks its role's main journey
+(``bench/load_journeys.py``: sign in → landing page, then 2–4 clicks that each cause a script
+run: a KPI card, a drill row, a select box, a segmented control, a page from the sidebar) and
+repeats it ``--rounds`` times, each round in a fresh session.
+
+Per click: wall seconds from the click until the page settled. Per N: p50, p95 and max over
+all clicks and per step, the clicks that failed or timed out, the exception elements drawn,
+tracebacks in the server's output, the server process tree's CPU seconds and resident memory
+(sampled every 0.5 s from /proc: after start, peak, at the end), the browser side's CPU
+seconds (Chromium runs on the same two cores; a map is drawn in software, so the time until
+the browser was free again is reported too) and the load average before and after. The aim
+(at N = 10, p95 per click ≤ 3 s on the 1M mart on 2 cores) is reported, never asserted.
+Prints a table and writes the ``load`` section of bench/RESULTS.md (``--no-record``: print
+only, for smoke runs).
+
+With ``--model-dir DIR`` the app serves the churn model in DIR, and the churn page its scores
+when DIR holds the store they were written to (``DIR/workflow.sqlite``, copied first):
+``python -m jobs.churn train --mart M --model-dir DIR`` then ``python -m jobs.churn score
+--mart M --model-dir DIR --workflow sqlite:///DIR/workflow.sqlite``. Without it the churn page
+has no model (the account manager's last click draws the empty page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.proctree import TreeSampler, tree_cpu_seconds
+from bench.results import RESULTS, record_section
+from bench.sandbox import OUT
+from data_access.db import DEFAULT_MART_PATH, create_mart_engine
+from data_access.mart.queries import load_mart_info
+from data_access.store.principal import SYSTEM
+from data_access.store.scope import acting_as
+
+AIM_N, AIM_P95_S = 10, 3.0
+BIG_MART = OUT / "mart_1000000x24.duckdb"
+MAX_SESSIONS = 10  # distinct demo users (bench/load_journeys.USERS)
+
+
+class BadInput(Exception):
+    """Something on the command line is wrong: the message says what."""
+
+
+# ── pure parts (tests/test_bench_load.py, with bench/proctree.py) ────────────────────────────────────────────────────
+
+
+def parse_sessions(text: str, most: int = MAX_SESSIONS) -> list[int]:
+    """``"1,5,10"`` → ``[1, 5, 10]``; BadInput for anything else.
+
+    >>> parse_sessions("1, 5,10")
+    [1, 5, 10]
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p.isdigit() for p in parts):
+        raise BadInput(f"--sessions wants whole numbers separated by commas, e.g. 1,5,10; "
+                       f"got {text!r}")
+    counts = [int(p) for p in parts]
+    if any(not 1 <= c <= most for c in counts):
+        raise BadInput(f"--sessions: each count must be between 1 and {most} (one demo user "
+                       f"per session); got {text!r}")
+    return counts
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile with linear interpolation between closest ranks (numpy's
+    default).
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 50)
+    2.5
+    """
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    p50: float
+    p95: float
+    max: float
+
+
+def summarize(values: list[float]) -> Summary | None:
+    """Count, p50, p95 and max of some seconds; None when there are none."""
+    if not values:
+        return None
+    return Summary(len(values), percentile(values, 50), percentile(values, 95), max(values))
+
+
+# ── measuring ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Level:
+    """Everything measured at one N."""
+
+    n: int
+    clicks: list
+    opens: list[float]
+    wall_s: float
+    server_cpu_s: float
+    browser_cpu_s: float
+    load: tuple[float, float]
+    rss_peak_kb: int
+    tracebacks: int
+
+
+def choose_mart(given: str | None) -> Path:
+    """The mart to use: ``given``, else the 1M mart if built, else the demo mart."""
+    mart = Path(given) if given else BIG_MART if BIG_MART.exists() else DEFAULT_MART_PATH
+    if not mart.is_file():
+        raise BadInput(f"no mart file at {mart}" + ("" if given else
+                       " (build one with `make run` or `make bench`, or pass --mart PATH)"))
+    return mart.resolve()
+
+
+def mart_facts(mart: Path) -> dict[str, str]:
+    """The mart's build facts (``mart_meta``); BadInput when it is not a Concerto mart."""
+    engine = create_mart_engine(f"duckdb:///{mart}", read_only=True)
+    try:
+        with acting_as(SYSTEM):
+            return load_mart_info(engine)
+    except Exception as exc:  # a file DuckDB cannot open, or a database without mart_meta
+        first = (str(exc).splitlines() or ["?"])[0]
+        raise BadInput(f"{mart} is not a Concerto mart: {first}") from exc
+    finally:
+        engine.dispose()
+
+
+def measure(mart: Path, counts: list[int], rounds: int, timeout_s: float,
+            model_dir: Path | None) -> tuple[list[Level], dict[str, float]]:
+    """Start the app once and drive each N in turn; the levels, the server's RSS after start
+    and at the end, and the load average before anything started."""
+    from bench.load_journeys import USERS, drive_sessions
+    from tests.browser_support import running_app
+
+    levels, before = [], os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
+        store = Path(folder) / "workflow.sqlite"
+        models = model_dir if model_dir is not None else Path(folder) / "no-models"
+        if model_dir is not None and (model_dir / "workflow.sqlite").exists():
+            for suffix in ("", "-wal", "-shm"):  # the store the scores were written to
+                if (model_dir / f"workflow.sqlite{suffix}").exists():
+                    shutil.copy(model_dir / f"workflow.sqlite{suffix}", f"{store}{suffix}")
+        with running_app(f"duckdb:///{mart}", f"sqlite:///{store}", Path(folder) / "server.log",
+                         model_dir=models, timeout=300) as server:
+            pid = server.process.pid
+            sampler = TreeSampler(pid)
+            sampler.start()
+            for n in counts:
+                load_start, mark = os.getloadavg()[0], server.mark()
+                since, cpu = time.monotonic(), tree_cpu_seconds(pid)
+                sampler.sample()
+                browser = sampler.browser_cpu_seconds()
+                print(f"N = {n}: {n} session(s) × {rounds} round(s)…", flush=True)
+                clicks, opens = drive_sessions(server.url, USERS[:n], rounds, timeout_s)
+                sampler.sample()
+                levels.append(Level(
+                    n, clicks, opens, time.monotonic() - since, tree_cpu_seconds(pid) - cpu,
+                    sampler.browser_cpu_seconds() - browser,
+                    (load_start, os.getloadavg()[0]), sampler.peak_since(since),
+                    server.output_since(mark).count("Traceback")))
+            rss = {"start": sampler.samples[0][1], "end": sampler.stop()}
+    return levels, {**rss, "load_before": before}
+
+
+# ── reporting ────────────────────────────────────────────────────────────────────────────────
+
+
+def _s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:,.0f}"
+
+
+def _seconds(clicks, *, after_first_round: bool = False) -> list[float]:
+    return [c.seconds for c in clicks if c.seconds is not None
+            and (not after_first_round or c.round > 0)]
+
+
+def level_table(levels: list[Level]) -> list[str]:
+    """One row per N: clicks, failures, percentiles, CPU, memory, load."""
+    rows = ["| N | clicks | failed | exception elements / server tracebacks | p50 s | p95 s | "
+            "max s | p95 after round 1 s | p95 until the browser was free s | sign-in page load "
+            "p50 s | server CPU s | browser CPU s | wall s | server RSS peak MB | load avg start "
+            "→ end |", "| ---: " * 14 + "| --- |"]
+    for lv in levels:
+        every, later = summarize(_seconds(lv.clicks)), summarize(
+            _seconds(lv.clicks, after_first_round=True))
+        opens = summarize(lv.opens)
+        free = summarize([c.free_seconds for c in lv.clicks if c.free_seconds is not None])
+        failed = sum(c.seconds is None for c in lv.clicks)
+        rows.append(
+            f"| {lv.n} | {len(lv.clicks)} | {failed} | "
+            f"{sum(c.exceptions for c in lv.clicks)} / {lv.tracebacks} | "
+            f"{_s(every and every.p50)} | **{_s(every and every.p95)}** | "
+            f"{_s(every and every.max)} | {_s(later and later.p95)} | {_s(free and free.p95)} | "
+            f"{_s(opens and opens.p50)} "
+            f"| {lv.server_cpu_s:.1f} | {lv.browser_cpu_s:.1f} | {lv.wall_s:.0f} | "
+            f"{_mb(lv.rss_peak_kb)} | {lv.load[0]:.1f} → {lv.load[1]:.1f} |")
+    return rows
+
+
+def step_table(levels: list[Level]) -> list[str]:
+    """One row per role and step, one column per N: p50 / p95, max (clicks)."""
+    steps = list(dict.fromkeys((c.role, c.step) for lv in levels for c in lv.clicks))
+    rows = ["| role | step | " + " | ".join(f"N = {lv.n}" for lv in levels) + " |",
+            "| --- | --- | " + " | ".join("---:" for _ in levels) + " |"]
+    for role, step in steps:
+        cells = []
+        for lv in levels:
+            mine = [c for c in lv.clicks if (c.role, c.step) == (role, step)]
+            got = summarize(_seconds(mine))
+            failed = sum(c.seconds is None for c in mine)
+            cell = "—" if got is None else (f"{got.p50:.2f} / {got.p95:.2f}, max {got.max:.2f} "
+                                            f"({got.n})")
+            cells.append(cell + (f", {failed} failed" if failed else ""))
+        rows.append(f"| {role} | {step} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def problem_lines(levels: list[Level], most: int = 20) -> list[str]:
+    """Every click that failed or drew an exception, one line each (the first ``most``)."""
+    bad = [(lv.n, c) for lv in levels for c in lv.clicks if c.seconds is None or c.exceptions]
+    lines = [f"- N = {n}, {c.user} ({c.role}), round {c.round + 1}, {c.step}: "
+             + (c.problem or f"{c.exceptions} exception element(s) drawn") for n, c in bad[:most]]
+    return lines + ([f"- … and {len(bad) - most} more"] if len(bad) > most else [])
+
+
+def aim_statement(levels: list[Level], facts: dict[str, str]) -> str:
+    aim = (f"Aim: at N = {AIM_N}, p95 per click ≤ {AIM_P95_S:.0f} s on the 1M mart on 2 cores "
+           "(reported, not asserted).")
+    at_aim = [lv for lv in levels if lv.n == AIM_N]
+    if not at_aim:
+        return f"{aim} Not judged: N = {AIM_N} was not measured."
+    lv = at_aim[0]
+    got, failed = summarize(_seconds(lv.clicks)), sum(c.seconds is None for c in lv.clicks)
+    if got is None:
+        return f"{aim} Not met: no click at N = {AIM_N} settled."
+    drawn = sum(c.exceptions for c in lv.clicks)
+    met = got.p95 <= AIM_P95_S and not failed and not drawn
+    verdict = (f"{aim} At N = {AIM_N}, p95 = {got.p95:.2f} s over {got.n} clicks"
+               + (f", {failed} click(s) failed" if failed else "")
+               + (f", {drawn} exception element(s) drawn" if drawn else "")
+               + f": {'met' if met else 'not met'}")
+    if facts.get("subscribers") != "1000000" or os.cpu_count() != 2:
+        verdict += (f" — but this was {int(facts.get('subscribers', 0)):,} subscribers on "
+                    f"{os.cpu_count()} cores, so it does not decide the aim")
+    return verdict + "."
+
+
+def report(levels: list[Level], rss: dict[str, float], mart: Path, facts: dict[str, str],
+           rounds: int, model_dir: Path | None) -> str:
+    cores = os.cpu_count() or 1
+    header = (
+        f"Measured {dt.date.today()} on {cores} cores, Python {platform.python_version()}, "
+        f"Chromium headless on the same machine, mart `{mart.name}` "
+        f"({int(facts.get('subscribers', 0)):,} subscribers × {facts.get('months', '?')} "
+        f"months, {mart.stat().st_size / 2**20:,.0f} MB); one app server; per N, N sessions "
+        f"at once (one demo user each), {rounds} round(s) of each role's main journey, a fresh "
+        f"session per round; churn page "
+        + (f"with the model in `{model_dir.name}`" if model_dir else "without a model")
+        + f". Server RSS {_mb(rss['start'])} MB after start, {_mb(rss['end'])} MB at the end. "
+        f"Load average {rss['load_before']:.1f} before the benchmark started"
+        + (f", above the {cores} cores: the machine was busy with other work, so these figures "
+           "are slower than on quiet cores." if rss["load_before"] > cores else
+           " (during it, the sessions themselves load the machine)."))
+    legend = ("Figures: seconds from the click until the page settled (script not running, "
+              "nothing stale, the next frame drawn), over every click of every session and "
+              "round; round 1 meets caches cold for users not seen before. \"Until the browser "
+              "was free\" adds the drawing that goes on after that frame (maps in software, "
+              "no GPU). Server CPU: the app's process tree; browser CPU: Chromium, Playwright's "
+              "driver and this script (sampled every 0.5 s, so a little low); both over the "
+              "whole N. RSS: the server's process tree, sampled every 0.5 s. Per step below: "
+              "p50 / p95, max (clicks).")
+    problems = problem_lines(levels)
+    return "\n".join([header, "", aim_statement(levels, facts), "", legend, "",
+                      *level_table(levels), "", *step_table(levels), "",
+                      "Failed clicks and exception elements: "
+                      + ("none." if not problems else ""), *problems])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mart", default=None,
+                        help="a mart file (default: the 1M mart if built, else .data/mart.duckdb)")
+    parser.add_argument("--sessions", default="1,5,10", help="session counts, e.g. 1,5,10")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model-dir", default=None, help="a churn model folder for the app")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds a click may take")
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    try:
+        counts = parse_sessions(args.sessions)
+        if args.rounds < 1 or args.timeout <= 0:
+            raise BadInput("--rounds must be at least 1 and --timeout positive")
+        model_dir = Path(args.model_dir).resolve() if args.model_dir else None
+        if model_dir is not None and not model_dir.is_dir():
+            raise BadInput(f"--model-dir: no folder at {model_dir}")
+        from tests.browser_support import CHROMIUM
+        if not Path(CHROMIUM).exists():
+            raise BadInput(f"Chromium is not installed at {CHROMIUM} (apt-get install -y "
+                           "chromium)")
+        mart = choose_mart(args.mart)
+        facts = mart_facts(mart)
+    except BadInput as exc:
+        print(f"bench.load: {exc}", file=sys.stderr)
+        return 2
+    print(f"mart: {mart} ({int(facts.get('subscribers', 0)):,} subscribers × "
+          f"{facts.get('months', '?')} months)", flush=True)
+    levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir)
+    body = report(levels, rss, mart, facts, args.rounds, model_dir)
+    print("\n" + body)
+    if not args.no_record:
+        record_section("load", "## Several people at once, in the browser", body,
+                       "Run `python -m bench.load [--mart PATH] [--sessions 1,5,10] "
+                       "[--rounds 3]` (needs Chromium).")
+        print(f"recorded in {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

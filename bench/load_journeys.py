@@ -1,0 +1,291 @@
+"""The browser side of bench/load.py: one signed-in session per user, each role's main journey
+clicked ``rounds`` times, every click timed from the click to the page settled.
+
+Playwright's async API drives every session from one event loop in one Chromium (a browser
+context per session and round, so each is its own Streamlit session). A click counts only
+when it causes a script run; the time is taken in the page: a ``MutationObserver`` notes the
+moment the app became settled (script not running, no status widget, no stale element, an h1
+drawn) and the next frame marks the end; a 100 ms poll accepts it once the page has stayed
+settled for ``_QUIET_MS`` (so a run that an ``st.rerun`` follows is not cut short). The first
+poll that finds the page settled also marks when the browser was free again: a map drawn in
+software (no GPU here) can keep it busy for a second after the frame. The selectors are the
+ones tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+
+from tests.browser_support import (APP_IDLE, CHROMIUM, CHROMIUM_ARGS, EXCEPTION, NAV_LINK,
+                                   NAV_MORE, OPTION, PASSWORD, ROW_PX, STALE, STATUS, VIEWPORT)
+
+#: Whom each session signs in as, in the order sessions are added (N = 5 takes the first five).
+USERS = [("exec", "executive"), ("analyst", "analyst"), ("rm_gongbei", "regional_manager"),
+         ("channel_mgr", "channel_manager"), ("account_mgr", "account_manager"),
+         ("marketer", "marketer"), ("admin", "administrator"),
+         ("rm_xiangzhou", "regional_manager"), ("rm_doumen", "regional_manager"),
+         ("rm_jinwan", "regional_manager")]
+_QUIET_MS = 500
+_WATCH = f"""() => {{
+  if (window.__load) return;
+  const w = window.__load = {{runs: [], settledAt: null, drawnAt: null, freeAt: null,
+                              wasSettled: true}};
+  w.settled = () => {{
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!(app && app.getAttribute('data-test-script-state') === 'notRunning'
+      && !document.querySelector('{STATUS}, {STALE}') && document.querySelector('h1'));
+  }};
+  new MutationObserver(records => {{
+    for (const r of records)
+      if (r.attributeName === 'data-test-script-state')
+        w.runs.push(r.target.getAttribute('data-test-script-state'));
+    const now = w.settled();
+    if (now && !w.wasSettled) {{
+      const at = w.settledAt = performance.now();
+      w.drawnAt = w.freeAt = null;
+      // the first frame drawn after it: the run's output is on screen (bench/pages.py's mark)
+      requestAnimationFrame(() => {{ if (w.settledAt === at) w.drawnAt = performance.now(); }});
+    }}
+    w.wasSettled = now;
+  }}).observe(document.body, {{attributes: true, childList: true, subtree: true}});
+}}"""
+_ARM = "() => { const w = window.__load; w.runs = []; w.settledAt = w.drawnAt = w.freeAt = " \
+       "null; w.wasSettled = true; return performance.now(); }"
+# Polled every 100 ms: the first poll that finds the page settled runs once the browser is free
+# again (a map drawn in software can keep it busy after the first frame): ``freeAt``.
+_SETTLED = f"""() => {{ const w = window.__load;
+  if (!(w.runs.some(s => s !== 'notRunning') && w.drawnAt !== null && w.settled())) return false;
+  if (w.freeAt === null) w.freeAt = performance.now();
+  return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
+_FORM_READY = f"() => document.querySelector('{APP_IDLE}') && " \
+              "document.querySelector('input[aria-label^=\"Username\"]')"
+
+
+@dataclass(frozen=True)
+class Click:
+    """One timed click: who, which step of which round, seconds to settled (None when it
+    failed), what went wrong, how many exception elements the page then showed, and seconds
+    until the browser was free again after drawing (within the 100 ms poll)."""
+
+    n: int
+    user: str
+    role: str
+    round: int
+    step: str
+    seconds: float | None
+    problem: str = ""
+    exceptions: int = 0
+    free_seconds: float | None = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:160]
+
+
+class StepFailed(Exception):
+    """A step could not be done or did not settle: the rest of that round is skipped."""
+
+
+class Session:
+    """One person's browser session for one round."""
+
+    def __init__(self, page, base: str, n: int, user: str, role: str, round_: int,
+                 timeout_s: float, clicks: list[Click]) -> None:
+        self.page, self.base, self.n, self.user, self.role = page, base, n, user, role
+        self.round, self.timeout_ms, self.clicks = round_, timeout_s * 1000, clicks
+
+    async def open(self) -> float:
+        """Load the sign-in page (not a click: returned, not recorded)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await self.page.goto(f"{self.base}/", timeout=self.timeout_ms)
+        await self.page.wait_for_function(_FORM_READY, timeout=self.timeout_ms, polling=100)
+        await self.page.evaluate(_WATCH)
+        return loop.time() - started
+
+    async def timed(self, step: str, action: Callable[[], Awaitable[object]]) -> None:
+        """Run ``action`` (the click), wait until settled, record the click."""
+        await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
+        started = await self.page.evaluate(_ARM)
+        try:
+            await action()
+            drawn, free = await (await self.page.wait_for_function(
+                _SETTLED, timeout=self.timeout_ms, polling=100)).json_value()
+        except PlaywrightError as exc:
+            timed_out = "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]
+            problem = (f"did not settle within {self.timeout_ms / 1000:.0f} s" if timed_out
+                       else _first_line(exc))
+            self.clicks.append(self.clicked(step, None, problem))
+            raise StepFailed(problem) from exc
+        shown = await self.page.locator(EXCEPTION).count()
+        self.clicks.append(self.clicked(step, (drawn - started) / 1000, "", shown,
+                                        (free - started) / 1000))
+
+    def clicked(self, step: str, seconds: float | None, problem: str, shown: int = 0,
+                free: float | None = None) -> Click:
+        return Click(self.n, self.user, self.role, self.round, step, seconds, problem, shown,
+                     free)
+
+    async def ready(self, locator, step: str):
+        """The element the next click needs, visible (not timed); StepFailed otherwise."""
+        try:
+            await locator.wait_for(state="visible", timeout=min(self.timeout_ms, 60_000))
+        except PlaywrightError as exc:
+            self.clicks.append(self.clicked(step, None, "its widget never appeared"))
+            raise StepFailed(step) from exc
+        return locator
+
+    async def sign_in(self) -> None:
+        page = self.page
+        await page.get_by_label("Username 用户名").fill(self.user)
+        await page.get_by_label("Password 密码").fill(PASSWORD.format(role=self.role))
+        await self.timed("sign in → landing page",
+                         page.get_by_role("button", name="Sign in 登录").click)
+        if not await page.locator(".st-key-logout").count():
+            self.clicks.append(self.clicked("sign in → landing page", None, "not signed in"))
+            raise StepFailed("not signed in")
+
+    async def click(self, step: str, locator) -> None:
+        await self.timed(step, (await self.ready(locator, step)).click)
+
+    async def go(self, path: str) -> None:
+        """Open a page from the sidebar by its url path."""
+        step = f"open /{path} from the sidebar"
+        link = self.page.locator(f'{NAV_LINK}[href="{self.base}/{path}"]')
+        if not await link.is_visible() and await self.page.locator(NAV_MORE).is_visible():
+            await self.page.locator(NAV_MORE).click()  # unfolds the menu: no script run
+        await self.click(step, link)
+
+    async def choose(self, key: str) -> None:
+        """Take the next option of select box ``key`` by keyboard; Enter is the timed part."""
+        step = f"choose in {key}"
+        box = await self.ready(self.page.locator(f'.st-key-{key} input[role="combobox"]'), step)
+        await box.click()
+        await box.press("ArrowDown")
+        await self.ready(self.page.locator(OPTION).first, step)
+        await box.press("ArrowDown")
+        await self.timed(step, lambda: box.press("Enter"))
+
+    async def click_row(self, selector: str, step: str) -> None:
+        """Select the first row of the data frame inside ``selector`` (a canvas: a position)."""
+        grid = await self.ready(self.page.locator(
+            f"{selector} [data-testid='stDataFrameResizable']").first, step)
+        await self.timed(step, lambda: grid.click(position={"x": 18, "y": ROW_PX * 1.5}))
+
+
+async def _executive(s: Session) -> None:
+    page = s.page
+    cards = '[class*="st-key-sandbox_card_"] button'
+    off = page.locator('[data-testid="stColumn"]').filter(has_text="off target").locator(cards)
+    await s.ready(page.locator(cards).first, "a KPI card")
+    await s.click("KPI card", off.first if await off.count() else page.locator(cards).first)
+    await s.click_row('[class*="st-key-sandbox_table_0_"]', "drill: first row")
+    await s.click("drill: subscriber rows", page.locator(
+        '[class*="st-key-sandbox_level_1"] button').filter(has_text="subscribers"))
+
+
+async def _analyst(s: Session) -> None:
+    await s.choose("diagnosis_template")
+    await s.click("run the template", s.page.locator(".st-key-diagnosis_run button"))
+    await s.go("alerts")
+
+
+async def _regional_manager(s: Session) -> None:
+    await s.choose("micro_kpi")
+    await s.click("drill: another breakdown",
+                  s.page.locator('[class*="st-key-micro_level_0"] button').nth(1))
+    await s.go("alerts")
+
+
+async def _channel_manager(s: Session) -> None:
+    tab = await s.ready(s.page.get_by_role("tab", name="Channel view"), "the channel view tab")
+    await tab.click()  # a tab switches in the browser: no script run, not timed
+    await s.choose("channels_pick")
+    await s.go("alerts")
+    await s.click("alerts: all", s.page.locator(".st-key-alerts_status button").filter(
+        has_text=re.compile(r"^all$")))
+
+
+async def _account_manager(s: Session) -> None:
+    await s.click("window: 6 months", s.page.locator(".st-key-value_months button").filter(
+        has_text=re.compile(r"^6$")))
+    await s.click("the other customer list", s.page.locator(".st-key-value_list label").filter(
+        has_text="Duplicate benefits"))
+    await s.go("churn")
+
+
+async def _marketer(s: Session) -> None:
+    await s.choose("campaigns_pick")
+    await s.go("calendar")
+    await s.click("calendar: month view", s.page.locator(".st-key-calendar_view button").filter(
+        has_text=re.compile(r"^month$")))
+
+
+async def _administrator(s: Session) -> None:
+    await s.go("alerts")
+    await s.click("alerts: all", s.page.locator(".st-key-alerts_status button").filter(
+        has_text=re.compile(r"^all$")))
+    await s.go("admin")
+
+
+JOURNEYS: dict[str, Callable[[Session], Awaitable[None]]] = {
+    "executive": _executive, "analyst": _analyst, "regional_manager": _regional_manager,
+    "channel_manager": _channel_manager, "account_manager": _account_manager,
+    "marketer": _marketer, "administrator": _administrator}
+
+
+async def _person(browser, base: str, n: int, user: str, role: str, rounds: int,
+                  timeout_s: float, barrier: asyncio.Barrier, clicks: list[Click],
+                  opens: list[float]) -> None:
+    for round_ in range(rounds):
+        context, step = None, "open the sign-in page"
+        try:
+            try:
+                context = await browser.new_context(viewport=VIEWPORT)
+                session = Session(await context.new_page(), base, n, user, role, round_,
+                                  timeout_s, clicks)
+                opens.append(await session.open())
+            finally:
+                if round_ == 0:
+                    await barrier.wait()  # everyone starts together, even after a failure
+            step = "(the journey, between clicks)"
+            await session.sign_in()
+            await JOURNEYS[role](session)
+        except StepFailed:
+            pass  # recorded; the next round starts afresh
+        except Exception as exc:  # anything else ends this round, reported beside the clicks
+            clicks.append(Click(n, user, role, round_, step, None,
+                                f"{type(exc).__name__}: {_first_line(exc)}"))
+        finally:
+            if context is not None:
+                await context.close()
+
+
+async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float
+                 ) -> tuple[list[Click], list[float]]:
+    clicks: list[Click] = []
+    opens: list[float] = []
+    n = len(users)
+    barrier = asyncio.Barrier(n)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            await asyncio.gather(*(_person(browser, base, n, user, role, rounds, timeout_s,
+                                           barrier, clicks, opens)
+                                   for user, role in users))
+        finally:
+            await browser.close()
+    return clicks, opens
+
+
+def drive_sessions(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float
+                   ) -> tuple[list[Click], list[float]]:
+    """Run one session per (username, role) at once against the app at ``base``: every click,
+    and the seconds each sign-in page took to load."""
+    return asyncio.run(_drive(base, users, rounds, timeout_s))
