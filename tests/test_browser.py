@@ -24,7 +24,7 @@ URL_PATHS = {"pages/sandbox.py": "?kpi=revenue", "pages/mart.py": "mart", "pages
              "pages/calendar.py": "calendar", "pages/campaigns.py": "campaigns",
              "pages/competitors.py": "competitors", "pages/comms.py": "comms",
              "pages/assurance.py": "assurance", "pages/customer.py": "customer",
-             "pages/groups.py": "groups"}
+             "pages/groups.py": "groups", "pages/product.py": "product"}
 
 
 def test_page_map_matches_the_registered_pages():
