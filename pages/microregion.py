@@ -60,7 +60,7 @@ with right:
                     "Rank the members below to see who moved most.")
 
 st.subheader(f"Drill 下钻: {REGISTRY[kpi].label}")
-drilldown.drill_section(scope.region_slice, scope.scope_label, kpi, scope.month,
+drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
                        scope.previous_month, "micro")
 
 st.subheader("Network beside the market 网络与市场")

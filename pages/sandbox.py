@@ -69,5 +69,5 @@ with right:
 
 # ── Drill: chart → table → ledger ──
 st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")
-drilldown.drill_section(scope.region_slice, scope.scope_label, kpi, scope.month,
+drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
                        scope.previous_month, "sandbox")

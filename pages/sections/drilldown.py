@@ -240,16 +240,12 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
     state = f"{prefix}_path"
     path: list[Step] = st.session_state.setdefault(state, [])
     crumbs = st.container(horizontal=True)
-    went_up = crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top") and bool(path)
-    if went_up:
+    if crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top"):
         path = []
     for i, step in enumerate(path):
-        if crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}") and i + 1 < len(path):
-            path, went_up = path[: i + 1], True
+        if crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}"):
+            path = path[: i + 1]
     st.session_state[state] = path
-    if went_up:  # the map, the KPI tree and the localiser follow the path: the whole page
-        urlstate.write("drill", _encode(path))
-        st.rerun()
     urlstate.write("kpi", kpi)
     urlstate.write("drill", _encode(path))
     current = path_slice(base, path)
@@ -274,16 +270,6 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
             st.session_state[state] = [*path, chosen]
             st.rerun()
     return current
-
-
-@st.fragment
-def drill_section(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
-                  prefix: str) -> None:
-    """:func:`render_drill` as a fragment: a click inside the drill that stays at its level
-    (another breakdown, a subscriber row, the ledger) reruns this section alone, not the
-    page; a click that moves the path (a member to drill into, a breadcrumb back up) reruns
-    the page, so the map, the KPI tree and the localiser follow."""
-    render_drill(base, scope_label, kpi, month, previous, prefix)
 
 
 def reset_on_scope_change(prefix: str, scope_key: tuple) -> None:
