@@ -65,7 +65,8 @@ def test_executive_drills_from_an_off_target_kpi_to_a_ledger(journey: Journey):
     journey.click_row("sandbox_subscribers")
     expect(page.get_by_text("Ledger 明细账")).to_be_visible()
     # and on to that subscriber's customer view, in the same tab (no second sign-in)
-    journey.click(page.locator(".st-key-sandbox_open_customer button"), "open the customer view")
+    journey.click(page.locator(".st-key-sandbox_open_customer").get_by_role(
+        "button", name=re.compile("Open customer view")), "open the customer view")
     expect(page).to_have_url(re.compile(r"/customer\?sub=\d+"))
     expect(page.get_by_role("heading", name=re.compile("Customer view"))).to_be_visible()
     journey.finish()

@@ -153,7 +153,6 @@ def generate_mart(url: str | None = None, *, subscribers: int = 30_000, months: 
         writer.write(schema.campaign_member, members)
         # Pass two bills every month and writes it at once.
         billing = _plant_billing(cal, dims, pop, specs, members, var)
-        billing.plans = plans
         # leaks stay off the revenue drops' cells and both arms of the campaign that works
         in_effect_campaign = np.zeros(pop.n, dtype=bool)
         effect_ids = [s.campaign_id for s in specs if s.effect]

@@ -15,9 +15,11 @@ last change of every subscriber ends on its current plan and changes chain.
   concentrated on a few plans (the cannibalisation truth); those who join later may take it
   directly. Holders of the launch plan who left before it existed are given a source plan
   instead (their current plan changes; they never held the launch plan).
-* **Bills** before a change follow the plan then held: every revenue component and the
-  discount of a month are scaled by the fee of the plan held over the fee of the plan the
-  spend level was drawn for (``apply``). Usage (minutes, MB, SMS) is left as drawn.
+* **Bills** are left as drawn, from the current plan's spend level, before and after a change
+  (``apply`` can scale them to the plan then held, but the generator does not use it: the
+  launch's switchers would carry jumps of up to 2.6× into the spend trends the planted churn
+  drivers are read from, and the churn model's planted drivers would be lost in them; a
+  churn model that reads trends net of plan changes must come first).
 
 Draws come from their own stream (``plans``); no other draw of the simulation changes.
 """
