@@ -152,6 +152,8 @@ WRITERS = {
     "workflow.write_transaction": "the transaction helper",
     "workflow.update_versioned": "inside the caller's checked transaction",
     "migrate.upgrade_store": "the schema migration (no user data): every process on start",
+    "rescue.record_rescues": "checks act_on_alerts (the nightly scan acts as the system)",
+    "rescue.set_outcomes": "checks act_on_alerts (the nightly scan acts as the system)",
 }
 #: Writers are named ``module.function``; the budget modules and the churn store go by these
 #: names (the mart's own writers, in data_access/mart and data_access/synth, are not here:

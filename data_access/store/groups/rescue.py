@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from data_access.db import ConcertoError, read_frame
 from data_access.store.arsenal import tactic, tactic_pick
 from data_access.store.audit import record_audit
-from data_access.store.scope import acting_principal
+from data_access.store.scope import acting_principal, require
 from data_access.store.workflow import WORKFLOW, alert, write_transaction
 
 group_rescue = sa.Table(
@@ -88,6 +88,7 @@ def record_rescues(engine: sa.Engine, rows: Iterable[Mapping[str, Any]]) -> int:
     """Insert rescues (one transaction); a row already recorded for its alert and subject is
     skipped. Returns how many were new."""
     now, new = dt.datetime.now(dt.UTC), 0
+    require("act_on_alerts", "record group rescues")
     actor = acting_principal("record group rescues").username
     with write_transaction(engine) as conn:
         for row in rows:
@@ -136,6 +137,7 @@ def list_rescues(engine: sa.Engine, *, order_id: int | None = None,
 def set_outcomes(engine: sa.Engine, outcomes: Iterable[Mapping[str, Any]]) -> int:
     """Write decided outcomes (``rescue_id``, ``outcome``, ``outcome_month``, ``note``) of
     rescues still pending; returns how many changed (a decided rescue is never re-decided)."""
+    require("act_on_alerts", "record rescue outcomes")
     actor = acting_principal("record rescue outcomes").username
     now, changed = dt.datetime.now(dt.UTC), 0
     with write_transaction(engine) as conn:
