@@ -299,27 +299,35 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             where = {c: int(position[numeric_at[c] if c in numeric_at
                                      else n_numeric + category_at[c]]) for c in columns}
             trees = [k for k, used in enumerate(reads) if used & set(where.values())]
-            plans.append((name, columns, where, trees, references))
+            # each reference as the trees read it, and its logistic terms: once, not per batch
+            settled = []
+            for weight, values in references:
+                positions, codes, linear = [], [], 0.0
+                for column in columns:
+                    number, category = self._reference(column, values[column])
+                    positions.append(where[column])
+                    codes.append(self._tree_value(column, number, category, prepare,
+                                                  where[column]))
+                    linear += self._linear_term(
+                        column, np.full((1, n_numeric), number),
+                        np.full((1, len(category_at)), category, dtype=object))[0]
+                settled.append((weight, positions, codes, linear))
+            plans.append((name, columns, trees, settled))
         out = {name: np.empty(len(frame)) for name in swaps}
         for start in range(0, len(frame), _BATCH):
             part = frame.iloc[start:start + _BATCH]
             numeric, categories = self._blocks(part)
             tree_input = prepare(self._tree_input(numeric, categories))
             own: dict[int, np.ndarray] = {}
-            for name, columns, where, trees, references in plans:
+            for name, columns, trees, settled in plans:
                 trees_part = np.zeros(len(part))
                 linear_part = np.zeros(len(part))
                 for column in columns:  # the rows' own logistic terms of the group
                     linear_part += self._linear_term(column, numeric, categories)
-                for weight, values in references:
+                for weight, positions, codes, linear in settled:
                     swapped = tree_input.copy()
-                    for column in columns:
-                        numeric_value, category_value = self._reference(column, values[column])
-                        swapped[:, where[column]] = self._tree_value(
-                            column, numeric_value, category_value, prepare, where[column])
-                        linear_part -= weight * self._linear_term(
-                            column, np.full((1, n_numeric), numeric_value),
-                            np.full((1, len(category_at)), category_value, dtype=object))[0]
+                    swapped[:, positions] = codes
+                    linear_part -= weight * linear
                     for k in trees:
                         if k not in own:
                             own[k] = tree(k, tree_input)

@@ -69,8 +69,6 @@ class Billing:
     service3: np.ndarray | None = field(default=None, repr=False)
     #: Cost to serve: fixed yuan a month, yuan per minute, yuan per GB (the variant's).
     serve: tuple[float, float, float] = (4.0, 0.012, 1.0)
-    #: Plan history (``data_access.synth.plans.PlanHistory``): bills follow the plan held.
-    plans: Any = None
 
 
 def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: Population,
@@ -85,8 +83,6 @@ def bill_month(rng: np.random.Generator, cal: Calendar, dims: Dimensions, pop: P
     parts = (gross[:, None] * pop.shares[billed] * factors
              * np.exp(rng.normal(0.0, 0.05, (m, 4))))
     discount = np.where(beh.discounted[k, billed], pop.disc_rate[billed], 0.0) * parts.sum(axis=1)
-    if billing.plans is not None:  # before every plant: a line's bill follows its plan then
-        billing.plans.apply(t, billed, parts, discount)
     up = billing.uplift
     if up is not None and t in up.months:
         parts[:, up.component] += up.amount * up.treated[billed]

@@ -16,7 +16,7 @@ last change of every subscriber ends on its current plan and changes chain.
   directly. Holders of the launch plan who left before it existed are given a source plan
   instead (their current plan changes; they never held the launch plan).
 * **Bills** are left as drawn, from the current plan's spend level, before and after a change
-  (``apply`` can scale them to the plan then held, but the generator does not use it: the
+  (scaling them to the plan then held was tried and taken out: the
   launch's switchers would carry jumps of up to 2.6× into the spend trends the planted churn
   drivers are read from, and the churn model's planted drivers would be lost in them; a
   churn model that reads trends net of plan changes must come first).
@@ -83,19 +83,6 @@ class PlanHistory:
             "from_plan_id": rows["from_plan_id"].to_numpy(dtype=np.int64),
             "to_plan_id": rows["to_plan_id"].to_numpy(dtype=np.int64),
         })
-
-    def apply(self, t: int, billed: np.ndarray, parts: np.ndarray, discount: np.ndarray) -> None:
-        """Scale month ``t``'s bills (in place) to the plan each line held that month."""
-        if self.affected.size == 0:
-            return
-        at = np.searchsorted(self.affected, billed)
-        hit = (at < self.affected.size) & (self.affected[np.minimum(at, self.affected.size - 1)]
-                                           == billed)
-        rows = np.flatnonzero(hit)
-        held = self.held[at[rows], t - self.first]
-        factor = self.fee[held] / self.fee[self.drawn[billed[rows]]]
-        parts[rows] *= factor[:, None]
-        discount[rows] *= factor
 
     def truth_rows(self, cal: Calendar, dims: Dimensions) -> list[tuple[str, dict, float, str, dict]]:
         """A ``plan_launch`` truth (size: switchers from other plans) and a ``plan_migration``
