@@ -5,7 +5,8 @@ Commands
 run-due            run every template whose schedule slot has come (each slot exactly once)
 scan               score the daily region and channel series and the rivals' monthly series;
                    the latest points at or above the threshold become alerts; then run the
-                   revenue-assurance checks and raise their largest findings (run it daily)
+                   revenue-assurance checks and raise their largest findings; then store the
+                   precomputed results of a new mart (jobs.precompute) (run it daily)
 run NAME           run one template now for the latest month (``--period``, ``--compare``)
 dispatch           turn every open alert into a work order by the dispatch rules
 seed               add the shipped starter templates to the workflow store
@@ -29,6 +30,7 @@ from analytics.anomaly.alerting import scan_panel, seven_day_totals
 from analytics.anomaly.scores import DEFAULT_THRESHOLD
 from jobs import assurance
 from jobs.diagnosis import run_diagnosis, save_diagnosis
+from jobs.precompute import precompute
 from data_access.store import diagnosis as store
 from data_access.mart import queries
 from data_access.mart import series
@@ -100,6 +102,7 @@ def _scan(workflow, mart, threshold: float, recent: int) -> int:
     for line in assurance.report_lines(result):
         print(line)
     print(f"{assurance.raise_assurance_alerts(workflow, result)} new revenue-assurance alert(s)")
+    precompute(mart, workflow, if_stale=True)  # a new mart's effects, scores and values
     return 0
 
 
