@@ -26,6 +26,7 @@ run: $(RUNTIME)
 	$(BIN)/python -m data_access.synth.generate --if-absent
 	$(BIN)/python -m jobs.churn ensure
 	-$(BIN)/python -m jobs.action_effects --seed-demo > /dev/null  # demo stores only
+	$(BIN)/python -m jobs.precompute --if-stale  # campaign effects, rival scores, channel values
 	$(BIN)/streamlit run app.py
 
 test: $(DEV)

@@ -416,3 +416,19 @@ def rank_channels(evaluated: pd.DataFrame, alerts: pd.DataFrame | None = None) -
     out["roi_suspect"] = out["roi_note"] != ""
     return out.sort_values(["net_value", "roi", "channel_id"], ascending=[False, False, True],
                            na_position="last", kind="mergesort").reset_index(drop=True)
+
+
+def judge_channels(metrics: pd.DataFrame, stock: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Everything the channel page shows for one window: the ranked evaluation
+    (:func:`rank_channels`) and the three alerts by kind (``stock`` is
+    ``load_stock_summary``'s frame; it gets the channels' names and places from ``metrics``).
+    """
+    evaluated = evaluate_channels(metrics)
+    ids = metrics[["channel_id", "channel_name", "channel_type", "branch", "micro_region"]]
+    alerts = {
+        "sim_farming": detect_sim_farming(metrics),
+        "cross_region": detect_cross_region(metrics),
+        "stock_shortage": detect_stock_shortage(stock.merge(ids, on="channel_id")),
+    }
+    return rank_channels(evaluated, pd.concat(alerts.values(), ignore_index=True)), alerts

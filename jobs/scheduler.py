@@ -6,7 +6,8 @@ run-due            run every template whose schedule slot has come (each slot ex
 scan               score the daily region and channel series and the rivals' monthly series;
                    the latest points at or above the threshold become alerts; then run the
                    revenue-assurance checks and raise their largest findings, then the
-                   enterprise-group early warning as work orders (run it daily)
+                   enterprise-group early warning as work orders, then store the
+                   precomputed results of a new mart (jobs.precompute) (run it daily)
 run NAME           run one template now for the latest month (``--period``, ``--compare``)
 dispatch           turn every open alert into a work order by the dispatch rules
 seed               add the shipped starter templates to the workflow store
@@ -31,6 +32,7 @@ from analytics.anomaly.scores import DEFAULT_THRESHOLD
 from jobs import assurance
 from jobs import groups as group_warnings
 from jobs.diagnosis import run_diagnosis, save_diagnosis
+from jobs.precompute import precompute
 from data_access.store import diagnosis as store
 from data_access.mart import queries
 from data_access.mart import series
@@ -104,6 +106,7 @@ def _scan(workflow, mart, threshold: float, recent: int) -> int:
     print(f"{assurance.raise_assurance_alerts(workflow, result)} new revenue-assurance alert(s)")
     for line in group_warnings.run_nightly(workflow, mart):  # 集团预警 → account managers' orders
         print(line)
+    precompute(mart, workflow, if_stale=True)  # a new mart's effects, scores and values
     return 0
 
 

@@ -22,23 +22,24 @@ workflow = cache.workflow_engine()
 
 span = st.slider("Evaluation window (months) 评估窗口", 3, 12, 6, key="channels_window")
 months = cache.channel_window(span)
-metrics = cache.channel_metrics(months)
-if metrics.empty:
+run_id, note = cache.stored_run("channel_value")
+if run_id is not None:  # evaluated once for this mart by jobs.precompute
+    ranked, every_alert = cache.stored_channel_values(run_id, span)
+    alerts = {kind: every_alert[every_alert["metric"].eq(kind)].reset_index(drop=True)
+              for kind in view.METRIC_NAMES}
+else:
+    st.caption(note)
+    metrics = cache.channel_metrics(months)
+    ranked, alerts = (channel_eval.judge_channels(metrics, cache.channel_stock())
+                      if not metrics.empty else (metrics, {}))
+    every_alert = pd.concat(alerts.values(), ignore_index=True) if alerts else None
+if ranked.empty:
     st.info("No channels lie inside your scope. Ask an administrator to widen it, or open the "
             "micro-region page for your own area.")
     st.stop()
 st.caption(f"New numbers activated {months[0]:%Y-%m} – {months[-1]:%Y-%m}; money summed over "
-           f"the same months; {len(metrics)} channel(s) in your scope.")
-evaluated = channel_eval.evaluate_channels(metrics)
+           f"the same months; {len(ranked)} channel(s) in your scope.")
 stock = cache.channel_stock()
-ids = metrics[["channel_id", "channel_name", "channel_type", "branch", "micro_region"]]
-alerts = {
-    "sim_farming": channel_eval.detect_sim_farming(metrics),
-    "cross_region": channel_eval.detect_cross_region(metrics),
-    "stock_shortage": channel_eval.detect_stock_shortage(stock.merge(ids, on="channel_id")),
-}
-every_alert = pd.concat(alerts.values(), ignore_index=True)
-ranked = channel_eval.rank_channels(evaluated, every_alert)
 
 evaluate_tab, alert_tab, channel_tab = st.tabs([
     "Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"])

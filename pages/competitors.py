@@ -40,7 +40,12 @@ if frame.empty:
             "Load an extract that includes them, or build the demo mart on the Mart page.")
     st.stop()
 
-flags = view.flags_of(frame)
+run_id, note = cache.stored_run("rival_score")
+if run_id is not None:  # scored once for this mart by jobs.precompute
+    flags = cache.stored_rival_scores(run_id, level)
+else:
+    st.caption(note)
+    flags = view.flags_of(frame)
 points = ac.unusual_points(flags, recent=int(recent))
 units = sorted(frame["unit"].unique())
 default = list(dict.fromkeys(points["unit"]))[:3] or units[:3]

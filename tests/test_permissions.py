@@ -154,6 +154,7 @@ WRITERS = {
     "migrate.upgrade_store": "the schema migration (no user data): every process on start",
     "rescue.record_rescues": "checks act_on_alerts (the nightly scan acts as the system)",
     "rescue.set_outcomes": "checks act_on_alerts (the nightly scan acts as the system)",
+    "precomputed.save_precomputed": "checks view_mart_admin (the precompute job acts as the system)",
 }
 #: Writers are named ``module.function``; the budget modules and the churn store go by these
 #: names (the mart's own writers, in data_access/mart and data_access/synth, are not here:
@@ -161,7 +162,7 @@ WRITERS = {
 _WRITER_MODULE = {"budgets/ledger.py": "budgets", "budgets/alerts.py": "budget_alerts",
                   "budgets/allocation.py": "budget_allocation",
                   "budgets/bookings.py": "budget_bookings", "budgets/seed.py": "budget_seed",
-                  "churn.py": "churn_store"}
+                  "churn.py": "churn_store", "precomputed/__init__.py": "precomputed"}
 
 
 def _writers() -> dict[str, str]:

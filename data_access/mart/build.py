@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,8 +58,11 @@ class MartWriter:
 
     def _finish(self, meta: dict[str, str]) -> None:
         rebuild_summaries(self.conn)
+        # build_id names this build: results precomputed for one mart are never served for
+        # another, even one built from the same seed in the same second.
         meta = {"schema_version": SCHEMA_VERSION,
-                "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **meta}
+                "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "build_id": uuid.uuid4().hex, **meta}
         self.conn.execute(sa.delete(schema.mart_meta))
         self.conn.execute(sa.insert(schema.mart_meta),
                           [{"key": k, "value": str(v)} for k, v in meta.items()])

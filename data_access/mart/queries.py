@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import datetime as dt
 from dataclasses import dataclass, fields
 
@@ -160,6 +162,32 @@ def load_mart_info(engine: sa.Engine) -> dict[str, str]:
     """Build facts recorded in ``mart_meta`` (source, seed, sizes, build time)."""
     frame = read_frame(engine, sa.select(s.mart_meta))
     return dict(zip(frame["key"], frame["value"], strict=True))
+
+
+#: Tables whose row counts enter the fingerprint of a mart built before ``build_id`` existed.
+_FINGERPRINT_TABLES = ("dim_subscriber", "fact_subscriber_month", "campaign", "campaign_member",
+                       "dim_channel", "fact_competitor_month")
+
+
+def load_mart_fingerprint(engine: sa.Engine) -> str:
+    """The mart's identity: ``build:<id>`` from ``mart_meta`` (every build and load writes a
+    new one), or for an older mart a hash of its ``mart_meta`` and some tables' row counts.
+
+    Precomputed results are stored under this key, so a rebuilt or reloaded mart is never
+    served another mart's results.
+    """
+    info = load_mart_info(engine)
+    if info.get("build_id"):
+        return f"build:{info['build_id']}"
+    parts = [f"{k}={v}" for k, v in sorted(info.items())]
+    with engine.connect() as conn:
+        present = sa.inspect(conn)
+        for name in _FINGERPRINT_TABLES:
+            if not present.has_table(name):
+                continue
+            table = s.MART.tables[name]
+            parts.append(f"{name}:{conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()}")
+    return "hash:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 def load_table_counts(engine: sa.Engine) -> pd.DataFrame:

@@ -28,7 +28,7 @@ _SQLITE_BUSY_MS = 15_000
 TABLE_MODULES = ("data_access.store.workorders", "data_access.store.arsenal", "data_access.store.budgets.ledger",
                  "data_access.store.intel", "data_access.store.comms", "data_access.store.campaign_plans",
                  "data_access.store.churn", "data_access.store.churn_scores",
-                 "data_access.store.groups.rescue")
+                 "data_access.store.groups.rescue", "data_access.store.precomputed.tables")
 
 
 class Money(sa.types.TypeDecorator):

@@ -33,6 +33,8 @@ from data_access.mart import groups as _groups
 from jobs import groups as _group_jobs
 from data_access.store.auth import Principal
 from data_access.store.principal import ROLES, SYSTEM_ACTOR
+from data_access.store import precomputed as _precomputed
+from jobs import precompute as _precompute
 
 R = TypeVar("R")
 TTL_SECONDS = 600
@@ -226,3 +228,47 @@ group_months = _cached(_groups.load_group_months)
 group_lines = _cached(_groups.load_lines)
 group_line_months = _cached(_groups.load_line_months)
 group_warnings = _cached(_group_jobs.judge_groups)
+
+# Results computed once per mart version (jobs.precompute), read from the workflow store
+mart_fingerprint = _cached(queries.load_mart_fingerprint)
+_WHAT = {"campaign_effect": "campaign effects", "rival_score": "rival series scores",
+         "channel_value": "channel values"}
+_WHY = {"stale": "are for another build of the mart", "absent": "are not computed for this mart yet",
+        "scope": "are not computed for your area yet"}
+#: The table whose rows say whether a kind was computed for a scope unit (None: city-wide).
+_SCOPED = {"campaign_effect": _precomputed.pre_campaign_effect, "rival_score": None,
+           "channel_value": _precomputed.pre_channel_value}
+
+
+def stored_run(kind: str) -> tuple[int | None, str]:
+    """The run of ``kind`` stored for the current mart and usable in the viewer's scope, and
+    ""; or None and the one line a page shows before computing on the click."""
+    viewer()
+    workflow = workflow_engine()
+    stored = _precomputed.stored_run(workflow, kind, mart_fingerprint())
+    usable = stored.state == "current" and (
+        _SCOPED[kind] is None or _precomputed.scope_computed(workflow, stored.run_id, _SCOPED[kind]))
+    if usable:
+        return stored.run_id, ""
+    why = _WHY["scope" if stored.state == "current" else stored.state]
+    return None, (f"Stored {_WHAT[kind]} {why} (`python -m jobs.precompute` stores them); "
+                  "computing them now.")
+
+
+def stored_campaign_effects(run_id: int) -> dict:
+    """Each campaign's stored effect in the viewer's scope (None: it has none)."""
+    viewer()
+    return _precompute.effects_from_rows(
+        _precomputed.load_campaign_effects(workflow_engine(), run_id))
+
+
+def stored_rival_scores(run_id: int, level: str):
+    """The stored rival series scores at ``level``, as the viewer may see them."""
+    viewer()
+    return _precomputed.load_rival_scores(workflow_engine(), run_id, level)
+
+
+def stored_channel_values(run_id: int, span: int):
+    """The stored ranked channels and their alerts for a ``span``-month window, viewer's scope."""
+    viewer()
+    return _precomputed.load_channel_values(workflow_engine(), run_id, span)
