@@ -93,6 +93,7 @@ def open_mart_writer(url: str | None = None, meta: dict[str, str] | None = None
         try:
             with engine.begin() as conn:
                 schema.MART.create_all(conn, checkfirst=True)
+                _create_missing_indexes(conn)
                 for table in reversed(schema.MART.sorted_tables):
                     conn.execute(sa.delete(table))
                 writer = MartWriter(conn)
@@ -125,9 +126,26 @@ def _write_duckdb_file(path: Path, meta: dict[str, str]) -> Iterator[MartWriter]
 
 
 def refresh_statistics(engine: sa.Engine) -> None:
-    """After a bulk write on PostgreSQL, refresh the planner's statistics (``ANALYZE``), so
-    the first users after a nightly load get plans made with them; DuckDB keeps its own."""
+    """After a bulk write on PostgreSQL, refresh the planner's statistics (``ANALYZE``) of every
+    mart table, summaries included, so the first users after a nightly load get plans made
+    with them; DuckDB keeps its own.
+
+    Autovacuum would analyze them too, but only after its next look (a minute or more), and
+    it records ``last_autoanalyze``; until then a first build leaves the planner without any
+    statistics (a row-count guess from the file size, 200 distinct values per column).
+    """
     if engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text("ANALYZE"))  # every table of the mart's database
+        names = ", ".join(conn.dialect.identifier_preparer.format_table(t)
+                          for t in schema.MART.sorted_tables)
+        conn.execute(sa.text(f"ANALYZE {names}"))  # names from the metadata, never from input
+
+
+def _create_missing_indexes(conn: sa.Connection) -> None:
+    """Create the indexes ``schema`` declares that a server mart made by an older version lacks
+    (``create_all`` skips tables that exist). Inside the load's transaction: readers go on."""
+    for table in schema.MART.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
