@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from analytics.kpis.drill import member_kpis
 from data_access.mart import queries
 from data_access.mart import schema
 from data_access.db import ConcertoError, create_mart_engine, read_frame
@@ -54,6 +55,17 @@ def test_breakdown_members_add_up_to_the_total(engine, level):
     totals = queries.load_monthly_totals(engine)
     summed = parts.groupby("month")["revenue"].sum()
     np.testing.assert_allclose(summed.values, totals.loc[summed.index, "revenue"].values, rtol=1e-9)
+
+
+def test_breakdown_measures_are_floats_on_every_engine(engine):
+    """The drill's analytics sum and divide the measures: PostgreSQL's numeric sums (Decimal
+    objects) once broke the member KPIs (KeyError: they were dropped as non-numeric)."""
+    months = queries.available_months(engine)[-2:]
+    channels = queries.load_breakdown(engine, "channel", months, measures=("revenue", "active_subs"))
+    assert (channels[["revenue", "active_subs"]].dtypes == "float64").all()
+    table = member_kpis(channels, ["channel_id", "channel_name", "channel_type"], "arpu",
+                        pd.Timestamp(months[-1]))
+    assert len(table) == channels["channel_id"].nunique()
 
 
 def test_channels_of_a_micro_region_add_up_to_it(engine):

@@ -83,7 +83,10 @@ class _Source:
         if unknown:
             raise ConcertoError(f"Unknown measure(s) {unknown}; choose among "
                                 f"{', '.join(s.SUMMARY_MEASURES)}")
-        return [sa.func.sum(self.table.c[m]).label(m) for m in wanted]
+        # As doubles on every engine: DuckDB hands its HUGEINT sums of counts over as float64
+        # anyway, while PostgreSQL sums bigints as numeric (slower, and Decimal objects the
+        # client converts one by one); counts stay exact far beyond any base (2**53).
+        return [sa.cast(sa.func.sum(self.table.c[m]), sa.Double).label(m) for m in wanted]
 
 
 def _source(slice_: Slice, level: str | None = None) -> _Source:
