@@ -35,8 +35,8 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def _server(bindir: Path) -> Iterator[str]:
-    datadir = Path(tempfile.mkdtemp(prefix="concerto-pg-"))
+def _server(bindir: Path, settings: dict[str, str]) -> Iterator[str]:
+    datadir = Path(tempfile.mkdtemp(prefix="concerto-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(datadir, "postgres", "postgres")
     port = _free_port()
@@ -44,6 +44,7 @@ def _server(bindir: Path) -> Iterator[str]:
                                  "--auth=trust", "-E", "UTF8"]),
                    check=True, capture_output=True)
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {datadir} -c fsync=off"
+    options += "".join(f" -c {name}={value}" for name, value in settings.items())  # last wins
     subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-l",
                                  str(datadir / "log"), "-w", "-o", options, "start"]),
                    check=True, capture_output=True)
@@ -55,12 +56,13 @@ def _server(bindir: Path) -> Iterator[str]:
         shutil.rmtree(datadir, ignore_errors=True)
 
 
-def private_server():
-    """A context manager yielding the URL of a fresh server (fsync off: for tests only).
+def private_server(settings: dict[str, str] | None = None):
+    """A context manager yielding the URL of a fresh server in a directory under /tmp (fsync
+    off unless ``settings``, server settings by name, say otherwise: for tests and benches).
 
     Raises FileNotFoundError when PostgreSQL's binaries are not installed.
     """
     bindir = _pg_bin()
     if bindir is None:
         raise FileNotFoundError("initdb")
-    return _server(bindir)
+    return _server(bindir, dict(settings or {}))
