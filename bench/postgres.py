@@ -126,13 +126,10 @@ def _database(url: str | None, keep: bool) -> Iterator[str]:
         return
     from tests.pgserver import private_server  # the tests' private server, with our settings
 
-    server = private_server(SERVER_SETTINGS)
-    if keep:
-        url = server.__enter__()  # left running on purpose: --keep
-        print(f"server kept running: {url}", flush=True)
-        yield url
-        return
-    with server as url:
+    with private_server(SERVER_SETTINGS, keep=keep) as url:
+        if keep:
+            print(f"server kept running: {url} (stop it with pg_ctl, then remove its "
+                  "directory)", flush=True)
         yield url
 
 

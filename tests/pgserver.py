@@ -35,7 +35,7 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def _server(bindir: Path, settings: dict[str, str]) -> Iterator[str]:
+def _server(bindir: Path, settings: dict[str, str], keep: bool) -> Iterator[str]:
     datadir = Path(tempfile.mkdtemp(prefix="concerto-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(datadir, "postgres", "postgres")
@@ -51,18 +51,20 @@ def _server(bindir: Path, settings: dict[str, str]) -> Iterator[str]:
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast",
-                                     "stop"]), capture_output=True)
-        shutil.rmtree(datadir, ignore_errors=True)
+        if not keep:
+            subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m",
+                                         "fast", "stop"]), capture_output=True)
+            shutil.rmtree(datadir, ignore_errors=True)
 
 
-def private_server(settings: dict[str, str] | None = None):
+def private_server(settings: dict[str, str] | None = None, *, keep: bool = False):
     """A context manager yielding the URL of a fresh server in a directory under /tmp (fsync
-    off unless ``settings``, server settings by name, say otherwise: for tests and benches).
+    off unless ``settings``, server settings by name, say otherwise: for tests and benches);
+    ``keep`` leaves it running and its directory in place at the end.
 
     Raises FileNotFoundError when PostgreSQL's binaries are not installed.
     """
     bindir = _pg_bin()
     if bindir is None:
         raise FileNotFoundError("initdb")
-    return _server(bindir, dict(settings or {}))
+    return _server(bindir, dict(settings or {}), keep)
