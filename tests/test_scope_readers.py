@@ -46,6 +46,7 @@ from data_access.mart import queries
 from data_access.store import churn_scores
 from data_access.store import scope
 from data_access.mart import series
+from data_access.mart import storage
 from data_access.mart import value
 from data_access.store.auth import SYSTEM, Forbidden, Principal
 from data_access.db import create_mart_engine
@@ -97,6 +98,7 @@ CASES: dict[str, tuple[str, Call] | str] = {
     "queries.load_mart_info": "no rows: build metadata",
     "queries.load_table_counts": ("refused", lambda c: queries.load_table_counts(c.mart)),
     "queries.load_planted_truths": ("refused", lambda c: queries.load_planted_truths(c.mart)),
+    "storage.load_table_sizes": ("refused", lambda c: storage.load_table_sizes(c.mart)),
     "queries.load_monthly_totals": ("smaller", lambda c: queries.load_monthly_totals(
         c.mart)["revenue"].sum()),
     "queries.load_market_breakdown": ("rows", lambda c: queries.load_market_breakdown(

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from data_access.mart import schema
 from data_access.db import read_frame
+from data_access.store.scope import require
 
 
 def load_table_sizes(engine: sa.Engine) -> pd.DataFrame:
@@ -16,6 +17,7 @@ def load_table_sizes(engine: sa.Engine) -> pd.DataFrame:
     before the first ``ANALYZE``), ``last_analyze`` (the last manual ANALYZE, NaT if none),
     ``table_bytes``, ``index_bytes``, ``total_bytes``. Empty on other engines.
     """
+    require("view_mart_admin", "read the mart's table sizes")
     if engine.dialect.name != "postgresql":
         return pd.DataFrame(columns=["table", "rows", "last_analyze", "table_bytes",
                                      "index_bytes", "total_bytes"])
@@ -33,6 +35,7 @@ def load_table_sizes(engine: sa.Engine) -> pd.DataFrame:
 
 def load_database_size(engine: sa.Engine) -> int | None:
     """The current database's size in bytes on PostgreSQL (None on other engines)."""
+    require("view_mart_admin", "read the mart's size")
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as conn:
