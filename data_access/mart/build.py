@@ -100,6 +100,7 @@ def open_mart_writer(url: str | None = None, meta: dict[str, str] | None = None
                 yield writer
                 writer._finish(meta)
             refresh_statistics(engine)  # the planner's statistics for the new rows
+            _drop_retired_indexes(engine)
         finally:
             engine.dispose()
 
@@ -149,3 +150,12 @@ def _create_missing_indexes(conn: sa.Connection) -> None:
         for index in table.indexes:
             index.create(conn, checkfirst=True)
 
+
+def _drop_retired_indexes(engine: sa.Engine) -> None:
+    """Drop indexes a later version replaced (every write pays for them) once the load has
+    committed: dropping locks the table, which inside the load would hold readers off."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        for name in schema.RETIRED_INDEXES:
+            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))  # names from schema.py
