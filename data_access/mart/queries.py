@@ -360,14 +360,17 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     change = (in_month(ordered, month).element - in_month(ordered, previous).element)
     measures = [in_month(m, when) for m in ("revenue", "mou", "data_mb")
                 for when in (month, previous)]
-    # The range adds nothing to the IN, but PostgreSQL uses it to read each subscriber's two
-    # months from the (subscriber_id, month) index; with the IN alone it fetched all 24 and
-    # filtered (a micro-region × channel type at 1M subscribers: 2.7 s of server CPU).
+    # For a slice's subscribers, the range adds nothing to the IN, but PostgreSQL uses it to
+    # read each one's two months from the (subscriber_id, month) index; with the IN alone it
+    # fetched all 24 and filtered (a micro-region × channel type at 1M subscribers: 2.7 s of
+    # server CPU). Not for the whole city: taken as independent of the IN, it makes the
+    # planner expect a twelfth of the rows and plan a hash table too small.
     low, high = sorted(pd.Timestamp(m).date() for m in (month, previous))
-    both_months = sa.and_(fact.c.month.in_([month, previous]), fact.c.month.between(low, high))
+    two_months = fact.c.month.in_([month, previous])
+    both_months = sa.and_(two_months, fact.c.month.between(low, high))
     if only is None:
         ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
-            both_months)
+            both_months if conditions else two_months)
         if conditions:
             ranked = ranked.where(fact.c.subscriber_id.in_(
                 sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
