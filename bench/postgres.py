@@ -91,9 +91,11 @@ def time_case(name: str, func: Callable[[], object], runs: int, server: int | No
                   statistics.median(clients), statistics.median(servers) if servers else None)
 
 
-def build(url: str, subscribers: int, months: int, server: int | None) -> dict[str, float]:
+def build(url: str, subscribers: int, months: int, server: int | None) -> dict[str, object]:
     """Build the mart at ``url`` in a child process; wall seconds, the child's CPU seconds, the
-    server's CPU seconds (COPY, summaries, ANALYZE) and the child's peak memory."""
+    server's CPU seconds (COPY, summaries, ANALYZE), the child's peak memory and the load
+    averages at the start and the end."""
+    loads = [load_average()]
     before_child = resource.getrusage(resource.RUSAGE_CHILDREN)
     before_server = tree_cpu_seconds(server) if server else 0.0
     start = time.perf_counter()
@@ -105,7 +107,7 @@ def build(url: str, subscribers: int, months: int, server: int | None) -> dict[s
             "client_cpu": (after_child.ru_utime + after_child.ru_stime
                            - before_child.ru_utime - before_child.ru_stime),
             "server_cpu": tree_cpu_seconds(server) - before_server if server else float("nan"),
-            "peak_mb": after_child.ru_maxrss / 1024}
+            "peak_mb": after_child.ru_maxrss / 1024, "loads": (*loads, load_average())}
 
 
 def _holds_mart(url: str, subscribers: int, months: int) -> bool:
@@ -145,7 +147,7 @@ def _du(path: str) -> int | None:
     return int(out.stdout.split()[0])
 
 
-def report(args: argparse.Namespace, facts: dict[str, str], built: dict[str, float] | None,
+def report(args: argparse.Namespace, facts: dict[str, str], built: dict[str, object] | None,
            timings: list[Timing], sizes, database: int, datadir: int | None,
            loads: tuple[str, str]) -> str:
     """The markdown to paste: a header, the build and size lines, the table."""
@@ -159,7 +161,8 @@ def report(args: argparse.Namespace, facts: dict[str, str], built: dict[str, flo
         lines.append(f"- build (generator → COPY → summaries → ANALYZE): **{built['wall']:.0f} s** "
                      f"wall; CPU {built['client_cpu']:.0f} s in the generator, "
                      f"{built['server_cpu']:.0f} s in the server; generator peak "
-                     f"{built['peak_mb']:,.0f} MB")
+                     f"{built['peak_mb']:,.0f} MB; load average {built['loads'][0]} at the "
+                     f"start, {built['loads'][1]} at the end")
     lines.append(f"- database size {_mb(database)}" + (
         f"; data directory {_mb(datadir)} (with WAL)" if datadir else ""))
     big = sizes.head(4)
