@@ -112,7 +112,7 @@ def _score(size: int) -> dict:
 def _step_label(step: str) -> str:
     """A score job step without its counts and month ("scoring 1,063,525 subscribers" →
     "scoring N subscribers"), so steps line up across sizes."""
-    return re.sub(r"\d{4}-\d{2}", "YYYY-MM", re.sub(r"\d[\d,]*", "N", step))
+    return re.sub(r"\d[\d,]*", "N", re.sub(r"\d{4}-\d{2}", "YYYY-MM", step))
 
 
 def _factor(values: list[float | None]) -> str:
