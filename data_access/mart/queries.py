@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
@@ -260,26 +261,89 @@ def _market_subscribers(engine: sa.Engine, slice_: Slice) -> pd.DataFrame:
     return frame.set_index("month").astype(float)
 
 
+def _one_row_per_member(source: _Source, level: str, slice_: Slice) -> bool:
+    """Whether ``source`` already holds one row per member of ``level`` and month (no GROUP BY
+    needed): channels city-wide or in one micro-region, and enterprise groups."""
+    slice_ = scoped(slice_)
+    if level == "group":
+        return source.table is s.sum_group_month
+    if level != "channel":
+        return False
+    return source.table is s.sum_channel_month or (
+        source.table is s.sum_region_channel_month and slice_.micro_region is not None)
+
+
+def _member_select(level: str, months: list[dt.date], slice_: Slice,
+                   measures: tuple[str, ...] | None, members: Sequence[object] | None
+                   ) -> tuple[sa.Select, _Source, list[sa.ColumnElement]]:
+    if level not in LEVELS:
+        raise ConcertoError(f"Unknown drill level {level!r}; choose one of "
+                            f"{', '.join(LEVELS)}")
+    source = _source(slice_, level)
+    if level not in source.columns:
+        raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this "
+                            "filter.")
+    keys = source.columns[level]
+    month = source.table.c.month
+    conditions = [*source.conditions, month.in_(months)]
+    if members is not None:  # the level's identifying column (id or name) among these
+        conditions.append(keys[0].in_(list(members)))
+    if _one_row_per_member(source, level, slice_):
+        wanted = measures or s.SUMMARY_MEASURES
+        source.sums(wanted)  # refuses unknown measures with the usual message
+        statement = sa.select(*keys, month, *[source.table.c[m] for m in wanted])
+    else:
+        statement = sa.select(*keys, month, *source.sums(measures)).group_by(*keys, month)
+    return statement.select_from(source.joined).where(*conditions), source, keys
+
+
 def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
-                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None
-                   ) -> pd.DataFrame:
+                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None,
+                   *, members: Sequence[object] | None = None) -> pd.DataFrame:
     """Measures per member of ``level`` (one row per member and month) for the given months.
 
     The level's identifying columns come first (e.g. ``channel_id, channel_name, channel_type``),
-    then ``month`` and the summed measures (all of them, or just ``measures``).
+    then ``month`` and the summed measures (all of them, or just ``measures``). ``members``
+    keeps only those members (values of the first identifying column: ids for channels and
+    groups, names otherwise).
     """
-    if level not in LEVELS:
-        raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
-    source = _source(slice_, level)
-    if level not in source.columns:
-        raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
-    keys = source.columns[level]
+    statement, _, keys = _member_select(level, months, slice_, measures, members)
+    frame = read_frame(engine, statement.order_by(*keys, statement.selected_columns.month))
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame
+
+
+def load_drill_members(engine: sa.Engine, level: str, months: list[dt.date],
+                       history: list[dt.date], slice_: Slice = Slice(),
+                       measures: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """What ranking a drill level needs: every member seen in ``history``, with its rows for
+    ``months`` only (a few months, not the whole history).
+
+    Rows and order are :func:`load_breakdown`'s for ``months``, except that a member with no
+    row in ``months`` (seen only earlier in ``history``) has one row with ``month`` NaT and
+    measures NaN, in its place in the key order; so the members are exactly those of
+    ``load_breakdown(level, history, …)``. ``first_month`` (on every row) is the earliest
+    month any member has in ``history``: the start of the window
+    :func:`analytics.kpis.drill.member_expected` would have seen over all of them.
+    """
+    rows, source, keys = _member_select(level, months, slice_, measures, None)
+    rows = rows.subquery("needed")
     month = source.table.c.month
-    statement = (sa.select(*keys, month, *source.sums(measures)).select_from(source.joined)
-                 .where(*source.conditions, month.in_(months))
-                 .group_by(*keys, month).order_by(*keys, month))
+    seen = (sa.select(*keys, sa.func.min(month).label("first_month"))
+            .select_from(source.joined).where(*source.conditions, month.in_(history))
+            .group_by(*keys).subquery("seen"))
+    first = sa.select(sa.func.min(seen.c.first_month)).scalar_subquery()
+    ident = keys[0].name
+    statement = (
+        sa.select(*[seen.c[k.name] for k in keys],
+                  *[c for c in rows.c if c.name not in {k.name for k in keys}],
+                  first.label("first_month"))
+        .select_from(seen.outerjoin(rows, seen.c[ident] == rows.c[ident]))
+        .order_by(*[seen.c[k.name] for k in keys], rows.c.month)
+    )
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
+    frame["first_month"] = pd.to_datetime(frame["first_month"])
     return frame
 
 

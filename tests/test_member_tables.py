@@ -1,0 +1,113 @@
+"""The drill's member tables and subscriber rows read from summaries equal the direct reading."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
+import pytest
+
+from analytics.kpis.drill import SPECS, history_months, measures_for, member_expected, rank_members
+from data_access.db import create_mart_engine
+from data_access.mart import queries
+from data_access.mart.queries import Slice
+from pages.sections import drilldown
+
+#: KPIs a member table ranks by (market share is per region only: read as before).
+KPIS = sorted(k for k in SPECS if k != "market_share")
+SLICES = {"city": Slice(), "branch": Slice(branch="Xiangzhou"),
+          "micro-region": Slice(micro_region="Gongbei"),
+          "channel type": Slice(channel_type="social_outlet")}
+
+
+@pytest.fixture
+def engine(variant_mart: str):
+    engine = create_mart_engine(variant_mart, read_only=True)
+    yield engine
+    engine.dispose()
+
+
+def _whole_history_table(engine, level, slice_, kpi, month) -> pd.DataFrame:
+    """The member table as the drill built it before: every member's 25 months, ranked, then
+    expected values for all of them."""
+    keys = drilldown._KEYS[level][0]
+    history = [m.date() for m in history_months(pd.Timestamp(month))]
+    frame = queries.load_breakdown(engine, level, history, slice_, measures_for(kpi))
+    table = rank_members(frame, keys, kpi, pd.Timestamp(month))
+    expected = member_expected(frame, keys, kpi, pd.Timestamp(month))
+    return table.merge(expected, on=keys, how="left")
+
+
+def _shown_table(engine, level, slice_, kpi, month):
+    return drilldown.member_rows(
+        level, slice_, kpi, month, drill_members=partial(queries.load_drill_members, engine),
+        breakdown=partial(queries.load_breakdown, engine),
+        market_breakdown=partial(queries.load_market_breakdown, engine))
+
+
+@pytest.mark.parametrize("level, where", [("channel", "city"), ("channel", "branch"),
+                                          ("channel", "micro-region"),
+                                          ("channel", "channel type"), ("group", "city"),
+                                          ("group", "branch")])
+def test_capped_member_tables_equal_the_head_of_the_whole_history_table(engine, level, where,
+                                                                        monkeypatch):
+    monkeypatch.setattr(drilldown, "MEMBER_CAP", 5)  # far fewer than the members
+    months = queries.available_months(engine)
+    for month in (months[-1], months[3]):  # a long history, and one shorter than 5 months
+        for kpi in KPIS:
+            whole = _whole_history_table(engine, level, SLICES[where], kpi, month)
+            shown, total = _shown_table(engine, level, SLICES[where], kpi, month)
+            assert total == len(whole) > 5, (kpi, month)
+            pd.testing.assert_frame_equal(shown, whole.head(5), check_dtype=False,
+                                          check_exact=True, obj=f"{kpi} {month}")
+
+
+def test_an_uncapped_member_table_lists_every_member(engine, monkeypatch):
+    monkeypatch.setattr(drilldown, "MEMBER_CAP", 100_000)
+    month = queries.available_months(engine)[-1]
+    whole = _whole_history_table(engine, "channel", Slice(), "arpu", month)
+    shown, total = _shown_table(engine, "channel", Slice(), "arpu", month)
+    assert total == len(shown) == len(whole)
+    pd.testing.assert_frame_equal(shown, whole, check_dtype=False, check_exact=True)
+
+
+@pytest.fixture
+def gappy_mart(duck_mart: str, tmp_path) -> str:
+    """A copy of the test mart whose channel and group summaries have gaps: a third of the
+    members have rows only between a year and four months ago (none in the months ranking
+    reads), the rest opened three months ago (a history shorter than the level's)."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    path = tmp_path / "gappy.duckdb"
+    shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
+    url = f"duckdb:///{path}"
+    engine = create_mart_engine(url)
+    months = queries.available_months(engine)
+    with engine.begin() as conn:
+        for table, key in (("sum_channel_month", "channel_id"), ("sum_group_month", "group_id")):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} % 3 = 0 "
+                                 "AND (month >= :late OR month < :early)"),
+                         {"late": months[-4], "early": months[-12]})
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} % 3 <> 0 AND month < :m"),
+                         {"m": months[-3]})
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("level", ["channel", "group"])
+def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, level,
+                                                                  monkeypatch):
+    monkeypatch.setattr(drilldown, "MEMBER_CAP", 5)
+    engine = create_mart_engine(gappy_mart, read_only=True)
+    try:
+        month = queries.available_months(engine)[-1]
+        for kpi in KPIS:
+            whole = _whole_history_table(engine, level, Slice(), kpi, month)
+            shown, total = _shown_table(engine, level, Slice(), kpi, month)
+            assert total == len(whole)
+            pd.testing.assert_frame_equal(shown, whole.head(5), check_dtype=False,
+                                          check_exact=True, obj=kpi)
+    finally:
+        engine.dispose()
