@@ -111,3 +111,116 @@ def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, le
                                           check_exact=True, obj=kpi)
     finally:
         engine.dispose()
+
+
+# ── Subscriber rows: the merge of sum_top_fallers_month against the fact grouped on a click ──
+
+REGIONS = {"city": Slice(), "branch": Slice(branch="Xiangzhou"),
+           "micro-region": Slice(micro_region="Gongbei")}
+
+
+def _rows_both_ways(engine, monkeypatch, month, previous, slice_, order_by, limit):
+    """(rows as the subscriber step reads them, rows from the fact grouped on the click), and
+    whether the summary answered."""
+    taken = []
+    with monkeypatch.context() as patch:
+        real = queries._ranked_from_summary
+        patch.setattr(queries, "_ranked_from_summary",
+                      lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+        fast = queries.load_subscriber_rows(engine, month, previous, slice_, order_by=order_by,
+                                            limit=limit)
+    with monkeypatch.context() as patch:
+        patch.setattr(queries, "_summary_answers", lambda *args: False)
+        direct = queries.load_subscriber_rows(engine, month, previous, slice_,
+                                              order_by=order_by, limit=limit)
+    return fast, direct, bool(taken) and taken[0] is not None
+
+
+@pytest.fixture(params=["a", "b", "postgresql"])
+def any_engine(request: pytest.FixtureRequest):
+    """The test mart of each generator variant on DuckDB, and variant a on PostgreSQL."""
+    name = {"a": "duck_mart", "b": "duck_mart_b", "postgresql": "pg_mart"}[request.param]
+    url = request.getfixturevalue(name)
+    engine = create_mart_engine(url, read_only=url.startswith("duckdb"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("where", sorted(REGIONS))
+@pytest.mark.parametrize("order_by", sorted(queries.SUBSCRIBER_ORDER))
+def test_top_subscribers_from_the_summary_equal_the_fact_grouped(any_engine, monkeypatch,
+                                                                 where, order_by):
+    engine = any_engine
+    months = queries.available_months(engine)
+    for month, previous in ((months[-1], months[-2]), (months[1], months[0])):
+        for limit in (500, 40):
+            fast, direct, summarised = _rows_both_ways(engine, monkeypatch, month, previous,
+                                                       REGIONS[where], order_by, limit)
+            assert summarised and len(direct) > 0
+            pd.testing.assert_frame_equal(fast, direct, check_exact=True)
+
+
+@pytest.fixture
+def small_top_mart(duck_mart: str, tmp_path, monkeypatch) -> str:
+    """A copy of the test mart whose sum_top_fallers_month keeps 7 subscribers per
+    micro-region (fewer than most regions' subscribers), so merges cross the cut."""
+    import shutil
+
+    from data_access.mart import schema, summaries
+
+    path = tmp_path / "top7.duckdb"
+    shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
+    url = f"duckdb:///{path}"
+    engine = create_mart_engine(url)
+    with engine.begin() as conn:
+        summaries.rebuild_top_fallers(conn, keep=7)
+    engine.dispose()
+    monkeypatch.setattr(schema, "TOP_FALLERS", 7)
+    return url
+
+
+@pytest.mark.parametrize("order_by", sorted(queries.SUBSCRIBER_ORDER))
+def test_a_merge_of_cut_rankings_equals_the_whole_ranking(small_top_mart, monkeypatch,
+                                                          order_by):
+    engine = create_mart_engine(small_top_mart, read_only=True)
+    try:
+        months = queries.available_months(engine)
+        for slice_ in REGIONS.values():
+            fast, direct, summarised = _rows_both_ways(engine, monkeypatch, months[-1],
+                                                       months[-2], slice_, order_by, 7)
+            assert summarised and len(fast) == 7
+            pd.testing.assert_frame_equal(fast, direct, check_exact=True)
+            more, direct, summarised = _rows_both_ways(engine, monkeypatch, months[-1],
+                                                       months[-2], slice_, order_by, 8)
+            assert not summarised  # more rows than the summary keeps: read from the fact
+            pd.testing.assert_frame_equal(more, direct, check_exact=True)
+    finally:
+        engine.dispose()
+
+
+def test_what_the_summary_cannot_answer_is_read_from_the_fact(engine, monkeypatch):
+    months = queries.available_months(engine)
+    month, previous = months[-1], months[-2]
+    calls = []
+    monkeypatch.setattr(queries, "_ranked_from_summary", lambda *a, **k: calls.append(a))
+    for kwargs in ({"slice_": Slice(channel_type="social_outlet")}, {"only": "churned"},
+                   {"limit": 501}, {"previous": months[-3]}):
+        queries.load_subscriber_rows(engine, month, kwargs.pop("previous", previous), **kwargs)
+    assert calls == []
+
+
+def test_a_mart_without_the_summary_reads_the_fact(duck_mart, tmp_path):
+    import shutil
+
+    import sqlalchemy as sa
+
+    path = tmp_path / "old.duckdb"
+    shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
+    engine = create_mart_engine(f"duckdb:///{path}")
+    months = queries.available_months(engine)
+    before = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=30)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE sum_top_fallers_month"))
+    after = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=30)
+    engine.dispose()
+    pd.testing.assert_frame_equal(before, after, check_exact=True)

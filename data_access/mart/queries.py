@@ -12,6 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access.mart import schema as s
+from data_access.mart.summaries import month_before, month_pair_columns
 from data_access.db import ConcertoError, read_frame
 from data_access.store.scope import require, reveal_numbers, scoped
 
@@ -371,6 +372,39 @@ def masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
 SUBSCRIBER_MOVEMENTS = {"new": "new 新入网", "churned": "churned 离网"}
 
 
+def _summary_answers(slice_: Slice, only: str | None, limit: int, month: dt.date,
+                     previous: dt.date) -> bool:
+    """Whether ``sum_top_fallers_month`` holds the answer: a region-only slice (city, branch,
+    micro-region), no new/churned filter, at most ``TOP_FALLERS`` rows, against the month
+    before."""
+    return (only is None and set(slice_.active()) <= {"branch", "micro_region"}
+            and 0 < limit <= s.TOP_FALLERS
+            and pd.Timestamp(previous).date() == month_before(pd.Timestamp(month).date()))
+
+
+def _ranked_from_summary(engine: sa.Engine, month: dt.date, slice_: Slice, order_by: str,
+                         limit: int) -> sa.Subquery | None:
+    """The first ``limit`` subscribers by change as a merge of the micro-regions' top rows
+    in ``sum_top_fallers_month`` (None when the mart has no rows there for ``month``: built
+    before the table existed, or a month it does not cover)."""
+    top, region = s.sum_top_fallers_month, s.dim_region
+    try:
+        covered = read_frame(engine, sa.select(top.c.month).where(top.c.month == month)
+                             .limit(1))
+    except sa.exc.DBAPIError:  # a mart built before the table existed
+        return None
+    if covered.empty:
+        return None
+    conditions = [top.c.month == month, top.c.order_key == SUBSCRIBER_ORDER[order_by]]
+    regional = region_conditions(slice_)
+    if regional:
+        conditions.append(top.c.region_id.in_(sa.select(region.c.region_id).where(*regional)))
+    names = [f"{m}_{when}" for m in s.FALLER_ORDERS for when in ("now", "before")]
+    return (sa.select(top.c.subscriber_id, *[top.c[n] for n in names], top.c.change)
+            .where(*conditions).order_by(top.c.change, top.c.subscriber_id).limit(limit)
+            .subquery("ranked"))
+
+
 def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
                          slice_: Slice = Slice(), *, order_by: str = "revenue",
                          only: str | None = None, limit: int = 500) -> pd.DataFrame:
@@ -412,34 +446,31 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     elif only == "churned":  # as the summaries count churned_subs: the churn month
         conditions.append(sub.c.churn_month == month)
 
-    def in_month(name: str, which: dt.date) -> sa.Label:
-        return sa.func.coalesce(sa.func.sum(sa.case((fact.c.month == which, fact.c[name]))),
-                                0.0).label(f"{name}_{'now' if which == month else 'before'}")
-
     # Rank on one key first (the fact grouped by subscriber), then describe the few winners.
-    ordered = SUBSCRIBER_ORDER[order_by]
-    change = (in_month(ordered, month).element - in_month(ordered, previous).element)
-    measures = [in_month(m, when) for m in ("revenue", "mou", "data_mb")
-                for when in (month, previous)]
-    if only is None:
-        ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
-            fact.c.month.in_([month, previous]))
-        if conditions:
-            ranked = ranked.where(fact.c.subscriber_id.in_(
-                sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
-        key = fact.c.subscriber_id
-    else:
-        # Every new or churned number, billed in the two months or not (a churner may have
-        # no bill last month on a real extract): its months' figures or zero.
-        members = sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions) \
-            .subquery("members")
-        ranked = sa.select(members.c.subscriber_id, *measures, change.label("change")) \
-            .select_from(members.outerjoin(fact, sa.and_(
-                fact.c.subscriber_id == members.c.subscriber_id,
-                fact.c.month.in_([month, previous]))))
-        key = members.c.subscriber_id
-    ranked = (ranked.group_by(key).order_by(sa.literal_column("change"), key).limit(limit)
-              .subquery("ranked"))
+    ranked = (_ranked_from_summary(engine, month, slice_, order_by, limit)
+              if _summary_answers(slice_, only, limit, month, previous) else None)
+    if ranked is None:
+        measures, changes = month_pair_columns(month, previous)
+        change = changes[SUBSCRIBER_ORDER[order_by]]
+        if only is None:
+            ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
+                fact.c.month.in_([month, previous]))
+            if conditions:
+                ranked = ranked.where(fact.c.subscriber_id.in_(
+                    sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
+            key = fact.c.subscriber_id
+        else:
+            # Every new or churned number, billed in the two months or not (a churner may have
+            # no bill last month on a real extract): its months' figures or zero.
+            members = sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions) \
+                .subquery("members")
+            ranked = sa.select(members.c.subscriber_id, *measures, change.label("change")) \
+                .select_from(members.outerjoin(fact, sa.and_(
+                    fact.c.subscriber_id == members.c.subscriber_id,
+                    fact.c.month.in_([month, previous]))))
+            key = members.c.subscriber_id
+        ranked = (ranked.group_by(key).order_by(sa.literal_column("change"), key).limit(limit)
+                  .subquery("ranked"))
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     movement = ([sa.literal(SUBSCRIBER_MOVEMENTS[only], sa.String).label("movement")]
                 if only else [])
