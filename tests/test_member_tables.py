@@ -224,3 +224,15 @@ def test_a_mart_without_the_summary_reads_the_fact(duck_mart, tmp_path):
     after = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=30)
     engine.dispose()
     pd.testing.assert_frame_equal(before, after, check_exact=True)
+
+
+def test_a_capped_table_says_how_many_more_and_how_to_narrow(app_as, monkeypatch):
+    monkeypatch.setattr(drilldown, "MEMBER_CAP", 5)
+    at = app_as("analyst")
+    at.query_params["drill"] = "micro_region:Gongbei"
+    at.run()
+    assert not at.exception, at.exception
+    shown = at.dataframe(key="sandbox_table_1_channel").value
+    assert len(shown) == 5
+    notes = " ".join(c.value for c in at.caption)
+    assert "more are not listed" in notes and "Pick a channel type first" in notes

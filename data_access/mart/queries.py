@@ -197,7 +197,12 @@ def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
     require("view_mart_admin", "read the mart's table counts")
     rows = []
     with engine.connect() as conn:
+        present = sa.inspect(conn)
         for table in s.MART.sorted_tables:
+            if not present.has_table(table.name):  # a mart built before the table existed
+                rows.append({"table": table.name, "rows": 0,
+                             "about": "absent: built by a newer version; rebuild the mart"})
+                continue
             count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             rows.append({"table": table.name, "rows": int(count), "about": table.comment or ""})
     return pd.DataFrame(rows)

@@ -96,6 +96,9 @@ MEMBER_CAP = 200
 #: Levels whose members run into thousands (ranked on a few months, history for those shown);
 #: the others have at most a few dozen members and read their whole history at once.
 _MANY = frozenset({"channel", "group"})
+#: What a reader may pick first to see fewer members of a long level.
+_NARROWERS = {"branch": "a branch", "micro_region": "a micro-region",
+              "channel_type": "a channel type"}
 
 
 def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> tuple[pd.DataFrame, int]:
@@ -191,11 +194,11 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
                  f"down come first, biggest first; then the rest")
     else:
         order = f"ranked by how much each moved {meta.label}"
-    st.caption(f"{total} members, {order} (contributions add up to the total change). "
+    st.caption(f"{total:,} members, {order} (contributions add up to the total change). "
                "Click a row to drill into it.")
-    if total > len(table):
-        narrow = ("a micro-region or a channel type" if level == "channel"
-                  else "a branch or a micro-region")
+    if total > len(table):  # only levels of thousands of members (see MEMBER_CAP)
+        narrow = " or ".join(_NARROWERS[lvl] for lvl in next_levels(slice_, kpi)
+                             if lvl in _NARROWERS) or "a smaller area"
         st.caption(f"Showing the {len(table)} that moved it most; {total - len(table):,} more "
                    f"are not listed (their contributions are in the total). Pick {narrow} "
                    "first to see them.")
