@@ -283,12 +283,10 @@ def _member_select(level: str, months: list[dt.date], slice_: Slice,
                    measures: tuple[str, ...] | None, members: Sequence[object] | None
                    ) -> tuple[sa.Select, _Source, list[sa.ColumnElement]]:
     if level not in LEVELS:
-        raise ConcertoError(f"Unknown drill level {level!r}; choose one of "
-                            f"{', '.join(LEVELS)}")
+        raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
     source = _source(slice_, level)
     if level not in source.columns:
-        raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this "
-                            "filter.")
+        raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
     keys = source.columns[level]
     month = source.table.c.month
     conditions = [*source.conditions, month.in_(months)]
