@@ -2,7 +2,9 @@
 
     python -m bench.sandbox [--subscribers 1000000] [--months 24] [--runs 7] [--rebuild]
 
-Prints each figure and writes the section between the markers in bench/RESULTS.md.
+Prints each figure and writes the section between the markers in bench/RESULTS.md: every
+query the sandbox makes, then the five-step drill company → branch → micro-region → channel →
+number as the page makes it (each step's queries and analytics, and their sum).
 Timings are medians over ``--runs`` runs after one warm-up, in one process on a read-only
 engine (what the app does); peak memory is the process's maximum resident set.
 """
