@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from analytics.formatting import MISSING, column_label, format_change, format_share, format_value
-from analytics.kpis.drill import history_months, measures_for, member_expected, rank_members
+from analytics.kpis.drill import (history_months, measures_for, member_expected,
+                                  months_needed, rank_members)
 from analytics.kpis.registry import REGISTRY
 from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from data_access.store import scope
@@ -87,33 +88,62 @@ def next_levels(slice_: Slice, kpi: str) -> list[str]:
     return levels + [SUBSCRIBERS]
 
 
-def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
-    """Members' KPI, change, contribution and expected value (cached per mart version: the
-    city-wide channel table costs ~160 ms of analytics at 1M subscribers, and every widget
-    click reruns the page)."""
+#: Rows a member table shows at most. A city's 6,666 channels (a micro-region's ~1,200) are
+#: more than anyone reads or the page renders quickly; the first 200 by |contribution| carry
+#: most of the change, and their history and expected values cost time by the 200, not by
+#: the level's size. Contributions are still computed over every member.
+MEMBER_CAP = 200
+#: Levels whose members run into thousands (ranked on a few months, history for those shown);
+#: the others have at most a few dozen members and read their whole history at once.
+_MANY = frozenset({"channel", "group"})
+#: What a reader may pick first to see fewer members of a long level.
+_NARROWERS = {"branch": "a branch", "micro_region": "a micro-region",
+              "channel_type": "a channel type"}
+
+
+def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> tuple[pd.DataFrame, int]:
+    """The shown members' KPI, change, contribution and expected value, and how many members
+    the level has (cached per mart version: every widget click reruns the page)."""
     return _member_table(cache.view_key(), level, slice_, kpi, month)
 
 
 @st.cache_data(ttl=cache.TTL_SECONDS, max_entries=128, show_spinner=False)
 def _member_table(view: tuple[object, ...], level: str, slice_: Slice, kpi: str,
-                  month: dt.date) -> pd.DataFrame:
+                  month: dt.date) -> tuple[pd.DataFrame, int]:
     # ``view`` (URL, file version, viewer) is in the key: never stale, never another's rows.
     with scope.acting_as(view[-1]):  # the body may run outside the script's context
-        return _member_rows(level, slice_, kpi, month)
+        return member_rows(level, slice_, kpi, month)
 
 
-def _member_rows(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
-    months = [m.date() for m in history_months(pd.Timestamp(month))]
+def member_rows(level: str, slice_: Slice, kpi: str, month: dt.date, *,
+                drill_members=cache.drill_members, breakdown=cache.breakdown,
+                market_breakdown=cache.market_breakdown) -> tuple[pd.DataFrame, int]:
+    """The member table the drill shows (at most ``MEMBER_CAP`` rows, in ranking order) and
+    the number of members ranked. The loaders are the cached ones unless given (the bench
+    passes the queries themselves)."""
+    when = pd.Timestamp(month)
+    history = [m.date() for m in history_months(when)]
     keys, _ = _KEYS[level]
-    if kpi == "market_share":
-        frame = cache.market_breakdown(level, months, slice_)
-    else:
-        frame = cache.breakdown(level, months, slice_, measures_for(kpi))
-    table = rank_members(frame, keys, kpi, pd.Timestamp(month))
+    if kpi == "market_share" or level not in _MANY:
+        frame = (market_breakdown(level, history, slice_) if kpi == "market_share"
+                 else breakdown(level, history, slice_, measures_for(kpi)))
+        table = rank_members(frame, keys, kpi, when)
+        if table.empty:
+            return table, 0
+        return table.merge(member_expected(frame, keys, kpi, when), on=keys, how="left"), \
+            len(table)
+    # Rank every member on the months ranking reads, then read history for those shown.
+    needed = [m.date() for m in months_needed(when)]
+    frame = drill_members(level, needed, history, slice_, measures_for(kpi))
+    table = rank_members(frame.drop(columns="first_month"), keys, kpi, when)
     if table.empty:
-        return table
-    expected = member_expected(frame, keys, kpi, pd.Timestamp(month))
-    return table.merge(expected, on=keys, how="left")
+        return table, 0
+    shown = table.head(MEMBER_CAP)
+    ident = keys[0]
+    past = breakdown(level, history, slice_, measures_for(kpi),
+                     members=tuple(shown[ident].tolist()))
+    expected = member_expected(past, keys, kpi, when, start=frame["first_month"].min())
+    return shown.merge(expected, on=keys, how="left"), len(table)
 
 
 def _heading(name: str) -> str:
@@ -153,7 +183,7 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
 def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int,
                  prefix: str = "sandbox") -> Step | None:
     """One ranked table; returns the member the user clicked."""
-    table = _members(level, slice_, kpi, month)
+    table, total = _members(level, slice_, kpi, month)
     if table.empty:
         st.info("Nothing to break down here for this month. Pick another level or go back up.")
         return None
@@ -164,8 +194,14 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
                  f"down come first, biggest first; then the rest")
     else:
         order = f"ranked by how much each moved {meta.label}"
-    st.caption(f"{len(table)} members, {order} (contributions add up to the total change). "
+    st.caption(f"{total:,} members, {order} (contributions add up to the total change). "
                "Click a row to drill into it.")
+    if total > len(table):  # only levels of thousands of members (see MEMBER_CAP)
+        narrow = " or ".join(_NARROWERS[lvl] for lvl in next_levels(slice_, kpi)
+                             if lvl in _NARROWERS) or "a smaller area"
+        st.caption(f"Showing the {len(table)} that moved it most; {total - len(table):,} more "
+                   f"are not listed (their contributions are in the total). Pick {narrow} "
+                   "first to see them.")
     event = st.dataframe(
         _display(table, level, kpi), hide_index=True, on_select="rerun",
         selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
