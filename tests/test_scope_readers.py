@@ -95,7 +95,6 @@ CASES: dict[str, tuple[str, Call] | str] = {
     "queries.load_region_table": ("rows", lambda c: queries.load_region_table(c.mart)),
     "queries.load_plan_names": "no rows: the plan catalogue",
     "queries.load_mart_info": "no rows: build metadata",
-    "queries.load_mart_fingerprint": "no rows: the build id (or a hash of metadata and counts)",
     "queries.load_table_counts": ("refused", lambda c: queries.load_table_counts(c.mart)),
     "queries.load_planted_truths": ("refused", lambda c: queries.load_planted_truths(c.mart)),
     "queries.load_monthly_totals": ("smaller", lambda c: queries.load_monthly_totals(
