@@ -1,6 +1,6 @@
 """Benchmark: first render after sign-in and drill clicks in Chromium — wall and server CPU.
 
-    python -m bench.clicks [--mart .data/mart.duckdb] [--runs 5] [--before REF]
+    python -m bench.clicks [--mart .data/mart.duckdb] [--runs 5] [--warmup 1] [--before REF]
                            [--pages sandbox,microregion]
 
 Starts the app on the mart (a temporary workflow store with the demo users) and, in a fresh
@@ -17,8 +17,9 @@ With ``--before REF`` the same runs go first against that commit's app (exported
 fragment, so the table shows whole-page reruns beside fragment reruns on one machine.
 
 Each figure is the median, min and max over ``--runs`` runs (the first run meets cold
-caches); beside the wall time stands the server process's CPU time (from /proc) per action,
-and the machine's load average before and after each app's runs. Prints a table; writes
+caches; ``--warmup`` sessions before them are not counted); beside the wall time stand the
+time until the server's last script run ended, the server process's CPU time (from /proc)
+per action, and the machine's load average before and after each app's runs. Prints a table; writes
 nothing (the figures to keep are taken on quiet cores).
 """
 
@@ -34,7 +35,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from bench.pages import _WATCH, cpu_seconds
+from bench.pages import cpu_seconds
 from data_access.db import DEFAULT_MART_PATH
 from tests.browser_support import (APP_IDLE, NAV_LINK, NAV_MORE, PASSWORD, ROOT, STALE, STATUS,
                                    VIEWPORT, launch_chromium, running_app, settle)
@@ -46,23 +47,39 @@ PAGES = {"sandbox": ("sandbox", "Operations sandbox"),
          "microregion": ("micro", "Micro-region management")}
 
 
+# Records every change of the app's script state with its time, so a run that starts and
+# ends between two polls is still seen, and the end of the server's last run is known.
+_WATCH = """() => {
+  window.__runs = window.__runs || [];
+  if (window.__watching) return;
+  window.__watching = true;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => window.__runs.push(
+      [app.getAttribute('data-test-script-state'), performance.now()]))
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
 def _done(selector: str) -> str:
-    """A page function: a script run happened, none is going on, and ``selector`` is drawn."""
-    return f"""() => window.__runs.some(s => s !== 'notRunning')
+    """A page function: a script run happened, none is going on, and ``selector`` is drawn;
+    returns [now, when the last script run ended]."""
+    return f"""() => window.__runs.some(([s]) => s !== 'notRunning')
       && document.querySelector('{APP_IDLE}') && !document.querySelector('{STATUS}, {STALE}')
-      && document.querySelector('{selector}') && performance.now()"""
+      && document.querySelector('{selector}')
+      && [performance.now(), Math.max(...window.__runs.filter(([s]) => s === 'notRunning')
+                                                   .map(([, t]) => t))]"""
 
 
-def _timed(page, pid: int, action, selector: str) -> tuple[float, float]:
-    """Wall seconds from ``action`` until ``selector`` is drawn and the page settled, and
-    the server's CPU seconds meanwhile."""
+def _timed(page, pid: int, action, selector: str) -> tuple[float, float, float]:
+    """Wall seconds from ``action`` until ``selector`` is drawn and the page settled, the
+    server's CPU seconds meanwhile, and wall seconds until its last script run ended."""
     page.evaluate(_WATCH)
     started = page.evaluate("() => { window.__runs = []; return performance.now(); }")
     cpu = cpu_seconds(pid)
     action()
-    ended = page.wait_for_function(_done(selector), timeout=SETTLE_S * 1000,
-                                   polling="raf").json_value()
-    return (ended - started) / 1000, cpu_seconds(pid) - cpu
+    ended, ran = page.wait_for_function(_done(selector), timeout=SETTLE_S * 1000,
+                                        polling="raf").json_value()
+    return (ended - started) / 1000, cpu_seconds(pid) - cpu, (ran - started) / 1000
 
 
 def _table(prefix: str, depth: int) -> str:
@@ -75,7 +92,7 @@ def _click_row(page, prefix: str, depth: int):
 
 
 def _session(chromium, url: str, pid: int, pages: list[str],
-             figures: dict[str, list[tuple[float, float]]]) -> None:
+             figures: dict[str, list[tuple[float, float, float]]]) -> None:
     """One signed-in session: sign in, then the drill clicks on each page."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
@@ -107,16 +124,18 @@ def _session(chromium, url: str, pid: int, pages: list[str],
         context.close()
 
 
-def _measure(root: Path, mart: Path, runs: int, pages: list[str]) -> dict:
+def _measure(root: Path, mart: Path, runs: int, warmup: int, pages: list[str]) -> dict:
     from playwright.sync_api import sync_playwright
 
-    figures: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    figures: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-clicks-") as folder, \
             running_app(f"duckdb:///{mart}", f"sqlite:///{folder}/workflow.sqlite",
                         Path(folder) / "server.log", root=root) as server, \
             sync_playwright() as p:
         chromium = launch_chromium(p)
+        for _ in range(warmup):
+            _session(chromium, server.url, server.process.pid, pages, defaultdict(list))
         for run in range(runs):
             _session(chromium, server.url, server.process.pid, pages, figures)
             print(f"  run {run + 1}: " + ", ".join(
@@ -143,6 +162,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mart", default=str(DEFAULT_MART_PATH))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted sessions first")
     parser.add_argument("--before", default=None, help="a commit whose app runs first")
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated url paths")
     args = parser.parse_args()
@@ -154,14 +174,17 @@ def main() -> int:
                 if args.before else []) + [("this tree", ROOT)]
         for label, root in apps:
             print(f"{label}: {root}", flush=True)
-            results[label] = _measure(root, mart, args.runs, pages)
+            results[label] = _measure(root, mart, args.runs, args.warmup, pages)
     print(f"\nMeasured on {os.cpu_count()} cores, Python {platform.python_version()}, Chromium "
           f"headless, mart {mart.name} ({mart.stat().st_size / 2**20:,.0f} MB), {args.runs} "
-          "run(s) per app, a fresh signed-in session per run, as the executive.")
+          f"run(s) per app after {args.warmup} uncounted, a fresh signed-in session per run, "
+          "as the executive.")
     print("Wall: median (min–max) seconds from the click until the next table is drawn and "
-          "the page settled; CPU: the server's median CPU seconds per action.\n")
-    print("| action | app | wall s | server CPU s | load average before → after |")
-    print("| --- | --- | ---: | ---: | --- |")
+          "the page settled; script: median seconds until the server's last script run "
+          "ended (the rest is the browser drawing); CPU: the server's median CPU seconds per "
+          "action.\n")
+    print("| action | app | wall s | script s | server CPU s | load average before → after |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
     actions = list(dict.fromkeys(a for r in results.values() for a in r["figures"]))
     for action in actions:
         for label, result in results.items():
@@ -169,8 +192,9 @@ def main() -> int:
             if not values:
                 continue
             (start, end) = result["load"]
-            print(f"| {action} | {label} | {_spread([w for w, _ in values])} | "
-                  f"{statistics.median(c for _, c in values):.2f} | "
+            print(f"| {action} | {label} | {_spread([w for w, _, _ in values])} | "
+                  f"{statistics.median(r for _, _, r in values):.2f} | "
+                  f"{statistics.median(c for _, c, _ in values):.2f} | "
                   f"{start[0]:.2f} → {end[0]:.2f} |")
     return 0
 

@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis.drill import kpi_expected
 from analytics.kpis.registry import REGISTRY, kpi_cards
 from analytics.kpis.tree import TREE_IDENTITIES, revenue_bridge, tree_for
 from pages.common import cache
@@ -39,7 +38,7 @@ drilldown.start_path_from_url("sandbox")
 st.session_state.setdefault(KPI_STATE, "revenue")
 
 monthly = cache.monthly_totals(scope.region_slice).loc[:month]
-render_cards(kpi_cards(monthly, month), kpi_expected(monthly, month))
+render_cards(kpi_cards(monthly, month), cache.expected_kpis(scope.region_slice, month))
 kpi = st.session_state[KPI_STATE]
 orderview.response_strip(cache.workflow_engine(), principal(), scope.branch, scope.micro_region)
 drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kpi))
