@@ -9,8 +9,8 @@ browser session per run, as the executive:
 - sign-in: open the sandbox's link (``/?kpi=revenue``), click "Sign in" → the page settled
   with the drill's first table drawn (the first render after sign-in);
 - on each page: a row of the drill's first table → the next level's table drawn and the
-  page settled; a row of that one → the level below; the top breadcrumb → the first table
-  again.
+  page settled; a row of that one → the level below; the level picker's "subscribers" →
+  the subscriber rows; the top breadcrumb → the first table again.
 
 With ``--before REF`` the same runs go first against that commit's app (exported with
 ``git archive`` into a temporary folder), e.g. the commit before the drill became a
@@ -116,6 +116,12 @@ def _session(chromium, url: str, pid: int, pages: list[str],
                 figures[f"{name}: row click, level {depth} → {depth + 1}"].append(
                     _timed(page, pid, _click_row(page, prefix, depth), _table(prefix, depth + 1)))
                 settle(page)
+            rows = page.locator(f'[class*="st-key-{prefix}_level_2"] button').filter(
+                has_text="subscribers")
+            figures[f"{name}: level picker → subscriber rows"].append(_timed(
+                page, pid, rows.click,
+                f'.st-key-{prefix}_subscribers [data-testid="stDataFrameResizable"]'))
+            settle(page)
             top = page.locator(f".st-key-{prefix}_crumb_top button")
             figures[f"{name}: top breadcrumb → level 0"].append(
                 _timed(page, pid, top.click, _table(prefix, 0)))

@@ -57,6 +57,10 @@ def section(key: str | None = None) -> Callable[[_F], _F]:
 
 def rerun(keys: Sequence[str]) -> None:
     """From a widget callback: rerun the fragments named ``keys`` (no-op when empty, so the
-    interaction's default rerun happens: its own fragment, or the whole app outside one)."""
+    interaction's default rerun happens: its own fragment, or the whole app outside one).
+
+    Streamlit stops the callback's run, finishes it (with a full garbage collection) and
+    then runs the fragments: call this only when a fragment besides the widget's own must
+    rerun."""
     if keys:
         st.rerun(scope=list(dict.fromkeys(keys)))

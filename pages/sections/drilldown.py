@@ -249,26 +249,31 @@ def _geography(path: list[Step]) -> list[Step]:
     return [s for s in path if s.level in ("branch", "micro_region")]
 
 
-def move_path(prefix: str, steps: list[Step], follow: Sequence[str] = (),
-              follow_geography: Sequence[str] = ()) -> None:
+def move_path(prefix: str, steps: list[Step], section: str | None = None,
+              follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> None:
     """Move the drill path (a widget callback: it runs before the next script run starts).
 
     The path goes to session state and to the URL's ``drill`` parameter here, so whatever
     runs next (the drill's own fragment, or the whole page: ``start_path_from_url`` finds
-    the URL is this session's own write) reads the moved path. Then the fragments named in
-    ``follow`` rerun, and those in ``follow_geography`` too when the branch or micro-region
-    reached changed (the map's outline); with neither, the interaction's default rerun.
+    the URL is this session's own write) reads the moved path. When the drill is the
+    fragment ``section``, the fragments named in ``follow`` rerun with it, and those in
+    ``follow_geography`` too when the branch or micro-region reached changed (the map's
+    outline). Otherwise the interaction's default rerun happens (the drill's fragment, or
+    the whole page outside one): a keyed rerun from a callback costs Streamlit a second,
+    empty script run (and its garbage collection, ~0.1 s here) before the real one.
     """
     before = st.session_state.get(f"{prefix}_path", [])
     set_path(prefix, steps)
     urlstate.write("drill", _encode(steps))
     moved_area = _geography(before) != _geography(steps)
-    fragments.rerun([*follow, *(follow_geography if moved_area else ())])
+    others = [*follow, *(follow_geography if moved_area else ())]
+    if section is not None and others:
+        fragments.rerun([section, *others])
 
 
 def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
-                 prefix: str, levels_filter=None, *, follow: Sequence[str] = (),
-                 follow_geography: Sequence[str] = ()) -> Slice:
+                 prefix: str, levels_filter=None, *, section: str | None = None,
+                 follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> Slice:
     """Breadcrumbs, a level picker, the ranked table (click to go deeper), subscriber rows
     and the ledger. The path lives in session state and in the URL. Returns the slice shown.
 
@@ -277,7 +282,8 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
     ``scope_label`` the page passed for an unfiltered view.
 
     A click that moves the path (a row, a breadcrumb) moves it in its callback
-    (:func:`move_path`, with ``follow`` and ``follow_geography``), before anything reruns.
+    (:func:`move_path`, with ``section``, ``follow`` and ``follow_geography``), before
+    anything reruns.
     """
     try:
         base = scope.scoped(base)
@@ -290,7 +296,7 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
     path: list[Step] = st.session_state.setdefault(state, [])
 
     def go(steps: list[Step]) -> None:
-        move_path(prefix, steps, follow, follow_geography)
+        move_path(prefix, steps, section, follow, follow_geography)
 
     crumbs = st.container(horizontal=True)
     # A breadcrumb to where one already is does nothing (no callback, no rerun of others).
@@ -345,7 +351,8 @@ def drill_section(base: Slice, scope_label: str, kpi: str, month: dt.date, previ
     if prefix not in _SECTIONS:
         _SECTIONS[prefix] = fragments.section(key=section_key(prefix))(render_drill)
     _SECTIONS[prefix](base, scope_label, kpi, month, previous, prefix,
-                      follow=(section_key(prefix), *follow), follow_geography=follow_geography)
+                      section=section_key(prefix), follow=follow,
+                      follow_geography=follow_geography)
 
 
 def reset_on_scope_change(prefix: str, scope_key: tuple) -> None:
