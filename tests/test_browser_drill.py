@@ -59,8 +59,9 @@ def _first_table(page, depth: int):
 
 def test_two_row_clicks_drill_two_levels_and_a_reload_keeps_the_path(journey: Journey):
     """Each row click reruns the drill fragment alone; the path moves in the click's callback,
-    so the breadcrumbs show both steps, the URL's ``drill`` carries both, and a reload (a new
-    session: sign in again) draws the same path from the URL."""
+    so the breadcrumbs show both steps, the URL's ``drill`` carries both, the browser's back
+    and forward move along them, and a reload (a new session: sign in again) draws the same
+    path from the URL."""
     page, expect = journey.page, journey.expect
     journey.sign_in("exec", "executive", "?kpi=revenue")  # a parameter keeps the sandbox
     for depth in (0, 1):
@@ -78,6 +79,16 @@ def test_two_row_clicks_drill_two_levels_and_a_reload_keeps_the_path(journey: Jo
         expect(crumb).to_contain_text(step.partition(":")[2])  # members named by their value
     expect(page.locator(".st-key-sandbox_crumb_2")).to_have_count(0)
     labels = [crumb.text_content() for crumb in crumbs]
+
+    page.go_back()  # the browser's back: the whole page reruns from the URL, one step up
+    journey.step("back")
+    expect(page.locator(".st-key-sandbox_crumb_1")).to_have_count(0)
+    expect(crumbs[0]).to_have_text(labels[0])
+    expect(page).not_to_have_url(_TWO_STEPS)
+    expect(page).to_have_url(re.compile(r"[?&]drill=[^&]+"))
+    page.go_forward()
+    journey.step("forward")
+    expect(crumbs[1]).to_have_text(labels[1])
 
     page.reload()  # a new session: signed out, the URL still holds the path
     _sign_in(page, "exec", "executive")
