@@ -1,7 +1,7 @@
 """Benchmark: first render after sign-in and drill clicks in Chromium — wall and server CPU.
 
     python -m bench.clicks [--mart .data/mart.duckdb] [--runs 5] [--warmup 1] [--before REF]
-                           [--pages sandbox,microregion]
+                           [--pages sandbox,microregion] [--env NAME=VALUE ...]
 
 Starts the app on the mart (a temporary workflow store with the demo users) and, in a fresh
 browser session per run, as the executive:
@@ -130,14 +130,15 @@ def _session(chromium, url: str, pid: int, pages: list[str],
         context.close()
 
 
-def _measure(root: Path, mart: Path, runs: int, warmup: int, pages: list[str]) -> dict:
+def _measure(root: Path, mart: Path, runs: int, warmup: int, pages: list[str],
+             env: dict[str, str]) -> dict:
     from playwright.sync_api import sync_playwright
 
     figures: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-clicks-") as folder, \
             running_app(f"duckdb:///{mart}", f"sqlite:///{folder}/workflow.sqlite",
-                        Path(folder) / "server.log", root=root) as server, \
+                        Path(folder) / "server.log", root=root, extra_env=env) as server, \
             sync_playwright() as p:
         chromium = launch_chromium(p)
         for _ in range(warmup):
@@ -171,7 +172,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="uncounted sessions first")
     parser.add_argument("--before", default=None, help="a commit whose app runs first")
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated url paths")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="for the app server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     mart = Path(args.mart).resolve()
     pages = [name for name in args.pages.split(",") if name in PAGES]
     results = {}
@@ -180,11 +184,11 @@ def main() -> int:
                 if args.before else []) + [("this tree", ROOT)]
         for label, root in apps:
             print(f"{label}: {root}", flush=True)
-            results[label] = _measure(root, mart, args.runs, args.warmup, pages)
+            results[label] = _measure(root, mart, args.runs, args.warmup, pages, env)
     print(f"\nMeasured on {os.cpu_count()} cores, Python {platform.python_version()}, Chromium "
           f"headless, mart {mart.name} ({mart.stat().st_size / 2**20:,.0f} MB), {args.runs} "
           f"run(s) per app after {args.warmup} uncounted, a fresh signed-in session per run, "
-          "as the executive.")
+          "as the executive." + (f" Server environment: {args.env}." if args.env else ""))
     print("Wall: median (min–max) seconds from the click until the next table is drawn and "
           "the page settled; script: median seconds until the server's last script run "
           "ended (the rest is the browser drawing); CPU: the server's median CPU seconds per "
