@@ -35,6 +35,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from bench.pages import cpu_seconds
 from data_access.db import DEFAULT_MART_PATH
 from tests.browser_support import (APP_IDLE, NAV_LINK, NAV_MORE, PASSWORD, ROOT, STALE, STATUS,
@@ -110,7 +112,13 @@ def _session(chromium, url: str, pid: int, pages: list[str],
                 link = page.locator(f'{NAV_LINK}[href="{url}/{name}"]')
                 if not link.is_visible():
                     page.locator(NAV_MORE).click()
-                _timed(page, pid, link.click, _table(prefix, 0))  # not measured: a page switch
+                link.click()  # a page switch, not measured
+                try:
+                    page.wait_for_selector(_table(prefix, 0), timeout=SETTLE_S * 1000)
+                except PlaywrightTimeout:
+                    figures[f"{name}: page did not open (session skipped)"].append((0, 0, 0))
+                    print(f"  /{name} did not draw its drill at {page.url}", flush=True)
+                    continue
             settle(page)
             for depth in (0, 1):
                 figures[f"{name}: row click, level {depth} → {depth + 1}"].append(
