@@ -56,10 +56,15 @@ def test_capped_member_tables_equal_the_head_of_the_whole_history_table(engine, 
     for month in (months[-1], months[3]):  # a long history, and one shorter than 5 months
         for kpi in KPIS:
             whole = _whole_history_table(engine, level, SLICES[where], kpi, month)
-            shown, total = _shown_table(engine, level, SLICES[where], kpi, month)
-            assert total == len(whole) > 5, (kpi, month)
-            pd.testing.assert_frame_equal(shown, whole.head(5), check_dtype=False,
+            everyone, total = _shown_table(engine, level, SLICES[where], kpi, month)
+            assert total == len(whole) == len(everyone) > 5, (kpi, month)
+            pd.testing.assert_frame_equal(everyone.head(5), whole.head(5), check_dtype=False,
                                           check_exact=True, obj=f"{kpi} {month}")
+            # below the rows shown: every member still ranked alike, no expected value read
+            pd.testing.assert_frame_equal(everyone.drop(columns="expected"),
+                                          whole.drop(columns="expected"), check_dtype=False,
+                                          check_exact=True, obj=f"{kpi} {month}")
+            assert everyone["expected"].iloc[5:].isna().all()
 
 
 def test_an_uncapped_member_table_lists_every_member(engine, monkeypatch):
@@ -105,9 +110,9 @@ def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, le
         month = queries.available_months(engine)[-1]
         for kpi in KPIS:
             whole = _whole_history_table(engine, level, Slice(), kpi, month)
-            shown, total = _shown_table(engine, level, Slice(), kpi, month)
-            assert total == len(whole)
-            pd.testing.assert_frame_equal(shown, whole.head(5), check_dtype=False,
+            everyone, total = _shown_table(engine, level, Slice(), kpi, month)
+            assert total == len(whole) == len(everyone)
+            pd.testing.assert_frame_equal(everyone.head(5), whole.head(5), check_dtype=False,
                                           check_exact=True, obj=kpi)
     finally:
         engine.dispose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,7 +18,7 @@ from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, S
 from data_access.store import scope
 from data_access.store.auth import Forbidden
 from pages.common import cache
-from pages.common import urlstate
+from pages.common import fragments, urlstate
 from pages.common.cards import STATUS_BADGE
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
@@ -118,9 +120,10 @@ def _member_table(view: tuple[object, ...], level: str, slice_: Slice, kpi: str,
 def member_rows(level: str, slice_: Slice, kpi: str, month: dt.date, *,
                 drill_members=cache.drill_members, breakdown=cache.breakdown,
                 market_breakdown=cache.market_breakdown) -> tuple[pd.DataFrame, int]:
-    """The member table the drill shows (at most ``MEMBER_CAP`` rows, in ranking order) and
-    the number of members ranked. The loaders are the cached ones unless given (the bench
-    passes the queries themselves)."""
+    """Every member ranked, in ranking order, and how many there are. Expected values are
+    given to the first ``MEMBER_CAP`` (the rows the drill shows; those further down have
+    NaN, and the CSV export lists them all). The loaders are the cached ones unless given
+    (the bench passes the queries themselves)."""
     when = pd.Timestamp(month)
     history = [m.date() for m in history_months(when)]
     keys, _ = _KEYS[level]
@@ -143,7 +146,7 @@ def member_rows(level: str, slice_: Slice, kpi: str, month: dt.date, *,
     past = breakdown(level, history, slice_, measures_for(kpi),
                      members=tuple(shown[ident].tolist()))
     expected = member_expected(past, keys, kpi, when, start=frame["first_month"].min())
-    return shown.merge(expected, on=keys, how="left"), len(table)
+    return table.merge(expected, on=keys, how="left"), len(table)
 
 
 def _heading(name: str) -> str:
@@ -180,10 +183,25 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
     return shown
 
 
-def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int,
-                 prefix: str = "sandbox") -> Step | None:
-    """One ranked table; returns the member the user clicked."""
-    table, total = _members(level, slice_, kpi, month)
+def _row_steps(table: pd.DataFrame, level: str) -> list[Step]:
+    """The step each row of a ranked table drills into, in the table's order."""
+    keys, name = _KEYS[level]
+    values = (table[_ID[level]].astype(int).tolist() if level in _ID
+              else table[keys[0]].astype(str).tolist())
+    return [Step(level, v, str(n)) for v, n in zip(values, table[name], strict=True)]
+
+
+def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, path: list[Step],
+                 prefix: str = "sandbox", on_pick: Callable[[list[Step]], None] | None = None,
+                 ) -> Step | None:
+    """One ranked table; returns the member the user clicked.
+
+    With ``on_pick`` a click moves the path in the table's selection callback, before any
+    script runs (see :func:`render_drill`): ``on_pick`` gets the path one step deeper.
+    """
+    depth = len(path)
+    everyone, total = _members(level, slice_, kpi, month)
+    table = everyone.head(MEMBER_CAP)
     if table.empty:
         st.info("Nothing to break down here for this month. Pick another level or go back up.")
         return None
@@ -202,21 +220,30 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
         st.caption(f"Showing the {len(table)} that moved it most; {total - len(table):,} more "
                    f"are not listed (their contributions are in the total). Pick {narrow} "
                    "first to see them.")
+    key = f"{prefix}_table_{depth}_{level}"
+    steps = _row_steps(table, level)
     event = st.dataframe(
-        _display(table, level, kpi), hide_index=True, on_select="rerun",
-        selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
+        _display(table, level, kpi), hide_index=True,
+        on_select=(functools.partial(_picked, key, path, steps, on_pick) if on_pick
+                   else "rerun"),
+        selection_mode="single-row", key=key,
         column_config={_heading(LEVELS[level]): st.column_config.TextColumn(width="medium")},
     )
-    st.download_button("Download this table (CSV)",
-                       table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+    st.download_button(f"Download all {total:,} members (CSV)" if total > len(table) else
+                       "Download this table (CSV)",
+                       everyone.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
-    if not rows:
-        return None
-    chosen = table.iloc[rows[0]]
-    keys, name = _KEYS[level]
-    value = int(chosen[_ID[level]]) if level in _ID else str(chosen[keys[0]])
-    return Step(level, value, str(chosen[name]))
+    return steps[rows[0]] if rows and rows[0] < len(steps) else None
+
+
+def _picked(key: str, path: list[Step], steps: list[Step],
+            on_pick: Callable[[list[Step]], None]) -> None:
+    """A ranked table's selection callback: drill into the row picked."""
+    event = st.session_state.get(key)
+    rows = event.selection.rows if event is not None else []
+    if rows and rows[0] < len(steps):
+        on_pick([*path, steps[rows[0]]])
 
 
 def start_path_from_url(prefix: str) -> None:
@@ -257,14 +284,45 @@ def unit_label(base: Slice, fallback: str = CITY) -> str:
     return fallback
 
 
+def _geography(path: list[Step]) -> list[Step]:
+    return [s for s in path if s.level in ("branch", "micro_region")]
+
+
+def move_path(prefix: str, steps: list[Step], section: str | None = None,
+              follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> None:
+    """Move the drill path (a widget callback: it runs before the next script run starts).
+
+    The path goes to session state and to the URL's ``drill`` parameter here, so whatever
+    runs next (the drill's own fragment, or the whole page: ``start_path_from_url`` finds
+    the URL is this session's own write) reads the moved path. When the drill is the
+    fragment ``section``, the fragments named in ``follow`` rerun with it, and those in
+    ``follow_geography`` too when the branch or micro-region reached changed (the map's
+    outline). Otherwise the interaction's default rerun happens (the drill's fragment, or
+    the whole page outside one): a keyed rerun from a callback costs Streamlit a second,
+    empty script run (and its garbage collection, ~0.1 s here) before the real one.
+    """
+    before = st.session_state.get(f"{prefix}_path", [])
+    set_path(prefix, steps)
+    urlstate.write("drill", _encode(steps))
+    moved_area = _geography(before) != _geography(steps)
+    others = [*follow, *(follow_geography if moved_area else ())]
+    if section is not None and others:
+        fragments.rerun([section, *others])
+
+
 def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
-                 prefix: str, levels_filter=None) -> Slice:
+                 prefix: str, levels_filter=None, *, section: str | None = None,
+                 follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> Slice:
     """Breadcrumbs, a level picker, the ranked table (click to go deeper), subscriber rows
     and the ledger. The path lives in session state and in the URL. Returns the slice shown.
 
     The drill starts at the viewer's own level: a branch manager's first table lists their
     branch's micro-regions, and the first breadcrumb names their region, whatever
     ``scope_label`` the page passed for an unfiltered view.
+
+    A click that moves the path (a row, a breadcrumb) moves it in its callback
+    (:func:`move_path`, with ``section``, ``follow`` and ``follow_geography``), before
+    anything reruns.
     """
     try:
         base = scope.scoped(base)
@@ -275,13 +333,18 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
         scope_label = unit_label(base, scope_label)
     state = f"{prefix}_path"
     path: list[Step] = st.session_state.setdefault(state, [])
+
+    def go(steps: list[Step]) -> None:
+        move_path(prefix, steps, section, follow, follow_geography)
+
     crumbs = st.container(horizontal=True)
-    if crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top"):
-        path = []
+    # A breadcrumb to where one already is does nothing (no callback, no rerun of others).
+    crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top",
+                  on_click=go if path else None, args=([],) if path else None)
     for i, step in enumerate(path):
-        if crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}"):
-            path = path[: i + 1]
-    st.session_state[state] = path
+        deeper = i + 1 < len(path)
+        crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}",
+                      on_click=go if deeper else None, args=(path[: i + 1],) if deeper else None)
     urlstate.write("kpi", kpi)
     urlstate.write("drill", _encode(path))
     current = path_slice(base, path)
@@ -301,11 +364,34 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
         if picked is not None:
             render_ledger(picked, prefix)
     else:
-        chosen = render_level(level, current, kpi, month, len(path), prefix)
-        if chosen is not None:
-            st.session_state[state] = [*path, chosen]
-            st.rerun()
+        render_level(level, current, kpi, month, path, prefix, on_pick=go)
     return current
+
+
+_SECTIONS: dict[str, Callable[..., Slice]] = {}
+
+
+def section_key(prefix: str) -> str:
+    """The key of a page's drill fragment (``st.rerun(scope=[...])`` names it)."""
+    return f"{prefix}_drill_section"
+
+
+def drill_section(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
+                  prefix: str, *, follow: Sequence[str] = (),
+                  follow_geography: Sequence[str] = ()) -> None:
+    """:func:`render_drill` as a fragment of its own: a click inside the drill (a row, a
+    breadcrumb, another breakdown, a subscriber, the ledger) reruns the drill, not the page.
+
+    When the path moves, the fragments in ``follow`` rerun with it (what the page draws
+    from the path: the micro-region page's localiser), and those in ``follow_geography``
+    when the branch or micro-region reached changed (the map's outline). Everything else
+    on the page (cards, KPI tree) does not depend on the path and stays as drawn.
+    """
+    if prefix not in _SECTIONS:
+        _SECTIONS[prefix] = fragments.section(key=section_key(prefix))(render_drill)
+    _SECTIONS[prefix](base, scope_label, kpi, month, previous, prefix,
+                      section=section_key(prefix), follow=follow,
+                      follow_geography=follow_geography)
 
 
 def reset_on_scope_change(prefix: str, scope_key: tuple) -> None:
