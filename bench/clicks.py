@@ -26,6 +26,7 @@ nothing (the figures to keep are taken on quiet cores).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import platform
 import statistics
@@ -38,6 +39,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.pages import cpu_seconds
+from bench.results import record_section
 from data_access.db import DEFAULT_MART_PATH
 from tests.browser_support import (APP_IDLE, NAV_LINK, NAV_MORE, PASSWORD, ROOT, STALE, STATUS,
                                    VIEWPORT, launch_chromium, running_app, settle)
@@ -182,6 +184,8 @@ def main() -> int:
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated url paths")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="for the app server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false")
+    parser.add_argument("--record", default=None, metavar="NAME",
+                        help="also write the table as section clicks-NAME of bench/RESULTS.md")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     mart = Path(args.mart).resolve()
@@ -193,16 +197,18 @@ def main() -> int:
         for label, root in apps:
             print(f"{label}: {root}", flush=True)
             results[label] = _measure(root, mart, args.runs, args.warmup, pages, env)
-    print(f"\nMeasured on {os.cpu_count()} cores, Python {platform.python_version()}, Chromium "
-          f"headless, mart {mart.name} ({mart.stat().st_size / 2**20:,.0f} MB), {args.runs} "
-          f"run(s) per app after {args.warmup} uncounted, a fresh signed-in session per run, "
-          "as the executive." + (f" Server environment: {args.env}." if args.env else ""))
-    print("Wall: median (min–max) seconds from the click until the next table is drawn and "
-          "the page settled; script: median seconds until the server's last script run "
-          "ended (the rest is the browser drawing); CPU: the server's median CPU seconds per "
-          "action.\n")
-    print("| action | app | wall s | script s | server CPU s | load average before → after |")
-    print("| --- | --- | ---: | ---: | ---: | --- |")
+    lines = [
+        f"Measured {dt.date.today()} on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, Chromium headless, mart {mart.name} "
+        f"({mart.stat().st_size / 2**20:,.0f} MB), {args.runs} run(s) per app after "
+        f"{args.warmup} uncounted, a fresh signed-in session per run, as the executive."
+        + (f" Server environment: {args.env}." if args.env else ""),
+        "Wall: median (min–max) seconds from the click until the next table is drawn and "
+        "the page settled; script: median seconds until the server's last script run "
+        "ended (the rest is the browser drawing); CPU: the server's median CPU seconds per "
+        "action.", "",
+        "| action | app | wall s | script s | server CPU s | load average before → after |",
+        "| --- | --- | ---: | ---: | ---: | --- |"]
     actions = list(dict.fromkeys(a for r in results.values() for a in r["figures"]))
     for action in actions:
         for label, result in results.items():
@@ -210,10 +216,14 @@ def main() -> int:
             if not values:
                 continue
             (start, end) = result["load"]
-            print(f"| {action} | {label} | {_spread([w for w, _, _ in values])} | "
-                  f"{statistics.median(r for _, _, r in values):.2f} | "
-                  f"{statistics.median(c for _, c, _ in values):.2f} | "
-                  f"{start[0]:.2f} → {end[0]:.2f} |")
+            lines.append(f"| {action} | {label} | {_spread([w for w, _, _ in values])} | "
+                         f"{statistics.median(r for _, _, r in values):.2f} | "
+                         f"{statistics.median(c for _, c, _ in values):.2f} | "
+                         f"{start[0]:.2f} → {end[0]:.2f} |")
+    print("\n" + "\n".join(lines))
+    if args.record:
+        record_section(f"clicks-{args.record}", "## Sign-in and drill clicks (issue 16)",
+                       "\n".join(lines), "Run `python -m bench.clicks [--mart M] --record NAME`.")
     return 0
 
 
