@@ -69,6 +69,8 @@ table, config = readable_table(alert_rows(listed), {"raised_at": "time", "impact
                                labels=ALERT_LABELS)
 config["Score 评分"] = st.column_config.ProgressColumn("Score 评分", min_value=0.0, max_value=1.0,
                                                      format="%.2f")
+# Not a fragment: the dispatch button a pick reveals changes alerts this table and the counts
+# above show, so the whole page reruns.
 picked = st.dataframe(table, hide_index=True, column_config=config, placeholder=MISSING,
                       on_select="rerun", selection_mode="single-row", key="alerts_table")
 shown = listed

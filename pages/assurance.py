@@ -10,7 +10,7 @@ from analytics.formatting import column_label, format_month, format_value
 from data_access.db import ConcertoError
 from data_access.store import scope
 from jobs.assurance import raise_assurance_alerts
-from pages.common import cache
+from pages.common import cache, fragments
 from pages.common.csvexport import csv_bytes
 from pages.common.empty import require_mart
 from pages.common.filters import current
@@ -62,30 +62,38 @@ if found.empty:
     st.stop()
 
 st.subheader("Findings 稽核发现")
-chosen = st.multiselect("Checks 检查项", list(CHECKS), default=list(CHECKS),
-                        format_func=CHECKS.get, key="assurance_checks")
-shown = found[found["check"].isin(chosen)]
-table = pd.DataFrame({
-    column_label("number"): shown["number"],
-    column_label("check"): shown["check"].map(CHECKS),
-    column_label("amount"): shown["amount"].map(lambda v: format_value(v, "yuan")),
-    column_label("first_month"): shown["first_month"].map(format_month),
-    column_label("months"): shown["months"],
-    column_label("branch"): shown["branch"],
-    column_label("micro_region"): shown["micro_region"],
-    column_label("plan_name"): shown["plan_name"],
-    column_label("detail"): shown["detail"],
-})
-event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
-                     selection_mode="single-row", key="assurance_findings")
-picked = event.selection.rows if event is not None else []
-if picked and picked[0] < len(shown):
-    open_customer_button(shown["subscriber_id"].iloc[picked[0]], key="assurance_open_customer")
-else:
-    st.caption("Click a finding's row to open that line's customer view 客户视图.")
-st.download_button("Download the findings (CSV)",
-                   csv_bytes(shown.drop(columns=["subscriber_id"]).rename(columns=column_label)),
-                   "revenue_assurance.csv", "text/csv", key="assurance_csv")
+
+
+@fragments.section()
+def findings_table(found: pd.DataFrame) -> None:
+    """Filtering the checks or picking a finding reruns this section, not the checks above."""
+    chosen = st.multiselect("Checks 检查项", list(CHECKS), default=list(CHECKS),
+                            format_func=CHECKS.get, key="assurance_checks")
+    shown = found[found["check"].isin(chosen)]
+    table = pd.DataFrame({
+        column_label("number"): shown["number"],
+        column_label("check"): shown["check"].map(CHECKS),
+        column_label("amount"): shown["amount"].map(lambda v: format_value(v, "yuan")),
+        column_label("first_month"): shown["first_month"].map(format_month),
+        column_label("months"): shown["months"],
+        column_label("branch"): shown["branch"],
+        column_label("micro_region"): shown["micro_region"],
+        column_label("plan_name"): shown["plan_name"],
+        column_label("detail"): shown["detail"],
+    })
+    event = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key="assurance_findings")
+    picked = event.selection.rows if event is not None else []
+    if picked and picked[0] < len(shown):
+        open_customer_button(shown["subscriber_id"].iloc[picked[0]], key="assurance_open_customer")
+    else:
+        st.caption("Click a finding's row to open that line's customer view 客户视图.")
+    st.download_button("Download the findings (CSV)",
+                       csv_bytes(shown.drop(columns=["subscriber_id"]).rename(columns=column_label)),
+                       "revenue_assurance.csv", "text/csv", key="assurance_csv")
+
+
+findings_table(found)
 
 if who.can("act_on_alerts"):
     st.caption("Raise the largest findings of each check as alerts now (the nightly job does "

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analytics.campaigns.effect import BREAKDOWNS, budget_burn, participant_breakdown, uplift_by
 from analytics.formatting import format_value
-from pages.common import cache
+from pages.common import cache, fragments
 from data_access.db import ConcertoError
 from pages.sections import campaign_view as view
 from pages.common.empty import require_mart
@@ -108,16 +108,25 @@ st.caption("The mart records each participant's cost, not when it was paid: it i
 view.csv_button(burn, "Download budget burn (CSV)", f"campaign_{picked}_burn.csv")
 
 st.markdown("**Participants 参与用户**")
-by = st.segmented_control("Break down by", list(BREAKDOWNS), default="branch",
-                          format_func=BREAKDOWNS.get, key="campaigns_breakdown") or "branch"
-show_table(participant_breakdown(panel, by), {"cost": "yuan", "subscribers": "subs"},
-           key="campaigns_participant_breakdown")
-members = cache.campaign_participants(picked)
-st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
-           + ("" if who.sees_full_numbers else "Numbers are masked for your role."))
-member = show_table(members, {"cost": "yuan"}, key="campaigns_members", select=True,
-                    csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))
-if member is None:
-    st.caption("Click a member's row to open their customer view 客户视图.")
-else:
-    open_customer_button(members["subscriber_id"].iloc[member], key="campaigns_open_customer")
+
+
+@fragments.section()
+def participants(panel: pd.DataFrame, picked: int, full_numbers: bool) -> None:
+    """Another breakdown or a picked member reruns this section, not the campaign's effect
+    estimates and charts above."""
+    by = st.segmented_control("Break down by", list(BREAKDOWNS), default="branch",
+                              format_func=BREAKDOWNS.get, key="campaigns_breakdown") or "branch"
+    show_table(participant_breakdown(panel, by), {"cost": "yuan", "subscribers": "subs"},
+               key="campaigns_participant_breakdown")
+    members = cache.campaign_participants(picked)
+    st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
+               + ("" if full_numbers else "Numbers are masked for your role."))
+    member = show_table(members, {"cost": "yuan"}, key="campaigns_members", select=True,
+                        csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))
+    if member is None:
+        st.caption("Click a member's row to open their customer view 客户视图.")
+    else:
+        open_customer_button(members["subscriber_id"].iloc[member], key="campaigns_open_customer")
+
+
+participants(panel, picked, who.sees_full_numbers)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analytics import channels as channel_eval
 from analytics.formatting import MISSING, format_day, format_value
-from pages.common import cache
+from pages.common import cache, fragments
 from data_access.store import channel_orders
 from data_access.db import ConcertoError
 from pages.sections import channel_view as view
@@ -80,6 +80,19 @@ with alert_tab:
                 st.success(f"{added} new alert(s) recorded; the Alerts page and the nightly "
                            "dispatch pick them up.")
 
+@fragments.section()
+def low_use_numbers(low: pd.DataFrame, channel_id: int) -> None:
+    """Picking a number reruns this table only, not the channel evaluation above it."""
+    picked = show_table(low, {"revenue": "yuan_per_sub", "mou": "min", "data_mb": "mb",
+                              "activated_on": "day"}, key="channels_low_use",
+                        csv=("Download the low-use numbers (CSV)",
+                             f"channel_{channel_id}_low_use.csv"), select=True)
+    if picked is None:
+        st.caption("Click a number's row to open its customer view 客户视图.")
+    else:
+        open_customer_button(low["subscriber_id"].iloc[picked], key="channels_open_customer")
+
+
 with channel_tab:
     flagged = list(dict.fromkeys(every_alert["channel_id"].astype(int)))
     order = flagged + [c for c in ranked["channel_id"].astype(int) if c not in flagged]
@@ -112,13 +125,5 @@ with channel_tab:
     low = cache.channel_low_use(channel_id, months)
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
-            picked = show_table(low, {"revenue": "yuan_per_sub", "mou": "min", "data_mb": "mb",
-                                      "activated_on": "day"}, key="channels_low_use",
-                                csv=("Download the low-use numbers (CSV)",
-                                     f"channel_{channel_id}_low_use.csv"), select=True)
-            if picked is None:
-                st.caption("Click a number's row to open its customer view 客户视图.")
-            else:
-                open_customer_button(low["subscriber_id"].iloc[picked],
-                                     key="channels_open_customer")
+            low_use_numbers(low, channel_id)
     view.order_form(workflow, who, row, mine)

@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis.drill import kpi_expected
 from analytics.kpis.registry import REGISTRY, kpi_cards
 from analytics.kpis.tree import TREE_IDENTITIES, revenue_bridge, tree_for
 from pages.common import cache
@@ -11,7 +10,7 @@ from pages.common import filters, urlstate
 from pages.sections import drilldown, orderview
 from pages.common.cards import KPI_STATE, render_cards, tree_table, tree_waterfall
 from pages.common.empty import require_mart
-from pages.common.kpimap import render_kpi_map
+from pages.common import kpimap
 from pages.common.session import principal
 from pages.common.plaintext import plain  # the URL's text shown as text
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
@@ -39,7 +38,7 @@ drilldown.start_path_from_url("sandbox")
 st.session_state.setdefault(KPI_STATE, "revenue")
 
 monthly = cache.monthly_totals(scope.region_slice).loc[:month]
-render_cards(kpi_cards(monthly, month), kpi_expected(monthly, month))
+render_cards(kpi_cards(monthly, month), cache.expected_kpis(scope.region_slice, month))
 kpi = st.session_state[KPI_STATE]
 orderview.response_strip(cache.workflow_engine(), principal(), scope.branch, scope.micro_region)
 drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kpi))
@@ -48,7 +47,7 @@ drilldown.reset_on_scope_change("sandbox", (scope.branch, scope.micro_region, kp
 left, right = st.columns([3, 2])
 with left:
     st.subheader(f"Map: {REGISTRY[kpi].label}")
-    render_kpi_map(kpi, month, scope.micro_region, "sandbox")
+    kpimap.map_section(kpi, month, scope.micro_region, "sandbox")  # reruns with the drill
 with right:
     st.subheader(f"KPI tree 指标树: {REGISTRY[kpi].label}")
     tree = tree_for(kpi, monthly.loc[month], monthly.iloc[-2])
@@ -67,7 +66,9 @@ with right:
                                nodes.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                                f"kpi_tree_{kpi}.csv", "text/csv")
 
-# ── Drill: chart → table → ledger ──
+# ── Drill: chart → table → ledger ── (a click in it reruns the drill, and the map when the
+# area drilled into changes; cards and tree do not depend on the path)
 st.subheader(f"Drill-down 下钻: {REGISTRY[kpi].label}")
-drilldown.render_drill(scope.region_slice, scope.scope_label, kpi, scope.month,
-                       scope.previous_month, "sandbox")
+drilldown.drill_section(scope.region_slice, scope.scope_label, kpi, scope.month,
+                        scope.previous_month, "sandbox",
+                        follow_geography=[kpimap.section_key("sandbox")])

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analytics.value import operations as vo
 from analytics.formatting import format_ratio, format_value
-from pages.common import cache
+from pages.common import cache, fragments
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.maps import region_map
@@ -77,26 +77,34 @@ for title, frame, keys, name in [("Channels 渠道", channels, ["channel_name", 
                    csv=(f"Download {name} (CSV)", f"value_{name}.csv"))
 
 st.subheader("Customers to look at 重点客户")
-lists = {"negative_high_end": "High-end, net value below zero 高端负价值",
-         "duplicate_benefit": "Duplicate benefits from several departments 多部门重复优惠"}
-kind = st.radio("List", list(lists), format_func=lists.get, horizontal=True, key="value_list")
-rows = cache.value_customers(window, kind, limit=500)
-if rows.empty:
-    st.caption("Nobody in this list for this window and scope.")
-else:
-    st.caption(f"{len(rows):,} customer(s) (at most 500), most negative net value first. A "
-               "customer losing money should get a cheap courtesy (the source: a 10-yuan "
-               "magazine) rather than another costly gift.")
-    picked = show_table(rows, dict.fromkeys(("gross", "discount", "service_cost",
-                                              "campaign_cost", "net_value"), "yuan_per_sub"),
-                        key="value_rows", select=True,
-                        labels={"subscriber_id": "Subscriber 用户",
-                                "channel_id": "Channel id 渠道编号", "group_id": "Group id 集团编号"},
-                        csv=("Download the customers (CSV)", f"value_{kind}.csv"))
-    if picked is None:
-        st.caption("Click a row to open that customer's view 客户视图.")
+
+
+@fragments.section()
+def customer_list(window) -> None:
+    """Another list or a picked customer reruns this section, not the value tables and map."""
+    lists = {"negative_high_end": "High-end, net value below zero 高端负价值",
+             "duplicate_benefit": "Duplicate benefits from several departments 多部门重复优惠"}
+    kind = st.radio("List", list(lists), format_func=lists.get, horizontal=True, key="value_list")
+    rows = cache.value_customers(window, kind, limit=500)
+    if rows.empty:
+        st.caption("Nobody in this list for this window and scope.")
     else:
-        open_customer_button(rows["subscriber_id"].iloc[picked], key="value_open_customer")
+        st.caption(f"{len(rows):,} customer(s) (at most 500), most negative net value first. A "
+                   "customer losing money should get a cheap courtesy (the source: a 10-yuan "
+                   "magazine) rather than another costly gift.")
+        picked = show_table(rows, dict.fromkeys(("gross", "discount", "service_cost",
+                                                  "campaign_cost", "net_value"), "yuan_per_sub"),
+                            key="value_rows", select=True,
+                            labels={"subscriber_id": "Subscriber 用户",
+                                    "channel_id": "Channel id 渠道编号", "group_id": "Group id 集团编号"},
+                            csv=("Download the customers (CSV)", f"value_{kind}.csv"))
+        if picked is None:
+            st.caption("Click a row to open that customer's view 客户视图.")
+        else:
+            open_customer_button(rows["subscriber_id"].iloc[picked], key="value_open_customer")
+
+
+customer_list(window)
 
 st.subheader("Value map 价值地图")
 regions = vo.add_roi(cache.unit_values(window, "micro_region"))

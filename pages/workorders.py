@@ -61,6 +61,8 @@ queue, board, everything, new = st.tabs([f"My queue 我的待办 ({len(mine)})",
 
 def pick_from(frame: pd.DataFrame, key: str, where) -> None:
     """A selectable table; choosing a row opens that order below."""
+    # Not a fragment: the order opens below the tabs, and its actions change the lists and
+    # counts above, so a pick reruns the whole page.
     if frame.empty:
         where.info("Nothing here. Orders arrive from alerts (dispatch rules) or are created "
                    "by hand in the last tab.")

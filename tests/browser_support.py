@@ -75,19 +75,22 @@ class AppServer:
 @contextmanager
 def running_app(mart_url: str, workflow_url: str, log: Path, *,
                 model_dir: Path | None = None, extra_env: dict[str, str] | None = None,
-                timeout: float = 90) -> Iterator[AppServer]:
+                timeout: float = 90, root: Path = ROOT) -> Iterator[AppServer]:
     """Start ``streamlit run app.py`` on a free port with demo users, wait for
-    ``/_stcore/health``, stop it afterwards. Raises RuntimeError if it never answers."""
+    ``/_stcore/health``, stop it afterwards. Raises RuntimeError if it never answers.
+
+    ``root`` is the project folder whose app runs (a benchmark may run an older commit's
+    copy beside this one)."""
     port = free_port()
     env = {**os.environ, "CONCERTO_MART_URL": mart_url, "CONCERTO_WORKFLOW_URL": workflow_url,
            "CONCERTO_DEMO_USERS": "1", **(extra_env or {})}
-    run = ["run", str(ROOT / "app.py"), "--server.port", str(port), "--server.address",
+    run = ["run", str(root / "app.py"), "--server.port", str(port), "--server.address",
            "127.0.0.1", "--server.headless", "true"]
     command = ([sys.executable, "-c", _LAUNCH, str(model_dir), *run] if model_dir is not None
                else [sys.executable, "-m", "streamlit", *run])
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink,
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=sink,
                                    stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", process, log)
     try:

@@ -497,3 +497,50 @@ def test_arsenal_page_without_permission_to_pick_shows_the_catalogue_only(app_as
     assert _codes(at) == set(CATALOGUE["code"])
     assert not [b for b in at.button if b.key == "arsenal_pick"]
     assert not [s for s in at.selectbox if s.key == "arsenal_edit_choice"]
+
+
+def _suggest_by_sorting(tactics: pd.DataFrame, reasons: list[str], profile: dict, level: int):
+    """The rule written plainly (filter, then sort the whole pool): the reference the chooser
+    that suggest_retention and the score job use must agree with."""
+    wanted = [r for r in dict.fromkeys(reasons) if r in rules.REASONS]
+    pool = rules.eligible(rules.visible_for_level(tactics[tactics["active"].astype(bool)], level),
+                          profile)
+    if pool.empty or not wanted:
+        return None
+    tags = pool["addresses"].fillna("").astype(str).map(lambda s: set(s.split(";")))
+    pool = pool.assign(answered=tags.map(lambda t: sum(r in t for r in wanted)),
+                       _cost=pd.to_numeric(pool["unit_cost"]),
+                       _level=pd.to_numeric(pool["auth_level"]))
+    pool = pool[pool["answered"] > 0]
+    if pool.empty:
+        return None
+    return pool.sort_values(["answered", "_cost", "_level", "code"],
+                            ascending=[False, True, True, True], kind="mergesort").iloc[0]["code"]
+
+
+def test_the_score_jobs_suggestions_agree_with_the_rule_row_by_row():
+    import numpy as np
+
+    from analytics.churn.retention import suggest_actions
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    reasons = sorted(rules.REASONS)
+    catalogue = CATALOGUE.copy()
+    catalogue.loc[catalogue.index[::4], "unit_cost"] = float("nan")  # NaN costs sort last
+    scores = pd.DataFrame({
+        "reason_tags": [",".join(rng.choice(reasons, size=rng.integers(0, 4), replace=False))
+                        for _ in range(n)],
+        "segment": rng.choice(["mass", "youth", "high_end", "enterprise"], n),
+        "plan_family": rng.choice(["prepaid", "postpaid", "data", "family"], n),
+        "arpu": np.where(rng.random(n) < 0.05, np.nan, rng.gamma(2.0, 40.0, n).round(1)),
+        "tenure_months": rng.integers(0, 60, n),
+    })
+    for level in (1, 3):
+        got = suggest_actions(scores, catalogue, level=level, rows=None)
+        for i, row in scores.iterrows():
+            tags = [t for t in row["reason_tags"].split(",") if t]
+            profile = {k: row[k] for k in ("segment", "arpu", "tenure_months", "plan_family")}
+            code = _suggest_by_sorting(catalogue, tags, profile | {"target": "subscriber"},
+                                       level)
+            assert (got[i].endswith(f"[{code}]") if code else got[i] == ""), (i, got[i], code)

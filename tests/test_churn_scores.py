@@ -148,3 +148,42 @@ def test_the_system_principal_may_write_scores(workflow):
         run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10",
                                     fake_scores(5), pd.DataFrame())
     assert scores.latest_run(workflow, "churn-20261201-000000", "2026-10") == run
+
+
+@pytest.mark.parametrize("filters", [
+    scores.RetentionFilter(), scores.RetentionFilter(branch="Doumen"),
+    scores.RetentionFilter(micro_region="Jinwan-b", segment="youth"),
+    scores.RetentionFilter(action="Data pack [DATA]"),
+    scores.RetentionFilter(branch="Xiangzhou", segment="family", action=""),
+], ids=["all", "branch", "region and segment", "tactic", "no tactic"])
+def test_the_pages_counts_from_cells_equal_counting_the_scores(workflow, filters):
+    frame = fake_scores(900, seed=4)
+    frame.loc[frame.index[::7], "segment"] = None  # a missing segment is a cell of its own
+    run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", frame,
+                                pd.DataFrame())
+    keep = pd.Series(True, index=frame.index)
+    for column in ("branch", "micro_region", "segment", "action"):
+        if getattr(filters, column) is not None:
+            keep &= frame[column] == getattr(filters, column)
+    expected = (frame[keep].groupby(["branch", "micro_region", "segment", "risk_band"],
+                                    dropna=False)
+                .agg(subscribers=("subscriber_id", "size"),
+                     expected_loss=("expected_loss", "sum")).reset_index())
+    with acting_as(MARKETER):
+        got = scores.load_risk_summary(workflow, run.run_id, filters)
+        assert scores.count_retention(workflow, run.run_id, filters) == int(keep.sum())
+        assert scores.load_actions(workflow, run.run_id) == ["Data pack [DATA]"]
+    key = ["branch", "micro_region", "segment", "risk_band"]
+    got = got.sort_values(key, na_position="first").reset_index(drop=True)
+    expected = expected.sort_values(key, na_position="first").reset_index(drop=True)
+    assert got["subscribers"].tolist() == expected["subscribers"].tolist()
+    assert got[key].astype(object).where(got[key].notna(), None).values.tolist() == \
+        expected[key].astype(object).where(expected[key].notna(), None).values.tolist()
+    assert np.allclose(got["expected_loss"], expected["expected_loss"])
+    # a minimum risk is answered from the scores themselves, and agrees
+    risky = scores.RetentionFilter(**{**filters.__dict__, "min_prob": 0.2})
+    with acting_as(MARKETER):
+        n_risky = scores.count_retention(workflow, run.run_id, risky)
+        by_band = scores.load_risk_summary(workflow, run.run_id, risky)
+    assert n_risky == int((keep & (frame["churn_prob"] >= 0.2)).sum()) == \
+        by_band["subscribers"].sum()

@@ -107,3 +107,37 @@ def test_processes_opening_one_new_store_at_once_upgrade_it_once(empty_url: str)
         assert _differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_runs_scored_before_the_cells_get_their_cells_on_upgrade(empty_url: str) -> None:
+    """0007 adds churn_score_cell and fills it from the runs already stored."""
+    from data_access.store import churn_scores as scores
+
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            config = migrate._config(conn)
+            command.upgrade(config, "0006")
+            conn.execute(sa.insert(scores.churn_run).values(
+                run_id=1, model_version="m", month="2026-10",
+                scored_at=sa.func.current_timestamp(), subscribers=3, base_rate=0.1,
+                created_by="x"))
+            base = dict(run_id=1, branch="Doumen", micro_region="Doumen-a", rank=1,
+                        churn_prob=0.2, net_value=10.0, top_reason="", reasons="",
+                        reason_tags="", action="")
+            conn.execute(sa.insert(scores.churn_score), [
+                {**base, "subscriber_id": 1, "segment": "youth", "risk_band": "high",
+                 "expected_loss": 2.0},
+                {**base, "subscriber_id": 2, "segment": "youth", "risk_band": "high",
+                 "expected_loss": 3.0, "rank": 2},
+                {**base, "subscriber_id": 3, "segment": None, "risk_band": "low",
+                 "expected_loss": 1.0, "rank": 3}])
+            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            cells = conn.execute(sa.select(
+                scores.churn_score_cell.c.segment, scores.churn_score_cell.c.risk_band,
+                scores.churn_score_cell.c.subscribers, scores.churn_score_cell.c.expected_loss)
+                .order_by(scores.churn_score_cell.c.risk_band)).all()
+        assert [tuple(c) for c in cells] == [("youth", "high", 2, 5.0), (None, "low", 1, 1.0)]
+    finally:
+        engine.dispose()

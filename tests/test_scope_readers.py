@@ -103,6 +103,11 @@ CASES: dict[str, tuple[str, Call] | str] = {
         c.mart)["revenue"].sum()),
     "queries.load_market_breakdown": ("rows", lambda c: queries.load_market_breakdown(
         c.mart, "micro_region", c.months[-2:])),
+    "queries.load_drill_members": ("rows", lambda c: pd.concat([queries.load_drill_members(
+        c.mart, level, c.months[-2:], c.months) for level in ("branch", "micro_region",
+                                                              "channel", "group")],
+        ignore_index=True)),
+    "queries.load_mart_fingerprint": "no rows: the mart's identity (its build id)",
     "queries.load_breakdown": ("rows", lambda c: pd.concat([queries.load_breakdown(
         c.mart, level, c.months[-2:]) for level in ("branch", "micro_region", "channel",
                                                      "group")], ignore_index=True)),
@@ -249,6 +254,7 @@ CASES: dict[str, tuple[str, Call] | str] = {
 #: of the region's subscribers by channel or group lists those channels and groups.
 ROW_KEYS = {
     "queries.load_breakdown": ("branch", "micro_region"),
+    "queries.load_drill_members": ("branch", "micro_region"),
     "value.load_value_customers": ("subscriber_id", "branch", "micro_region"),
 }
 

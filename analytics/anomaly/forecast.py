@@ -199,7 +199,8 @@ def expected_values(series: pd.Series, *, season: str | int | None = "auto") -> 
 
 
 def expected_by_member(frame: pd.DataFrame, keys: Sequence[str], value: str, month: object,
-                       *, month_column: str = "month", method: str = "seasonal") -> pd.DataFrame:
+                       *, month_column: str = "month", method: str = "seasonal",
+                       start: object = None) -> pd.DataFrame:
     """Each member's actual and expected ``value`` in ``month``, from its own earlier months.
 
     Vectorised across members (one members × months table), for the root-cause localiser's
@@ -223,6 +224,10 @@ def expected_by_member(frame: pd.DataFrame, keys: Sequence[str], value: str, mon
         The additive measure.
     month : str, date, Timestamp or Period
         The month to explain.
+    start : month, optional
+        Open the members × months table at this month at the latest (it opens at the
+        earliest month in ``frame`` otherwise). Give the first month of a larger frame to get,
+        for a subset of its members, exactly the values the whole frame would give them.
 
     Returns
     -------
@@ -249,7 +254,8 @@ def expected_by_member(frame: pd.DataFrame, keys: Sequence[str], value: str, mon
     data = frame.assign(_month=pd.to_datetime(frame[month_column]).dt.to_period("M"))
     data = data[data["_month"] <= target]
     wide = data.groupby([*keys, "_month"], observed=True, sort=True)[value].sum().unstack()
-    start = min(wide.columns.min(), target) if len(wide.columns) else target
+    opens = [target] if start is None else [target, pd.Period(start, freq="M")]
+    start = min(wide.columns.min(), *opens) if len(wide.columns) else min(opens)
     wide = wide.reindex(columns=pd.period_range(start, target, freq="M"))
     y = wide.to_numpy(dtype=float)
     at = y.shape[1] - 1  # the target month's column

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from analytics.ops.arsenal import suggest_retention
+from analytics.ops.arsenal import RetentionChooser
 
 #: Columns of a scored subscriber row, in display order.
 SCORE_COLUMNS = ("rank", "subscriber_id", "branch", "micro_region", "segment", "group_id",
@@ -81,18 +81,21 @@ def _interval(values: pd.Series, column: pd.Series | None, side: str) -> np.ndar
     if column is None:
         return np.zeros(len(values), dtype=int)
     bounds = np.unique(pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float))
-    return np.searchsorted(bounds, pd.to_numeric(values, errors="coerce").to_numpy(dtype=float),
-                           side=side)
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    # A missing value meets no bound: its own gap (-1), not the one past the largest bound.
+    return np.where(np.isnan(numbers), -1, np.searchsorted(bounds, numbers, side=side))
 
 
 def suggest_actions(scores: pd.DataFrame, tactics: pd.DataFrame, *, level: int = 1,
                     rows: int | None = 20_000) -> pd.Series:
     """A suggested retention tactic for the first ``rows`` rows ("" where none fits).
 
-    Calls ``analytics.ops.arsenal.suggest_retention(tactics, reasons, profile, level)`` with each
-    row's reason tags and profile (segment, ARPU, tenure, plan family). Rows that agree on the
-    tags some tactic answers, on segment and plan family, and on where their ARPU and tenure
-    fall between the catalogue's bounds get the same answer, so each such key is asked once.
+    Answers as ``analytics.ops.arsenal.suggest_retention(tactics, reasons, profile, level)``
+    would for each row's reason tags and profile (segment, ARPU, tenure, plan family). Rows
+    that agree on the tags some tactic answers, on segment and plan family, and on where their
+    ARPU and tenure fall between the catalogue's bounds get the same answer, so each such key
+    is asked once; the tactics a profile is eligible for are settled once per profile part of
+    the key (``RetentionChooser``).
     The list is ranked by expected loss: rows further down are left for the page to ask about.
     """
 
@@ -110,16 +113,20 @@ def suggest_actions(scores: pd.DataFrame, tactics: pd.DataFrame, *, level: int =
         "high": _interval(chosen["arpu"], tactics.get("max_arpu"), "left"),
         "tenure": _interval(chosen["tenure_months"], tactics.get("min_tenure_months"), "right"),
     }, index=chosen.index)
+    chooser = RetentionChooser(tactics, level)
+    texts = [_action_text(row) for row in chooser.pool.to_dict("records")]
+    keys = list(key.itertuples(index=False, name=None))
+    columns = {c: chosen[c].to_numpy() for c in ("segment", "arpu", "tenure_months", "plan_family")}
     answers: dict[tuple, str] = {}
     for position in np.flatnonzero(~key.duplicated().to_numpy()):
-        row = chosen.iloc[position]
-        tags = [t for t in key["tags"].iloc[position].split(",") if t]
-        profile = {"segment": row["segment"], "arpu": row["arpu"],
-                   "tenure_months": row["tenure_months"], "plan_family": row["plan_family"],
-                   "target": "subscriber"}
-        suggestion = suggest_retention(tactics, tags, profile, level=level) if tags else None
-        answers[tuple(key.iloc[position])] = _action_text(suggestion)
-    out.loc[chosen.index] = [answers[k] for k in key.itertuples(index=False, name=None)]
+        full = keys[position]
+        tags = [t for t in full[0].split(",") if t]
+        profile = {name: values[position] for name, values in columns.items()} | {
+            "target": "subscriber"}
+        # Eligibility depends on the profile part of the key only (not on the tags).
+        picked = chooser.pick(tags, profile, profile_key=full[1:]) if tags else None
+        answers[full] = "" if picked is None else texts[picked[0]]
+    out.loc[chosen.index] = [answers[k] for k in keys]
     return out
 
 

@@ -211,12 +211,17 @@ def history_months(month: pd.Timestamp | str, compare: pd.Timestamp | str | None
 
 
 def member_expected(frame: pd.DataFrame, keys: Sequence[str], kpi: str,
-                    month: pd.Timestamp | str) -> pd.DataFrame:
+                    month: pd.Timestamp | str, *, start: pd.Timestamp | str | None = None
+                    ) -> pd.DataFrame:
     """Each member's expected KPI in ``month`` from its own history (a seasonal baseline).
 
     Additive KPIs use :func:`analytics.anomaly.forecast.expected_by_member` on the measure; ratios are
     the expected numerator over the expected denominator (a lagged denominator, like last
     month's base for churn, is already known and taken as it is).
+
+    ``start``: the first month of the history the members were drawn from, when ``frame``
+    holds only some of them (the drill's shown members), so each gets the value it would get
+    among all (see ``expected_by_member``).
 
     Returns the ``keys`` columns and ``expected`` (NaN without enough history).
     """
@@ -228,7 +233,7 @@ def member_expected(frame: pd.DataFrame, keys: Sequence[str], kpi: str,
     frame = frame.assign(month=pd.to_datetime(frame["month"]))
     base = frame[keys + ["month"]].copy()
     base["_num"] = _numerator(frame, spec)
-    out = expected_by_member(base, keys, "_num", month)[keys + ["expected"]]
+    out = expected_by_member(base, keys, "_num", month, start=start)[keys + ["expected"]]
     if spec.denominator is None:
         return out
     base["_den"] = sum(frame[c] for c in spec.denominator).astype(float)
@@ -237,7 +242,8 @@ def member_expected(frame: pd.DataFrame, keys: Sequence[str], kpi: str,
         den = (base[base["month"] == before].groupby(keys, dropna=False)["_den"].sum()
                .rename("_d").reset_index())
     else:
-        den = expected_by_member(base, keys, "_den", month)[keys + ["expected"]].rename(
+        den = expected_by_member(base, keys, "_den", month, start=start)[
+            keys + ["expected"]].rename(
             columns={"expected": "_d"})
     out = out.merge(den, on=keys, how="left")
     out["expected"] = out["expected"] / out["_d"].where(out["_d"] != 0)

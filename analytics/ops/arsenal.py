@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics.ops.arsenal_catalogue import (COLUMNS, KINDS, LEVELS, REASONS,  # noqa: F401
@@ -61,21 +62,36 @@ def eligible(tactics: pd.DataFrame, profile: Mapping[str, Any]) -> pd.DataFrame:
     >>> eligible(t, {"segment": "mass", "arpu": 60, "tenure_months": 30})["code"].tolist()
     ['ANY']
     """
-    target = profile.get("target") or "subscriber"
-    keep = tactics["target"] == target
-    segments, families = _split(tactics["segments"]), _split(tactics["plan_families"])
-    segment, family = profile.get("segment"), profile.get("plan_family")
-    keep &= segments.map(lambda allowed: not allowed or segment in allowed)
-    keep &= families.map(lambda allowed: not allowed or family in allowed)
-    arpu = None if _blank(profile.get("arpu")) else float(profile["arpu"])
-    for column, inside in (("min_arpu", lambda bound: arpu >= bound),
-                           ("max_arpu", lambda bound: arpu <= bound)):
-        bound = pd.to_numeric(tactics[column], errors="coerce")
-        keep &= bound.isna() | (inside(bound) if arpu is not None else False)
-    need = pd.to_numeric(tactics["min_tenure_months"], errors="coerce").fillna(0)
-    tenure = profile.get("tenure_months")
-    keep &= (need <= 0) | ((need <= float(tenure)) if not _blank(tenure) else False)
-    return tactics[keep.astype(bool)]
+    return tactics[_Rules(tactics).meets(profile)]
+
+
+class _Rules:
+    """A catalogue's eligibility columns parsed once, so that many profiles can be checked."""
+
+    def __init__(self, tactics: pd.DataFrame) -> None:
+        self.target = tactics["target"].astype(object).to_numpy()
+        self.segments = _split(tactics["segments"]).tolist()
+        self.families = _split(tactics["plan_families"]).tolist()
+        self.min_arpu = pd.to_numeric(tactics["min_arpu"], errors="coerce").to_numpy(dtype=float)
+        self.max_arpu = pd.to_numeric(tactics["max_arpu"], errors="coerce").to_numpy(dtype=float)
+        self.need = pd.to_numeric(tactics["min_tenure_months"], errors="coerce").fillna(0) \
+            .to_numpy(dtype=float)
+
+    def meets(self, profile: Mapping[str, Any]) -> np.ndarray:
+        """One boolean per tactic: does ``profile`` meet its rules (see ``eligible``)."""
+        keep = self.target == (profile.get("target") or "subscriber")
+        segment, family = profile.get("segment"), profile.get("plan_family")
+        keep &= np.fromiter((not allowed or segment in allowed for allowed in self.segments),
+                            dtype=bool, count=len(self.segments))
+        keep &= np.fromiter((not allowed or family in allowed for allowed in self.families),
+                            dtype=bool, count=len(self.families))
+        arpu = None if _blank(profile.get("arpu")) else float(profile["arpu"])
+        for bound, inside in ((self.min_arpu, lambda b: arpu >= b),
+                              (self.max_arpu, lambda b: arpu <= b)):
+            keep &= np.isnan(bound) | (inside(bound) if arpu is not None else False)
+        tenure = profile.get("tenure_months")
+        keep &= (self.need <= 0) | ((self.need <= float(tenure)) if not _blank(tenure) else False)
+        return keep.astype(bool)
 
 
 def answering(tactics: pd.DataFrame, reasons: list[str]) -> pd.DataFrame:
@@ -116,22 +132,70 @@ def suggest_retention(tactics: pd.DataFrame, reasons: list[str], profile: Mappin
     >>> suggest_retention(t, ["arpu_drop"], {})["code"]
     'CALL'
     """
-    wanted = [r for r in dict.fromkeys(reasons) if r in REASONS]
-    pool = tactics[tactics["active"].astype(bool)]
-    pool = eligible(visible_for_level(pool, level), profile)
-    if pool.empty or not wanted:
-        return None
-    tags = _split(pool["addresses"])
-    pool = pool.assign(answered=tags.map(lambda t: sum(r in t for r in wanted)),
-                       answers=tags.map(lambda t: ";".join(r for r in wanted if r in t)),
-                       _cost=pd.to_numeric(pool["unit_cost"]),
-                       _level=pd.to_numeric(pool["auth_level"]))
-    pool = pool[pool["answered"] > 0]
-    if pool.empty:
-        return None
-    best = pool.sort_values(["answered", "_cost", "_level", "code"],
-                            ascending=[False, True, True, True], kind="mergesort").iloc[0]
-    return best.drop(["_cost", "_level"])
+    return RetentionChooser(tactics, level).choose(reasons, profile)
+
+
+class RetentionChooser:
+    """``suggest_retention`` for many customers against one catalogue and level.
+
+    The active, visible tactics are settled once; the tactics a profile is eligible for are
+    settled once per ``profile_key`` (a caller whose customers share eligibility, e.g. the
+    same segment, plan family and ARPU and tenure bands, passes the same key), and kept in
+    the order that breaks ties (cheapest, then lower ``auth_level``, then code). Choosing is
+    then a count of answered reasons over that short list.
+    """
+
+    def __init__(self, tactics: pd.DataFrame, level: int = 1) -> None:
+        pool = visible_for_level(tactics[tactics["active"].astype(bool)], level)
+        self._pool = pool.reset_index(drop=True)
+        self._rules = _Rules(self._pool)
+        self._tags = _split(self._pool["addresses"]).tolist()
+        cost = pd.to_numeric(self._pool["unit_cost"]).to_numpy(dtype=float)
+        level_ = pd.to_numeric(self._pool["auth_level"]).to_numpy(dtype=float)
+        codes = self._pool["code"].astype(str).tolist()
+        # The tie-breaking order of the whole pool (NaN last, as sort_values puts it).
+        self._order = sorted(range(len(self._pool)), key=lambda i: (
+            math.isnan(cost[i]), 0.0 if math.isnan(cost[i]) else cost[i],
+            math.isnan(level_[i]), 0.0 if math.isnan(level_[i]) else level_[i], codes[i]))
+        self._eligible: dict[object, list[int]] = {}
+
+    def _ranked(self, profile: Mapping[str, Any], profile_key: object) -> list[int]:
+        key = profile_key if profile_key is not None else tuple(
+            str(profile.get(k)) for k in PROFILE_KEYS)
+        if key not in self._eligible:
+            meets = self._rules.meets(profile)
+            self._eligible[key] = [i for i in self._order if meets[i]]
+        return self._eligible[key]
+
+    def pick(self, reasons: list[str], profile: Mapping[str, Any],
+             profile_key: object = None) -> tuple[int, list[str]] | None:
+        """The chosen tactic's row position in ``pool`` and the reasons it answers, or None."""
+        wanted = [r for r in dict.fromkeys(reasons) if r in REASONS]
+        if not wanted:
+            return None
+        best, most = None, 0
+        for position in self._ranked(profile, profile_key):
+            answered = sum(r in self._tags[position] for r in wanted)
+            if answered > most:  # strictly more: the earlier (cheaper) one wins ties
+                best, most = position, answered
+        if best is None:
+            return None
+        return best, [r for r in wanted if r in self._tags[best]]
+
+    @property
+    def pool(self) -> pd.DataFrame:
+        """The active tactics visible at the level, positioned as ``pick`` answers."""
+        return self._pool
+
+    def choose(self, reasons: list[str], profile: Mapping[str, Any],
+               profile_key: object = None) -> pd.Series | None:
+        """The tactic to suggest (as ``suggest_retention`` returns it), or None."""
+        picked = self.pick(reasons, profile, profile_key)
+        if picked is None:
+            return None
+        position, answers = picked
+        return pd.Series({**self._pool.iloc[position].to_dict(), "answered": len(answers),
+                          "answers": ";".join(answers)}, name=position)
 
 
 def describe_tactics(tactics: pd.DataFrame) -> pd.DataFrame:

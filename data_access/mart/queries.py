@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
 import sqlalchemy as sa
 
 from data_access.mart import schema as s
+from data_access.mart.summaries import month_before, month_pair_columns
 from data_access.db import ConcertoError, read_frame
 from data_access.store.scope import require, reveal_numbers, scoped
 
@@ -198,7 +200,12 @@ def load_table_counts(engine: sa.Engine) -> pd.DataFrame:
     require("view_mart_admin", "read the mart's table counts")
     rows = []
     with engine.connect() as conn:
+        present = sa.inspect(conn)
         for table in s.MART.sorted_tables:
+            if not present.has_table(table.name):  # a mart built before the table existed
+                rows.append({"table": table.name, "rows": 0,
+                             "about": "absent: built by a newer version; rebuild the mart"})
+                continue
             count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             rows.append({"table": table.name, "rows": int(count), "about": table.comment or ""})
     return pd.DataFrame(rows)
@@ -263,14 +270,21 @@ def _market_subscribers(engine: sa.Engine, slice_: Slice) -> pd.DataFrame:
     return frame.set_index("month").astype(float)
 
 
-def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
-                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None
-                   ) -> pd.DataFrame:
-    """Measures per member of ``level`` (one row per member and month) for the given months.
+def _one_row_per_member(source: _Source, level: str, slice_: Slice) -> bool:
+    """Whether ``source`` already holds one row per member of ``level`` and month (no GROUP BY
+    needed): channels city-wide or in one micro-region, and enterprise groups."""
+    slice_ = scoped(slice_)
+    if level == "group":
+        return source.table is s.sum_group_month
+    if level != "channel":
+        return False
+    return source.table is s.sum_channel_month or (
+        source.table is s.sum_region_channel_month and slice_.micro_region is not None)
 
-    The level's identifying columns come first (e.g. ``channel_id, channel_name, channel_type``),
-    then ``month`` and the summed measures (all of them, or just ``measures``).
-    """
+
+def _member_select(level: str, months: list[dt.date], slice_: Slice,
+                   measures: tuple[str, ...] | None, members: Sequence[object] | None
+                   ) -> tuple[sa.Select, _Source, list[sa.ColumnElement]]:
     if level not in LEVELS:
         raise ConcertoError(f"Unknown drill level {level!r}; choose one of {', '.join(LEVELS)}")
     source = _source(slice_, level)
@@ -278,11 +292,65 @@ def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
         raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
     keys = source.columns[level]
     month = source.table.c.month
-    statement = (sa.select(*keys, month, *source.sums(measures)).select_from(source.joined)
-                 .where(*source.conditions, month.in_(months))
-                 .group_by(*keys, month).order_by(*keys, month))
+    conditions = [*source.conditions, month.in_(months)]
+    if members is not None:  # the level's identifying column (id or name) among these
+        conditions.append(keys[0].in_(list(members)))
+    if _one_row_per_member(source, level, slice_):
+        wanted = measures or s.SUMMARY_MEASURES
+        source.sums(wanted)  # refuses unknown measures with the usual message
+        statement = sa.select(*keys, month, *[source.table.c[m] for m in wanted])
+    else:
+        statement = sa.select(*keys, month, *source.sums(measures)).group_by(*keys, month)
+    return statement.select_from(source.joined).where(*conditions), source, keys
+
+
+def load_breakdown(engine: sa.Engine, level: str, months: list[dt.date],
+                   slice_: Slice = Slice(), measures: tuple[str, ...] | None = None,
+                   *, members: Sequence[object] | None = None) -> pd.DataFrame:
+    """Measures per member of ``level`` (one row per member and month) for the given months.
+
+    The level's identifying columns come first (e.g. ``channel_id, channel_name, channel_type``),
+    then ``month`` and the summed measures (all of them, or just ``measures``). ``members``
+    keeps only those members (values of the first identifying column: ids for channels and
+    groups, names otherwise).
+    """
+    statement, _, keys = _member_select(level, months, slice_, measures, members)
+    frame = read_frame(engine, statement.order_by(*keys, statement.selected_columns.month))
+    frame["month"] = pd.to_datetime(frame["month"])
+    return frame
+
+
+def load_drill_members(engine: sa.Engine, level: str, months: list[dt.date],
+                       history: list[dt.date], slice_: Slice = Slice(),
+                       measures: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """What ranking a drill level needs: every member seen in ``history``, with its rows for
+    ``months`` only (a few months, not the whole history).
+
+    Rows and order are :func:`load_breakdown`'s for ``months``, except that a member with no
+    row in ``months`` (seen only earlier in ``history``) has one row with ``month`` NaT and
+    measures NaN, in its place in the key order; so the members are exactly those of
+    ``load_breakdown(level, history, …)``. ``first_month`` (on every row) is the earliest
+    month any member has in ``history``: the start of the window
+    :func:`analytics.kpis.drill.member_expected` would have seen over all of them.
+    """
+    rows, source, keys = _member_select(level, months, slice_, measures, None)
+    rows = rows.subquery("needed")
+    month = source.table.c.month
+    seen = (sa.select(*keys, sa.func.min(month).label("first_month"))
+            .select_from(source.joined).where(*source.conditions, month.in_(history))
+            .group_by(*keys).subquery("seen"))
+    first = sa.select(sa.func.min(seen.c.first_month)).scalar_subquery()
+    ident = keys[0].name
+    statement = (
+        sa.select(*[seen.c[k.name] for k in keys],
+                  *[c for c in rows.c if c.name not in {k.name for k in keys}],
+                  first.label("first_month"))
+        .select_from(seen.outerjoin(rows, seen.c[ident] == rows.c[ident]))
+        .order_by(*[seen.c[k.name] for k in keys], rows.c.month)
+    )
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
+    frame["first_month"] = pd.to_datetime(frame["first_month"])
     return frame
 
 
@@ -308,6 +376,39 @@ def masked(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
 
 #: What the subscriber step can narrow to (``only``), and the label each row carries.
 SUBSCRIBER_MOVEMENTS = {"new": "new 新入网", "churned": "churned 离网"}
+
+
+def _summary_answers(slice_: Slice, only: str | None, limit: int, month: dt.date,
+                     previous: dt.date) -> bool:
+    """Whether ``sum_top_fallers_month`` holds the answer: a region-only slice (city, branch,
+    micro-region), no new/churned filter, at most ``TOP_FALLERS`` rows, against the month
+    before."""
+    return (only is None and set(slice_.active()) <= {"branch", "micro_region"}
+            and 0 < limit <= s.TOP_FALLERS
+            and pd.Timestamp(previous).date() == month_before(pd.Timestamp(month).date()))
+
+
+def _ranked_from_summary(engine: sa.Engine, month: dt.date, slice_: Slice, order_by: str,
+                         limit: int) -> sa.Subquery | None:
+    """The first ``limit`` subscribers by change as a merge of the micro-regions' top rows
+    in ``sum_top_fallers_month`` (None when the mart has no rows there for ``month``: built
+    before the table existed, or a month it does not cover)."""
+    top, region = s.sum_top_fallers_month, s.dim_region
+    try:
+        covered = read_frame(engine, sa.select(top.c.month).where(top.c.month == month)
+                             .limit(1))
+    except sa.exc.DBAPIError:  # a mart built before the table existed
+        return None
+    if covered.empty:
+        return None
+    conditions = [top.c.month == month, top.c.order_key == SUBSCRIBER_ORDER[order_by]]
+    regional = region_conditions(slice_)
+    if regional:
+        conditions.append(top.c.region_id.in_(sa.select(region.c.region_id).where(*regional)))
+    names = [f"{m}_{when}" for m in s.FALLER_ORDERS for when in ("now", "before")]
+    return (sa.select(top.c.subscriber_id, *[top.c[n] for n in names], top.c.change)
+            .where(*conditions).order_by(top.c.change, top.c.subscriber_id).limit(limit)
+            .subquery("ranked"))
 
 
 def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
@@ -351,41 +452,39 @@ def load_subscriber_rows(engine: sa.Engine, month: dt.date, previous: dt.date,
     elif only == "churned":  # as the summaries count churned_subs: the churn month
         conditions.append(sub.c.churn_month == month)
 
-    def in_month(name: str, which: dt.date) -> sa.Label:
-        return sa.func.coalesce(sa.func.sum(sa.case((fact.c.month == which, fact.c[name]))),
-                                0.0).label(f"{name}_{'now' if which == month else 'before'}")
-
     # Rank on one key first (the fact grouped by subscriber), then describe the few winners.
-    ordered = SUBSCRIBER_ORDER[order_by]
-    change = (in_month(ordered, month).element - in_month(ordered, previous).element)
-    measures = [in_month(m, when) for m in ("revenue", "mou", "data_mb")
-                for when in (month, previous)]
-    # For a slice's subscribers, the range adds nothing to the IN, but PostgreSQL uses it to
-    # read each one's two months from the (subscriber_id, month) index; with the IN alone it
-    # fetched all 24 and filtered (a micro-region × channel type at 1M subscribers: 2.7 s of
-    # server CPU). Not for the whole city: taken as independent of the IN, it makes the
-    # planner expect a twelfth of the rows and plan a hash table too small.
-    low, high = sorted(pd.Timestamp(m).date() for m in (month, previous))
-    two_months = fact.c.month.in_([month, previous])
-    both_months = sa.and_(two_months, fact.c.month.between(low, high))
-    if only is None:
-        ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
-            both_months if conditions else two_months)
-        if conditions:
-            ranked = ranked.where(fact.c.subscriber_id.in_(
-                sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
-        key = fact.c.subscriber_id
-    else:
-        # Every new or churned number, billed in the two months or not (a churner may have
-        # no bill last month on a real extract): its months' figures or zero.
-        members = sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions) \
-            .subquery("members")
-        ranked = sa.select(members.c.subscriber_id, *measures, change.label("change")) \
-            .select_from(members.outerjoin(fact, sa.and_(
-                fact.c.subscriber_id == members.c.subscriber_id, both_months)))
-        key = members.c.subscriber_id
-    ranked = (ranked.group_by(key).order_by(sa.literal_column("change"), key).limit(limit)
-              .subquery("ranked"))
+    ranked = (_ranked_from_summary(engine, month, slice_, order_by, limit)
+              if _summary_answers(slice_, only, limit, month, previous) else None)
+    if ranked is None:
+        measures, changes = month_pair_columns(month, previous)
+        change = changes[SUBSCRIBER_ORDER[order_by]]
+        # For a slice's subscribers, the range adds nothing to the IN, but PostgreSQL uses it
+        # to read each one's two months from the (subscriber_id, month) index; with the IN
+        # alone it fetched all 24 and filtered (a micro-region × channel type at 1M
+        # subscribers: 2.7 s of server CPU). Not for the whole city: taken as independent of
+        # the IN, it makes the planner expect a twelfth of the rows and plan a hash table too
+        # small.
+        low, high = sorted(pd.Timestamp(m).date() for m in (month, previous))
+        two_months = fact.c.month.in_([month, previous])
+        both_months = sa.and_(two_months, fact.c.month.between(low, high))
+        if only is None:
+            ranked = sa.select(fact.c.subscriber_id, *measures, change.label("change")).where(
+                both_months if conditions else two_months)
+            if conditions:
+                ranked = ranked.where(fact.c.subscriber_id.in_(
+                    sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions)))
+            key = fact.c.subscriber_id
+        else:
+            # Every new or churned number, billed in the two months or not (a churner may have
+            # no bill last month on a real extract): its months' figures or zero.
+            members = sa.select(sub.c.subscriber_id).select_from(dims).where(*conditions) \
+                .subquery("members")
+            ranked = sa.select(members.c.subscriber_id, *measures, change.label("change")) \
+                .select_from(members.outerjoin(fact, sa.and_(
+                    fact.c.subscriber_id == members.c.subscriber_id, both_months)))
+            key = members.c.subscriber_id
+        ranked = (ranked.group_by(key).order_by(sa.literal_column("change"), key).limit(limit)
+                  .subquery("ranked"))
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     movement = ([sa.literal(SUBSCRIBER_MOVEMENTS[only], sa.String).label("movement")]
                 if only else [])

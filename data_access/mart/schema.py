@@ -384,6 +384,30 @@ sum_plan_month = sa.Table(
     ),
 )
 
+#: Subscribers kept per micro-region, month and ordering in ``sum_top_fallers_month``: the
+#: subscriber step's page size, so the top rows of any set of micro-regions are a merge.
+TOP_FALLERS = 500
+#: The orderings ``sum_top_fallers_month`` ranks by (the change of this fact measure).
+FALLER_ORDERS = ("revenue", "mou", "data_mb")
+
+sum_top_fallers_month = sa.Table(
+    "sum_top_fallers_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("order_key", sa.String(10), primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+    *[sa.Column(f"{m}_{when}", sa.Double, nullable=False)
+      for m in FALLER_ORDERS for when in ("now", "before")],
+    sa.Column("change", sa.Double, nullable=False),
+    comment=(
+        "Summary: per month, micro-region and order_key (revenue, mou or data_mb), the "
+        "TOP_FALLERS (500) subscribers billed this month or the month before with the lowest "
+        "change of that measure (ties by subscriber_id), with both months' revenue, MOU and "
+        "data (0 when not billed). The subscriber step's top rows of a city, branch or "
+        "micro-region are the first rows of a merge of these."
+    ),
+)
+
 sa.Index("ix_sub_channel", dim_subscriber.c.channel_id)
 sa.Index("ix_sub_region", dim_subscriber.c.region_id)
 sa.Index("ix_sub_group", dim_subscriber.c.group_id)
@@ -414,4 +438,5 @@ OPTIONAL_TABLES: tuple[sa.Table, ...] = (fact_network_day, discount_term, plante
 SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,
     sum_plan_month,  # by the plan held each month (the product view)
+    sum_top_fallers_month,  # the subscriber step's top rows per micro-region
 )

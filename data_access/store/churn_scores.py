@@ -94,6 +94,24 @@ churn_group_warning = sa.Table(
     comment="Enterprise groups whose account manager should act, per churn scoring run.",
 )
 
+churn_score_cell = sa.Table(
+    "churn_score_cell", WORKFLOW,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("churn_run.run_id"), nullable=False),
+    sa.Column("branch", sa.String(40), nullable=False),
+    sa.Column("micro_region", sa.String(40), nullable=False),
+    sa.Column("segment", sa.String(20), nullable=True),
+    sa.Column("risk_band", sa.String(10), nullable=False),
+    sa.Column("action", sa.String(120), nullable=False),
+    sa.Column("subscribers", sa.Integer, nullable=False),
+    sa.Column("expected_loss", sa.Double, nullable=False),
+    sa.Index("ix_churn_score_cell_run", "run_id", "branch", "micro_region"),
+    comment="A scoring run's subscribers and expected loss per branch, micro-region, segment, "
+            "risk band and tactic: the churn page's counts, read without scanning the run.",
+)
+
+#: The dimensions of ``churn_score_cell``: what its counts can be narrowed and grouped by.
+CELL_KEYS = ("branch", "micro_region", "segment", "risk_band", "action")
+
 #: Columns of the retention list as the page reads them.
 LIST_COLUMNS = ("rank", "subscriber_id", "branch", "micro_region", "segment", "group_name",
                 "plan_family", "churn_prob", "risk_band", "net_value", "expected_loss",
@@ -181,6 +199,10 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
         for start in range(0, len(scores), chunk_rows):
             _insert_rows(conn, churn_score, run_id, scores.iloc[start:start + chunk_rows],
                          SCORE_COLUMNS)
+        cells = score_cells(scores)
+        if len(cells):
+            _insert_rows(conn, churn_score_cell, run_id, cells,
+                         (*CELL_KEYS, "subscribers", "expected_loss"))
         if len(warnings):
             rows = _records(warnings, _WARNING_COLUMNS)
             conn.execute(sa.insert(churn_group_warning), [{"run_id": run_id, **r} for r in rows])
@@ -190,12 +212,24 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
     return ScoreRun(run_id, version, month, values["scored_at"], len(scores), base_rate)
 
 
+def score_cells(scores: pd.DataFrame) -> pd.DataFrame:
+    """A run's counts per ``CELL_KEYS`` cell (a missing segment is its own cell)."""
+    if scores.empty:
+        return pd.DataFrame(columns=[*CELL_KEYS, "subscribers", "expected_loss"])
+    frame = scores.assign(action=scores["action"].fillna("") if "action" in scores else "")
+    cells = (frame.groupby(list(CELL_KEYS), dropna=False, sort=True)
+             .agg(subscribers=("subscriber_id", "size"), expected_loss=("expected_loss", "sum"))
+             .reset_index())
+    cells["subscribers"] = cells["subscribers"].astype(int)
+    return cells
+
+
 def _prune(conn: sa.Connection, actor: str, keep: int) -> None:
     old = conn.execute(sa.select(churn_run.c.run_id).order_by(churn_run.c.run_id.desc())
                        .offset(max(1, int(keep)))).scalars().all()
     if not old:
         return
-    for table in (churn_score, churn_group_warning, churn_run):  # children first: no cascade
+    for table in (churn_score, churn_score_cell, churn_group_warning, churn_run):  # children first
         conn.execute(sa.delete(table).where(table.c.run_id.in_(old)))
     record_audit(conn, actor, "churn_run_prune", "churn_run", ",".join(map(str, old))[:80],
                  {"run_ids": old}, None)
@@ -284,24 +318,43 @@ def iter_retention(workflow: sa.Engine, run_id: int,
         after = int(chunk["rank"].iloc[-1])
 
 
+def _from_cells(filters: RetentionFilter) -> bool:
+    """The cells answer every filter but a minimum risk (a risk is not a cell's key)."""
+    return filters.min_prob <= 0
+
+
 def count_retention(workflow: sa.Engine, run_id: int,
                     filters: RetentionFilter = RetentionFilter()) -> int:
     """How many subscribers the filtered list holds, inside the acting scope."""
-    query = sa.select(sa.func.count()).select_from(churn_score).where(
-        *_where(churn_score, run_id, filters))
+    if _from_cells(filters):
+        query = sa.select(sa.func.coalesce(sa.func.sum(churn_score_cell.c.subscribers), 0)).where(
+            *_where(churn_score_cell, run_id, filters))
+    else:
+        query = sa.select(sa.func.count()).select_from(churn_score).where(
+            *_where(churn_score, run_id, filters))
     with workflow.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
 
 def load_risk_summary(workflow: sa.Engine, run_id: int,
                       filters: RetentionFilter = RetentionFilter()) -> pd.DataFrame:
-    """Subscribers and expected loss per branch, micro-region, segment and risk band."""
-    c = churn_score.c
+    """Subscribers and expected loss per branch, micro-region, segment and risk band.
+
+    Read from the run's cells (a few thousand rows however many subscribers were scored)
+    unless a minimum risk is asked, which only the scores themselves can answer.
+    """
+    if _from_cells(filters):
+        c = churn_score_cell.c
+        counted, table = sa.func.sum(c.subscribers), churn_score_cell
+    else:
+        c = churn_score.c
+        counted, table = sa.func.count(), churn_score
     query = (sa.select(c.branch, c.micro_region, c.segment, c.risk_band,
-                       sa.func.count().label("subscribers"),
+                       counted.label("subscribers"),
                        sa.func.sum(c.expected_loss).label("expected_loss"))
-             .where(*_where(churn_score, run_id, filters))
-             .group_by(c.branch, c.micro_region, c.segment, c.risk_band))
+             .where(*_where(table, run_id, filters))
+             .group_by(c.branch, c.micro_region, c.segment, c.risk_band)
+             .order_by(c.branch, c.micro_region, c.segment, c.risk_band))
     frame = read_frame(workflow, query)
     frame["subscribers"] = frame["subscribers"].astype(int)
     return frame
@@ -309,9 +362,9 @@ def load_risk_summary(workflow: sa.Engine, run_id: int,
 
 def load_actions(workflow: sa.Engine, run_id: int) -> list[str]:
     """The suggested tactics that occur in the run, inside the acting scope."""
-    query = (sa.select(churn_score.c.action).where(*_where(churn_score, run_id),
-                                                   churn_score.c.action != "")
-             .group_by(churn_score.c.action).order_by(churn_score.c.action))
+    c = churn_score_cell.c
+    query = (sa.select(c.action).where(*_where(churn_score_cell, run_id), c.action != "")
+             .group_by(c.action).order_by(c.action))
     with workflow.connect() as conn:
         return list(conn.execute(query).scalars())
 

@@ -11,7 +11,7 @@ from analytics.kpis.registry import REGISTRY
 from data_access.mart.queries import Slice
 from data_access.store import scope
 from pages.common import cache
-from pages.common import filters
+from pages.common import filters, fragments
 from pages.common import maps
 from pages.sections import drilldown
 
@@ -53,6 +53,7 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
             st.session_state["global_branch"] = row["branch"]
             st.session_state["global_micro_region"] = clicked
             drilldown.set_path(prefix, [])
+            st.rerun()  # new filters: the whole page, though the map may sit in a fragment
 
     deck = maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}<br/>"
                            "{branch}<br/>" + REGISTRY[kpi].label + ": {shown}")
@@ -68,3 +69,21 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
     else:
         st.caption("Colours: each micro-region's status for the selected KPI (hover for the "
                    f"value). Click one to focus the page on it.{where}")
+
+
+def section_key(prefix: str) -> str:
+    """The key of a page's map fragment (the drill reruns it when its area changes)."""
+    return f"{prefix}_map_section"
+
+
+_SECTIONS: dict[str, object] = {}
+
+
+def map_section(kpi: str, month: pd.Timestamp, selected: str | None, prefix: str,
+                height: int = 430) -> None:
+    """:func:`render_kpi_map` as a fragment: the drill reruns it (``section_key``) when the
+    branch or micro-region its path reached changes, so the outline follows without a
+    whole-page rerun; a click on the map still reruns the whole page (new filters)."""
+    if prefix not in _SECTIONS:
+        _SECTIONS[prefix] = fragments.section(key=section_key(prefix))(render_kpi_map)
+    _SECTIONS[prefix](kpi, month, selected, prefix, height=height)

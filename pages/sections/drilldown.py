@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from analytics.formatting import MISSING, column_label, format_change, format_share, format_value
-from analytics.kpis.drill import history_months, measures_for, member_expected, rank_members
+from analytics.kpis.drill import (history_months, measures_for, member_expected,
+                                  months_needed, rank_members)
 from analytics.kpis.registry import REGISTRY
 from data_access.mart.queries import FILTER_OF_LEVEL, LEVELS, SUMMARY_FILTERS, Slice
 from data_access.store import scope
 from data_access.store.auth import Forbidden
 from pages.common import cache
-from pages.common import urlstate
+from pages.common import fragments, urlstate
 from pages.common.cards import STATUS_BADGE
 from pages.common.csvexport import safe_frame  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
@@ -87,33 +90,63 @@ def next_levels(slice_: Slice, kpi: str) -> list[str]:
     return levels + [SUBSCRIBERS]
 
 
-def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
-    """Members' KPI, change, contribution and expected value (cached per mart version: the
-    city-wide channel table costs ~160 ms of analytics at 1M subscribers, and every widget
-    click reruns the page)."""
+#: Rows a member table shows at most. A city's 6,666 channels (a micro-region's ~1,200) are
+#: more than anyone reads or the page renders quickly; the first 200 by |contribution| carry
+#: most of the change, and their history and expected values cost time by the 200, not by
+#: the level's size. Contributions are still computed over every member.
+MEMBER_CAP = 200
+#: Levels whose members run into thousands (ranked on a few months, history for those shown);
+#: the others have at most a few dozen members and read their whole history at once.
+_MANY = frozenset({"channel", "group"})
+#: What a reader may pick first to see fewer members of a long level.
+_NARROWERS = {"branch": "a branch", "micro_region": "a micro-region",
+              "channel_type": "a channel type"}
+
+
+def _members(level: str, slice_: Slice, kpi: str, month: dt.date) -> tuple[pd.DataFrame, int]:
+    """The shown members' KPI, change, contribution and expected value, and how many members
+    the level has (cached per mart version: every widget click reruns the page)."""
     return _member_table(cache.view_key(), level, slice_, kpi, month)
 
 
 @st.cache_data(ttl=cache.TTL_SECONDS, max_entries=128, show_spinner=False)
 def _member_table(view: tuple[object, ...], level: str, slice_: Slice, kpi: str,
-                  month: dt.date) -> pd.DataFrame:
+                  month: dt.date) -> tuple[pd.DataFrame, int]:
     # ``view`` (URL, file version, viewer) is in the key: never stale, never another's rows.
     with scope.acting_as(view[-1]):  # the body may run outside the script's context
-        return _member_rows(level, slice_, kpi, month)
+        return member_rows(level, slice_, kpi, month)
 
 
-def _member_rows(level: str, slice_: Slice, kpi: str, month: dt.date) -> pd.DataFrame:
-    months = [m.date() for m in history_months(pd.Timestamp(month))]
+def member_rows(level: str, slice_: Slice, kpi: str, month: dt.date, *,
+                drill_members=cache.drill_members, breakdown=cache.breakdown,
+                market_breakdown=cache.market_breakdown) -> tuple[pd.DataFrame, int]:
+    """Every member ranked, in ranking order, and how many there are. Expected values are
+    given to the first ``MEMBER_CAP`` (the rows the drill shows; those further down have
+    NaN, and the CSV export lists them all). The loaders are the cached ones unless given
+    (the bench passes the queries themselves)."""
+    when = pd.Timestamp(month)
+    history = [m.date() for m in history_months(when)]
     keys, _ = _KEYS[level]
-    if kpi == "market_share":
-        frame = cache.market_breakdown(level, months, slice_)
-    else:
-        frame = cache.breakdown(level, months, slice_, measures_for(kpi))
-    table = rank_members(frame, keys, kpi, pd.Timestamp(month))
+    if kpi == "market_share" or level not in _MANY:
+        frame = (market_breakdown(level, history, slice_) if kpi == "market_share"
+                 else breakdown(level, history, slice_, measures_for(kpi)))
+        table = rank_members(frame, keys, kpi, when)
+        if table.empty:
+            return table, 0
+        return table.merge(member_expected(frame, keys, kpi, when), on=keys, how="left"), \
+            len(table)
+    # Rank every member on the months ranking reads, then read history for those shown.
+    needed = [m.date() for m in months_needed(when)]
+    frame = drill_members(level, needed, history, slice_, measures_for(kpi))
+    table = rank_members(frame.drop(columns="first_month"), keys, kpi, when)
     if table.empty:
-        return table
-    expected = member_expected(frame, keys, kpi, pd.Timestamp(month))
-    return table.merge(expected, on=keys, how="left")
+        return table, 0
+    shown = table.head(MEMBER_CAP)
+    ident = keys[0]
+    past = breakdown(level, history, slice_, measures_for(kpi),
+                     members=tuple(shown[ident].tolist()))
+    expected = member_expected(past, keys, kpi, when, start=frame["first_month"].min())
+    return table.merge(expected, on=keys, how="left"), len(table)
 
 
 def _heading(name: str) -> str:
@@ -150,10 +183,25 @@ def _display(table: pd.DataFrame, level: str, kpi: str) -> pd.DataFrame:
     return shown
 
 
-def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int,
-                 prefix: str = "sandbox") -> Step | None:
-    """One ranked table; returns the member the user clicked."""
-    table = _members(level, slice_, kpi, month)
+def _row_steps(table: pd.DataFrame, level: str) -> list[Step]:
+    """The step each row of a ranked table drills into, in the table's order."""
+    keys, name = _KEYS[level]
+    values = (table[_ID[level]].astype(int).tolist() if level in _ID
+              else table[keys[0]].astype(str).tolist())
+    return [Step(level, v, str(n)) for v, n in zip(values, table[name], strict=True)]
+
+
+def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, path: list[Step],
+                 prefix: str = "sandbox", on_pick: Callable[[list[Step]], None] | None = None,
+                 ) -> Step | None:
+    """One ranked table; returns the member the user clicked.
+
+    With ``on_pick`` a click moves the path in the table's selection callback, before any
+    script runs (see :func:`render_drill`): ``on_pick`` gets the path one step deeper.
+    """
+    depth = len(path)
+    everyone, total = _members(level, slice_, kpi, month)
+    table = everyone.head(MEMBER_CAP)
     if table.empty:
         st.info("Nothing to break down here for this month. Pick another level or go back up.")
         return None
@@ -164,23 +212,38 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, depth: int
                  f"down come first, biggest first; then the rest")
     else:
         order = f"ranked by how much each moved {meta.label}"
-    st.caption(f"{len(table)} members, {order} (contributions add up to the total change). "
+    st.caption(f"{total:,} members, {order} (contributions add up to the total change). "
                "Click a row to drill into it.")
+    if total > len(table):  # only levels of thousands of members (see MEMBER_CAP)
+        narrow = " or ".join(_NARROWERS[lvl] for lvl in next_levels(slice_, kpi)
+                             if lvl in _NARROWERS) or "a smaller area"
+        st.caption(f"Showing the {len(table)} that moved it most; {total - len(table):,} more "
+                   f"are not listed (their contributions are in the total). Pick {narrow} "
+                   "first to see them.")
+    key = f"{prefix}_table_{depth}_{level}"
+    steps = _row_steps(table, level)
     event = st.dataframe(
-        _display(table, level, kpi), hide_index=True, on_select="rerun",
-        selection_mode="single-row", key=f"{prefix}_table_{depth}_{level}",
+        _display(table, level, kpi), hide_index=True,
+        on_select=(functools.partial(_picked, key, path, steps, on_pick) if on_pick
+                   else "rerun"),
+        selection_mode="single-row", key=key,
         column_config={_heading(LEVELS[level]): st.column_config.TextColumn(width="medium")},
     )
-    st.download_button("Download this table (CSV)",
-                       table.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+    st.download_button(f"Download all {total:,} members (CSV)" if total > len(table) else
+                       "Download this table (CSV)",
+                       everyone.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
-    if not rows:
-        return None
-    chosen = table.iloc[rows[0]]
-    keys, name = _KEYS[level]
-    value = int(chosen[_ID[level]]) if level in _ID else str(chosen[keys[0]])
-    return Step(level, value, str(chosen[name]))
+    return steps[rows[0]] if rows and rows[0] < len(steps) else None
+
+
+def _picked(key: str, path: list[Step], steps: list[Step],
+            on_pick: Callable[[list[Step]], None]) -> None:
+    """A ranked table's selection callback: drill into the row picked."""
+    event = st.session_state.get(key)
+    rows = event.selection.rows if event is not None else []
+    if rows and rows[0] < len(steps):
+        on_pick([*path, steps[rows[0]]])
 
 
 def start_path_from_url(prefix: str) -> None:
@@ -221,14 +284,45 @@ def unit_label(base: Slice, fallback: str = CITY) -> str:
     return fallback
 
 
+def _geography(path: list[Step]) -> list[Step]:
+    return [s for s in path if s.level in ("branch", "micro_region")]
+
+
+def move_path(prefix: str, steps: list[Step], section: str | None = None,
+              follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> None:
+    """Move the drill path (a widget callback: it runs before the next script run starts).
+
+    The path goes to session state and to the URL's ``drill`` parameter here, so whatever
+    runs next (the drill's own fragment, or the whole page: ``start_path_from_url`` finds
+    the URL is this session's own write) reads the moved path. When the drill is the
+    fragment ``section``, the fragments named in ``follow`` rerun with it, and those in
+    ``follow_geography`` too when the branch or micro-region reached changed (the map's
+    outline). Otherwise the interaction's default rerun happens (the drill's fragment, or
+    the whole page outside one): a keyed rerun from a callback costs Streamlit a second,
+    empty script run (and its garbage collection, ~0.1 s here) before the real one.
+    """
+    before = st.session_state.get(f"{prefix}_path", [])
+    set_path(prefix, steps)
+    urlstate.write("drill", _encode(steps))
+    moved_area = _geography(before) != _geography(steps)
+    others = [*follow, *(follow_geography if moved_area else ())]
+    if section is not None and others:
+        fragments.rerun([section, *others])
+
+
 def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
-                 prefix: str, levels_filter=None) -> Slice:
+                 prefix: str, levels_filter=None, *, section: str | None = None,
+                 follow: Sequence[str] = (), follow_geography: Sequence[str] = ()) -> Slice:
     """Breadcrumbs, a level picker, the ranked table (click to go deeper), subscriber rows
     and the ledger. The path lives in session state and in the URL. Returns the slice shown.
 
     The drill starts at the viewer's own level: a branch manager's first table lists their
     branch's micro-regions, and the first breadcrumb names their region, whatever
     ``scope_label`` the page passed for an unfiltered view.
+
+    A click that moves the path (a row, a breadcrumb) moves it in its callback
+    (:func:`move_path`, with ``section``, ``follow`` and ``follow_geography``), before
+    anything reruns.
     """
     try:
         base = scope.scoped(base)
@@ -239,13 +333,18 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
         scope_label = unit_label(base, scope_label)
     state = f"{prefix}_path"
     path: list[Step] = st.session_state.setdefault(state, [])
+
+    def go(steps: list[Step]) -> None:
+        move_path(prefix, steps, section, follow, follow_geography)
+
     crumbs = st.container(horizontal=True)
-    if crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top"):
-        path = []
+    # A breadcrumb to where one already is does nothing (no callback, no rerun of others).
+    crumbs.button(f"⌂ {scope_label}", key=f"{prefix}_crumb_top",
+                  on_click=go if path else None, args=([],) if path else None)
     for i, step in enumerate(path):
-        if crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}"):
-            path = path[: i + 1]
-    st.session_state[state] = path
+        deeper = i + 1 < len(path)
+        crumbs.button(f"› {step.label}", key=f"{prefix}_crumb_{i}",
+                      on_click=go if deeper else None, args=(path[: i + 1],) if deeper else None)
     urlstate.write("kpi", kpi)
     urlstate.write("drill", _encode(path))
     current = path_slice(base, path)
@@ -265,11 +364,34 @@ def render_drill(base: Slice, scope_label: str, kpi: str, month: dt.date, previo
         if picked is not None:
             render_ledger(picked, prefix)
     else:
-        chosen = render_level(level, current, kpi, month, len(path), prefix)
-        if chosen is not None:
-            st.session_state[state] = [*path, chosen]
-            st.rerun()
+        render_level(level, current, kpi, month, path, prefix, on_pick=go)
     return current
+
+
+_SECTIONS: dict[str, Callable[..., Slice]] = {}
+
+
+def section_key(prefix: str) -> str:
+    """The key of a page's drill fragment (``st.rerun(scope=[...])`` names it)."""
+    return f"{prefix}_drill_section"
+
+
+def drill_section(base: Slice, scope_label: str, kpi: str, month: dt.date, previous: dt.date,
+                  prefix: str, *, follow: Sequence[str] = (),
+                  follow_geography: Sequence[str] = ()) -> None:
+    """:func:`render_drill` as a fragment of its own: a click inside the drill (a row, a
+    breadcrumb, another breakdown, a subscriber, the ledger) reruns the drill, not the page.
+
+    When the path moves, the fragments in ``follow`` rerun with it (what the page draws
+    from the path: the micro-region page's localiser), and those in ``follow_geography``
+    when the branch or micro-region reached changed (the map's outline). Everything else
+    on the page (cards, KPI tree) does not depend on the path and stays as drawn.
+    """
+    if prefix not in _SECTIONS:
+        _SECTIONS[prefix] = fragments.section(key=section_key(prefix))(render_drill)
+    _SECTIONS[prefix](base, scope_label, kpi, month, previous, prefix,
+                      section=section_key(prefix), follow=follow,
+                      follow_geography=follow_geography)
 
 
 def reset_on_scope_change(prefix: str, scope_key: tuple) -> None:
