@@ -298,7 +298,8 @@ def _member_select(level: str, months: list[dt.date], slice_: Slice,
     if _one_row_per_member(source, level, slice_):
         wanted = measures or s.SUMMARY_MEASURES
         source.sums(wanted)  # refuses unknown measures with the usual message
-        statement = sa.select(*keys, month, *[source.table.c[m] for m in wanted])
+        statement = sa.select(*keys, month, *[sa.cast(source.table.c[m], sa.Double).label(m)
+                                              for m in wanted])  # doubles, as sums() gives
     else:
         statement = sa.select(*keys, month, *source.sums(measures)).group_by(*keys, month)
     return statement.select_from(source.joined).where(*conditions), source, keys
