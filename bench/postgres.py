@@ -14,7 +14,7 @@ The cases are :func:`bench.sandbox.sandbox_cases` (whatever it lists). Each is r
 warm up, then ``--runs`` times; for each the wall time (min, median, max), the client's CPU
 time (this process) and the server's (the postmaster's process tree, parallel workers
 included) are printed, medians over the runs. The load average is printed before and after,
-since other work on the machine moves the figures. Prints a markdown table; writes nothing.
+since other work on the machine moves the figures. Prints a markdown table; with ``--record`` also writes it into bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.proctree import process_tree, tree_cpu_seconds
+from bench.results import record_section
 from bench.sandbox import sandbox_cases
 from data_access.db import create_mart_engine
 from data_access.mart import queries
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="build even if --url holds the mart")
     parser.add_argument("--keep", action="store_true",
                         help="leave the throwaway server running (its URL is printed)")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the report into bench/RESULTS.md (section per size)")
     parser.add_argument("--only", default="", help="run only the cases whose name holds this")
     args = parser.parse_args(argv)
     with _database(args.url, args.keep) as url:
@@ -223,8 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             after = load_average()
         finally:
             engine.dispose()
+        text = report(args, facts, built, timings, sizes, database, datadir, (before, after))
         print()
-        print(report(args, facts, built, timings, sizes, database, datadir, (before, after)))
+        print(text)
+        if args.record:
+            record_section(f"postgres-{args.subscribers}", "## PostgreSQL at scale (issue 16)",
+                           text, "Run `python -m bench.postgres [--subscribers N] --record`.")
     return 0
 
 
