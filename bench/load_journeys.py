@@ -213,6 +213,8 @@ async def _channel_manager(s: Session) -> None:
 
 
 async def _account_manager(s: Session) -> None:
+    # Lands on enterprise groups (its portfolio); the customer value lists are a page away.
+    await s.go("value")
     await s.click("window: 6 months", s.page.locator(".st-key-value_months button").filter(
         has_text=re.compile(r"^6$")))
     await s.click("the other customer list", s.page.locator(".st-key-value_list label").filter(
