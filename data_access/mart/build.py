@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from data_access.mart import schema
 from data_access.mart.bulk import write_frame
@@ -126,6 +127,19 @@ def _write_duckdb_file(path: Path, meta: dict[str, str]) -> Iterator[MartWriter]
         Path(f"{tmp}.wal").unlink(missing_ok=True)
 
 
+class _Analyze(sa.schema.ExecutableDDLElement):
+    """``ANALYZE`` of some tables (PostgreSQL), which SQLAlchemy has no construct for."""
+
+    def __init__(self, tables: list[sa.Table]) -> None:
+        self.tables = tables
+
+
+@compiles(_Analyze, "postgresql")
+def _compile_analyze(element: _Analyze, compiler, **_) -> str:
+    # The tables are metadata objects; the dialect's preparer quotes their names.
+    return "ANALYZE " + ", ".join(compiler.preparer.format_table(t) for t in element.tables)
+
+
 def refresh_statistics(engine: sa.Engine) -> None:
     """After a bulk write on PostgreSQL, refresh the planner's statistics (``ANALYZE``) of every
     mart table, summaries included, so the first users after a nightly load get plans made
@@ -138,9 +152,7 @@ def refresh_statistics(engine: sa.Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        names = ", ".join(conn.dialect.identifier_preparer.format_table(t)
-                          for t in schema.MART.sorted_tables)
-        conn.execute(sa.text(f"ANALYZE {names}"))  # names from the metadata, never from input
+        conn.execute(_Analyze(schema.MART.sorted_tables))
 
 
 def _create_missing_indexes(conn: sa.Connection) -> None:
@@ -157,5 +169,5 @@ def _drop_retired_indexes(engine: sa.Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        for name in schema.RETIRED_INDEXES:
-            conn.execute(sa.text(f'DROP INDEX IF EXISTS "{name}"'))  # names from schema.py
+        for index in schema.RETIRED_INDEXES:
+            conn.execute(sa.schema.DropIndex(index, if_exists=True))

@@ -420,7 +420,8 @@ sa.Index("ix_fact_subscriber_month", fact_subscriber_month.c.subscriber_id,
 sa.Index("ix_member_subscriber", campaign_member.c.subscriber_id)
 
 #: Indexes of earlier versions that a server mart drops after its next build or load.
-RETIRED_INDEXES: tuple[str, ...] = ("ix_fact_subscriber",)  # now ix_fact_subscriber_month
+RETIRED_INDEXES: tuple[sa.Index, ...] = (  # now ix_fact_subscriber_month
+    sa.Index("ix_fact_subscriber", sa.column("subscriber_id")),)
 
 #: Tables a real extract must provide (in load order: referenced tables first).
 EXTRACT_TABLES: tuple[sa.Table, ...] = (
