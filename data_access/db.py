@@ -103,9 +103,20 @@ def workflow_url() -> str:
     )
 
 
+def parse_url(url: str, what: str = "database") -> sa.engine.URL:
+    """``url`` parsed, or ``ConcertoError`` saying what a database URL looks like."""
+    try:
+        return sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise ConcertoError(
+            f"The {what} URL {url!r} is not a database URL; write e.g. "
+            "duckdb:////path/to/mart.duckdb, sqlite:////path/to/workflow.sqlite or "
+            "postgresql+psycopg://user@host/db") from exc
+
+
 def duckdb_path(url: str) -> Path | None:
     """The file behind a ``duckdb:///`` URL, or None for other engines and in-memory DuckDB."""
-    parsed = sa.engine.make_url(url)
+    parsed = parse_url(url, "mart")
     if parsed.get_backend_name() != "duckdb" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
@@ -149,7 +160,7 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
         pool = {"pool_size": 4, "max_overflow": 4} if read_only else {"poolclass": sa.pool.NullPool}
         return sa.create_engine(url, connect_args={"read_only": read_only, "config": config}, **pool)
     connect_args = {}
-    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+    if parse_url(url, "mart").get_backend_name() == "postgresql":
         connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in POSTGRES_SESSION.items())
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 

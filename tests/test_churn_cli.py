@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs.churn import run as main
+from data_access.db import ConcertoError
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores_store
 from data_access.store.auth import Principal
@@ -182,3 +183,12 @@ def test_ensure_trains_and_scores_once_then_leaves_both_alone(duck_mart, tmp_pat
     assert store.live_version(model_dir=folder) == version  # no second model
     assert "Trained" not in again.out and "Scored" not in again.out
     assert "scores for 2026-10 are ready" in again.err
+
+
+def test_a_path_or_garbage_where_a_url_belongs_is_refused_with_a_message(tmp_path, capsys):
+    assert main(["train", "--mart", "bench/out/mart.duckdb",
+                 "--model-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'bench/out/mart.duckdb' is not a database URL" in err and "duckdb:///" in err
+    with pytest.raises(ConcertoError, match="workflow store URL 'not a url' is not a database"):
+        create_workflow_engine("not a url")

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from data_access.db import ConcertoError, workflow_url
+from data_access.db import ConcertoError, parse_url, workflow_url
 from data_access.store.migrate import upgrade_store
 
 WORKFLOW = sa.MetaData()
@@ -177,7 +177,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def create_workflow_engine(url: str | None = None) -> sa.Engine:
     """An engine on the workflow store, upgraded to the newest schema (:mod:`data_access.store.migrate`)."""
     url = url or workflow_url()
-    parsed = sa.engine.make_url(url)
+    parsed = parse_url(url, "workflow store")
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
