@@ -1,8 +1,10 @@
 """Benchmark: build the 1M-subscriber × 24-month mart, then time every sandbox query.
 
     python -m bench.sandbox [--subscribers 1000000] [--months 24] [--runs 7] [--rebuild]
+                            [--only TEXT] [--no-record]
 
-Prints each figure and writes the section between the markers in bench/RESULTS.md: every
+Prints each figure and writes the section between the markers in bench/RESULTS.md
+(``--no-record``: print only, e.g. at another size than the 1M the section holds): every
 query the sandbox makes, then the five-step drill company → branch → micro-region → channel →
 number as the page makes it (each step's queries and analytics, and their sum).
 Timings are medians over ``--runs`` runs after one warm-up, in one process on a read-only
@@ -163,6 +165,9 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--only", default="", help="run only the cases whose name holds this "
+                                                   "(and no drill steps)")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     path = OUT / f"mart_{args.subscribers}x{args.months}.duckdb"
     lines = []
@@ -180,10 +185,12 @@ def main() -> int:
           f"{rows['fact_subscriber_month']:,} monthly rows", flush=True)
     table = ["| query | min ms | median ms | max ms |", "| --- | ---: | ---: | ---: |"]
     for name, func in sandbox_cases(engine):
+        if args.only and args.only not in name:
+            continue
         low, mid, high = _time(func, args.runs)
         table.append(f"| {name} | {low:.1f} | **{mid:.1f}** | {high:.1f} |")
         print(f"{name:55s} median {mid:8.1f} ms  (min {low:.1f}, max {high:.1f})", flush=True)
-    for kpi in ("revenue", "arpu"):
+    for kpi in () if args.only else ("revenue", "arpu"):
         table.append(f"| **five-step drill ({kpi})** | | | |")
         total = 0.0
         for name, func in drill_steps(engine, kpi):
@@ -199,6 +206,9 @@ def main() -> int:
               f"{platform.python_version()}, {args.subscribers:,} subscribers × {args.months} "
               f"months ({rows['fact_subscriber_month']:,} monthly rows).")
     body = "\n".join([header, "", *lines, "", *table])
+    if args.no_record:
+        print("\n" + body)
+        return 0
     record_section("sandbox", "## Operations sandbox (issue 3)", body,
                    "Run `make bench` (or `python -m bench.sandbox [--rebuild]`).")
     print(f"recorded in {RESULTS.relative_to(HERE.parent)}")
