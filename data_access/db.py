@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import os
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,10 +162,50 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
         # build engines hold none, so the finished file can be renamed into place.
         pool = {"pool_size": 4, "max_overflow": 4} if read_only else {"poolclass": sa.pool.NullPool}
         return sa.create_engine(url, connect_args={"read_only": read_only, "config": config}, **pool)
-    connect_args = {}
+    connect_args: dict[str, object] = {}
     if parse_url(url, "mart").get_backend_name() == "postgresql":
         connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in POSTGRES_SESSION.items())
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args,
+                            execution_options={BINARY_RESULTS: True})
+
+
+#: Execution option of mart engines: :func:`read_frame` asks PostgreSQL for its results in
+#: binary format. Mart reads are wide and numeric (a city's channels over the ranking months:
+#: 33,000 rows of 13 doubles at 1M subscribers), and parsing their text took most of the
+#: client's CPU (15 → 6 ms for 8,300 rows × 15 columns at 250,000 subscribers); the server
+#: no longer formats the floats either. The values load as the same Python objects (a double
+#: is exact either way: PostgreSQL's text output round-trips). Only for read_frame's
+#: statements: SQLAlchemy's catalog queries read types psycopg loads from text only
+#: (``int2vector``).
+BINARY_RESULTS = "concerto_binary_results"
+
+
+@functools.cache
+def _binary_result_cursor() -> type:
+    """A psycopg cursor class whose results come in PostgreSQL's binary format."""
+    import psycopg  # only for PostgreSQL
+
+    class BinaryResultCursor(psycopg.Cursor):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.format = psycopg.pq.Format.BINARY
+
+    return BinaryResultCursor
+
+
+@contextlib.contextmanager
+def _results_in_binary(conn: sa.Connection) -> Iterator[None]:
+    """Statements run inside get their results in binary format (PostgreSQL connections of
+    engines with the ``BINARY_RESULTS`` option; others as they are)."""
+    if conn.dialect.name != "postgresql" or not conn.get_execution_options().get(BINARY_RESULTS):
+        yield
+        return
+    driver = conn.connection.driver_connection
+    plain, driver.cursor_factory = driver.cursor_factory, _binary_result_cursor()
+    try:
+        yield
+    finally:
+        driver.cursor_factory = plain
 
 
 @dataclass(frozen=True)
@@ -194,12 +237,16 @@ def timed_read(engine: sa.Engine, statement: sa.Executable) -> QueryResult:
     """
     start = time.perf_counter()
     with engine.connect() as conn:
-        result = conn.execute(statement)
+        with _results_in_binary(conn):
+            result = conn.execute(statement)
         if conn.dialect.name == "duckdb" and result.returns_rows:
             frame = result.cursor.fetchdf()
         else:
-            # plain tuples: pandas builds a frame from Row objects about 3× slower
-            frame = pd.DataFrame([tuple(row) for row in result], columns=list(result.keys()))
+            # All rows at once (the driver's batch fetch, not one call per row: a fifth less
+            # client CPU for 8,000 rows on PostgreSQL), then plain tuples: pandas builds a
+            # frame from Row objects about 3× slower.
+            rows = result.fetchall()
+            frame = pd.DataFrame([tuple(row) for row in rows], columns=list(result.keys()))
             for column in frame.columns[frame.dtypes == object]:
                 first = frame[column].dropna().head(1)
                 if not first.empty and type(first.iloc[0]) is dt.date:
