@@ -223,6 +223,13 @@ def has_table(engine: sa.Engine, name: str) -> bool:
         return sa.inspect(conn).has_table(name)
 
 
+def columnar_results(engine: sa.Engine) -> bool:
+    """Whether ``engine`` hands a result over column by column (DuckDB: a DataFrame from
+    arrays) rather than as Python rows (PostgreSQL: every row and value built by the
+    client). A read may send fewer, wider rows where results come as rows."""
+    return engine.dialect.name == "duckdb"
+
+
 def read_frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:
     """Run one Core statement and return its rows as a DataFrame (the only read path)."""
     return timed_read(engine, statement).frame
