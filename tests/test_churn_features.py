@@ -48,7 +48,7 @@ def _truncate_after(path, month: dt.date) -> None:
         f"DELETE FROM fact_channel_day WHERE day >= {after}",
         *[f"DELETE FROM {t} WHERE month >= {after}" for t in
           ("sum_cube_month", "sum_channel_month", "sum_region_channel_month", "sum_group_month",
-           "sum_top_fallers_month")],
+           "sum_top_fallers_month", "sum_top_fallers_type_month")],
         f"DELETE FROM campaign_member WHERE campaign_id IN "
         f"(SELECT campaign_id FROM campaign WHERE start_month >= {after})",
         f"DELETE FROM campaign_member WHERE subscriber_id IN "

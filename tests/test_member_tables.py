@@ -138,7 +138,12 @@ def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, le
 # ── Subscriber rows: the merge of sum_top_fallers_month against the fact grouped on a click ──
 
 REGIONS = {"city": Slice(), "branch": Slice(branch="Xiangzhou"),
-           "micro-region": Slice(micro_region="Gongbei")}
+           "micro-region": Slice(micro_region="Gongbei"),
+           # from sum_top_fallers_type_month
+           "channel type": Slice(channel_type="social_outlet"),
+           "branch × channel type": Slice(branch="Doumen", channel_type="own_hall"),
+           "micro-region × channel type": Slice(micro_region="Gongbei",
+                                                channel_type="social_outlet")}
 
 
 def _rows_both_ways(engine, monkeypatch, month, previous, slice_, order_by, limit):
@@ -215,13 +220,17 @@ def test_what_the_summary_cannot_answer_is_read_from_the_fact(engine, monkeypatc
     month, previous = months[-1], months[-2]
     calls = []
     monkeypatch.setattr(queries, "_ranked_from_summary", lambda *a, **k: calls.append(a))
-    for kwargs in ({"slice_": Slice(channel_type="social_outlet")}, {"only": "churned"},
-                   {"limit": 501}, {"previous": months[-3]}):
+    for kwargs in ({"slice_": Slice(channel_id=1)}, {"slice_": Slice(segment="youth")},
+                   {"slice_": Slice(micro_region="Gongbei", plan_name="GoTone 58 全球通58")},
+                   {"only": "churned"}, {"limit": 501}, {"previous": months[-3]}):
         queries.load_subscriber_rows(engine, month, kwargs.pop("previous", previous), **kwargs)
     assert calls == []
 
 
-def test_a_mart_without_the_summary_reads_the_fact(duck_mart, tmp_path):
+@pytest.mark.parametrize("table, slice_", [
+    ("sum_top_fallers_month", Slice()),
+    ("sum_top_fallers_type_month", Slice(micro_region="Gongbei", channel_type="social_outlet"))])
+def test_a_mart_without_the_summary_reads_the_fact(duck_mart, tmp_path, table, slice_):
     import shutil
 
     import sqlalchemy as sa
@@ -230,10 +239,10 @@ def test_a_mart_without_the_summary_reads_the_fact(duck_mart, tmp_path):
     shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
     engine = create_mart_engine(f"duckdb:///{path}")
     months = queries.available_months(engine)
-    before = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=30)
+    before = queries.load_subscriber_rows(engine, months[-1], months[-2], slice_, limit=30)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE sum_top_fallers_month"))
-    after = queries.load_subscriber_rows(engine, months[-1], months[-2], limit=30)
+        conn.execute(sa.text(f"DROP TABLE {table}"))  # a mart built before the table existed
+    after = queries.load_subscriber_rows(engine, months[-1], months[-2], slice_, limit=30)
     engine.dispose()
     pd.testing.assert_frame_equal(before, after, check_exact=True)
 

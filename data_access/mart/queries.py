@@ -487,10 +487,10 @@ SUBSCRIBER_MOVEMENTS = {"new": "new 新入网", "churned": "churned 离网"}
 
 def _summary_answers(slice_: Slice, only: str | None, limit: int, month: dt.date,
                      previous: dt.date) -> bool:
-    """Whether ``sum_top_fallers_month`` holds the answer: a region-only slice (city, branch,
-    micro-region), no new/churned filter, at most ``TOP_FALLERS`` rows, against the month
-    before."""
-    return (only is None and set(slice_.active()) <= {"branch", "micro_region"}
+    """Whether the top-fallers summaries hold the answer: a slice of regions (city, branch,
+    micro-region) and channel type, no new/churned filter, at most ``TOP_FALLERS`` rows,
+    against the month before."""
+    return (only is None and set(slice_.active()) <= {"branch", "micro_region", "channel_type"}
             and 0 < limit <= s.TOP_FALLERS
             and pd.Timestamp(previous).date() == month_before(pd.Timestamp(month).date()))
 
@@ -498,9 +498,12 @@ def _summary_answers(slice_: Slice, only: str | None, limit: int, month: dt.date
 def _ranked_from_summary(engine: sa.Engine, month: dt.date, slice_: Slice, order_by: str,
                          limit: int) -> sa.Subquery | None:
     """The first ``limit`` subscribers by change as a merge of the micro-regions' top rows
-    in ``sum_top_fallers_month`` (None when the mart has no rows there for ``month``: built
-    before the table existed, or a month it does not cover)."""
-    top, region = s.sum_top_fallers_month, s.dim_region
+    in ``sum_top_fallers_month``, or with a channel type of its micro-region × channel type
+    cells' in ``sum_top_fallers_type_month`` (None when the mart has no rows there for
+    ``month``: built before the table existed, or a month it does not cover)."""
+    typed = slice_.channel_type is not None
+    top = s.sum_top_fallers_type_month if typed else s.sum_top_fallers_month
+    region = s.dim_region
     try:
         covered = read_frame(engine, sa.select(top.c.month).where(top.c.month == month)
                              .limit(1))
@@ -509,6 +512,8 @@ def _ranked_from_summary(engine: sa.Engine, month: dt.date, slice_: Slice, order
     if covered.empty:
         return None
     conditions = [top.c.month == month, top.c.order_key == SUBSCRIBER_ORDER[order_by]]
+    if typed:
+        conditions.append(top.c.channel_type == slice_.channel_type)
     regional = region_conditions(slice_)
     if regional:
         conditions.append(top.c.region_id.in_(sa.select(region.c.region_id).where(*regional)))

@@ -408,6 +408,25 @@ sum_top_fallers_month = sa.Table(
     ),
 )
 
+sum_top_fallers_type_month = sa.Table(
+    "sum_top_fallers_type_month", MART,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("channel_type", sa.String(20), primary_key=True),
+    sa.Column("order_key", sa.String(10), primary_key=True),
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+    *[sa.Column(f"{m}_{when}", sa.Double, nullable=False)
+      for m in FALLER_ORDERS for when in ("now", "before")],
+    sa.Column("change", sa.Double, nullable=False),
+    comment=(
+        "Summary: sum_top_fallers_month's rows per micro-region and activation channel type: "
+        "the TOP_FALLERS (500) subscribers of each with the lowest change, the same figures. "
+        "The subscriber step's top rows of a channel type in the city, a branch or a "
+        "micro-region are the first rows of a merge of these (and sum_top_fallers_month's "
+        "of a micro-region the first of its channel types')."
+    ),
+)
+
 sa.Index("ix_sub_channel", dim_subscriber.c.channel_id)
 sa.Index("ix_sub_region", dim_subscriber.c.region_id)
 sa.Index("ix_sub_group", dim_subscriber.c.group_id)
@@ -440,4 +459,5 @@ SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_cube_month, sum_channel_month, sum_region_channel_month, sum_group_month,
     sum_plan_month,  # by the plan held each month (the product view)
     sum_top_fallers_month,  # the subscriber step's top rows per micro-region
+    sum_top_fallers_type_month,  # … and per micro-region × channel type
 )

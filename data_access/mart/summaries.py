@@ -142,16 +142,18 @@ def month_pair_columns(month: dt.date, previous: dt.date
 
 
 def _top_fallers_insert(month: dt.date, keep: int) -> sa.Insert:
-    """INSERT … SELECT of one month's rows of ``sum_top_fallers_month``: every subscriber
-    billed in the month or the one before, ranked within its micro-region by each ordering's
-    change (then subscriber_id), the first ``keep`` of each ranking kept.
+    """INSERT … SELECT of one month's rows of ``sum_top_fallers_type_month``: every subscriber
+    billed in the month or the one before, ranked within its micro-region and activation
+    channel type by each ordering's change (then subscriber_id), the first ``keep`` of each
+    ranking kept.
 
     The two months' rows are paired by a full join rather than grouped (2-3x faster, and a
     merge of two index ranges on PostgreSQL); with one fact row per subscriber and month,
     ``coalesce(x, 0.0)`` is the same number as :func:`month_pair_columns`'
     ``coalesce(sum(…), 0.0)``, and the change the same difference.
     """
-    fact, sub, target = s.fact_subscriber_month, s.dim_subscriber, s.sum_top_fallers_month
+    fact, sub, chan = s.fact_subscriber_month, s.dim_subscriber, s.dim_channel
+    target = s.sum_top_fallers_type_month
     previous = month_before(month)
     sides = {when: sa.select(fact.c.subscriber_id, *[fact.c[m] for m in s.FALLER_ORDERS])
              .where(fact.c.month == which).subquery(when)
@@ -167,36 +169,57 @@ def _top_fallers_insert(month: dt.date, keep: int) -> sa.Insert:
                .select_from(now.outerjoin(before, now.c.subscriber_id == before.c.subscriber_id,
                                           full=True))
                .subquery("per_sub"))
-    located = (sa.select(per_sub, sub.c.region_id)
-               .select_from(per_sub.join(sub, sub.c.subscriber_id == per_sub.c.subscriber_id))
+    located = (sa.select(per_sub, sub.c.region_id, chan.c.channel_type)
+               .select_from(per_sub.join(sub, sub.c.subscriber_id == per_sub.c.subscriber_id)
+                            .join(chan, chan.c.channel_id == sub.c.channel_id))
                .cte("located"))
     names = list(figures)
     parts = []
-    # One window per select, its bound written out: DuckDB then keeps a top-N per region
+    # One window per select, its bound written out: DuckDB then keeps a top-N per cell
     # instead of sorting every subscriber (4x faster at 1M subscribers).
     for key in s.FALLER_ORDERS:
-        rank = sa.func.row_number().over(partition_by=located.c.region_id,
-                                         order_by=(located.c[f"change_{key}"],
-                                                   located.c.subscriber_id))
+        rank = sa.func.row_number().over(
+            partition_by=(located.c.region_id, located.c.channel_type),
+            order_by=(located.c[f"change_{key}"], located.c.subscriber_id))
         ranked = sa.select(located, rank.label("rank")).subquery(f"ranked_{key}")
         parts.append(sa.select(sa.literal(month, sa.Date).label("month"), ranked.c.region_id,
+                               ranked.c.channel_type,
                                sa.literal(key, sa.String(10)).label("order_key"),
                                ranked.c.subscriber_id, *[ranked.c[n] for n in names],
                                ranked.c[f"change_{key}"].label("change"))
                      .where(ranked.c.rank <= sa.literal_column(str(int(keep)))))
     return sa.insert(target).from_select(
-        ["month", "region_id", "order_key", "subscriber_id", *names, "change"],
+        ["month", "region_id", "channel_type", "order_key", "subscriber_id", *names, "change"],
         sa.union_all(*parts))
 
 
+def _top_fallers_region_insert(month: dt.date, keep: int) -> sa.Insert:
+    """INSERT … SELECT of one month's rows of ``sum_top_fallers_month`` from that month's
+    ``sum_top_fallers_type_month``: a micro-region's first ``keep`` by change are among the
+    first ``keep`` of its channel types (each subscriber has one), so ranking those gives the
+    same rows as ranking all its subscribers."""
+    cells, target = s.sum_top_fallers_type_month, s.sum_top_fallers_month
+    rank = sa.func.row_number().over(partition_by=(cells.c.region_id, cells.c.order_key),
+                                     order_by=(cells.c.change, cells.c.subscriber_id))
+    names = [c.name for c in target.columns]
+    ranked = (sa.select(*[cells.c[n] for n in names], rank.label("rank"))
+              .where(cells.c.month == month).subquery("ranked"))
+    return sa.insert(target).from_select(
+        names, sa.select(*[ranked.c[n] for n in names])
+        .where(ranked.c.rank <= sa.literal_column(str(int(keep)))))
+
+
 def rebuild_top_fallers(conn: sa.Connection, keep: int = s.TOP_FALLERS) -> None:
-    """Replace ``sum_top_fallers_month``: one statement per month of the fact (each against
-    the calendar month before), so no month groups more than two months of the fact."""
+    """Replace ``sum_top_fallers_type_month`` and ``sum_top_fallers_month``: per month of the
+    fact (each against the calendar month before, so no month groups more than two months of
+    the fact) the micro-region × channel type rankings, then the micro-regions' from them."""
     fact = s.fact_subscriber_month
     conn.execute(sa.delete(s.sum_top_fallers_month))
+    conn.execute(sa.delete(s.sum_top_fallers_type_month))
     months = conn.execute(sa.select(fact.c.month).distinct().order_by(fact.c.month)).scalars()
     for month in list(months):
         conn.execute(_top_fallers_insert(month, keep))
+        conn.execute(_top_fallers_region_insert(month, keep))
 
 
 def rebuild_summaries(conn: sa.Connection) -> None:
