@@ -223,11 +223,26 @@ def has_table(engine: sa.Engine, name: str) -> bool:
         return sa.inspect(conn).has_table(name)
 
 
-def columnar_results(engine: sa.Engine) -> bool:
-    """Whether ``engine`` hands a result over column by column (DuckDB: a DataFrame from
-    arrays) rather than as Python rows (PostgreSQL: every row and value built by the
-    client). A read may send fewer, wider rows where results come as rows."""
-    return engine.dialect.name == "duckdb"
+@dataclass(frozen=True)
+class ReadTraits:
+    """How an engine serves the mart's reads, where that decides how a read is written."""
+
+    #: Results come over as columns (DuckDB: a DataFrame from arrays) rather than as Python
+    #: rows the client builds value by value (PostgreSQL); a row-based engine is sent fewer,
+    #: wider rows where a read can.
+    columnar_results: bool
+    #: A few rows are found through an index (PostgreSQL) rather than by scanning columns
+    #: (DuckDB: the mart has no indexes there); an indexed engine is sent to the few rows.
+    indexed: bool
+
+
+_TRAITS = {"duckdb": ReadTraits(columnar_results=True, indexed=False),
+           "postgresql": ReadTraits(columnar_results=False, indexed=True)}
+
+
+def read_traits(engine: sa.Engine) -> ReadTraits:
+    """``engine``'s :class:`ReadTraits` (others, e.g. SQLite in tests: rows, no indexes)."""
+    return _TRAITS.get(engine.dialect.name, ReadTraits(columnar_results=False, indexed=False))
 
 
 def read_frame(engine: sa.Engine, statement: sa.Executable) -> pd.DataFrame:

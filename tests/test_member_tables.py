@@ -9,7 +9,7 @@ import pytest
 
 from analytics.kpis.drill import SPECS, history_months, measures_for, member_expected, rank_members
 from data_access.db import create_mart_engine
-from data_access.mart import queries
+from data_access.mart import queries, schema
 from data_access.mart.queries import Slice
 from pages.sections import drilldown
 
@@ -101,6 +101,8 @@ def gappy_mart(duck_mart: str, tmp_path) -> str:
     path = tmp_path / "gappy.duckdb"
     shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
     url = f"duckdb:///{path}"
+    from data_access.mart.summaries import rebuild_member_starts
+
     engine = create_mart_engine(url)
     months = queries.available_months(engine)
     with engine.begin() as conn:
@@ -110,6 +112,10 @@ def gappy_mart(duck_mart: str, tmp_path) -> str:
                          {"late": months[-4], "early": months[-12]})
             conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} % 3 <> 0 AND month < :m"),
                          {"m": months[-3]})
+            # and a gap inside: every fifth member misses two months in the middle
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {key} % 5 = 1 "
+                                 "AND month IN (:a, :b)"), {"a": months[-8], "b": months[-7]})
+        rebuild_member_starts(conn)  # as a build would have left them
     engine.dispose()
     return url
 
@@ -118,9 +124,9 @@ def gappy_mart(duck_mart: str, tmp_path) -> str:
 @pytest.mark.parametrize("level", ["channel", "group"])
 def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, level, shape,
                                                                   monkeypatch):
-    # both ways load_drill_members reads (DuckDB's, and PostgreSQL's for engines that hand
-    # results over as rows) on the same gaps
-    monkeypatch.setattr(queries, "columnar_results", lambda engine: shape == "rows per month")
+    # both ways load_drill_members reads (DuckDB's, and PostgreSQL's: rows built by the
+    # client, members found from the starts of their runs) on the same gaps
+    _read_as(monkeypatch, shape)
     monkeypatch.setattr(drilldown, "MEMBER_CAP", 5)
     engine = create_mart_engine(gappy_mart, read_only=True)
     try:
@@ -133,6 +139,71 @@ def test_members_seen_only_earlier_and_shorter_histories_are_kept(gappy_mart, le
                                           check_exact=True, obj=kpi)
     finally:
         engine.dispose()
+
+
+def _read_as(monkeypatch, shape: str) -> None:
+    """load_drill_members reads the mart as PostgreSQL's ("months side by side") or DuckDB's
+    results come, finding members from the starts tables either way."""
+    from data_access.db import ReadTraits
+
+    traits = ReadTraits(columnar_results=shape == "rows per month", indexed=True)
+    monkeypatch.setattr(queries, "read_traits", lambda engine: traits)
+
+
+def _both_ways(engine, monkeypatch, level, months, history, slice_, measures):
+    """load_drill_members as it reads (starts tables for a run of months), and from every
+    month of the history, grouped."""
+    fast = queries.load_drill_members(engine, level, months, history, slice_, measures)
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MEMBER_STARTS", {})
+        slow = queries.load_drill_members(engine, level, months, history, slice_, measures)
+    return fast, slow
+
+
+@pytest.mark.parametrize("shape", ["rows per month", "months side by side"])
+def test_members_from_where_their_runs_start_equal_every_month_grouped(gappy_mart, shape,
+                                                                       monkeypatch):
+    _read_as(monkeypatch, shape)
+    engine = create_mart_engine(gappy_mart, read_only=True)
+    try:
+        months, compared = queries.available_months(engine), 0
+        for end in range(len(months)):  # windows cut by gaps and by the mart's first month
+            for start in {0, max(end - 5, 0), max(end - 1, 0), end}:
+                history = months[start:end + 1]
+                needed = [months[end]] + ([months[end - 1]] if end else [])
+                for level, slice_ in (("channel", Slice()), ("group", Slice()),
+                                      ("channel", Slice(branch="Xiangzhou")),
+                                      ("channel", Slice(micro_region="Gongbei",
+                                                        channel_type="social_outlet"))):
+                    fast, slow = _both_ways(engine, monkeypatch, level, needed, history, slice_,
+                                            ("revenue", "active_subs"))
+                    pd.testing.assert_frame_equal(fast, slow, check_exact=True,
+                                                  obj=f"{level} {slice_} {history[0]}…{end}")
+                    compared += len(slow) > 0
+        assert compared > 100
+    finally:
+        engine.dispose()
+
+
+def test_a_mart_without_the_starts_tables_reads_every_month(duck_mart, tmp_path, monkeypatch):
+    import shutil
+
+    import sqlalchemy as sa
+
+    _read_as(monkeypatch, "months side by side")
+    path = tmp_path / "old.duckdb"
+    shutil.copy(duck_mart.removeprefix("duckdb:///"), path)
+    engine = create_mart_engine(f"duckdb:///{path}")
+    months = queries.available_months(engine)
+    args = ("channel", months[-2:], months, Slice(branch="Doumen"), None)
+    fast, slow = _both_ways(engine, monkeypatch, *args)
+    with engine.begin() as conn:
+        for table in schema.MEMBER_STARTS.values():
+            conn.execute(sa.text(f"DROP TABLE {table.name}"))  # built before they existed
+    old = queries.load_drill_members(engine, *args)
+    engine.dispose()
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    pd.testing.assert_frame_equal(old, slow, check_exact=True)
 
 
 # ── Subscriber rows: the merge of sum_top_fallers_month against the fact grouped on a click ──

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import datetime as dt
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from data_access.mart import schema as s
 from data_access.mart.summaries import month_before, month_pair_columns
-from data_access.db import ConcertoError, columnar_results, read_frame
+from data_access.db import ConcertoError, read_frame, read_traits
 from data_access.store.scope import require, reveal_numbers, scoped
 
 #: Drill levels, in drill order (company → … → subscriber numbers).
@@ -349,15 +350,45 @@ def load_drill_members(engine: sa.Engine, level: str, months: list[dt.date],
         raise ConcertoError(f"The level {LEVELS[level]!r} cannot be combined with this filter.")
     wanted = tuple(measures or s.SUMMARY_MEASURES)
     source.sums(wanted)  # refuses unknown measures with the usual message
-    members = _Members(source, level, _one_row_per_member(source, level, slice_))
-    if columnar_results(engine):
-        frame = _member_months_long(engine, members, history, months, wanted)
-    else:
-        frame = _member_months_wide(engine, members, history, months, wanted)
+    one_row = _one_row_per_member(source, level, slice_)
+    traits = read_traits(engine)
+    members = _Members(source, level, one_row, starts=traits.indexed)
+    read = _member_months_long if traits.columnar_results else _member_months_wide
+    try:
+        frame = read(engine, members, history, months, wanted)
+    except sa.exc.DBAPIError:  # a mart built before the starts tables existed
+        if not members.reads_starts(history):
+            raise
+        frame = read(engine, _Members(source, level, one_row, starts=False), history, months,
+                     wanted)
     # Each member came with its first month in ``history``; every row gets the earliest.
     if not frame.empty:
         frame["first_month"] = frame["first_month"].min()
     return frame
+
+
+def _swapped(table: sa.Table, other: sa.Table, clause: sa.ClauseElement) -> sa.ClauseElement:
+    """``clause`` with ``table`` and its columns replaced by ``other``'s of the same names."""
+    def replace(element):
+        if element is table:
+            return other
+        if isinstance(element, sa.Column) and element.table is table:
+            return other.c[element.name]
+        return None
+
+    return sa.sql.visitors.replacement_traverse(clause, {}, replace)
+
+
+def _calendar_run(months: Sequence[dt.date]) -> tuple[dt.date, dt.date] | None:
+    """(first, last) when ``months`` are every calendar month from first to last (as month
+    starts, in any order, repeats allowed), else None."""
+    days = sorted({pd.Timestamp(m).date() for m in months})
+    if not days or any(d.day != 1 for d in days):
+        return None
+    for earlier, later in zip(days, days[1:]):
+        if month_before(later) != earlier:
+            return None
+    return days[0], days[-1]
 
 
 class _Members:
@@ -369,7 +400,8 @@ class _Members:
     identifying column, read through the dimensions it comes from.
     """
 
-    def __init__(self, source: _Source, level: str, one_row: bool) -> None:
+    def __init__(self, source: _Source, level: str, one_row: bool, *, starts: bool = True
+                 ) -> None:
         self.source, self.keys, self.one_row = source, source.columns[level], one_row
         self.month = source.table.c.month
         ident = self.keys[0]
@@ -377,6 +409,11 @@ class _Members:
         self.member = source.table.c[ident.name] if self.by_id else ident
         self.base = (source.filtered if self.by_id and source.filtered is not None
                      else source.joined)
+        self.starts = s.MEMBER_STARTS.get(source.table.name) if self.by_id and starts else None
+
+    def reads_starts(self, history: list[dt.date]) -> bool:
+        """Whether :meth:`seen` reads a starts table for ``history``."""
+        return self.starts is not None and _calendar_run(history) is not None
 
     def rows(self, *columns: sa.ColumnElement, months: list[dt.date]) -> sa.Select:
         """``columns`` of the rows in ``months`` inside the slice, the member first."""
@@ -384,9 +421,37 @@ class _Members:
                 .where(*self.source.conditions, self.month.in_(months)))
 
     def seen(self, history: list[dt.date]) -> sa.Subquery:
-        """Every member with a row in ``history``, with its first month there."""
-        return (self.rows(sa.func.min(self.month).label("first_month"), months=history)
-                .group_by(self.member).subquery("seen"))
+        """Every member with a row in ``history``, with its first month there.
+
+        For a run of calendar months lo…hi (the drill's 25) and a summary with its starts
+        table (``schema.MEMBER_STARTS``), on an engine with indexes, from the rows of the
+        first month the table holds there and the starts after it whose previous month is
+        before lo: a member's first row in the run is one or the other (a city's 6,666
+        channels in one month rather than 25 months of them at 1M subscribers). Else
+        (``starts=False``: DuckDB scans the 25 months faster than it joins the starts;
+        another history; other levels; a mart built before the starts tables) from every
+        row in ``history``, grouped.
+        """
+        if not self.reads_starts(history):
+            return (self.rows(sa.func.min(self.month).label("first_month"), months=history)
+                    .group_by(self.member).subquery("seen"))
+        table, started, low = self.source.table, self.starts, _calendar_run(history)[0]
+        first = (sa.select(sa.func.min(table.c.month)).where(table.c.month.in_(history))
+                 .scalar_subquery())
+        at_first = self.rows(self.month.label("first_month"), months=history).where(
+            self.month == first)
+        # the same slice of the starts table: its rows carry the summary's keys
+        swap = functools.partial(_swapped, table, started)
+        after_gap = (sa.select(swap(self.member).label("member"),
+                               started.c.month.label("first_month"))
+                     .select_from(swap(self.base))
+                     .where(*[swap(c) for c in self.source.conditions],
+                            started.c.month.in_(history),
+                            started.c.month > first,  # the first month's rows are at_first's
+                            sa.or_(started.c.prev_month.is_(None), started.c.prev_month < low)))
+        both = sa.union_all(at_first, after_gap).subquery("firsts")
+        return (sa.select(both.c.member, sa.func.min(both.c.first_month).label("first_month"))
+                .group_by(both.c.member).subquery("seen"))
 
     def described(self, seen: sa.Subquery, needed: sa.Subquery
                   ) -> tuple[list[sa.ColumnElement], sa.FromClause]:

@@ -384,6 +384,30 @@ sum_plan_month = sa.Table(
     ),
 )
 
+def _starts_of(summary: sa.Table) -> sa.Table:
+    """The table of ``summary``'s rows that start a run of months of their member."""
+    keys = [c for c in summary.primary_key.columns if c.name != "month"]
+    return sa.Table(
+        summary.name.removesuffix("_month") + "_start", MART,
+        sa.Column("month", sa.Date, primary_key=True),
+        *[sa.Column(c.name, c.type, primary_key=True) for c in keys],
+        sa.Column("prev_month", sa.Date, nullable=True),
+        comment=(
+            f"Summary: the rows of {summary.name} whose member ("
+            + " × ".join(c.name for c in keys) + ") has no row in the table's month before "
+            "(its first row, or its first after a gap), with the member's previous month "
+            "(NULL: none). A member with a row in a run of months lo…hi has one in the first "
+            "of them the table holds, or one of these in it with prev_month before lo: the "
+            "drill finds a level's members without reading every month."
+        ),
+    )
+
+
+#: The drill's members per summary: where each member's runs of months start.
+MEMBER_STARTS: dict[str, sa.Table] = {
+    summary.name: _starts_of(summary)
+    for summary in (sum_channel_month, sum_region_channel_month, sum_group_month)}
+
 #: Subscribers kept per micro-region, month and ordering in ``sum_top_fallers_month``: the
 #: subscriber step's page size, so the top rows of any set of micro-regions are a merge.
 TOP_FALLERS = 500
@@ -460,4 +484,5 @@ SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_plan_month,  # by the plan held each month (the product view)
     sum_top_fallers_month,  # the subscriber step's top rows per micro-region
     sum_top_fallers_type_month,  # … and per micro-region × channel type
+    *MEMBER_STARTS.values(),  # where members' runs of months start (the drill's members)
 )

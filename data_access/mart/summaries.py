@@ -222,6 +222,30 @@ def rebuild_top_fallers(conn: sa.Connection, keep: int = s.TOP_FALLERS) -> None:
         conn.execute(_top_fallers_region_insert(month, keep))
 
 
+def _starts_insert(summary: sa.Table, starts: sa.Table) -> sa.Insert:
+    """INSERT … SELECT of ``starts``: the rows of ``summary`` whose member has no row in the
+    table's month before (months as the table holds them, so no calendar arithmetic), with
+    the member's previous month."""
+    keys = [c.name for c in starts.primary_key.columns if c.name != "month"]
+    months = sa.select(summary.c.month).distinct().subquery("months")
+    calendar = sa.select(months.c.month, sa.func.lag(months.c.month).over(
+        order_by=months.c.month).label("before")).subquery("calendar")
+    rows = sa.select(summary.c.month, *[summary.c[k] for k in keys], sa.func.lag(
+        summary.c.month).over(partition_by=[summary.c[k] for k in keys],
+                              order_by=summary.c.month).label("prev_month")).subquery("runs")
+    started = (sa.select(rows.c.month, *[rows.c[k] for k in keys], rows.c.prev_month)
+               .select_from(rows.join(calendar, calendar.c.month == rows.c.month))
+               .where(sa.or_(rows.c.prev_month.is_(None), rows.c.prev_month != calendar.c.before)))
+    return sa.insert(starts).from_select(["month", *keys, "prev_month"], started)
+
+
+def rebuild_member_starts(conn: sa.Connection) -> None:
+    """Replace ``schema.MEMBER_STARTS``' tables from their summaries."""
+    for name, starts in s.MEMBER_STARTS.items():
+        conn.execute(sa.delete(starts))
+        conn.execute(_starts_insert(s.MART.tables[name], starts))
+
+
 def rebuild_summaries(conn: sa.Connection) -> None:
     """Replace every summary table's rows from the fact and dimensions (inside the caller's transaction)."""
     sub, chan = s.dim_subscriber, s.dim_channel
@@ -236,6 +260,7 @@ def rebuild_summaries(conn: sa.Connection) -> None:
     for target, keys, where in plans:
         conn.execute(sa.delete(target))
         conn.execute(_summary_insert(target, keys, where))
+    rebuild_member_starts(conn)
     conn.execute(sa.delete(s.sum_plan_month))  # by the plan held each month (product view)
     conn.execute(_plan_summary_insert())
     rebuild_top_fallers(conn)
