@@ -1,10 +1,12 @@
 """Benchmark: first render after sign-in and drill clicks in Chromium — wall and server CPU.
 
-    python -m bench.clicks [--mart .data/mart.duckdb] [--runs 5] [--warmup 1] [--before REF]
-                           [--pages sandbox,microregion] [--env NAME=VALUE ...]
+    python -m bench.clicks [--mart .data/mart.duckdb | --mart-url URL] [--runs 5] [--warmup 1]
+                           [--before REF] [--pages sandbox,microregion] [--env NAME=VALUE ...]
+                           [--record NAME]
 
-Starts the app on the mart (a temporary workflow store with the demo users) and, in a fresh
-browser session per run, as the executive:
+Starts the app on the mart (a DuckDB file, or with ``--mart-url`` a PostgreSQL database such
+as ``python -m bench.postgres --keep`` leaves running; a temporary workflow store with the
+demo users) and, in a fresh browser session per run, as the executive:
 
 - sign-in: open the sandbox's link (``/?kpi=revenue``), click "Sign in" → the page settled
   with the drill's first table drawn (the first render after sign-in);
@@ -19,8 +21,9 @@ fragment, so the table shows whole-page reruns beside fragment reruns on one mac
 Each figure is the median, min and max over ``--runs`` runs (the first run meets cold
 caches; ``--warmup`` sessions before them are not counted); beside the wall time stand the
 time until the server's last script run ended, the server process's CPU time (from /proc)
-per action, and the machine's load average before and after each app's runs. Prints a table; writes
-nothing (the figures to keep are taken on quiet cores).
+per action, and the machine's load average before and after each app's runs. Prints a table;
+``--record NAME`` also writes it as section ``clicks-NAME`` of bench/RESULTS.md
+(``clicks-NAME-postgres`` on a PostgreSQL mart; the figures to keep are taken on quiet cores).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections import defaultdict
@@ -38,6 +42,8 @@ from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from bench.marts import (BadInput, MartTarget, add_mart_options, mart_bytes, mart_facts,
+                         mart_target, section_name)
 from bench.pages import cpu_seconds
 from bench.results import record_section
 from data_access.db import DEFAULT_MART_PATH
@@ -140,14 +146,14 @@ def _session(chromium, url: str, pid: int, pages: list[str],
         context.close()
 
 
-def _measure(root: Path, mart: Path, runs: int, warmup: int, pages: list[str],
+def _measure(root: Path, mart: MartTarget, runs: int, warmup: int, pages: list[str],
              env: dict[str, str]) -> dict:
     from playwright.sync_api import sync_playwright
 
     figures: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-clicks-") as folder, \
-            running_app(f"duckdb:///{mart}", f"sqlite:///{folder}/workflow.sqlite",
+            running_app(mart.url, f"sqlite:///{folder}/workflow.sqlite",
                         Path(folder) / "server.log", root=root, extra_env=env) as server, \
             sync_playwright() as p:
         chromium = launch_chromium(p)
@@ -175,9 +181,13 @@ def _export(ref: str, folder: Path) -> Path:
     return folder / "app"
 
 
-def main() -> int:
+def parse_options(argv: list[str] | None = None) -> tuple[argparse.Namespace, MartTarget,
+                                                          dict[str, str], list[str]]:
+    """The options, the mart, the server's extra environment and the pages to measure;
+    BadInput for a bad mart, ``--env`` item or ``--pages`` list (argparse exits 2 on its own
+    errors, e.g. both --mart and --mart-url)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mart", default=str(DEFAULT_MART_PATH))
+    add_mart_options(parser, str(DEFAULT_MART_PATH))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="uncounted sessions first")
     parser.add_argument("--before", default=None, help="a commit whose app runs first")
@@ -185,11 +195,31 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="for the app server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false")
     parser.add_argument("--record", default=None, metavar="NAME",
-                        help="also write the table as section clicks-NAME of bench/RESULTS.md")
-    args = parser.parse_args()
-    env = dict(item.split("=", 1) for item in args.env)
-    mart = Path(args.mart).resolve()
-    pages = [name for name in args.pages.split(",") if name in PAGES]
+                        help="also write the table as section clicks-NAME of bench/RESULTS.md "
+                             "(clicks-NAME-postgres on a PostgreSQL mart)")
+    args = parser.parse_args(argv)
+    bad = [item for item in args.env if "=" not in item or not item.split("=", 1)[0]]
+    if bad:
+        raise BadInput(f"--env wants NAME=VALUE; got {bad[0]!r}")
+    pages = [name for name in args.pages.split(",") if name]
+    unknown = [name for name in pages if name not in PAGES]
+    if unknown or not pages:
+        raise BadInput(f"--pages: choose among {', '.join(PAGES)}; got {args.pages!r}")
+    if args.runs < 1 or args.warmup < 0:
+        raise BadInput("--runs must be at least 1 and --warmup at least 0")
+    mart = mart_target(args.mart, args.mart_url, DEFAULT_MART_PATH)
+    return args, mart, dict(item.split("=", 1) for item in args.env), pages
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args, mart, env, pages = parse_options(argv)
+        facts = mart_facts(mart)
+    except BadInput as exc:
+        print(f"bench.clicks: {exc}", file=sys.stderr)
+        return 2
+    print(f"mart: {mart.path or mart.label} ({int(facts.get('subscribers', 0)):,} subscribers "
+          f"× {facts.get('months', '?')} months)", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-clicks-ref-") as folder:
         apps = ([(f"before ({args.before})", _export(args.before, Path(folder)))]
@@ -199,8 +229,10 @@ def main() -> int:
             results[label] = _measure(root, mart, args.runs, args.warmup, pages, env)
     lines = [
         f"Measured {dt.date.today()} on {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, Chromium headless, mart {mart.name} "
-        f"({mart.stat().st_size / 2**20:,.0f} MB), {args.runs} run(s) per app after "
+        f"{platform.python_version()}, Chromium headless, mart {mart.label} "
+        f"({int(facts.get('subscribers', 0)):,} subscribers, {mart_bytes(mart) / 2**20:,.0f} MB"
+        + (", the database on the same machine" if mart.engine == "postgresql" else "")
+        + f"), {args.runs} run(s) per app after "
         f"{args.warmup} uncounted, a fresh signed-in session per run, as the executive."
         + (f" Server environment: {args.env}." if args.env else ""),
         "Wall: median (min–max) seconds from the click until the next table is drawn and "
@@ -222,8 +254,10 @@ def main() -> int:
                          f"{start[0]:.2f} → {end[0]:.2f} |")
     print("\n" + "\n".join(lines))
     if args.record:
-        record_section(f"clicks-{args.record}", "## Sign-in and drill clicks (issue 16)",
-                       "\n".join(lines), "Run `python -m bench.clicks [--mart M] --record NAME`.")
+        name = f"clicks-{args.record}"
+        record_section(section_name(name, mart), "## Sign-in and drill clicks (issue 16)",
+                       "\n".join(lines), "Run `python -m bench.clicks [--mart M | --mart-url "
+                       "URL] --record NAME`.", after=name)
     return 0
 
 

@@ -1,12 +1,13 @@
 """Benchmark: several people at once — N concurrent browser sessions, p50/p95 per click, server
 RSS and CPU (issue 16).
 
-    python -m bench.load [--mart PATH] [--sessions 1,5,10] [--rounds 3] [--model-dir DIR]
-                         [--timeout 120] [--no-record]
+    python -m bench.load [--mart PATH | --mart-url URL] [--sessions 1,5,10] [--rounds 3]
+                         [--model-dir DIR] [--timeout 120] [--no-record]
 
 Starts one app server on the mart (default: the 1M mart ``bench/out/mart_1000000x24.duckdb``
-when it exists, else ``.data/mart.duckdb``; the output says which) with a temporary workflow
-store holding the demo users. For each N in ``--sessions`` it opens N browser sessions at once
+when it exists, else ``.data/mart.duckdb``; ``--mart-url`` a PostgreSQL mart, e.g. the one
+``python -m bench.postgres --keep`` leaves running; the output says which) with a temporary
+workflow store holding the demo users. For each N in ``--sessions`` it opens N browser sessions at once
 in one headless Chromium (Debian's), each signed in as a different demo user (exec, analyst,
 rm_gongbei, channel_mgr, account_mgr, marketer, admin, rm_xiangzhou, rm_doumen, rm_jinwan: N
 takes the first N). After a barrier each session clicks its role's main journey
@@ -21,14 +22,20 @@ tracebacks in the server's output, the server process tree's CPU seconds and res
 seconds (Chromium runs on the same two cores; a map is drawn in software, so the time until
 the browser was free again is reported too) and the load average before and after. The aim
 (at N = 10, p95 per click ≤ 3 s on the 1M mart on 2 cores) is reported, never asserted.
-Prints a table and writes the ``load`` section of bench/RESULTS.md (``--no-record``: print
-only, for smoke runs).
+Prints a table and writes the ``load`` section of bench/RESULTS.md, ``load-postgres`` on a
+PostgreSQL mart (``--no-record``: print only, for smoke runs).
 
 With ``--model-dir DIR`` the app serves the churn model in DIR, and the churn page its scores
 when DIR holds the store they were written to (``DIR/workflow.sqlite``, copied first):
 ``python -m jobs.churn train --mart M --model-dir DIR`` then ``python -m jobs.churn score
---mart M --model-dir DIR --workflow sqlite:///DIR/workflow.sqlite``. Without it the churn page
-has no model (the account manager's last click draws the empty page).
+--mart M --model-dir DIR --workflow sqlite:///DIR/workflow.sqlite`` (``M``: a mart URL,
+``duckdb:///…`` or ``postgresql+psycopg://…``). Without it the churn page has no model (the
+account manager's last click draws the empty page). The campaign, rival and channel pages
+read the results ``jobs.precompute`` stored for the mart (else they compute them on the
+click); they are kept under the mart's fingerprint, ``build:<id>`` with a new id for every
+build, so a PostgreSQL mart generated with the same size and seed as a DuckDB file has its
+own: ``CONCERTO_MART_URL=M CONCERTO_WORKFLOW_URL=sqlite:///DIR/workflow.sqlite python -m
+jobs.precompute``. ``python -m bench.postgres_app`` does all of it for a PostgreSQL mart.
 """
 
 from __future__ import annotations
@@ -45,21 +52,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.marts import (BadInput, MartTarget, add_mart_options, mart_bytes, mart_facts,
+                         mart_target, section_name)
 from bench.proctree import TreeSampler, tree_cpu_seconds
 from bench.results import RESULTS, record_section
 from bench.sandbox import OUT
-from data_access.db import DEFAULT_MART_PATH, create_mart_engine
-from data_access.mart.queries import load_mart_info
-from data_access.store.principal import SYSTEM
-from data_access.store.scope import acting_as
+from data_access.db import DEFAULT_MART_PATH
 
 AIM_N, AIM_P95_S = 10, 3.0
 BIG_MART = OUT / "mart_1000000x24.duckdb"
 MAX_SESSIONS = 10  # distinct demo users (bench/load_journeys.USERS)
-
-
-class BadInput(Exception):
-    """Something on the command line is wrong: the message says what."""
+__all__ = ["BadInput", "main", "parse_sessions", "percentile", "summarize"]
 
 
 # ── pure parts (tests/test_bench_load.py, with bench/proctree.py) ────────────────────────────────────────────────────
@@ -131,29 +134,13 @@ class Level:
     tracebacks: int
 
 
-def choose_mart(given: str | None) -> Path:
-    """The mart to use: ``given``, else the 1M mart if built, else the demo mart."""
-    mart = Path(given) if given else BIG_MART if BIG_MART.exists() else DEFAULT_MART_PATH
-    if not mart.is_file():
-        raise BadInput(f"no mart file at {mart}" + ("" if given else
-                       " (build one with `make run` or `make bench`, or pass --mart PATH)"))
-    return mart.resolve()
+def choose_mart(given: str | None, url: str | None = None) -> MartTarget:
+    """The mart to use: ``--mart-url``'s database, ``--mart``'s file, else the 1M mart if
+    built, else the demo mart."""
+    return mart_target(given, url, BIG_MART if BIG_MART.exists() else DEFAULT_MART_PATH)
 
 
-def mart_facts(mart: Path) -> dict[str, str]:
-    """The mart's build facts (``mart_meta``); BadInput when it is not a Concerto mart."""
-    engine = create_mart_engine(f"duckdb:///{mart}", read_only=True)
-    try:
-        with acting_as(SYSTEM):
-            return load_mart_info(engine)
-    except Exception as exc:  # a file DuckDB cannot open, or a database without mart_meta
-        first = (str(exc).splitlines() or ["?"])[0]
-        raise BadInput(f"{mart} is not a Concerto mart: {first}") from exc
-    finally:
-        engine.dispose()
-
-
-def measure(mart: Path, counts: list[int], rounds: int, timeout_s: float,
+def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
             model_dir: Path | None) -> tuple[list[Level], dict[str, float]]:
     """Start the app once and drive each N in turn; the levels, the server's RSS after start
     and at the end, and the load average before anything started."""
@@ -168,7 +155,7 @@ def measure(mart: Path, counts: list[int], rounds: int, timeout_s: float,
             for suffix in ("", "-wal", "-shm"):  # the store the scores were written to
                 if (model_dir / f"workflow.sqlite{suffix}").exists():
                     shutil.copy(model_dir / f"workflow.sqlite{suffix}", f"{store}{suffix}")
-        with running_app(f"duckdb:///{mart}", f"sqlite:///{store}", Path(folder) / "server.log",
+        with running_app(mart.url, f"sqlite:///{store}", Path(folder) / "server.log",
                          model_dir=models, timeout=300) as server:
             pid = server.process.pid
             sampler = TreeSampler(pid)
@@ -277,14 +264,16 @@ def aim_statement(levels: list[Level], facts: dict[str, str]) -> str:
     return verdict + "."
 
 
-def report(levels: list[Level], rss: dict[str, float], mart: Path, facts: dict[str, str],
-           rounds: int, model_dir: Path | None) -> str:
+def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: dict[str, str],
+           rounds: int, model_dir: Path | None, size_bytes: int) -> str:
     cores = os.cpu_count() or 1
     header = (
         f"Measured {dt.date.today()} on {cores} cores, Python {platform.python_version()}, "
-        f"Chromium headless on the same machine, mart `{mart.name}` "
+        f"Chromium headless on the same machine, mart `{mart.label}` "
         f"({int(facts.get('subscribers', 0)):,} subscribers × {facts.get('months', '?')} "
-        f"months, {mart.stat().st_size / 2**20:,.0f} MB); one app server; per N, N sessions "
+        f"months, {size_bytes / 2**20:,.0f} MB"
+        + (", the database on the same machine" if mart.engine == "postgresql" else "")
+        + "); one app server; per N, N sessions "
         f"at once (one demo user each), {rounds} round(s) of each role's main journey, a fresh "
         f"session per round; churn page "
         + (f"with the model in `{model_dir.name}`" if model_dir else "without a model")
@@ -310,8 +299,7 @@ def report(levels: list[Level], rss: dict[str, float], mart: Path, facts: dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mart", default=None,
-                        help="a mart file (default: the 1M mart if built, else .data/mart.duckdb)")
+    add_mart_options(parser, "the 1M mart if built, else .data/mart.duckdb")
     parser.add_argument("--sessions", default="1,5,10", help="session counts, e.g. 1,5,10")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model-dir", default=None, help="a churn model folder for the app")
@@ -329,20 +317,20 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(CHROMIUM).exists():
             raise BadInput(f"Chromium is not installed at {CHROMIUM} (apt-get install -y "
                            "chromium)")
-        mart = choose_mart(args.mart)
+        mart = choose_mart(args.mart, args.mart_url)
         facts = mart_facts(mart)
     except BadInput as exc:
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2
-    print(f"mart: {mart} ({int(facts.get('subscribers', 0)):,} subscribers × "
-          f"{facts.get('months', '?')} months)", flush=True)
+    print(f"mart: {mart.path or mart.label} ({int(facts.get('subscribers', 0)):,} subscribers "
+          f"× {facts.get('months', '?')} months)", flush=True)
     levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir)
-    body = report(levels, rss, mart, facts, args.rounds, model_dir)
+    body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart))
     print("\n" + body)
     if not args.no_record:
-        record_section("load", "## Several people at once, in the browser", body,
-                       "Run `python -m bench.load [--mart PATH] [--sessions 1,5,10] "
-                       "[--rounds 3]` (needs Chromium).")
+        record_section(section_name("load", mart), "## Several people at once, in the browser",
+                       body, "Run `python -m bench.load [--mart PATH | --mart-url URL] "
+                       "[--sessions 1,5,10] [--rounds 3]` (needs Chromium).", after="load")
         print(f"recorded in {RESULTS}")
     return 0
 

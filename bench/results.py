@@ -11,15 +11,22 @@ import sqlalchemy as sa
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def record_section(name: str, heading: str, body: str, intro: str = "") -> None:
-    """Replace the ``<!-- name:begin -->`` … ``<!-- name:end -->`` section, or append it under
-    ``heading``. The file is re-read first: other benchmarks write their own sections."""
+def record_section(name: str, heading: str, body: str, intro: str = "", *,
+                   after: str | None = None) -> None:
+    """Replace the ``<!-- name:begin -->`` … ``<!-- name:end -->`` section; a new one goes
+    right after section ``after`` when the file has it (a PostgreSQL run beside the DuckDB
+    one, under the same heading), else at the end under ``heading``. The file is re-read
+    first: other benchmarks write their own sections."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     section = f"{begin}\n{body}\n{end}"
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    neighbour = f"<!-- {after}:end -->" if after and after != name else None
     if begin in text and end in text:
         before, rest = text.split(begin, 1)
         text = before + section + rest.split(end, 1)[1]
+    elif neighbour and neighbour in text:
+        before, rest = text.split(neighbour, 1)
+        text = before + neighbour + "\n\n" + section + rest
     else:
         text = text.rstrip("\n") + f"\n\n{heading}\n\n" + (f"{intro}\n\n" if intro else "") \
             + section + "\n"

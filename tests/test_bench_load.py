@@ -1,13 +1,18 @@
-"""bench/load.py's pure parts: the --sessions list, the percentile summary and reading a
-process tree's memory and CPU from /proc texts (no browser, no server)."""
+"""The browser benchmarks' pure parts: bench/load.py's --sessions list and percentile
+summary, reading a process tree's memory and CPU from /proc texts, the mart options
+(--mart / --mart-url) and record sections of bench/marts.py, bench/clicks.py's options and
+bench/postgres_app.py's options and plan (no browser, no server)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
 
 from bench.load import BadInput, main, parse_sessions, percentile, summarize
+from bench.marts import mart_target, postgres_url, section_name
+from bench.postgres_app import parse_options as parse_app_options
 from bench.proctree import parse_stat, parse_vmrss_kb, process_tree, tree_rss_kb
 
 # /proc/<pid>/stat of a process whose name holds a space and a parenthesis; ppid 1, utime 250,
@@ -65,3 +70,170 @@ def test_a_trees_memory_sums_the_process_and_its_descendants_only(tmp_path):
     assert set(process_tree(10, proc)) == {10, 11, 12}
     assert tree_rss_kb(10, proc) == 1230
     assert tree_rss_kb(99, proc) == 0  # gone
+
+
+# ── a PostgreSQL mart for the browser benchmarks (bench/marts.py, bench/clicks.py,
+#    bench/postgres_app.py) ─────────────────────────────────────────────────────────────────
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5433/postgres"
+
+
+def test_a_postgresql_url_is_read_and_given_the_projects_driver():
+    assert postgres_url(PG) == PG
+    assert postgres_url(" postgresql://postgres@127.0.0.1:5433/postgres ") == PG
+    assert postgres_url("postgresql+psycopg://u:secret@db/mart").endswith("u:secret@db/mart")
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("/tmp/mart.duckdb", "not a database URL"),
+    ("not a url", "not a database URL"),
+    ("duckdb:////tmp/mart.duckdb", "pass --mart PATH"),
+    ("sqlite:////tmp/x.sqlite", "wants a PostgreSQL database"),
+    ("postgresql+psycopg://postgres@127.0.0.1:5433", "names no database"),
+])
+def test_a_bad_mart_url_is_refused_with_a_message(bad, says):
+    with pytest.raises(BadInput, match=says) as caught:
+        postgres_url(bad)
+    assert str(caught.value).startswith("--mart-url")
+    with pytest.raises(BadInput, match=r"^--url"):
+        postgres_url(bad, "--url")
+
+
+def test_the_mart_is_a_file_or_a_url_never_both(tmp_path):
+    file = tmp_path / "m.duckdb"
+    file.write_bytes(b"")
+    target = mart_target(str(file), None, tmp_path / "default.duckdb")
+    assert (target.engine, target.url, target.label) == ("duckdb", f"duckdb:///{file}", "m.duckdb")
+    target = mart_target(None, PG, tmp_path / "default.duckdb")
+    assert (target.engine, target.url, target.path) == ("postgresql", PG, None)
+    assert target.label == "PostgreSQL postgres@127.0.0.1:5433"
+    with pytest.raises(BadInput, match="not both"):
+        mart_target(str(file), PG, file)
+    with pytest.raises(BadInput, match="no mart file"):
+        mart_target(None, None, tmp_path / "absent.duckdb")
+
+
+@pytest.mark.parametrize("module", ["bench.load", "bench.clicks"])
+def test_both_mart_options_at_once_exit_2_with_a_message(module, capsys, tmp_path):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--mart", str(tmp_path / "m.duckdb"), "--mart-url", PG])
+    assert stopped.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["bench.load", "bench.clicks"])
+def test_a_bad_mart_url_exits_2_with_a_message(module, capsys, monkeypatch):
+    import tests.browser_support as support
+
+    monkeypatch.setattr(support, "CHROMIUM", __file__)  # "installed": the URL is what is wrong
+    main = importlib.import_module(module).main
+    assert main(["--mart-url", "/tmp/mart.duckdb"]) == 2
+    err = capsys.readouterr().err
+    assert "--mart-url" in err and "not a database URL" in err and "Traceback" not in err
+
+
+def test_a_server_that_does_not_answer_is_a_message_not_a_traceback(capsys):
+    from bench import clicks
+
+    free = "postgresql+psycopg://postgres@127.0.0.1:9/postgres?connect_timeout=2"
+    assert clicks.main(["--mart-url", free]) == 2
+    assert "cannot read a Concerto mart at PostgreSQL postgres@127.0.0.1:9" in \
+        capsys.readouterr().err
+
+
+def test_records_on_postgresql_go_to_their_own_sections_beside_duckdbs(tmp_path, monkeypatch):
+    from bench import results
+
+    duck = mart_target(None, None, _file(tmp_path))
+    pg = mart_target(None, PG, tmp_path / "unused")
+    assert (section_name("load", duck), section_name("load", pg)) == ("load", "load-postgres")
+    assert section_name("clicks-1m", pg) == "clicks-1m-postgres"
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "RESULTS.md")
+    results.RESULTS.write_text("# R\n\n## Load\n\n<!-- load:begin -->\nduck\n<!-- load:end -->\n"
+                               "\n## Later\n\ntext\n", encoding="utf-8")
+    results.record_section("load-postgres", "## Load", "pg 1", after="load")
+    results.record_section("load-postgres", "## Load", "pg 2", after="load")
+    results.record_section("load", "## Load", "duck 2", after="load")
+    text = results.RESULTS.read_text(encoding="utf-8")
+    assert text == ("# R\n\n## Load\n\n<!-- load:begin -->\nduck 2\n<!-- load:end -->\n\n"
+                    "<!-- load-postgres:begin -->\npg 2\n<!-- load-postgres:end -->\n"
+                    "\n## Later\n\ntext\n")
+    results.record_section("clicks-1m-postgres", "## Clicks", "c", after="clicks-1m")
+    assert results.RESULTS.read_text(encoding="utf-8").endswith(
+        "## Clicks\n\n<!-- clicks-1m-postgres:begin -->\nc\n<!-- clicks-1m-postgres:end -->\n")
+
+
+def _file(folder: Path) -> Path:
+    path = folder / "mart.duckdb"
+    path.write_bytes(b"")
+    return path
+
+
+def test_clicks_options_are_checked(tmp_path):
+    from bench.clicks import parse_options
+
+    args, mart, env, pages = parse_options(["--mart-url", PG, "--env", "A=1", "--pages",
+                                            "microregion", "--record", "1m"])
+    assert (mart.url, env, pages, args.record) == (PG, {"A": "1"}, ["microregion"], "1m")
+    for bad, says in ((["--env", "A"], "NAME=VALUE"), (["--pages", "sandbox,nowhere"], "--pages"),
+                      (["--runs", "0"], "--runs")):
+        with pytest.raises(BadInput, match=says):
+            parse_options(["--mart-url", PG, *bad])
+
+
+def test_postgres_app_options_and_defaults(tmp_path):
+    options = parse_app_options(["--url", "postgresql://postgres@127.0.0.1:5433/postgres"])
+    assert options.url == PG
+    assert (options.model_dir, options.work, options.runs, options.sessions, options.rounds,
+            options.settle, options.record, options.clicks, options.load) == (
+        None, None, 5, "1,5,10", 3, 180, True, True, True)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "live.json").write_text("{}", encoding="utf-8")
+    options = parse_app_options(["--url", PG, "--model-dir", str(models), "--sessions", "1,2",
+                                 "--rounds", "1", "--no-record", "--skip-clicks"])
+    assert (options.model_dir, options.sessions, options.record, options.clicks) == (
+        models, "1,2", False, False)
+
+
+@pytest.mark.parametrize("bad, says", [
+    (["--url", "/tmp/mart.duckdb"], "^--url: "),
+    (["--url", PG, "--sessions", "1,99"], "--sessions"),
+    (["--url", PG, "--rounds", "0"], "--rounds"),
+    (["--url", PG, "--max-rows", "10"], "--max-rows"),
+    (["--url", PG, "--settle", "-1"], "--settle"),
+    (["--url", PG, "--model-dir", "/nonexistent"], "no live churn model"),
+])
+def test_postgres_app_refuses_bad_options_with_a_message(bad, says):
+    with pytest.raises(BadInput, match=says):
+        parse_app_options(bad)
+    with pytest.raises(SystemExit):
+        parse_app_options([])  # --url is required: argparse's own message, exit 2
+
+
+def test_postgres_app_plans_preparation_only_when_the_store_lacks_it(tmp_path):
+    from bench.postgres_app import plan, size_name
+
+    assert [size_name(n) for n in (1_000_000, 250_000, 30_000, 1_234)] == [
+        "1m", "250k", "30k", "1234"]
+    options = parse_app_options(["--url", PG, "--max-rows", "50000"])
+    models = tmp_path / "models"
+    steps = plan(options, models, subscribers=1_000_000, has_model=False, prepared=False)
+    assert [s.title for s in steps] == [
+        "train the churn model", "score the latest month into the store",
+        "precompute results for this mart", "sign-in and drill clicks", "the load test"]
+    train, score, precompute, clicks, load = steps
+    assert train.args[:3] == ["-m", "jobs.churn", "train"] and "50000" in train.args
+    store = f"sqlite:///{models / 'workflow.sqlite'}"
+    assert score.args[-2:] == ["--workflow", store] and PG in score.args
+    assert precompute.env == {"CONCERTO_MART_URL": PG, "CONCERTO_WORKFLOW_URL": store}
+    assert clicks.args[-2:] == ["--record", "1m"] and "--mart-url" in clicks.args
+    assert load.args[load.args.index("--model-dir") + 1] == str(models)
+    assert "--no-record" not in load.args
+    again = plan(parse_app_options(["--url", PG, "--no-record", "--sessions", "1,2",
+                                    "--rounds", "1"]), models, subscribers=250_000,
+                 has_model=True, prepared=True)
+    assert [s.title for s in again] == ["sign-in and drill clicks", "the load test"]
+    assert "--record" not in again[0].args and "--no-record" in again[1].args
+    assert again[1].args[again[1].args.index("--sessions") + 1] == "1,2"
