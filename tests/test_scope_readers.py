@@ -108,6 +108,8 @@ CASES: dict[str, tuple[str, Call] | str] = {
                                                               "channel", "group")],
         ignore_index=True)),
     "queries.load_mart_fingerprint": "no rows: the mart's identity (its build id)",
+    "members.read_member_months": "reads the slice queries.load_drill_members scoped and "
+                                  "hands it (that reader's case)",
     "queries.load_breakdown": ("rows", lambda c: pd.concat([queries.load_breakdown(
         c.mart, level, c.months[-2:]) for level in ("branch", "micro_region", "channel",
                                                      "group")], ignore_index=True)),
