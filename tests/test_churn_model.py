@@ -158,3 +158,41 @@ def test_swap_effects_equal_scoring_the_swapped_copies():
                                    err_msg=name)
     with pytest.raises(ValueError, match="not among the model's columns"):
         model.swap_effects(X, {"x": [(1.0, {"no_such_column": 1.0})]})
+
+
+def test_reference_values_are_the_commonest_joint_values_with_their_own_medians():
+    """Written plainly: count each joint value of the discrete columns (missing is a value),
+    keep the six commonest (ties: smaller values first, missing last), weight them by their
+    counts among the six, and give each the median of the continuous column among its rows
+    (missing when most of them are missing)."""
+    from analytics.churn.reasons import MAX_REFERENCES, reference_values
+
+    rng = np.random.default_rng(3)
+    n = 4_000
+    frame = pd.DataFrame({
+        "plan": pd.Series(rng.choice(["a", "b", "c", "d", None], n, p=[.3, .2, .2, .2, .1]),
+                          dtype="string"),
+        "flag": rng.choice([0.0, 1.0, np.nan], n, p=[.5, .4, .1]),
+        "fee": rng.gamma(2.0, 30.0, n).round(1),
+    })
+    d = (frame["plan"] == "d").fillna(False).to_numpy()
+    frame.loc[d & (rng.random(n) < 0.7), "fee"] = np.nan  # d: mostly missing
+    got = reference_values(frame, ["plan", "flag", "fee"])
+    keys = frame[["plan", "flag"]].astype(object).where(frame[["plan", "flag"]].notna(), None)
+    counts = {}
+    for plan, flag in keys.itertuples(index=False):
+        counts[(plan, flag)] = counts.get((plan, flag), 0) + 1
+    order = sorted(counts, key=lambda k: (-counts[k], k[0] is None, k[0] or "",
+                                          k[1] is None, k[1] if k[1] is not None else 0))
+    kept = order[:MAX_REFERENCES]
+    total = sum(counts[k] for k in kept)
+    assert len(got) == len(kept)
+    for (weight, values), (plan, flag) in zip(got, kept, strict=True):
+        held = frame[keys["plan"].eq(plan).where(keys["plan"].notna(), plan is None)
+                     & keys["flag"].eq(flag).where(keys["flag"].notna(), flag is None)]
+        fee = held["fee"].median() if held["fee"].notna().mean() >= 0.5 else np.nan
+        assert weight == pytest.approx(counts[(plan, flag)] / total)
+        assert (pd.isna(values["plan"]) if plan is None else values["plan"] == plan)
+        assert (pd.isna(values["flag"]) if flag is None else values["flag"] == flag)
+        assert (np.isnan(values["fee"]) if np.isnan(fee) else values["fee"] == pytest.approx(fee))
+    assert any(np.isnan(values["fee"]) for _, values in got)  # the mostly-missing plan d
