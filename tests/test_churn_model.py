@@ -196,3 +196,54 @@ def test_reference_values_are_the_commonest_joint_values_with_their_own_medians(
         assert (pd.isna(values["flag"]) if flag is None else values["flag"] == flag)
         assert (np.isnan(values["fee"]) if np.isnan(fee) else values["fee"] == pytest.approx(fee))
     assert any(np.isnan(values["fee"]) for _, values in got)  # the mostly-missing plan d
+
+
+def test_tree_threads_leave_out_the_cores_others_use_not_this_process(monkeypatch):
+    """Threads for the trees are the idle cores: what other processes use, sampled, is taken
+    away; this process's own work is not (after a minute of feature building the load
+    average made the job itself look like another user and halved its threads). The answer
+    is reused for a few seconds."""
+    import subprocess
+    import sys
+
+    from analytics.churn import model as churn_model
+
+    monkeypatch.setattr(churn_model.os, "cpu_count", lambda: 4)
+    for busy, threads in [(0.0, 4), (0.4, 4), (1.6, 2), (3.9, 1), (None, None)]:
+        monkeypatch.setattr(churn_model, "_THREADS", None)
+        monkeypatch.setattr(churn_model, "_busy_elsewhere", lambda busy=busy: busy)
+        monkeypatch.setattr(churn_model.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+        assert churn_model.tree_threads() == (threads or 2)  # None: the load average's 2
+    monkeypatch.setattr(churn_model, "_busy_elsewhere", lambda: 0.0)
+    assert churn_model.tree_threads() == 2  # the last answer, still fresh
+    monkeypatch.undo()
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.3)
+        others = churn_model._busy_elsewhere(0.3)
+    finally:
+        spinner.kill()
+    assert others is not None and others >= 0.6  # another process's core is seen
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        pass
+    assert churn_model._busy_elsewhere(0.3) < others  # once it is gone, it is gone
+
+    import threading
+    stop = threading.Event()
+
+    def spin() -> None:  # this process's own work, on a thread of its own
+        while not stop.is_set():
+            pass
+
+    quiet = churn_model._busy_elsewhere(0.3)
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        mine = churn_model._busy_elsewhere(0.3)
+    finally:
+        stop.set()
+        worker.join()
+    assert mine < quiet + 0.5  # a core of its own work is not counted as someone else's
