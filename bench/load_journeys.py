@@ -32,6 +32,10 @@ USERS = [("exec", "executive"), ("analyst", "analyst"), ("rm_gongbei", "regional
          ("rm_xiangzhou", "regional_manager"), ("rm_doumen", "regional_manager"),
          ("rm_jinwan", "regional_manager")]
 _QUIET_MS = 500
+#: A click that started no script run within this many seconds is made again, once, as a
+#: person would; its time still counts from the first click, and it is reported as repeated.
+_NO_RUN_S = 15.0
+_RAN = "() => window.__load.runs.length > 0"
 _WATCH = f"""() => {{
   if (window.__load) return;
   const w = window.__load = {{runs: [], settledAt: null, drawnAt: null, freeAt: null,
@@ -63,6 +67,13 @@ _SETTLED = f"""() => {{ const w = window.__load;
   if (!(w.runs.some(s => s !== 'notRunning') && w.drawnAt !== null && w.settled())) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
   return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
+# What the page looked like when a click never settled: which condition was missing.
+_STATE = f"""() => {{ const w = window.__load || {{runs: []}};
+  const app = document.querySelector('[data-testid="stApp"]');
+  return [app ? app.getAttribute('data-test-script-state') : 'no app',
+          w.runs.join('>') || 'no run seen', document.querySelectorAll('{STALE}').length,
+          !!document.querySelector('{STATUS}'), !!document.querySelector('h1'),
+          location.pathname, w.drawnAt !== null && w.drawnAt !== undefined].join(' | '); }}"""
 _FORM_READY = f"() => document.querySelector('{APP_IDLE}') && " \
               "document.querySelector('input[aria-label^=\"Username\"]')"
 
@@ -82,6 +93,11 @@ class Click:
     problem: str = ""
     exceptions: int = 0
     free_seconds: float | None = None
+    repeated: bool = False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -109,28 +125,53 @@ class Session:
         await self.page.evaluate(_WATCH)
         return loop.time() - started
 
-    async def timed(self, step: str, action: Callable[[], Awaitable[object]]) -> None:
-        """Run ``action`` (the click), wait until settled, record the click."""
+    async def timed(self, step: str, action: Callable[[], Awaitable[object]],
+                    again: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Run ``action`` (the click), wait until settled, record the click. When no script
+        run started within ``_NO_RUN_S`` seconds the click is made again once (``again``,
+        by default the same action)."""
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
+        loop = asyncio.get_running_loop()
         started = await self.page.evaluate(_ARM)
+        deadline, repeated = loop.time() + self.timeout_ms / 1000, False
         try:
             await action()
-            drawn, free = await (await self.page.wait_for_function(
-                _SETTLED, timeout=self.timeout_ms, polling=100)).json_value()
+            while True:
+                wait_s = deadline - loop.time()
+                if not repeated:
+                    wait_s = min(wait_s, _NO_RUN_S)
+                try:
+                    handle = await self.page.wait_for_function(
+                        _SETTLED, timeout=max(wait_s, 0.1) * 1000, polling=100)
+                    break
+                except PlaywrightError as exc:
+                    if repeated or not _timed_out(exc) or await self.page.evaluate(_RAN) \
+                            or loop.time() >= deadline:
+                        raise
+                    repeated = True
+                    await (again or action)()
+            drawn, free = await handle.json_value()
         except PlaywrightError as exc:
-            timed_out = "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]
+            timed_out = _timed_out(exc)
             problem = (f"did not settle within {self.timeout_ms / 1000:.0f} s" if timed_out
                        else _first_line(exc))
+            if timed_out:
+                try:  # script state | runs seen | stale elements | status widget | h1 | path | drawn
+                    problem += f" [{await self.page.evaluate(_STATE)}]"
+                except PlaywrightError:
+                    pass
+            if repeated:
+                problem += " (made twice: the first started no script run)"
             self.clicks.append(self.clicked(step, None, problem))
             raise StepFailed(problem) from exc
         shown = await self.page.locator(EXCEPTION).count()
         self.clicks.append(self.clicked(step, (drawn - started) / 1000, "", shown,
-                                        (free - started) / 1000))
+                                        (free - started) / 1000, repeated))
 
     def clicked(self, step: str, seconds: float | None, problem: str, shown: int = 0,
-                free: float | None = None) -> Click:
+                free: float | None = None, repeated: bool = False) -> Click:
         return Click(self.n, self.user, self.role, self.round, step, seconds, problem, shown,
-                     free)
+                     free, repeated)
 
     async def ready(self, locator, step: str):
         """The element the next click needs, visible (not timed); StepFailed otherwise."""
@@ -170,7 +211,15 @@ class Session:
         await box.press("ArrowDown")
         await self.ready(self.page.locator(OPTION).first, step)
         await box.press("ArrowDown")
-        await self.timed(step, lambda: box.press("Enter"))
+
+        async def once_more() -> None:  # the list closed: open it and take the next again
+            await box.click()
+            await box.press("ArrowDown")
+            await self.ready(self.page.locator(OPTION).first, step)
+            await box.press("ArrowDown")
+            await box.press("Enter")
+
+        await self.timed(step, lambda: box.press("Enter"), once_more)
 
     async def click_row(self, selector: str, step: str) -> None:
         """Select the first row of the data frame inside ``selector`` (a canvas: a position)."""
