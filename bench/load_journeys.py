@@ -133,23 +133,25 @@ class Session:
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
         loop = asyncio.get_running_loop()
         started = await self.page.evaluate(_ARM)
-        deadline, repeated = loop.time() + self.timeout_ms / 1000, False
+        deadline, repeated, ran = loop.time() + self.timeout_ms / 1000, False, False
         try:
             await action()
             while True:
                 wait_s = deadline - loop.time()
-                if not repeated:
+                if not (repeated or ran):  # look again for a run after _NO_RUN_S
                     wait_s = min(wait_s, _NO_RUN_S)
                 try:
                     handle = await self.page.wait_for_function(
                         _SETTLED, timeout=max(wait_s, 0.1) * 1000, polling=100)
                     break
                 except PlaywrightError as exc:
-                    if repeated or not _timed_out(exc) or await self.page.evaluate(_RAN) \
-                            or loop.time() >= deadline:
+                    if repeated or ran or not _timed_out(exc) or loop.time() >= deadline:
                         raise
-                    repeated = True
-                    await (again or action)()
+                    if await self.page.evaluate(_RAN):
+                        ran = True  # it started: wait for it to the deadline
+                    else:
+                        repeated = True
+                        await (again or action)()
             drawn, free = await handle.json_value()
         except PlaywrightError as exc:
             timed_out = _timed_out(exc)
