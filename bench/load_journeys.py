@@ -3,10 +3,13 @@ clicked ``rounds`` times, every click timed from the click to the page settled.
 
 Playwright's async API drives every session from one event loop in one Chromium (a browser
 context per session and round, so each is its own Streamlit session). A click counts only
-when it causes a script run; the time is taken in the page: a ``MutationObserver`` notes the
-moment the app became settled (script not running, no status widget, no stale element, an h1
-drawn) and the next frame marks the end; a 100 ms poll accepts it once the page has stayed
-settled for ``_QUIET_MS`` (so a run that an ``st.rerun`` follows is not cut short). The first
+when it causes a script run: the script state is seen to change, or (a run answered within
+one task never shows "running": React draws the state once) the app's websocket brings
+messages after the click. The time is taken in the page: a ``MutationObserver`` notes each
+change of the page, and the first frame after the last change while settled (script not
+running, no status widget, no stale element, an h1 drawn) marks the end; a 100 ms poll
+accepts it once the page has stayed unchanged for ``_QUIET_MS`` (so a run that an
+``st.rerun`` follows is not cut short, and charts drawn after the run count). The first
 poll that finds the page settled also marks when the browser was free again: a map drawn in
 software (no GPU here) can keep it busy for a second after the frame. The selectors are the
 ones tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
@@ -35,11 +38,23 @@ _QUIET_MS = 500
 #: A click that started no script run within this many seconds is made again, once, as a
 #: person would; its time still counts from the first click, and it is reported as repeated.
 _NO_RUN_S = 15.0
-_RAN = "() => window.__load.runs.length > 0"
+#: Counts the messages the app's websocket brings (set before the page's own scripts run):
+#: a run answered within one task never shows "running" in the page (React draws the
+#: state once), but its messages still arrive.
+_COUNT_WS = """(() => {
+  const Native = window.WebSocket;
+  window.__wsIn = 0;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args);
+      this.addEventListener('message', () => { window.__wsIn += 1; }); }
+  };
+})();"""
+_RAN = "() => { const w = window.__load; return w.runs.some(s => s !== 'notRunning') " \
+       "|| (window.__wsIn || 0) > w.wsArm; }"
 _WATCH = f"""() => {{
   if (window.__load) return;
-  const w = window.__load = {{runs: [], settledAt: null, drawnAt: null, freeAt: null,
-                              wasSettled: true}};
+  const w = window.__load = {{runs: [], changedAt: null, drawnAt: null, freeAt: null,
+                              wsArm: 0}};
   w.settled = () => {{
     const app = document.querySelector('[data-testid="stApp"]');
     return !!(app && app.getAttribute('data-test-script-state') === 'notRunning'
@@ -49,29 +64,31 @@ _WATCH = f"""() => {{
     for (const r of records)
       if (r.attributeName === 'data-test-script-state')
         w.runs.push(r.target.getAttribute('data-test-script-state'));
-    const now = w.settled();
-    if (now && !w.wasSettled) {{
-      const at = w.settledAt = performance.now();
-      w.drawnAt = w.freeAt = null;
-      // the first frame drawn after it: the run's output is on screen (bench/pages.py's mark)
-      requestAnimationFrame(() => {{ if (w.settledAt === at) w.drawnAt = performance.now(); }});
-    }}
-    w.wasSettled = now;
-  }}).observe(document.body, {{attributes: true, childList: true, subtree: true}});
+    const at = w.changedAt = performance.now();
+    w.drawnAt = w.freeAt = null;
+    // the first frame drawn after the page's last change: its output is on screen
+    if (w.settled())
+      requestAnimationFrame(() => {{ if (w.changedAt === at) w.drawnAt = performance.now(); }});
+  }}).observe(document.body, {{attributes: true, childList: true, subtree: true,
+                              characterData: true}});
 }}"""
-_ARM = "() => { const w = window.__load; w.runs = []; w.settledAt = w.drawnAt = w.freeAt = " \
-       "null; w.wasSettled = true; return performance.now(); }"
-# Polled every 100 ms: the first poll that finds the page settled runs once the browser is free
-# again (a map drawn in software can keep it busy after the first frame): ``freeAt``.
+_ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = w.freeAt = " \
+       "null; w.wsArm = window.__wsIn || 0; return performance.now(); }"
+# Polled every 100 ms: settled once a run was seen (the script state, or the websocket's
+# messages) and the page has not changed for _QUIET_MS since the frame after its last change.
+# The first poll that finds it so runs once the browser is free again (a map drawn in
+# software can keep it busy after the first frame): ``freeAt``.
 _SETTLED = f"""() => {{ const w = window.__load;
-  if (!(w.runs.some(s => s !== 'notRunning') && w.drawnAt !== null && w.settled())) return false;
+  const ran = w.runs.some(s => s !== 'notRunning') || (window.__wsIn || 0) > w.wsArm;
+  if (!(ran && w.drawnAt !== null && w.settled())) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
   return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
 # What the page looked like when a click never settled: which condition was missing.
 _STATE = f"""() => {{ const w = window.__load || {{runs: []}};
   const app = document.querySelector('[data-testid="stApp"]');
   return [app ? app.getAttribute('data-test-script-state') : 'no app',
-          w.runs.join('>') || 'no run seen', document.querySelectorAll('{STALE}').length,
+          (w.runs.join('>') || 'no run seen') + ', ' + ((window.__wsIn || 0) - (w.wsArm || 0))
+            + ' messages', document.querySelectorAll('{STALE}').length,
           !!document.querySelector('{STATUS}'), !!document.querySelector('h1'),
           location.pathname, w.drawnAt !== null && w.drawnAt !== undefined].join(' | '); }}"""
 _FORM_READY = f"() => document.querySelector('{APP_IDLE}') && " \
@@ -120,6 +137,7 @@ class Session:
         """Load the sign-in page (not a click: returned, not recorded)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await self.page.add_init_script(_COUNT_WS)
         await self.page.goto(f"{self.base}/", timeout=self.timeout_ms)
         await self.page.wait_for_function(_FORM_READY, timeout=self.timeout_ms, polling=100)
         await self.page.evaluate(_WATCH)
