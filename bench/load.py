@@ -195,7 +195,7 @@ def _seconds(clicks, *, after_first_round: bool = False) -> list[float]:
 
 def level_table(levels: list[Level]) -> list[str]:
     """One row per N: clicks, failures, percentiles, CPU, memory, load."""
-    rows = ["| N | clicks | failed | exception elements / server tracebacks | p50 s | p95 s | "
+    rows = ["| N | clicks | failed / made twice | exception elements / server tracebacks | p50 s | p95 s | "
             "max s | p95 after round 1 s | p95 until the browser was free s | sign-in page load "
             "p50 s | server CPU s | browser CPU s | wall s | server RSS peak MB | load avg start "
             "→ end |", "| ---: " * 14 + "| --- |"]
@@ -206,7 +206,8 @@ def level_table(levels: list[Level]) -> list[str]:
         free = summarize([c.free_seconds for c in lv.clicks if c.free_seconds is not None])
         failed = sum(c.seconds is None for c in lv.clicks)
         rows.append(
-            f"| {lv.n} | {len(lv.clicks)} | {failed} | "
+            f"| {lv.n} | {len(lv.clicks)} | {failed} / "
+            f"{sum(getattr(c, 'repeated', False) for c in lv.clicks)} | "
             f"{sum(c.exceptions for c in lv.clicks)} / {lv.tracebacks} | "
             f"{_s(every and every.p50)} | **{_s(every and every.p95)}** | "
             f"{_s(every and every.max)} | {_s(later and later.p95)} | {_s(free and free.p95)} | "
@@ -235,10 +236,15 @@ def step_table(levels: list[Level]) -> list[str]:
 
 
 def problem_lines(levels: list[Level], most: int = 20) -> list[str]:
-    """Every click that failed or drew an exception, one line each (the first ``most``)."""
-    bad = [(lv.n, c) for lv in levels for c in lv.clicks if c.seconds is None or c.exceptions]
+    """Every click that failed, drew an exception or had to be made twice (the first started
+    no script run), one line each (the first ``most``)."""
+    bad = [(lv.n, c) for lv in levels for c in lv.clicks
+           if c.seconds is None or c.exceptions or getattr(c, "repeated", False)]
     lines = [f"- N = {n}, {c.user} ({c.role}), round {c.round + 1}, {c.step}: "
-             + (c.problem or f"{c.exceptions} exception element(s) drawn") for n, c in bad[:most]]
+             + (c.problem or (f"{c.exceptions} exception element(s) drawn" if c.exceptions
+                              else f"made twice (the first click started no script run within "
+                                   f"15 s); {c.seconds:.2f} s from the first click"))
+             for n, c in bad[:most]]
     return lines + ([f"- … and {len(bad) - most} more"] if len(bad) > most else [])
 
 

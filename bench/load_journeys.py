@@ -3,10 +3,13 @@ clicked ``rounds`` times, every click timed from the click to the page settled.
 
 Playwright's async API drives every session from one event loop in one Chromium (a browser
 context per session and round, so each is its own Streamlit session). A click counts only
-when it causes a script run; the time is taken in the page: a ``MutationObserver`` notes the
-moment the app became settled (script not running, no status widget, no stale element, an h1
-drawn) and the next frame marks the end; a 100 ms poll accepts it once the page has stayed
-settled for ``_QUIET_MS`` (so a run that an ``st.rerun`` follows is not cut short). The first
+when it causes a script run: the script state is seen to change, or (a run answered within
+one task never shows "running": React draws the state once) the app's websocket brings
+messages after the click. The time is taken in the page: a ``MutationObserver`` notes each
+change of the page, and the first frame after the last change while settled (script not
+running, no status widget, no stale element, an h1 drawn) marks the end; a 100 ms poll
+accepts it once the page has stayed unchanged for ``_QUIET_MS`` (so a run that an
+``st.rerun`` follows is not cut short, and charts drawn after the run count). The first
 poll that finds the page settled also marks when the browser was free again: a map drawn in
 software (no GPU here) can keep it busy for a second after the frame. The selectors are the
 ones tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
@@ -32,10 +35,26 @@ USERS = [("exec", "executive"), ("analyst", "analyst"), ("rm_gongbei", "regional
          ("rm_xiangzhou", "regional_manager"), ("rm_doumen", "regional_manager"),
          ("rm_jinwan", "regional_manager")]
 _QUIET_MS = 500
+#: A click that started no script run within this many seconds is made again, once, as a
+#: person would; its time still counts from the first click, and it is reported as repeated.
+_NO_RUN_S = 15.0
+#: Counts the messages the app's websocket brings (set before the page's own scripts run):
+#: a run answered within one task never shows "running" in the page (React draws the
+#: state once), but its messages still arrive.
+_COUNT_WS = """(() => {
+  const Native = window.WebSocket;
+  window.__wsIn = 0;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args);
+      this.addEventListener('message', () => { window.__wsIn += 1; }); }
+  };
+})();"""
+_RAN = "() => { const w = window.__load; return w.runs.some(s => s !== 'notRunning') " \
+       "|| (window.__wsIn || 0) > w.wsArm; }"
 _WATCH = f"""() => {{
   if (window.__load) return;
-  const w = window.__load = {{runs: [], settledAt: null, drawnAt: null, freeAt: null,
-                              wasSettled: true}};
+  const w = window.__load = {{runs: [], changedAt: null, drawnAt: null, freeAt: null,
+                              wsArm: 0}};
   w.settled = () => {{
     const app = document.querySelector('[data-testid="stApp"]');
     return !!(app && app.getAttribute('data-test-script-state') === 'notRunning'
@@ -45,24 +64,33 @@ _WATCH = f"""() => {{
     for (const r of records)
       if (r.attributeName === 'data-test-script-state')
         w.runs.push(r.target.getAttribute('data-test-script-state'));
-    const now = w.settled();
-    if (now && !w.wasSettled) {{
-      const at = w.settledAt = performance.now();
-      w.drawnAt = w.freeAt = null;
-      // the first frame drawn after it: the run's output is on screen (bench/pages.py's mark)
-      requestAnimationFrame(() => {{ if (w.settledAt === at) w.drawnAt = performance.now(); }});
-    }}
-    w.wasSettled = now;
-  }}).observe(document.body, {{attributes: true, childList: true, subtree: true}});
+    const at = w.changedAt = performance.now();
+    w.drawnAt = w.freeAt = null;
+    // the first frame drawn after the page's last change: its output is on screen
+    if (w.settled())
+      requestAnimationFrame(() => {{ if (w.changedAt === at) w.drawnAt = performance.now(); }});
+  }}).observe(document.body, {{attributes: true, childList: true, subtree: true,
+                              characterData: true}});
 }}"""
-_ARM = "() => { const w = window.__load; w.runs = []; w.settledAt = w.drawnAt = w.freeAt = " \
-       "null; w.wasSettled = true; return performance.now(); }"
-# Polled every 100 ms: the first poll that finds the page settled runs once the browser is free
-# again (a map drawn in software can keep it busy after the first frame): ``freeAt``.
+_ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = w.freeAt = " \
+       "null; w.wsArm = window.__wsIn || 0; return performance.now(); }"
+# Polled every 100 ms: settled once a run was seen (the script state, or the websocket's
+# messages) and the page has not changed for _QUIET_MS since the frame after its last change.
+# The first poll that finds it so runs once the browser is free again (a map drawn in
+# software can keep it busy after the first frame): ``freeAt``.
 _SETTLED = f"""() => {{ const w = window.__load;
-  if (!(w.runs.some(s => s !== 'notRunning') && w.drawnAt !== null && w.settled())) return false;
+  const ran = w.runs.some(s => s !== 'notRunning') || (window.__wsIn || 0) > w.wsArm;
+  if (!(ran && w.drawnAt !== null && w.settled())) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
   return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
+# What the page looked like when a click never settled: which condition was missing.
+_STATE = f"""() => {{ const w = window.__load || {{runs: []}};
+  const app = document.querySelector('[data-testid="stApp"]');
+  return [app ? app.getAttribute('data-test-script-state') : 'no app',
+          (w.runs.join('>') || 'no run seen') + ', ' + ((window.__wsIn || 0) - (w.wsArm || 0))
+            + ' messages', document.querySelectorAll('{STALE}').length,
+          !!document.querySelector('{STATUS}'), !!document.querySelector('h1'),
+          location.pathname, w.drawnAt !== null && w.drawnAt !== undefined].join(' | '); }}"""
 _FORM_READY = f"() => document.querySelector('{APP_IDLE}') && " \
               "document.querySelector('input[aria-label^=\"Username\"]')"
 
@@ -82,6 +110,11 @@ class Click:
     problem: str = ""
     exceptions: int = 0
     free_seconds: float | None = None
+    repeated: bool = False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -104,33 +137,61 @@ class Session:
         """Load the sign-in page (not a click: returned, not recorded)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await self.page.add_init_script(_COUNT_WS)
         await self.page.goto(f"{self.base}/", timeout=self.timeout_ms)
         await self.page.wait_for_function(_FORM_READY, timeout=self.timeout_ms, polling=100)
         await self.page.evaluate(_WATCH)
         return loop.time() - started
 
-    async def timed(self, step: str, action: Callable[[], Awaitable[object]]) -> None:
-        """Run ``action`` (the click), wait until settled, record the click."""
+    async def timed(self, step: str, action: Callable[[], Awaitable[object]],
+                    again: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Run ``action`` (the click), wait until settled, record the click. When no script
+        run started within ``_NO_RUN_S`` seconds the click is made again once (``again``,
+        by default the same action)."""
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
+        loop = asyncio.get_running_loop()
         started = await self.page.evaluate(_ARM)
+        deadline, repeated, ran = loop.time() + self.timeout_ms / 1000, False, False
         try:
             await action()
-            drawn, free = await (await self.page.wait_for_function(
-                _SETTLED, timeout=self.timeout_ms, polling=100)).json_value()
+            while True:
+                wait_s = deadline - loop.time()
+                if not (repeated or ran):  # look again for a run after _NO_RUN_S
+                    wait_s = min(wait_s, _NO_RUN_S)
+                try:
+                    handle = await self.page.wait_for_function(
+                        _SETTLED, timeout=max(wait_s, 0.1) * 1000, polling=100)
+                    break
+                except PlaywrightError as exc:
+                    if repeated or ran or not _timed_out(exc) or loop.time() >= deadline:
+                        raise
+                    if await self.page.evaluate(_RAN):
+                        ran = True  # it started: wait for it to the deadline
+                    else:
+                        repeated = True
+                        await (again or action)()
+            drawn, free = await handle.json_value()
         except PlaywrightError as exc:
-            timed_out = "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]
+            timed_out = _timed_out(exc)
             problem = (f"did not settle within {self.timeout_ms / 1000:.0f} s" if timed_out
                        else _first_line(exc))
+            if timed_out:
+                try:  # script state | runs seen | stale elements | status widget | h1 | path | drawn
+                    problem += f" [{await self.page.evaluate(_STATE)}]"
+                except PlaywrightError:
+                    pass
+            if repeated:
+                problem += " (made twice: the first started no script run)"
             self.clicks.append(self.clicked(step, None, problem))
             raise StepFailed(problem) from exc
         shown = await self.page.locator(EXCEPTION).count()
         self.clicks.append(self.clicked(step, (drawn - started) / 1000, "", shown,
-                                        (free - started) / 1000))
+                                        (free - started) / 1000, repeated))
 
     def clicked(self, step: str, seconds: float | None, problem: str, shown: int = 0,
-                free: float | None = None) -> Click:
+                free: float | None = None, repeated: bool = False) -> Click:
         return Click(self.n, self.user, self.role, self.round, step, seconds, problem, shown,
-                     free)
+                     free, repeated)
 
     async def ready(self, locator, step: str):
         """The element the next click needs, visible (not timed); StepFailed otherwise."""
@@ -170,7 +231,15 @@ class Session:
         await box.press("ArrowDown")
         await self.ready(self.page.locator(OPTION).first, step)
         await box.press("ArrowDown")
-        await self.timed(step, lambda: box.press("Enter"))
+
+        async def once_more() -> None:  # the list closed: open it and take the next again
+            await box.click()
+            await box.press("ArrowDown")
+            await self.ready(self.page.locator(OPTION).first, step)
+            await box.press("ArrowDown")
+            await box.press("Enter")
+
+        await self.timed(step, lambda: box.press("Enter"), once_more)
 
     async def click_row(self, selector: str, step: str) -> None:
         """Select the first row of the data frame inside ``selector`` (a canvas: a position)."""

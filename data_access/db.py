@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import functools
 import os
+import re
 import time
 import tomllib
 from collections.abc import Iterator
@@ -30,6 +31,9 @@ Engine = sa.Engine
 
 #: DuckDB's buffer-pool cap while a mart is being built.
 BUILD_MEMORY_LIMIT = "2GB"
+#: … and in the app: its connections share one pool, which otherwise keeps every page a
+#: query touched (the server grew to 0.9–1 GB with ten people at 1M; bench.load).
+APP_MEMORY_LIMIT = "256MB"
 
 #: Session settings of every mart connection on PostgreSQL (measured with bench.postgres at
 #: 250,000 subscribers × 24 months, server defaults otherwise):
@@ -133,7 +137,8 @@ def mart_version(url: str) -> float:
     return path.stat().st_mtime
 
 
-def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa.Engine:
+def create_mart_engine(url: str | None = None, *, read_only: bool = False,
+                       memory_limit: str | None = None) -> sa.Engine:
     """Create an engine for the mart.
 
     Parameters
@@ -143,6 +148,9 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
     read_only : bool
         Open an embedded DuckDB file read-only, so that a running app never holds
         DuckDB's single writer lock (builds write a new file and swap it in).
+    memory_limit : str, optional
+        DuckDB's buffer-pool cap for a read-only engine (the app passes
+        ``APP_MEMORY_LIMIT``); builds always get ``BUILD_MEMORY_LIMIT``.
     """
     url = url or mart_url()
     path = duckdb_path(url)
@@ -158,10 +166,23 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False) -> sa
             # Builds stream a whole mart through one connection; left alone DuckDB caches
             # pages up to 80% of RAM (9.2 GB for 1M subscribers × 24 months).
             config["memory_limit"] = BUILD_MEMORY_LIMIT
+        elif memory_limit is not None and not re.fullmatch(r"\d+(MB|GB)", memory_limit):
+            raise ValueError(f"memory_limit: write e.g. 256MB or 2GB, not {memory_limit!r}")
         # Read-only engines keep their connections (opening the file costs ~20 ms a query);
         # build engines hold none, so the finished file can be renamed into place.
         pool = {"pool_size": 4, "max_overflow": 4} if read_only else {"poolclass": sa.pool.NullPool}
-        return sa.create_engine(url, connect_args={"read_only": read_only, "config": config}, **pool)
+        engine = sa.create_engine(url, connect_args={"read_only": read_only, "config": config},
+                                  **pool)
+        if read_only and memory_limit is not None:
+            # Set on each new connection, not in the connect config: DuckDB refuses a second
+            # connection to one file with another config, and jobs run in the app's process
+            # (the alert scan) open the same file with the default one. The setting belongs
+            # to the database instance, which all of this process's connections share.
+            @sa.event.listens_for(engine, "connect")
+            def _cap(dbapi_connection: object, _record: object) -> None:
+                dbapi_connection.execute(f"SET memory_limit = '{memory_limit}'")  # checked above
+
+        return engine
     connect_args: dict[str, object] = {}
     if parse_url(url, "mart").get_backend_name() == "postgresql":
         connect_args["options"] = " ".join(f"-c {k}={v}" for k, v in POSTGRES_SESSION.items())

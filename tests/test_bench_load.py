@@ -72,6 +72,22 @@ def test_a_trees_memory_sums_the_process_and_its_descendants_only(tmp_path):
     assert tree_rss_kb(99, proc) == 0  # gone
 
 
+def test_clicks_made_twice_are_counted_and_listed_beside_the_failed_ones():
+    from bench.load import Level, level_table, problem_lines
+    from bench.load_journeys import Click
+
+    clicks = [Click(2, "exec", "executive", 0, "KPI card", 0.8),
+              Click(2, "analyst", "analyst", 0, "run the template", 16.4, repeated=True),
+              Click(2, "exec", "executive", 0, "drill: first row", None, "did not settle")]
+    level = Level(2, clicks, [1.0, 1.2], 30.0, 5.0, 9.0, (0.1, 0.5), 400_000, 0)
+    row = level_table([level])[2]
+    assert row.startswith("| 2 | 3 | 1 / 1 |")
+    lines = problem_lines([level])
+    assert len(lines) == 2
+    assert "run the template: made twice" in lines[0] and "16.40 s from the first" in lines[0]
+    assert lines[1].endswith("drill: first row: did not settle")
+
+
 # ── a PostgreSQL mart for the browser benchmarks (bench/marts.py, bench/clicks.py,
 #    bench/postgres_app.py) ─────────────────────────────────────────────────────────────────
 

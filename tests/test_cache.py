@@ -55,3 +55,28 @@ def test_cached_reads_are_shared_by_role_and_scope_only(duck_mart, monkeypatch):
     assert len(rows["dan"]) > len(rows["ann"])
     assert {c.display_name for c in calls} == {"Regional manager of Gongbei",
                                                "Regional manager of Jida", "Executive"}
+
+
+def test_the_apps_duckdb_pool_is_capped_and_a_job_in_its_process_can_still_open_the_file(
+        duck_mart, duck_mart_b, monkeypatch):
+    """The app's engine caps DuckDB's buffer pool (shared by its connections), so ten
+    sessions at 1M do not keep every page they touched. A job run inside the app (the alert
+    scan) opening the same file with the default config is not refused, and shares the cap;
+    another file keeps DuckDB's default."""
+    import sqlalchemy as sa
+
+    from data_access.db import APP_MEMORY_LIMIT, create_mart_engine
+
+    def limit(engine) -> str:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT current_setting('memory_limit')")).scalar()
+
+    monkeypatch.setenv("CONCERTO_MART_URL", duck_mart)
+    app = limit(cache.mart_engine())
+    import duckdb
+
+    with duckdb.connect() as plain:  # how DuckDB writes the cap back ("256MB" → "244.1 MiB")
+        plain.execute(f"SET memory_limit = '{APP_MEMORY_LIMIT}'")
+        assert app == plain.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit(create_mart_engine(duck_mart, read_only=True)) == app
+    assert limit(create_mart_engine(duck_mart_b, read_only=True)) != app

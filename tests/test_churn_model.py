@@ -158,3 +158,92 @@ def test_swap_effects_equal_scoring_the_swapped_copies():
                                    err_msg=name)
     with pytest.raises(ValueError, match="not among the model's columns"):
         model.swap_effects(X, {"x": [(1.0, {"no_such_column": 1.0})]})
+
+
+def test_reference_values_are_the_commonest_joint_values_with_their_own_medians():
+    """Written plainly: count each joint value of the discrete columns (missing is a value),
+    keep the six commonest (ties: smaller values first, missing last), weight them by their
+    counts among the six, and give each the median of the continuous column among its rows
+    (missing when most of them are missing)."""
+    from analytics.churn.reasons import MAX_REFERENCES, reference_values
+
+    rng = np.random.default_rng(3)
+    n = 4_000
+    frame = pd.DataFrame({
+        "plan": pd.Series(rng.choice(["a", "b", "c", "d", None], n, p=[.3, .2, .2, .2, .1]),
+                          dtype="string"),
+        "flag": rng.choice([0.0, 1.0, np.nan], n, p=[.5, .4, .1]),
+        "fee": rng.gamma(2.0, 30.0, n).round(1),
+    })
+    d = (frame["plan"] == "d").fillna(False).to_numpy()
+    frame.loc[d & (rng.random(n) < 0.7), "fee"] = np.nan  # d: mostly missing
+    got = reference_values(frame, ["plan", "flag", "fee"])
+    keys = frame[["plan", "flag"]].astype(object).where(frame[["plan", "flag"]].notna(), None)
+    counts = {}
+    for plan, flag in keys.itertuples(index=False):
+        counts[(plan, flag)] = counts.get((plan, flag), 0) + 1
+    order = sorted(counts, key=lambda k: (-counts[k], k[0] is None, k[0] or "",
+                                          k[1] is None, k[1] if k[1] is not None else 0))
+    kept = order[:MAX_REFERENCES]
+    total = sum(counts[k] for k in kept)
+    assert len(got) == len(kept)
+    for (weight, values), (plan, flag) in zip(got, kept, strict=True):
+        held = frame[keys["plan"].eq(plan).where(keys["plan"].notna(), plan is None)
+                     & keys["flag"].eq(flag).where(keys["flag"].notna(), flag is None)]
+        fee = held["fee"].median() if held["fee"].notna().mean() >= 0.5 else np.nan
+        assert weight == pytest.approx(counts[(plan, flag)] / total)
+        assert (pd.isna(values["plan"]) if plan is None else values["plan"] == plan)
+        assert (pd.isna(values["flag"]) if flag is None else values["flag"] == flag)
+        assert (np.isnan(values["fee"]) if np.isnan(fee) else values["fee"] == pytest.approx(fee))
+    assert any(np.isnan(values["fee"]) for _, values in got)  # the mostly-missing plan d
+
+
+def test_tree_threads_leave_out_the_cores_others_use_not_this_process(monkeypatch):
+    """Threads for the trees are the idle cores: what other processes use, sampled, is taken
+    away; this process's own work is not (after a minute of feature building the load
+    average made the job itself look like another user and halved its threads). The answer
+    is reused for a few seconds."""
+    import subprocess
+    import sys
+
+    from analytics.churn import model as churn_model
+
+    monkeypatch.setattr(churn_model.os, "cpu_count", lambda: 4)
+    for busy, threads in [(0.0, 4), (0.4, 4), (1.6, 2), (3.9, 1), (None, None)]:
+        monkeypatch.setattr(churn_model, "_THREADS", None)
+        monkeypatch.setattr(churn_model, "_busy_elsewhere", lambda busy=busy: busy)
+        monkeypatch.setattr(churn_model.os, "getloadavg", lambda: (2.2, 0.0, 0.0))
+        assert churn_model.tree_threads() == (threads or 2)  # None: the load average's 2
+    monkeypatch.setattr(churn_model, "_busy_elsewhere", lambda: 0.0)
+    assert churn_model.tree_threads() == 2  # the last answer, still fresh
+    monkeypatch.undo()
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.3)
+        others = churn_model._busy_elsewhere(0.3)
+    finally:
+        spinner.kill()
+    assert others is not None and others >= 0.6  # another process's core is seen
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        pass
+    assert churn_model._busy_elsewhere(0.3) < others  # once it is gone, it is gone
+
+    import threading
+    stop = threading.Event()
+
+    def spin() -> None:  # this process's own work, on a thread of its own
+        while not stop.is_set():
+            pass
+
+    quiet = churn_model._busy_elsewhere(0.3)
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        mine = churn_model._busy_elsewhere(0.3)
+    finally:
+        stop.set()
+        worker.join()
+    assert mine < quiet + 0.5  # a core of its own work is not counted as someone else's

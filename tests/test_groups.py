@@ -341,3 +341,27 @@ def test_account_managers_land_on_their_portfolio():
 
     assert navigation.landing("account_manager") == "pages/groups.py"
     assert navigation.may_open("account_manager", "pages/groups.py")
+
+
+def test_a_groups_usage_is_the_mean_of_its_lines_with_every_recent_month():
+    """Written plainly, group by group: lines missing a recent month are left out, a group
+    needs two lines left, and a month missing in any line left is missing in the mean."""
+    from analytics.groups import group_usage
+
+    rng = np.random.default_rng(5)
+    centred = pd.DataFrame(rng.normal(size=(9, 8)), index=range(101, 110), columns=range(8))
+    centred.iloc[1, 2] = np.nan           # line 102 (group 1): an early gap, still complete
+    centred.iloc[3, -1] = np.nan          # line 104 (group 2): a recent month missing
+    centred.iloc[6, -3] = np.nan          # line 107 (group 3): missing just before the recent
+    owners = pd.Series([1, 1, 2, 2, 3, 3, 3, 4, 5], index=centred.index)
+    got = group_usage(centred, owners, recent=2)
+    want = {}
+    for group_id in sorted(owners.unique()):
+        part = centred[owners == group_id]
+        part = part.dropna(subset=part.columns[-2:].tolist())
+        if len(part) >= 2:
+            want[int(group_id)] = part.mean(axis=0, skipna=False).to_numpy(dtype=float)
+    assert list(got) == list(want) == [1, 3]
+    for group_id, values in want.items():
+        np.testing.assert_allclose(got[group_id], values, equal_nan=True)
+    assert np.isnan(got[1][2]) and np.isnan(got[3][5])

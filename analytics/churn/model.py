@@ -12,6 +12,7 @@ report   print the live model's manifest: version, windows, metrics, drivers
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -39,6 +40,36 @@ MIN_HOLDOUT_ROWS, MIN_HOLDOUT_CLASS = 200, 8
 _BATCH = 25_000  # rows per prediction batch: the trees walk a batch while it sits in cache
 
 
+def _busy_elsewhere(window: float = 0.1) -> float | None:
+    """Cores other processes keep busy, sampled over ``window`` seconds (Linux ``/proc``);
+    None where there is no ``/proc/stat``.
+
+    This process's own CPU time is taken out: the load average cannot do that, and after a
+    job's first minute of work its own load made it look like a busy machine.
+    """
+    def machine() -> float:  # busy seconds of all cores since boot
+        with open("/proc/stat", encoding="ascii") as handle:
+            ticks = [int(v) for v in handle.readline().split()[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    def own() -> float:
+        times = os.times()
+        return times.user + times.system
+
+    try:
+        machine_before, own_before = machine(), own()
+        time.sleep(window)
+        return max(0.0, (machine() - machine_before) - (own() - own_before)) / window
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+#: When the threads were last settled and how many: reused for a few seconds, so that many
+#: small calls do not each sample the machine.
+_THREADS: tuple[float, int] | None = None
+_THREADS_FOR_S = 5.0
+
+
 def tree_threads() -> int:
     """OpenMP threads for the boosted trees: the cores nobody else is using, at least one.
 
@@ -46,13 +77,23 @@ def tree_threads() -> int:
     busy the team's threads wait for cores and spin: measured on 2 cores with two other
     CPU-bound processes, explaining 3,000 subscribers took 10.5 s of CPU with two threads
     and 1.7 s with one (bench/RESULTS.md, "Churn threads"). On idle cores the team helps.
+    What others use is sampled for a tenth of a second (the load average where /proc is
+    missing, though it counts this process too).
     """
+    global _THREADS
     cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
+    now = time.monotonic()
+    if _THREADS is not None and now - _THREADS[0] < _THREADS_FOR_S:
+        return _THREADS[1]
+    busy = _busy_elsewhere()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            busy = 0.0
+    threads = max(1, min(cores, int(cores - busy + 0.5)))
+    _THREADS = (now, threads)
+    return threads
 
 
 class ChurnModel(ClassifierMixin, BaseEstimator):

@@ -52,7 +52,7 @@ def _dispose(engine: Engine) -> None:
 # file's database to the new engine.
 @st.cache_resource(max_entries=1, show_spinner=False, on_release=_dispose)
 def _engine(url: str, version: float) -> Engine:
-    return db.create_mart_engine(url, read_only=True)
+    return db.create_mart_engine(url, read_only=True, memory_limit=db.APP_MEMORY_LIMIT)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False, on_release=_dispose)
