@@ -43,7 +43,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.marts import (BadInput, MartTarget, add_mart_options, mart_bytes, mart_facts,
-                         mart_target, section_name)
+                         mart_line, mart_target, section_name)
 from bench.pages import cpu_seconds
 from bench.results import record_section
 from data_access.db import DEFAULT_MART_PATH
@@ -218,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"bench.clicks: {exc}", file=sys.stderr)
         return 2
-    print(f"mart: {mart.path or mart.label} ({int(facts.get('subscribers', 0)):,} subscribers "
-          f"× {facts.get('months', '?')} months)", flush=True)
+    print(mart_line(mart, facts), flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-clicks-ref-") as folder:
         apps = ([(f"before ({args.before})", _export(args.before, Path(folder)))]

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.marts import (BadInput, MartTarget, add_mart_options, mart_bytes, mart_facts,
-                         mart_target, section_name)
+                         mart_line, mart_target, section_name)
 from bench.proctree import TreeSampler, tree_cpu_seconds
 from bench.results import RESULTS, record_section
 from bench.sandbox import OUT
@@ -328,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2
-    print(f"mart: {mart.path or mart.label} ({int(facts.get('subscribers', 0)):,} subscribers "
-          f"× {facts.get('months', '?')} months)", flush=True)
+    print(mart_line(mart, facts), flush=True)
     levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir)
     body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart))
     print("\n" + body)

@@ -134,3 +134,9 @@ def mart_bytes(target: MartTarget) -> int:
             return int(load_database_size(engine))
     finally:
         engine.dispose()
+
+
+def mart_line(target: MartTarget, facts: dict[str, str]) -> str:
+    """What a benchmark says it runs on: the file or server, subscribers and months."""
+    return (f"mart: {target.path or target.label} ({int(facts.get('subscribers', 0)):,} "
+            f"subscribers × {facts.get('months', '?')} months)")

@@ -414,15 +414,25 @@ TOP_FALLERS = 500
 #: The orderings ``sum_top_fallers_month`` ranks by (the change of this fact measure).
 FALLER_ORDERS = ("revenue", "mou", "data_mb")
 
-sum_top_fallers_month = sa.Table(
-    "sum_top_fallers_month", MART,
-    sa.Column("month", sa.Date, primary_key=True),
-    sa.Column("region_id", sa.Integer, primary_key=True),
-    sa.Column("order_key", sa.String(10), primary_key=True),
-    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
-    *[sa.Column(f"{m}_{when}", sa.Double, nullable=False)
-      for m in FALLER_ORDERS for when in ("now", "before")],
-    sa.Column("change", sa.Double, nullable=False),
+def _fallers(name: str, *keys: sa.Column, comment: str) -> sa.Table:
+    """A table of fallers: per month, micro-region, ``keys`` and order_key, the subscribers
+    with both months' revenue, MOU and data, and the change they are ranked by."""
+    return sa.Table(
+        name, MART,
+        sa.Column("month", sa.Date, primary_key=True),
+        sa.Column("region_id", sa.Integer, primary_key=True),
+        *keys,
+        sa.Column("order_key", sa.String(10), primary_key=True),
+        sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+        *[sa.Column(f"{m}_{when}", sa.Double, nullable=False)
+          for m in FALLER_ORDERS for when in ("now", "before")],
+        sa.Column("change", sa.Double, nullable=False),
+        comment=comment,
+    )
+
+
+sum_top_fallers_month = _fallers(
+    "sum_top_fallers_month",
     comment=(
         "Summary: per month, micro-region and order_key (revenue, mou or data_mb), the "
         "TOP_FALLERS (500) subscribers billed this month or the month before with the lowest "
@@ -432,16 +442,9 @@ sum_top_fallers_month = sa.Table(
     ),
 )
 
-sum_top_fallers_type_month = sa.Table(
-    "sum_top_fallers_type_month", MART,
-    sa.Column("month", sa.Date, primary_key=True),
-    sa.Column("region_id", sa.Integer, primary_key=True),
+sum_top_fallers_type_month = _fallers(
+    "sum_top_fallers_type_month",
     sa.Column("channel_type", sa.String(20), primary_key=True),
-    sa.Column("order_key", sa.String(10), primary_key=True),
-    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
-    *[sa.Column(f"{m}_{when}", sa.Double, nullable=False)
-      for m in FALLER_ORDERS for when in ("now", "before")],
-    sa.Column("change", sa.Double, nullable=False),
     comment=(
         "Summary: sum_top_fallers_month's rows per micro-region and activation channel type: "
         "the TOP_FALLERS (500) subscribers of each with the lowest change, the same figures. "
