@@ -49,8 +49,9 @@ _COUNT_WS = """(() => {
       this.addEventListener('message', () => { window.__wsIn += 1; }); }
   };
 })();"""
-_RAN = "() => { const w = window.__load; return w.runs.some(s => s !== 'notRunning') " \
-       "|| (window.__wsIn || 0) > w.wsArm; }"
+#: Whether a run was seen since the click (``w`` is ``window.__load``).
+_RAN_SINCE = "(w.runs.some(s => s !== 'notRunning') || (window.__wsIn || 0) > w.wsArm)"
+_RAN = f"() => {{ const w = window.__load; return {_RAN_SINCE}; }}"
 _WATCH = f"""() => {{
   if (window.__load) return;
   const w = window.__load = {{runs: [], changedAt: null, drawnAt: null, freeAt: null,
@@ -79,8 +80,7 @@ _ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = 
 # The first poll that finds it so runs once the browser is free again (a map drawn in
 # software can keep it busy after the first frame): ``freeAt``.
 _SETTLED = f"""() => {{ const w = window.__load;
-  const ran = w.runs.some(s => s !== 'notRunning') || (window.__wsIn || 0) > w.wsArm;
-  if (!(ran && w.drawnAt !== null && w.settled())) return false;
+  if (!({_RAN_SINCE} && w.drawnAt !== null && w.settled())) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
   return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
 # What the page looked like when a click never settled: which condition was missing.

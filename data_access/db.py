@@ -180,7 +180,7 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False,
             # to the database instance, which all of this process's connections share.
             @sa.event.listens_for(engine, "connect")
             def _cap(dbapi_connection: object, _record: object) -> None:
-                dbapi_connection.execute(f"SET memory_limit = '{memory_limit}'")  # checked above
+                dbapi_connection.execute("SET memory_limit = ?", [memory_limit])
 
         return engine
     connect_args: dict[str, object] = {}
