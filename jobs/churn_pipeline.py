@@ -25,8 +25,8 @@ from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONT
                                       build_features, feature_schema, group_figures,
                                       plan_time_split, rival_pressure)
 from analytics.churn.reasons import global_drivers, reason_codes
-from analytics.churn.retention import (GROUP_FADING, group_warnings, retention_table,
-                                       risk_band, suggest_actions)
+from analytics.churn.retention import (GROUP_FADING, group_warnings, list_ranks,
+                                       retention_table, risk_band, suggest_actions)
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
 from data_access.db import ConcertoError
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 SAMPLE_MODULUS = 100
-#: Besides every above-average risk, this many of the largest expected losses get reasons.
+#: The risk bands whose subscribers are told why they are at risk (the page's "at risk").
+EXPLAIN_BANDS = ("high", "elevated")
+#: Besides those, this many of the largest expected losses get reasons (the list's head).
 EXPLAIN_TOP = 50_000
 
 
@@ -234,8 +236,9 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
                    progress: Progress = _quiet) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one snapshot: the ranked retention table and the group warnings.
 
-    Reasons are given to every subscriber at or above the average risk and to the
-    ``explain_top`` largest expected losses (below-average risks have no reason to tell).
+    Reasons are given to every subscriber of the ``EXPLAIN_BANDS`` (risk at least 1.5 times
+    the base rate) and to the ``explain_top`` largest expected losses, so every row at the
+    head of the list has them; an average or low risk has no reason to tell.
     With ``tactics`` (the arsenal's catalogue) the top rows get a suggested action;
     ``fading`` is the fall in a leased-line group's usage that warns its account manager.
     """
@@ -244,9 +247,9 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     progress(f"scoring {len(features):,} subscribers")
     base = model.decision_function(features)
     prob = pd.Series(model.probability_of(base), index=features.index)
-    loss = prob * snapshot.context["net_value"].fillna(0.0)
-    explain = ((prob >= prob.mean()) | (loss.rank(ascending=False, method="first")
-                                        <= explain_top)).to_numpy()
+    bands = risk_band(prob, float(prob.mean()))
+    explain = (bands.isin(EXPLAIN_BANDS)
+               | (list_ranks(prob, snapshot.context["net_value"]) <= explain_top)).to_numpy()
     progress(f"reasons for {int(explain.sum()):,} subscribers")
     reasons = reason_codes(model, features[explain], snapshot.context[explain],
                            base=base[explain], reference=features)
@@ -256,7 +259,7 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
         arpu=features["arpu_3m"].round(2))
     scores = retention_table(prob, snapshot.context["net_value"], context, reasons)
     scores["churn_prob"] = scores["churn_prob"].round(5)
-    scores["risk_band"] = risk_band(scores["churn_prob"], float(prob.mean())).to_numpy()
+    scores["risk_band"] = bands.reindex(scores["subscriber_id"]).to_numpy()
     if tactics is not None:
         progress("retention actions from the arsenal")
         scores["action"] = suggest_actions(scores, tactics).to_numpy()
@@ -268,7 +271,8 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
 
 def score_latest(engine: sa.Engine, model: ChurnModel, manifest: dict,
                  month: pd.Timestamp | None = None, tactics: pd.DataFrame | None = None, *,
-                 fading: float = GROUP_FADING, progress: Progress = _quiet
+                 fading: float = GROUP_FADING, explain_top: int = EXPLAIN_TOP,
+                 progress: Progress = _quiet
                  ) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
     """Score the latest month (or ``month``): (month, retention table, group warnings)."""
     months = reads.load_fact_months(engine)
@@ -279,7 +283,8 @@ def score_latest(engine: sa.Engine, model: ChurnModel, manifest: dict,
     snapshot = load_snapshot(engine, month)
     scores, warnings = score_snapshot(model, manifest, snapshot, reads.load_groups(engine),
                                       reads.load_group_sizes(engine, month.date()), tactics,
-                                      fading=fading, progress=progress)
+                                      fading=fading, explain_top=explain_top,
+                                      progress=progress)
     return month, scores, warnings
 
 

@@ -160,6 +160,26 @@ def test_swap_effects_equal_scoring_the_swapped_copies():
         model.swap_effects(X, {"x": [(1.0, {"no_such_column": 1.0})]})
 
 
+def test_the_binned_walk_equals_the_raw_walk_even_for_categories_never_binned():
+    """swap_effects walks the trees on binned input: each tree must reach the leaf the raw
+    walk reaches, including a category code the boosting never binned (the raw walk sends
+    it the missing way)."""
+    table = make_churn_table("narrow_interactions", 3_000, random_state=8)
+    X_train, y_train, X_test, _, _ = _split(table)
+    model = ChurnModel(max_iter=40, random_state=0).fit(X_train, y_train)
+    prepare, _ = model._tree_layout()
+    prepared = prepare(model._tree_input(*model._blocks(X_test)))
+    mapper = model.trees_._bin_mapper
+    for f in np.flatnonzero(np.asarray(mapper.is_categorical_, dtype=bool)):
+        prepared[:50, f] = float(np.max(mapper.bin_thresholds_[f]) + 3)  # never binned
+    binned = model._binner(prepare)(prepared)
+    bitsets, f_idx_map = mapper.make_known_categories_bitsets()
+    for predictor in (p for iteration in model.trees_._predictors for p in iteration):
+        np.testing.assert_array_equal(
+            predictor.predict_binned(binned, mapper.missing_values_bin_idx_, 1),
+            predictor.predict(prepared, bitsets, f_idx_map, 1))
+
+
 def test_reference_values_are_the_commonest_joint_values_with_their_own_medians():
     """Written plainly: count each joint value of the discrete columns (missing is a value),
     keep the six commonest (ties: smaller values first, missing last), weight them by their

@@ -28,7 +28,7 @@ from data_access.store.workflow import create_workflow_engine
 from jobs import churn as churn_job
 from jobs.churn import run as main
 from jobs.churn_pipeline import score_latest
-from pages.sections.churn_view import retention_csv
+from pages.sections.churn_view import retention_csv, retention_display
 
 PAGE = "pages/churn.py"
 GONGBEI = Principal("rm_gongbei", "Gongbei manager", "regional_manager", "micro_region",
@@ -94,6 +94,24 @@ def test_the_reads_give_the_same_top_n_as_ranking_every_score_in_pandas(scored, 
     one = frame.iloc[123]
     row = scores.load_subscriber_score(workflow, run.run_id, int(one["subscriber_id"]))
     assert row["rank"] == one["rank"] and row["reasons"] == one["reasons"]
+
+
+def test_the_elevated_bands_and_the_head_of_the_list_are_explained_and_the_rest_say_why_not(
+        scored, duck_mart):
+    model, manifest = store.load_model(model_dir=scored["folder"])
+    _, frame, _ = score_latest(create_mart_engine(duck_mart, read_only=True), model, manifest,
+                               tactics=read_catalogue(ASSET), explain_top=300)
+    at_risk = frame["risk_band"].isin(["high", "elevated"])
+    told = frame["reasons"] != ""
+    head = frame["rank"] <= 300
+    assert at_risk.sum() > 300 and (~at_risk & ~head).sum() > 300
+    assert told[at_risk].mean() > 0.9  # an explained row may have no driver strong enough
+    assert told[head & ~at_risk].mean() > 0.5  # the head of the list, whatever its band
+    assert told[~at_risk & ~head].sum() == 0, frame[~at_risk & ~head & told].head()
+    shown = retention_display(frame)
+    quiet = ~at_risk & ~told
+    assert (shown.loc[quiet, "top_reason"] == "— risk not elevated 风险未升高").all()
+    assert (shown.loc[told, "top_reason"] == frame.loc[told, "top_reason"]).all()
 
 
 def test_the_reads_stay_inside_a_regional_managers_scope(scored, workflow):

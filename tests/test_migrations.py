@@ -141,3 +141,34 @@ def test_runs_scored_before_the_cells_get_their_cells_on_upgrade(empty_url: str)
         assert [tuple(c) for c in cells] == [("youth", "high", 2, 5.0), (None, "low", 1, 1.0)]
     finally:
         engine.dispose()
+
+
+def test_the_tactic_index_holds_only_rows_with_a_tactic(empty_url: str) -> None:
+    """0008: the churn scores' tactic index is partial (most rows have no tactic), and a
+    read for one tactic is answered through it."""
+    engine = create_workflow_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                definition = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'ix_churn_score_action'").scalar()
+            else:
+                definition = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_churn_score_action'"
+                ).scalar()
+        assert "WHERE" in definition.upper() and "action" in definition, definition
+        if engine.dialect.name == "sqlite":
+            from data_access.store import churn_scores as scores
+            from data_access.store.scope import SYSTEM, acting_as
+
+            with acting_as(SYSTEM):
+                where = scores._where(scores.churn_score, 1, scores.RetentionFilter(action="x"))
+            query = sa.select(scores.churn_score.c.rank).where(*where).order_by(
+                scores.churn_score.c.rank).limit(50)
+            with engine.connect() as conn:
+                plan = conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + str(query.compile(
+                        conn, compile_kwargs={"literal_binds": True}))).all()
+            assert any("ix_churn_score_action" in str(row) for row in plan), plan
+    finally:
+        engine.dispose()

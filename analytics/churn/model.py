@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -29,7 +31,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
-from analytics.churn.prep import (LinearScorer, category_block, design_frame,
+from analytics.churn.prep import (Categories, LinearScorer, category_block, design_frame,
+                                  encode_categories,
                                   is_numeric_column, linear_features, numeric_block,
                                   split_columns, tree_encoder)
 
@@ -94,6 +97,30 @@ def tree_threads() -> int:
     threads = max(1, min(cores, int(cores - busy + 0.5)))
     _THREADS = (now, threads)
     return threads
+
+
+def _goes_left(predictor: TreePredictor, node: int, bin_: int, missing: int) -> bool:
+    """Whether a binned value takes the left branch of a fitted tree's split ``node``."""
+    split = predictor.nodes[node]
+    if bin_ == missing:
+        return bool(split["missing_go_to_left"])
+    if split["is_categorical"]:
+        words = predictor.binned_left_cat_bitsets[split["bitset_idx"]]
+        return bool((int(words[bin_ // 32]) >> (bin_ % 32)) & 1)
+    return bin_ <= int(split["bin_threshold"])
+
+
+@dataclass(frozen=True)
+class _SwapPlan:
+    """One group of columns to swap, as :meth:`ChurnModel.swap_effects` walks it."""
+
+    name: str
+    columns: list[str]
+    positions: np.ndarray  # the columns' places in the trees' binned input
+    bins: np.ndarray  # per reference: its values as the trees read them
+    total: float  # the references' summed weight
+    linear: float  # their weighted logistic terms, summed
+    trees: list  # per tree splitting on the group: (tree, [(summed weight, a reference)])
 
 
 class ChurnModel(ClassifierMixin, BaseEstimator):
@@ -194,7 +221,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                               dtype=np.float64)
         return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
 
-    def _blocks(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _blocks(self, frame: pd.DataFrame) -> tuple[np.ndarray, Categories]:
         changed = [str(c) for c in self.numeric_columns_ if not is_numeric_column(frame[c].dtype)]
         if changed:
             raise ValueError(f"Column(s) {', '.join(changed)} held numbers when ChurnModel was "
@@ -228,7 +255,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                                           random_state=rng.randint(2**31 - 1))
         self.encoder_ = None
         if categories.shape[1]:
-            self.encoder_ = tree_encoder(self.max_categories).fit(categories[rows])
+            self.encoder_ = tree_encoder(self.max_categories).fit(categories[rows].dense())
         tree_input = self._tree_input(numeric, categories)
         linear_seed = rng.randint(2**31 - 1)
         self._fit_parts(numeric, categories, tree_input, target, rows, held, linear_seed)
@@ -247,7 +274,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                             linear_seed, rounds=self.n_iter_)
         return self
 
-    def _fit_parts(self, numeric: np.ndarray, categories: np.ndarray, tree_input: np.ndarray,
+    def _fit_parts(self, numeric: np.ndarray, categories: Categories, tree_input: np.ndarray,
                    target: np.ndarray, rows: np.ndarray, held: np.ndarray | None,
                    linear_seed: int, rounds: int | None = None) -> None:
         """Fit the boosted trees and the spline-logistic model on ``rows``."""
@@ -273,20 +300,27 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         ]).fit(design_frame(numeric[linear_rows], categories[linear_rows]), target[linear_rows])
         self.linear_scorer_ = LinearScorer(self.linear_, numeric.shape[1], categories.shape[1])
 
-    def _tree_input(self, numeric: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    def _tree_input(self, numeric: np.ndarray, categories: Categories) -> np.ndarray:
         if self.encoder_ is None:
             return numeric
-        return np.hstack([numeric, self.encoder_.transform(categories)])
+        return np.hstack([numeric, encode_categories(self.encoder_, categories)])
 
     def _tree_categorical(self) -> np.ndarray:
         n_numeric, n_categorical = len(self.numeric_columns_), len(self.categorical_columns_)
         return np.r_[np.zeros(n_numeric, bool), np.ones(n_categorical, bool)]
 
-    def _logits(self, numeric: np.ndarray, categories: np.ndarray,
+    def _logits(self, numeric: np.ndarray, categories: Categories,
                 tree_input: np.ndarray) -> np.ndarray:
-        trees = self.trees_.decision_function(tree_input)
         linear = self.linear_scorer_.decision(numeric, categories)
-        return np.column_stack([trees, linear])
+        return np.column_stack([self.trees_.decision_function(tree_input), linear])
+
+    def _binned_walkers(self) -> list[TreePredictor]:
+        """The fitted trees, in order, ready for ``predict_binned`` (whose Cython signature
+        wants writable nodes: a model loaded from a read-only memory map gets copies)."""
+        return [tree if tree.nodes.flags.writeable else
+                TreePredictor(tree.nodes.copy(), tree.binned_left_cat_bitsets.copy(),
+                              tree.raw_left_cat_bitsets.copy())
+                for iteration in self.trees_._predictors for tree in iteration]
 
     def decision_function(self, X) -> np.ndarray:
         """The blended log-odds of the second class (before any isotonic map)."""
@@ -307,75 +341,103 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """Per row and per named group of columns: the blended log-odds minus its weighted
         mean over reference values of the group's columns, everything else unchanged.
 
-        ``swaps`` maps a name to ``[(weight, {column: value, ...}), ...]`` (weights summing
-        to one). The result equals ``decision_function(X) − Σ_r w_r ·
-        decision_function(X with the columns set to r)``, computed without scoring whole
-        copies of ``X``: a tree that reads none of a group's columns gives the same value
-        either way, and the logistic component is additive, so only the trees that read the
-        group and the group's own logistic terms are evaluated (about a fifth of the work
-        for reason codes). It walks scikit-learn's fitted tree predictors (the version is
-        pinned; tests/test_churn_model.py holds the result equal to the direct computation).
+        ``swaps`` maps a name to ``[(weight, {column: value, ...}), ...]``. The result
+        equals ``decision_function(X) − Σ_r w_r · decision_function(X with the columns set
+        to r)``, computed without scoring whole copies of ``X``:
+
+        - the logistic component is additive, so only the group's own terms are evaluated;
+        - only the trees that split on one of the group's columns can change, and in such a
+          tree only the rows whose own path meets such a split (the others reach the same
+          leaf whatever the columns hold): on average under half of the rows;
+        - references that take the same way at every such split of a tree reach the same
+          leaf there, so the tree walks one of them with their weights summed;
+        - the trees walk the boosting's binned input (one byte per value, as they were
+          grown on) rather than the raw numbers.
+
+        It walks scikit-learn's fitted tree predictors (the version is pinned;
+        tests/test_churn_model.py holds the result equal to the direct computation).
         """
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
-        numeric_at = {c: j for j, c in enumerate(self.numeric_columns_)}
-        category_at = {c: i for i, c in enumerate(self.categorical_columns_)}
-        predictors = [p for iteration in self.trees_._predictors for p in iteration]
-        reads = [set(p.nodes["feature_idx"][~p.nodes["is_leaf"].astype(bool)].tolist())
-                 for p in predictors]
-        bitsets, f_idx_map = self.trees_._bin_mapper.make_known_categories_bitsets()
-        n_numeric, threads = len(numeric_at), tree_threads()
+        predictors = self._binned_walkers()
         prepare, position = self._tree_layout()
-
-        def tree(k: int, tree_input: np.ndarray) -> np.ndarray:
-            return predictors[k].predict(tree_input, bitsets, f_idx_map, threads)
-
-        plans = []  # per group: tree-input positions, the trees reading them, references
-        for name, references in swaps.items():
-            columns = list(dict.fromkeys(c for _, values in references for c in values))
-            unknown = [c for c in columns if c not in numeric_at and c not in category_at]
-            if unknown:
-                raise ValueError(f"swap_effects: {', '.join(map(str, unknown))} not among the "
-                                 "model's columns")
-            where = {c: int(position[numeric_at[c] if c in numeric_at
-                                     else n_numeric + category_at[c]]) for c in columns}
-            trees = [k for k, used in enumerate(reads) if used & set(where.values())]
-            # each reference as the trees read it, and its logistic terms: once, not per batch
-            settled = []
-            for weight, values in references:
-                positions, codes, linear = [], [], 0.0
-                for column in columns:
-                    number, category = self._reference(column, values[column])
-                    positions.append(where[column])
-                    codes.append(self._tree_value(column, number, category, prepare,
-                                                  where[column]))
-                    linear += self._linear_term(
-                        column, np.full((1, n_numeric), number),
-                        np.full((1, len(category_at)), category, dtype=object))[0]
-                settled.append((weight, positions, codes, linear))
-            plans.append((name, columns, trees, settled))
+        binned = self._binner(prepare)
+        plans = [self._swap_plan(name, references, predictors, prepare, position, binned)
+                 for name, references in swaps.items()]
+        missing, threads = self.trees_._bin_mapper.missing_values_bin_idx_, tree_threads()
         out = {name: np.empty(len(frame)) for name in swaps}
         for start in range(0, len(frame), _BATCH):
             part = frame.iloc[start:start + _BATCH]
             numeric, categories = self._blocks(part)
-            tree_input = prepare(self._tree_input(numeric, categories))
-            own: dict[int, np.ndarray] = {}
-            for name, columns, trees, settled in plans:
+            tree_input = binned(prepare(self._tree_input(numeric, categories)))
+            own: dict[int, np.ndarray] = {}  # tree → its value for the rows as they are
+            for plan in plans:
                 trees_part = np.zeros(len(part))
-                linear_part = np.zeros(len(part))
-                for column in columns:  # the rows' own logistic terms of the group
+                linear_part = np.full(len(part), -plan.linear)
+                for column in plan.columns:  # the rows' own logistic terms of the group
                     linear_part += self._linear_term(column, numeric, categories)
-                for weight, positions, codes, linear in settled:
-                    swapped = tree_input.copy()
-                    swapped[:, positions] = codes
-                    linear_part -= weight * linear
-                    for k in trees:
-                        if k not in own:
-                            own[k] = tree(k, tree_input)
-                        trees_part += weight * (own[k] - tree(k, swapped))
-                out[name][start:start + len(part)] = (self.blend_[0] * trees_part
-                                                      + self.blend_[1] * linear_part)
+                swapped: dict[int, np.ndarray] = {}  # reference → the rows with it
+                for k, routes in plan.trees:
+                    if k not in own:
+                        own[k] = predictors[k].predict_binned(tree_input, missing, threads)
+                    trees_part += plan.total * own[k]
+                    for weight, r in routes:
+                        if r not in swapped:
+                            swapped[r] = tree_input.copy()
+                            swapped[r][:, plan.positions] = plan.bins[r]
+                        trees_part -= weight * predictors[k].predict_binned(swapped[r], missing,
+                                                                            threads)
+                out[plan.name][start:start + len(part)] = (self.blend_[0] * trees_part
+                                                           + self.blend_[1] * linear_part)
         return pd.DataFrame(out, index=frame.index if isinstance(X, pd.DataFrame) else None)
+
+    def _swap_plan(self, name: str, references, predictors: list, prepare,
+                   position: np.ndarray, binned) -> _SwapPlan:
+        """One group's references as the model reads them (bins for the trees, terms for
+        the logistic part) and, per tree that splits on the group, the leaves behind such a
+        split and the references grouped by the way they take there."""
+        numeric_at = {c: j for j, c in enumerate(self.numeric_columns_)}
+        category_at = {c: i for i, c in enumerate(self.categorical_columns_)}
+        n_numeric = len(numeric_at)
+        columns = list(dict.fromkeys(c for _, values in references for c in values))
+        unknown = [c for c in columns if c not in numeric_at and c not in category_at]
+        if unknown:
+            raise ValueError(f"swap_effects: {', '.join(map(str, unknown))} not among the "
+                             "model's columns")
+        positions = np.array([position[numeric_at[c] if c in numeric_at
+                                       else n_numeric + category_at[c]] for c in columns],
+                             dtype=np.intp)
+        # the references as rows of the two blocks, read by the trees and the logistic part
+        weights = np.array([float(weight) for weight, _ in references])
+        numbers = np.full((len(weights), n_numeric), np.nan)
+        codes = np.full((len(weights), len(category_at)), np.nan, dtype=object)
+        for r, (_, values) in enumerate(references):
+            for column in columns:
+                number, category = self._reference(column, values[column])
+                if column in numeric_at:
+                    numbers[r, numeric_at[column]] = number
+                else:
+                    codes[r, category_at[column]] = category
+        codes = Categories.from_block(codes)
+        bins = binned(prepare(self._tree_input(numbers, codes)))[:, positions]
+        linear = float(sum(weights @ self._linear_term(column, numbers, codes)
+                           for column in columns))
+        missing = self.trees_._bin_mapper.missing_values_bin_idx_
+        read = {int(at): j for j, at in enumerate(positions)}
+        trees = []
+        for k, predictor in enumerate(predictors):
+            nodes = predictor.nodes
+            asks = [n for n in range(len(nodes))
+                    if not nodes["is_leaf"][n] and int(nodes["feature_idx"][n]) in read]
+            if not asks:
+                continue
+            routes: dict[tuple, list] = {}  # way through the splits → [weight, a reference]
+            for r, (weight, row) in enumerate(zip(weights, bins, strict=True)):
+                way = tuple(_goes_left(predictor, n, int(row[read[int(nodes["feature_idx"][n])]]),
+                                       missing) for n in asks)
+                routes.setdefault(way, [0.0, r])[0] += weight
+            trees.append((k, [(w, r) for w, r in routes.values()]))
+        return _SwapPlan(name, columns, positions, bins, float(sum(weights)), linear, trees)
 
     def _reference(self, column: str, value: object) -> tuple[float, object]:
         """A reference value as the numeric block and the category block would hold it."""
@@ -385,13 +447,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return np.nan, (np.nan if pd.isna(value) else str(value))
 
     def _linear_term(self, column: str, numeric: np.ndarray,
-                     categories: np.ndarray) -> np.ndarray:
+                     categories: Categories) -> np.ndarray:
         """The logistic component's term of one raw column, for every row of the blocks."""
         if column in self.numeric_columns_:
             j = self.numeric_columns_.index(column)
             return self.linear_scorer_.numeric_term(j, numeric[:, j])
         i = self.categorical_columns_.index(column)
-        return self.linear_scorer_.category_term(i, categories[:, i])
+        return self.linear_scorer_.category_term(i, categories)
 
     def _tree_layout(self):
         """How the fitted trees read their input: the boosting's own preprocessing (it puts
@@ -407,16 +469,23 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         position[~flags] = slices["numerical"].start + np.arange((~flags).sum())
         return trees._preprocessor.transform, position
 
-    def _tree_value(self, column: str, number: float, category: object, prepare,
-                    at: int) -> float:
-        """A reference value as the trees read it, at its prepared position ``at``."""
-        row = np.full((1, len(self.numeric_columns_)), np.nan)
-        codes = np.full((1, len(self.categorical_columns_)), np.nan, dtype=object)
-        if column in self.numeric_columns_:
-            row[0, self.numeric_columns_.index(column)] = number
-        else:
-            codes[0, self.categorical_columns_.index(column)] = category
-        return float(prepare(self._tree_input(row, codes))[0, at])
+    def _binner(self, prepare):
+        """How the trees bin their prepared input: the boosting's own bins, and categories
+        it never saw in the missing bin (scikit-learn's walk over raw values sends unseen
+        categories the missing way; its binning alone would put them in a neighbour's bin)."""
+        mapper = self.trees_._bin_mapper
+        flags = np.asarray(mapper.is_categorical_, dtype=bool)
+        known = {int(f): np.asarray(mapper.bin_thresholds_[f]) for f in np.flatnonzero(flags)}
+        missing = mapper.missing_values_bin_idx_
+
+        def bins(prepared: np.ndarray) -> np.ndarray:
+            out = mapper.transform(prepared)
+            for f, categories in known.items():
+                values = prepared[:, f]
+                unseen = ~np.isnan(values) & ~np.isin(values, categories)
+                out[unseen, f] = missing
+            return out
+        return bins
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities of ``classes_``, shape (n_samples, 2)."""

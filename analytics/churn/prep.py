@@ -48,22 +48,75 @@ def numeric_block(frame: pd.DataFrame, columns: Sequence) -> np.ndarray:
     return block
 
 
-def category_block(frame: pd.DataFrame, columns: Sequence) -> np.ndarray:
-    """The categorical columns as an object array of strings, missing as ``np.nan``.
+class Categories:
+    """Categorical columns coded once: each row's place among its column's distinct values
+    (−1 when missing) and those values as strings.
 
     Every value becomes its string, so a category coded 3 in one extract and "3" in another
-    is the same category.
+    is the same category. The encoders then read each distinct value once and the rows take
+    the answer by their code (a million rows cost a lookup each, not a string each).
     """
-    if not columns:
-        return np.empty((len(frame), 0), dtype=object)
-    parts = []
-    for name in columns:
-        column = frame[name].astype(object)
-        present = column.notna().to_numpy()
-        values = np.full(len(column), np.nan, dtype=object)
-        values[present] = column[present].map(str).to_numpy()
-        parts.append(values)
-    return np.column_stack(parts)
+
+    def __init__(self, codes: np.ndarray, values: list[np.ndarray]):
+        self.codes = codes
+        self.values = values
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, columns: Sequence) -> Categories:
+        """The ``columns`` of ``frame``."""
+        codes = np.empty((len(frame), len(columns)), dtype=np.intp)
+        values = []
+        for i, name in enumerate(columns):
+            codes[:, i], uniques = pd.factorize(frame[name], use_na_sentinel=True)
+            values.append(np.array([str(v) for v in np.asarray(uniques, dtype=object)],
+                                   dtype=object))
+        return cls(codes, values)
+
+    @classmethod
+    def from_block(cls, block: np.ndarray) -> Categories:
+        """An object array of categories (missing as ``np.nan``)."""
+        return cls.of(pd.DataFrame(block), list(range(block.shape[1])))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codes.shape
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows) -> Categories:
+        return Categories(self.codes[rows], self.values)
+
+    def dense(self) -> np.ndarray:
+        """The rows as an object array of strings, missing as ``np.nan``."""
+        out = np.full(self.codes.shape, np.nan, dtype=object)
+        for i, values in enumerate(self.values):
+            present = self.codes[:, i] >= 0
+            out[present, i] = values[self.codes[present, i]]
+        return out
+
+    def lookup(self, i: int, answers: np.ndarray, missing: float) -> np.ndarray:
+        """Column ``i`` through ``answers`` (one per distinct value); ``missing`` where
+        missing."""
+        table = np.append(np.asarray(answers, dtype=float), missing)
+        return table[self.codes[:, i]]  # code −1 picks the appended ``missing``
+
+
+def category_block(frame: pd.DataFrame, columns: Sequence) -> Categories:
+    """The categorical columns, coded (:class:`Categories`)."""
+    return Categories.of(frame, columns)
+
+
+def encode_categories(encoder: OrdinalEncoder, categories: Categories) -> np.ndarray:
+    """``encoder`` (fitted on the dense columns) applied to ``categories``: each column's
+    distinct values are encoded once."""
+    width = max((len(v) for v in categories.values), default=0)
+    distinct = np.full((max(width, 1), categories.shape[1]), np.nan, dtype=object)
+    for i, values in enumerate(categories.values):
+        distinct[:len(values), i] = values
+    encoded = encoder.transform(distinct)
+    return np.column_stack([categories.lookup(i, encoded[:len(values), i], np.nan)
+                            for i, values in enumerate(categories.values)])
 
 
 def tree_encoder(max_categories: int) -> OrdinalEncoder:
@@ -76,8 +129,9 @@ def tree_encoder(max_categories: int) -> OrdinalEncoder:
 
 def design_frame(numeric: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
     """Numeric and categorical blocks side by side, named ``n0…`` and ``c0…``."""
+    dense = categories.dense() if isinstance(categories, Categories) else categories
     columns = {f"n{i}": numeric[:, i] for i in range(numeric.shape[1])}
-    columns |= {f"c{i}": categories[:, i] for i in range(categories.shape[1])}
+    columns |= {f"c{i}": dense[:, i] for i in range(dense.shape[1])}
     return pd.DataFrame(columns, index=pd.RangeIndex(len(numeric)))
 
 
@@ -186,18 +240,17 @@ class LinearScorer:
         return (np.interp(np.where(missing, self.medians[j], column), xs, values)
                 + self.missing_weight[j] * missing)
 
-    def category_term(self, i: int, column: np.ndarray) -> np.ndarray:
-        """What categorical column ``i`` adds to the log-odds for each of its values."""
+    def category_term(self, i: int, categories: Categories) -> np.ndarray:
+        """What categorical column ``i`` adds to the log-odds for each row."""
         table, unseen, missing = self.weights[i]
-        column = pd.Series(column)
-        mapped = column.map(table).astype(float).fillna(unseen)
-        return np.where(column.isna(), missing, mapped)
+        answers = [table.get(value, unseen) for value in categories.values[i]]
+        return categories.lookup(i, np.array(answers, dtype=float), missing)
 
-    def decision(self, numeric: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    def decision(self, numeric: np.ndarray, categories: Categories) -> np.ndarray:
         """The component's log-odds for the numeric and categorical blocks."""
         out = np.full(len(numeric), self.intercept)
         for j in range(len(self.points)):
             out += self.numeric_term(j, numeric[:, j])
         for i in range(len(self.weights)):
-            out += self.category_term(i, categories[:, i])
+            out += self.category_term(i, categories)
         return out

@@ -288,6 +288,14 @@ def driver_effects(model, features: pd.DataFrame, reference: pd.DataFrame | None
     return out
 
 
+def _worded(driver: str, features: pd.DataFrame, context: pd.DataFrame,
+            reference: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One driver's tag and sentence for each row of ``features``."""
+    first, other = _TAG_PAIRS[driver]
+    tag = np.where(_first_tag(driver, features, reference), first, other).astype(object)
+    return tag, _TEXT[driver](features, context).to_numpy(dtype=object)
+
+
 def reason_effects(model, features: pd.DataFrame, context: pd.DataFrame,
                    base: np.ndarray | None = None,
                    reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -301,11 +309,9 @@ def reason_effects(model, features: pd.DataFrame, context: pd.DataFrame,
     ref = features if reference is None else reference
     parts = []
     for driver in effects.columns:
-        first, other = _TAG_PAIRS[driver]
-        tag = np.where(_first_tag(driver, features, ref), first, other)
+        tag, text = _worded(driver, features, context, ref)
         parts.append(pd.DataFrame({"subscriber_id": features.index, "driver": driver, "tag": tag,
-                                   "effect": effects[driver].to_numpy(),
-                                   "text": _TEXT[driver](features, context).to_numpy()}))
+                                   "effect": effects[driver].to_numpy(), "text": text}))
     if not parts:
         return pd.DataFrame(columns=["subscriber_id", "driver", "tag", "effect", "text"])
     return pd.concat(parts, ignore_index=True)
@@ -316,29 +322,43 @@ def reason_codes(model, features: pd.DataFrame, context: pd.DataFrame, *, top: i
                  reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ``top`` strongest reasons per subscriber (index subscriber_id).
 
-    Columns: ``reason_tags`` (comma-separated tags, strongest first), ``reasons``
-    (sentences joined with "; ") and ``top_reason``; rows without a reason get empty strings.
-    ``reference`` is the population the drivers' typical values come from (by default the
-    rows explained).
+    Columns: ``reason_tags`` (comma-separated tags, strongest first; equal effects in the
+    drivers' order), ``reasons`` (sentences joined with "; ") and ``top_reason``; rows
+    without a reason get empty strings. ``reference`` is the population the drivers'
+    typical values come from (by default the rows explained). Sentences are written only
+    for the drivers chosen, not for every driver of every row.
     """
-    long = reason_effects(model, features, context, base, reference)
-    long = long[long["effect"] >= min_effect].sort_values(["subscriber_id", "effect"],
-                                                          ascending=[True, False], kind="stable")
-    long = long.assign(order=long.groupby("subscriber_id", sort=False).cumcount())
-    long = long[long["order"] < top]
-    wide = long.pivot(index="subscriber_id", columns="order", values=["tag", "text"])
-    tags = pd.Series("", index=wide.index, dtype=object)
-    texts = pd.Series("", index=wide.index, dtype=object)
-    for k in range(top):  # joined column by column: no Python call per subscriber
-        if ("tag", k) not in wide:
-            break
-        tag, text = wide[("tag", k)], wide[("text", k)]
-        present = tag.notna()
-        tags = tags.where(~present, tags + ("," if k else "") + tag.fillna(""))
-        texts = texts.where(~present, texts + ("; " if k else "") + text.fillna(""))
-    first = wide[("text", 0)] if ("text", 0) in wide else pd.Series(dtype=object)
-    out = pd.DataFrame({"reason_tags": tags, "reasons": texts, "top_reason": first})
-    return out.reindex(features.index).fillna("")
+    effects = driver_effects(model, features, reference, base)
+    ref = features if reference is None else reference
+    n = len(features)
+    tags = np.full((n, top), "", dtype=object)
+    texts = np.full((n, top), "", dtype=object)
+    if n and len(effects.columns):
+        values = effects.to_numpy(dtype=float)
+        values = np.where(np.isnan(values), -np.inf, values)
+        order = np.argsort(-values, axis=1, kind="stable")[:, :top]
+        chosen = np.take_along_axis(values, order, axis=1) >= min_effect
+        for d, driver in enumerate(effects.columns):
+            held = (order == d) & chosen  # rows × places where this driver is a reason
+            rows = np.flatnonzero(held.any(axis=1))
+            if not len(rows):
+                continue
+            tag, text = _worded(driver, features.iloc[rows], context, ref)
+            row_at, place = np.nonzero(held[rows])
+            tags[rows[row_at], place] = tag[row_at]
+            texts[rows[row_at], place] = text[row_at]
+    out = pd.DataFrame({"reason_tags": _joined(tags, ","), "reasons": _joined(texts, "; "),
+                        "top_reason": texts[:, 0] if top else ""}, index=features.index)
+    return out
+
+
+def _joined(parts: np.ndarray, separator: str) -> np.ndarray:
+    """Each row's non-empty parts joined with ``separator`` (parts fill from the left)."""
+    out = parts[:, 0].copy() if parts.shape[1] else np.full(len(parts), "", dtype=object)
+    for k in range(1, parts.shape[1]):
+        present = parts[:, k] != ""
+        out[present] = out[present] + separator + parts[present, k]
+    return out
 
 
 def global_drivers(model, features: pd.DataFrame, y: np.ndarray, *, n_repeats: int = 2,

@@ -35,6 +35,19 @@ def risk_band(prob: pd.Series, base_rate: float) -> pd.Series:
                      index=prob.index, name="risk_band")
 
 
+def expected_loss(prob: pd.Series, net_value: pd.Series) -> pd.Series:
+    """Churn probability × net value (yuan, rounded to the fen), indexed like ``prob``."""
+    return (prob * net_value.reindex(prob.index).fillna(0.0).round(2)).round(2)
+
+
+def list_ranks(prob: pd.Series, net_value: pd.Series) -> pd.Series:
+    """Each subscriber's place in the retention list, indexed like ``prob``: 1 is the
+    largest expected loss; equal losses put the higher risk first, then keep their order."""
+    order = (pd.DataFrame({"loss": expected_loss(prob, net_value), "prob": prob})
+             .sort_values(["loss", "prob"], ascending=False, kind="stable").index)
+    return pd.Series(np.arange(1, len(order) + 1), index=order).reindex(prob.index)
+
+
 def retention_table(prob: pd.Series, net_value: pd.Series, context: pd.DataFrame,
                     reasons: pd.DataFrame) -> pd.DataFrame:
     """Every scored subscriber ranked by expected loss = churn probability × net value.
@@ -45,9 +58,9 @@ def retention_table(prob: pd.Series, net_value: pd.Series, context: pd.DataFrame
     table = context.join(reasons, how="left")
     table["churn_prob"] = prob.reindex(table.index).to_numpy()
     table["net_value"] = net_value.reindex(table.index).fillna(0.0).round(2).to_numpy()
-    table["expected_loss"] = (table["churn_prob"] * table["net_value"]).round(2)
-    table = table.sort_values(["expected_loss", "churn_prob"], ascending=False, kind="stable")
-    table["rank"] = np.arange(1, len(table) + 1)
+    table["expected_loss"] = expected_loss(prob, net_value).reindex(table.index).to_numpy()
+    table["rank"] = list_ranks(prob, net_value).reindex(table.index).to_numpy()
+    table = table.sort_values("rank")
     table = table.rename_axis("subscriber_id").reset_index()
     for column in ("top_reason", "reasons", "reason_tags"):
         table[column] = table[column].fillna("") if column in table else ""

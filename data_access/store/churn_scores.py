@@ -67,7 +67,8 @@ churn_score = sa.Table(
     sa.Index("ix_churn_score_rank", "run_id", "rank"),
     sa.Index("ix_churn_score_branch", "run_id", "branch", "rank"),
     sa.Index("ix_churn_score_micro_region", "run_id", "micro_region", "rank"),
-    sa.Index("ix_churn_score_action", "run_id", "action", "rank"),
+    sa.Index("ix_churn_score_action", "run_id", "action", "rank",  # only rows with a tactic
+             sqlite_where=sa.text("action <> ''"), postgresql_where=sa.text("action <> ''")),
     comment="One row per subscriber per churn scoring run: risk, value, reasons, tactic.",
 )
 
@@ -280,6 +281,8 @@ def _where(table: sa.Table, run_id: int, filters: RetentionFilter = RetentionFil
         where.append(table.c.segment == filters.segment)
     if "action" in table.c and filters.action is not None:
         where.append(table.c.action == filters.action)
+        if filters.action:  # lets the partial tactic index answer (it holds no "")
+            where.append(table.c.action != "")
     if "churn_prob" in table.c and filters.min_prob > 0:
         where.append(table.c.churn_prob >= float(filters.min_prob))
     return where

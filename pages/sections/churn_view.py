@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -119,6 +120,10 @@ def retention_display(scores: pd.DataFrame) -> pd.DataFrame:
     for column in ("net_value", "expected_loss"):
         shown[column] = scores[column].map(lambda v: format_value(v, "yuan_per_sub"))
     shown["action"] = scores["action"].replace("", MISSING)
+    quiet = scores["risk_band"].isin(["average", "low"])  # not explained (jobs.churn_pipeline)
+    shown["top_reason"] = scores["top_reason"].where(
+        scores["top_reason"].fillna("") != "",
+        np.where(quiet, "— risk not elevated 风险未升高", "— no single driver stands out 无突出原因"))
     return shown
 
 
