@@ -7,6 +7,7 @@ from analytics.value import operations as vo
 from analytics.formatting import format_ratio, format_value
 from pages.common import cache, fragments
 from data_access.db import ConcertoError
+from data_access.mart.schema import VALUE_WINDOWS  # the windows summarised at build
 from pages.common.empty import require_mart
 from pages.common.maps import region_map
 from pages.common.session import principal
@@ -18,7 +19,7 @@ from pages.common.plaintext import plain  # user text shown as text
 st.title("Customer value 价值经营")
 require_mart()
 who = principal()
-months = st.segmented_control("Window 统计周期 (months)", [1, 3, 6, 12], default=3,
+months = st.segmented_control("Window 统计周期 (months)", list(VALUE_WINDOWS), default=3,
                               key="value_months") or 3
 try:
     window = cache.value_window(months)

@@ -211,3 +211,37 @@ def test_sql_reads_match_the_pure_functions_on_raw_rows(mart):
     assert set(dup.index) == set(sql_dup["subscriber_id"])
     pure_summary = vo.high_end_summary(customers, dup)
     assert pure_summary == pytest.approx(value.load_high_end_summary(mart, window))
+
+
+def _value_reads(mart, window) -> dict:
+    out = {"bands": value.load_customer_bands(mart, window).sort_values("band"),
+           "youth bands": value.load_customer_bands(mart, window, "youth").sort_values("band"),
+           "high end": pd.DataFrame([value.load_high_end_summary(mart, window)])}
+    for level in value.UNIT_LEVELS:
+        out[level] = value.load_unit_values(mart, window, level)
+    for kind in value.CUSTOMER_LISTS:
+        out[kind] = value.load_value_customers(mart, window, kind, limit=100_000)
+    return {name: frame.reset_index(drop=True) for name, frame in out.items()}
+
+
+@pytest.mark.parametrize("months", [1, 3, 12])
+def test_the_value_summaries_give_what_summing_the_fact_gives(mart, months, monkeypatch):
+    """Each read of a summarised window (schema.VALUE_WINDOWS) equals the same read summed
+    from the fact, for the city and inside a regional manager's scope; a window the build
+    did not summarise is summed from the fact."""
+    window = value.load_value_window(mart, months)
+    assert value._summarised(mart, window)
+    assert not value._summarised(mart, value.load_value_window(mart, 2))
+    summarised = {"city": _value_reads(mart, window)}
+    with scope.acting_as(RM_GONGBEI):
+        summarised["gongbei"] = _value_reads(mart, window)
+    monkeypatch.setattr(value, "_summarised", lambda engine, window: False)
+    direct = {"city": _value_reads(mart, window)}
+    with scope.acting_as(RM_GONGBEI):
+        direct["gongbei"] = _value_reads(mart, window)
+    for who in direct:
+        for name, expected in direct[who].items():
+            got = summarised[who][name]
+            assert len(expected) > 0 and list(got.columns) == list(expected.columns), name
+            pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-9,
+                                          obj=f"{who}: {name}")

@@ -13,7 +13,11 @@ import sqlalchemy as sa
 
 from data_access.db import ReadTraits, read_frame
 from data_access.mart import schema as s
-from data_access.mart.summaries import month_before
+
+
+def month_before(month: dt.date) -> dt.date:
+    """The first day of the calendar month before ``month``'s."""
+    return (month.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
 def read_member_months(engine: sa.Engine, members: Members, history: list[dt.date],

@@ -12,8 +12,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from data_access.mart import schema as s
-from data_access.mart.members import Members, read_member_months
-from data_access.mart.summaries import month_before, month_pair_columns
+from data_access.mart.members import Members, month_before, read_member_months
 from data_access.db import ConcertoError, read_frame, read_traits
 from data_access.store.scope import require, reveal_numbers, scoped
 
@@ -398,6 +397,27 @@ def _summary_answers(slice_: Slice, only: str | None, limit: int, month: dt.date
     return (only is None and set(slice_.active()) <= {"branch", "micro_region", "channel_type"}
             and 0 < limit <= s.TOP_FALLERS
             and pd.Timestamp(previous).date() == month_before(pd.Timestamp(month).date()))
+
+
+def month_pair_columns(month: dt.date, previous: dt.date
+                       ) -> tuple[list[sa.Label], dict[str, sa.ColumnElement]]:
+    """Aggregates over a subscriber's fact rows of ``month`` and ``previous``: both months'
+    revenue, MOU and data (``revenue_now``, ``revenue_before``, …; 0 when not billed) and,
+    per ordering in ``schema.FALLER_ORDERS``, the change (now − before).
+
+    The subscriber step ranks on these when it reads the fact; ``sum_top_fallers_month`` is
+    built to hold the same numbers (see :func:`_top_fallers_insert`).
+    """
+    fact = s.fact_subscriber_month
+
+    def in_month(name: str, which: dt.date) -> sa.ColumnElement:
+        return sa.func.coalesce(sa.func.sum(sa.case((fact.c.month == which, fact.c[name]))),
+                                0.0)
+
+    measures = [in_month(m, when).label(f"{m}_{'now' if when == month else 'before'}")
+                for m in s.FALLER_ORDERS for when in (month, previous)]
+    changes = {m: in_month(m, month) - in_month(m, previous) for m in s.FALLER_ORDERS}
+    return measures, changes
 
 
 def _ranked_from_summary(engine: sa.Engine, month: dt.date, slice_: Slice, order_by: str,

@@ -454,6 +454,73 @@ sum_top_fallers_type_month = _fallers(
     ),
 )
 
+#: The value page's windows (its latest 1, 3, 6 and 12 months), summarised at build.
+VALUE_WINDOWS = (1, 3, 6, 12)
+
+
+def _value_money_columns() -> list[sa.Column]:
+    """A value summary's money: summed over the window and the cell's customers."""
+    return [sa.Column(name, sa.Double, nullable=False)
+            for name in ("gross", "discount", "service_cost", "campaign_cost", "net_value")]
+
+
+def _value_window_keys() -> list[sa.Column]:
+    return [sa.Column("first_month", sa.Date, primary_key=True),
+            sa.Column("last_month", sa.Date, primary_key=True)]
+
+
+sum_value_cell = sa.Table(
+    "sum_value_cell", MART,
+    *_value_window_keys(),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("segment", sa.String(20), primary_key=True),
+    sa.Column("band", sa.String(20), primary_key=True),
+    sa.Column("customers", sa.BigInteger, nullable=False),
+    sa.Column("negative_customers", sa.BigInteger, nullable=False),
+    sa.Column("negative_duplicates", sa.BigInteger, nullable=False),
+    *_value_money_columns(),
+    comment=(
+        "Summary: per value window (VALUE_WINDOWS: the latest 1, 3, 6 and 12 months), "
+        "micro-region, segment and ROI band, the customers billed in the window's last month, "
+        "those with net value below zero (and of them those paid benefits by two or more "
+        "departments), and their money over the window: the value page's bands, micro-regions "
+        "and high-end figures."
+    ),
+)
+
+sum_value_unit = sa.Table(
+    "sum_value_unit", MART,
+    *_value_window_keys(),
+    sa.Column("level", sa.String(10), primary_key=True),  # channel | group
+    sa.Column("unit_id", sa.Integer, primary_key=True),
+    sa.Column("region_id", sa.Integer, primary_key=True),
+    sa.Column("customers", sa.BigInteger, nullable=False),
+    sa.Column("negative_customers", sa.BigInteger, nullable=False),
+    *_value_money_columns(),
+    comment=(
+        "Summary: sum_value_cell's customers and money per activation channel or enterprise "
+        "group (level) and the customers' micro-region: the value page's channel and group "
+        "tables in any scope."
+    ),
+)
+
+sum_value_customer = sa.Table(
+    "sum_value_customer", MART,
+    *_value_window_keys(),
+    sa.Column("subscriber_id", sa.BigInteger, primary_key=True),
+    sa.Column("region_id", sa.Integer, nullable=False),
+    sa.Column("segment", sa.String(20), nullable=False),
+    sa.Column("channel_id", sa.Integer, nullable=False),
+    sa.Column("group_id", sa.Integer, nullable=True),
+    *_value_money_columns(),
+    sa.Column("departments", sa.Integer, nullable=False),
+    sa.Column("campaigns", sa.Integer, nullable=False),
+    comment=(
+        "Summary: per value window, the customers the value page lists: high-end with net "
+        "value below zero, or paid benefits by two or more departments."
+    ),
+)
+
 sa.Index("ix_sub_channel", dim_subscriber.c.channel_id)
 sa.Index("ix_sub_region", dim_subscriber.c.region_id)
 sa.Index("ix_sub_group", dim_subscriber.c.group_id)
@@ -488,4 +555,5 @@ SUMMARY_TABLES: tuple[sa.Table, ...] = (
     sum_top_fallers_month,  # the subscriber step's top rows per micro-region
     sum_top_fallers_type_month,  # … and per micro-region × channel type
     *MEMBER_STARTS.values(),  # where members' runs of months start (the drill's members)
+    sum_value_cell, sum_value_unit, sum_value_customer,  # the value page's windows
 )

@@ -7,6 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 
 from data_access.mart import schema as s
+from data_access.mart import value
+from data_access.mart.members import month_before
 
 _MEASURES = ("rev_voice", "rev_data", "rev_sms", "rev_vas", "discount", "revenue",
              "mou", "data_mb", "sms_cnt", "service_cost")
@@ -115,32 +117,6 @@ def _plan_summary_insert() -> sa.Insert:
     return sa.insert(target).from_select([*keys, *s.SUMMARY_MEASURES], totals)
 
 
-def month_before(month: dt.date) -> dt.date:
-    """The first day of the calendar month before ``month``'s."""
-    return (month.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-
-
-def month_pair_columns(month: dt.date, previous: dt.date
-                       ) -> tuple[list[sa.Label], dict[str, sa.ColumnElement]]:
-    """Aggregates over a subscriber's fact rows of ``month`` and ``previous``: both months'
-    revenue, MOU and data (``revenue_now``, ``revenue_before``, …; 0 when not billed) and,
-    per ordering in ``schema.FALLER_ORDERS``, the change (now − before).
-
-    The subscriber step ranks on these when it reads the fact; ``sum_top_fallers_month`` is
-    built to hold the same numbers (see :func:`_top_fallers_insert`).
-    """
-    fact = s.fact_subscriber_month
-
-    def in_month(name: str, which: dt.date) -> sa.ColumnElement:
-        return sa.func.coalesce(sa.func.sum(sa.case((fact.c.month == which, fact.c[name]))),
-                                0.0)
-
-    measures = [in_month(m, when).label(f"{m}_{'now' if when == month else 'before'}")
-                for m in s.FALLER_ORDERS for when in (month, previous)]
-    changes = {m: in_month(m, month) - in_month(m, previous) for m in s.FALLER_ORDERS}
-    return measures, changes
-
-
 def _top_fallers_insert(month: dt.date, keep: int) -> sa.Insert:
     """INSERT … SELECT of one month's rows of ``sum_top_fallers_type_month``: every subscriber
     billed in the month or the one before, ranked within its micro-region and activation
@@ -149,7 +125,7 @@ def _top_fallers_insert(month: dt.date, keep: int) -> sa.Insert:
 
     The two months' rows are paired by a full join rather than grouped (2-3x faster, and a
     merge of two index ranges on PostgreSQL); with one fact row per subscriber and month,
-    ``coalesce(x, 0.0)`` is the same number as :func:`month_pair_columns`'
+    ``coalesce(x, 0.0)`` is the same number as ``queries.month_pair_columns``'
     ``coalesce(sum(…), 0.0)``, and the change the same difference.
     """
     fact, sub, chan = s.fact_subscriber_month, s.dim_subscriber, s.dim_channel
@@ -246,6 +222,78 @@ def rebuild_member_starts(conn: sa.Connection) -> None:
         conn.execute(_starts_insert(s.MART.tables[name], starts))
 
 
+def value_windows(conn: sa.Connection) -> list[tuple[dt.date, dt.date]]:
+    """The value page's windows (``schema.VALUE_WINDOWS`` latest months) as the mart holds
+    them, first and last month each; a mart with fewer months gives some windows once."""
+    fact = s.fact_subscriber_month
+    months = conn.execute(sa.select(fact.c.month).distinct().order_by(fact.c.month.desc())
+                          .limit(max(s.VALUE_WINDOWS))).scalars().all()
+    if not months:
+        return []
+    return list(dict.fromkeys((min(months[:n]), months[0]) for n in s.VALUE_WINDOWS))
+
+
+#: One value window's customers, computed once and summarised four ways (a scratch table
+#: on the build's connection, never part of the mart).
+_VALUE_SCRATCH = sa.Table(
+    "scratch_value_customer", sa.MetaData(),
+    sa.Column("subscriber_id", sa.BigInteger), sa.Column("region_id", sa.Integer),
+    sa.Column("segment", sa.String(20)), sa.Column("channel_id", sa.Integer),
+    sa.Column("group_id", sa.Integer), sa.Column("band", sa.String(20)),
+    *[sa.Column(m, sa.Double) for m in value.MONEY],
+    sa.Column("departments", sa.Integer), sa.Column("campaigns", sa.Integer),
+    prefixes=["TEMPORARY"])
+
+
+def _value_summary_inserts(window: tuple[dt.date, dt.date]) -> list[sa.Insert]:
+    """INSERT … SELECTs of one window's rows of the three value summaries from the scratch
+    table of its customers."""
+    c = _VALUE_SCRATCH
+    keys = [sa.literal(window[0], sa.Date).label("first_month"),
+            sa.literal(window[1], sa.Date).label("last_month")]
+    negative = c.c.net_value < 0
+    sums = [sa.func.count().label("customers"),
+            sa.func.sum(sa.case((negative, 1), else_=0)).label("negative_customers")]
+    money = [sa.func.sum(c.c[m]).label(m) for m in value.MONEY]
+    cell = sa.select(*keys, c.c.region_id, c.c.segment, c.c.band, *sums, sa.func.sum(
+        sa.case((sa.and_(negative, c.c.departments >= 2), 1), else_=0)).label(
+        "negative_duplicates"), *money).group_by(c.c.region_id, c.c.segment, c.c.band)
+    inserts = [sa.insert(s.sum_value_cell).from_select([e.name for e in cell.selected_columns],
+                                                       cell)]
+    for level, unit in (("channel", c.c.channel_id), ("group", c.c.group_id)):
+        units = (sa.select(*keys, sa.literal(level, sa.String(10)).label("level"),
+                           unit.label("unit_id"), c.c.region_id, *sums, *money)
+                 .where(unit.is_not(None)).group_by(unit, c.c.region_id))
+        inserts.append(sa.insert(s.sum_value_unit).from_select(
+            [e.name for e in units.selected_columns], units))
+    listed = sa.select(*keys, c.c.subscriber_id, c.c.region_id, c.c.segment, c.c.channel_id,
+                       c.c.group_id, *[c.c[m] for m in value.MONEY], c.c.departments,
+                       c.c.campaigns).where(value.listed(c))
+    inserts.append(sa.insert(s.sum_value_customer).from_select(
+        [e.name for e in listed.selected_columns], listed))
+    return inserts
+
+
+def rebuild_value_summaries(conn: sa.Connection) -> None:
+    """Replace ``sum_value_cell``, ``sum_value_unit`` and ``sum_value_customer``: each value
+    window's customers are computed once (the fact summed over the window, the campaign
+    costs, the ROI band) into a scratch table, then summed per cell and unit."""
+    for table in (s.sum_value_cell, s.sum_value_unit, s.sum_value_customer):
+        conn.execute(sa.delete(table))
+    _VALUE_SCRATCH.create(conn, checkfirst=False)  # a failed build rolls it back too
+    for window in value_windows(conn):
+        c = value.customers(window, scoped=False)
+        chosen = sa.select(c.c.subscriber_id, c.c.region_id, c.c.segment, c.c.channel_id,
+                           c.c.group_id, value.roi_band(c).label("band"),
+                           *[c.c[m] for m in value.MONEY], c.c.departments, c.c.campaigns)
+        conn.execute(sa.insert(_VALUE_SCRATCH).from_select(
+            [e.name for e in chosen.selected_columns], chosen))
+        for insert in _value_summary_inserts(window):
+            conn.execute(insert)
+        conn.execute(sa.delete(_VALUE_SCRATCH))
+    _VALUE_SCRATCH.drop(conn, checkfirst=False)
+
+
 def rebuild_summaries(conn: sa.Connection) -> None:
     """Replace every summary table's rows from the fact and dimensions (inside the caller's transaction)."""
     sub, chan = s.dim_subscriber, s.dim_channel
@@ -264,3 +312,4 @@ def rebuild_summaries(conn: sa.Connection) -> None:
     conn.execute(sa.delete(s.sum_plan_month))  # by the plan held each month (product view)
     conn.execute(_plan_summary_insert())
     rebuild_top_fallers(conn)
+    rebuild_value_summaries(conn)

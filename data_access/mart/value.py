@@ -22,6 +22,8 @@ from data_access.store.scope import reveal_numbers
 
 UNIT_LEVELS = ("channel", "group", "micro_region")
 CUSTOMER_LISTS = ("negative_high_end", "duplicate_benefit")
+#: A customer's money over the window (net value = gross − the three costs).
+MONEY = ("gross", "discount", "service_cost", "campaign_cost", "net_value")
 
 
 def load_value_window(engine: sa.Engine, months: int = 3) -> tuple[dt.date, dt.date]:
@@ -38,8 +40,9 @@ def load_value_window(engine: sa.Engine, months: int = 3) -> tuple[dt.date, dt.d
     return pd.Timestamp(row.loc[0, "first"]).date(), pd.Timestamp(row.loc[0, "last"]).date()
 
 
-def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
-    """One row per in-scope customer billed in the last month: money over the window."""
+def customers(window: tuple[dt.date, dt.date], *, scoped: bool = True) -> sa.Subquery:
+    """One row per customer billed in the window's last month (in the acting scope unless
+    ``scoped`` is False, as the build summarises the whole city): money over the window."""
     first, last = window
     fact, sub, region, camp, member = (s.fact_subscriber_month, s.dim_subscriber, s.dim_region,
                                        s.campaign, s.campaign_member)
@@ -58,7 +61,7 @@ def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
             .group_by(member.c.subscriber_id).subquery("paid"))
     campaign_cost = sa.func.coalesce(paid.c.campaign_cost, 0.0)
     return (sa.select(usage.c.subscriber_id, sub.c.segment, sub.c.channel_id, sub.c.group_id,
-                      sub.c.msisdn, region.c.branch, region.c.micro_region,
+                      sub.c.msisdn, sub.c.region_id, region.c.branch, region.c.micro_region,
                       (usage.c.revenue + usage.c.discount).label("gross"), usage.c.discount,
                       usage.c.service_cost, campaign_cost.label("campaign_cost"),
                       net_value(usage.c.revenue, usage.c.service_cost, campaign_cost).label("net_value"),
@@ -67,11 +70,12 @@ def _customers(window: tuple[dt.date, dt.date]) -> sa.Subquery:
             .select_from(usage.join(sub, usage.c.subscriber_id == sub.c.subscriber_id)
                          .join(region, sub.c.region_id == region.c.region_id)
                          .outerjoin(paid, paid.c.subscriber_id == usage.c.subscriber_id))
-            .where(usage.c.last_month == last, *region_conditions(Slice()))
+            .where(usage.c.last_month == last,
+                   *(region_conditions(Slice()) if scoped else []))
             .subquery("customers"))
 
 
-def _band(c: sa.Subquery) -> sa.ColumnElement[str]:
+def roi_band(c: sa.Subquery) -> sa.ColumnElement[str]:
     """The ROI band in SQL, compared without division (ROI ≥ e ⟺ gross ≥ e × cost) and in
     whole cents, as ``analytics.value.operations.money_band`` does: a customer exactly on an
     edge lands in the band above it however the sums' floating point fell."""
@@ -82,16 +86,81 @@ def _band(c: sa.Subquery) -> sa.ColumnElement[str]:
     return sa.case(*whens, else_=BANDS[-1])
 
 
+def _list_condition(c: sa.FromClause, kind: str) -> sa.ColumnElement[bool]:
+    """Who is on a customer list: ``negative_high_end`` (high-end, net value below zero) or
+    ``duplicate_benefit`` (paid benefits from two or more departments in the window)."""
+    if kind not in CUSTOMER_LISTS:
+        raise ConcertoError(f"list: choose one of {', '.join(CUSTOMER_LISTS)}, not {kind!r}.")
+    if kind == "negative_high_end":
+        return sa.and_(c.c.segment == "high_end", c.c.net_value < 0)
+    return c.c.departments >= 2
+
+
+def listed(c: sa.FromClause) -> sa.ColumnElement[bool]:
+    """Whether a customer is on any of the ``CUSTOMER_LISTS``."""
+    return sa.or_(*(_list_condition(c, kind) for kind in CUSTOMER_LISTS))
+
+
+def _summarised(engine: sa.Engine, window: tuple[dt.date, dt.date]) -> bool:
+    """Whether the mart's value summaries hold ``window`` (one of ``schema.VALUE_WINDOWS``
+    of a mart built with them); otherwise the reads sum the fact."""
+    cell = s.sum_value_cell
+    try:
+        found = read_frame(engine, sa.select(cell.c.band).where(*_of_window(cell, window))
+                           .limit(1))
+    except sa.exc.DBAPIError:  # a mart built before the value summaries existed
+        return False
+    return not found.empty
+
+
+def _of_window(table: sa.Table, window: tuple[dt.date, dt.date]) -> list:
+    return [table.c.first_month == window[0], table.c.last_month == window[1]]
+
+
+def _in_scope(table: sa.Table) -> list:
+    """A summary's rows in the acting scope (by the customers' micro-region)."""
+    regional = region_conditions(Slice())
+    if not regional:
+        return []
+    return [table.c.region_id.in_(sa.select(s.dim_region.c.region_id).where(*regional))]
+
+
+def _count(column: sa.ColumnElement, name: str) -> sa.Label:
+    """A summed count as an integer on every engine (PostgreSQL sums bigints to numeric)."""
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger).label(name)
+
+
 def load_customer_bands(engine: sa.Engine, window: tuple[dt.date, dt.date],
                         segment: str | None = None) -> pd.DataFrame:
     """Customers per ROI band: ``band``, ``units`` (customers), ``net_value`` (their sum)."""
-    c = _customers(window)
-    band = _band(c).label("band")
+    if _summarised(engine, window):
+        cell = s.sum_value_cell
+        statement = (sa.select(cell.c.band, _count(cell.c.customers, "units"),
+                               sa.func.sum(cell.c.net_value).label("net_value"))
+                     .where(*_of_window(cell, window), *_in_scope(cell)).group_by(cell.c.band))
+        if segment is not None:
+            statement = statement.where(cell.c.segment == segment)
+        return read_frame(engine, statement)
+    c = customers(window)
+    band = roi_band(c).label("band")
     statement = sa.select(band, sa.func.count().label("units"),
                           sa.func.sum(c.c.net_value).label("net_value")).group_by(band)
     if segment is not None:
         statement = statement.where(c.c.segment == segment)
     return read_frame(engine, statement)
+
+
+def _unit_keys(level: str) -> tuple[list[sa.ColumnElement], sa.Table, sa.ColumnElement]:
+    """A unit level's key and name columns, their dimension and its key."""
+    if level == "channel":
+        ch = s.dim_channel
+        return [ch.c.channel_id, ch.c.channel_name, ch.c.channel_type], ch, ch.c.channel_id
+    if level == "group":
+        grp = s.dim_group
+        return [grp.c.group_id, grp.c.group_name, grp.c.industry], grp, grp.c.group_id
+    region = s.dim_region
+    return ([region.c.branch, region.c.micro_region, region.c.micro_region_zh, region.c.lat,
+             region.c.lon], region, region.c.region_id)
 
 
 def load_unit_values(engine: sa.Engine, window: tuple[dt.date, dt.date],
@@ -104,26 +173,26 @@ def load_unit_values(engine: sa.Engine, window: tuple[dt.date, dt.date],
     """
     if level not in UNIT_LEVELS:
         raise ConcertoError(f"level: choose one of {', '.join(UNIT_LEVELS)}, not {level!r}.")
-    c = _customers(window)
+    keys, dimension, key = _unit_keys(level)
+    if _summarised(engine, window):
+        table = s.sum_value_cell if level == "micro_region" else s.sum_value_unit
+        where = [*_of_window(table, window), *_in_scope(table)]
+        if level != "micro_region":
+            where.append(table.c.level == level)
+        unit = table.c.region_id if level == "micro_region" else table.c.unit_id
+        statement = (sa.select(*keys, _count(table.c.customers, "customers"),
+                               _count(table.c.negative_customers, "negative_customers"),
+                               *[sa.func.sum(table.c[m]).label(m) for m in MONEY])
+                     .select_from(table.join(dimension, unit == key)).where(*where)
+                     .group_by(*keys).order_by(*keys[:2]))
+        return read_frame(engine, statement)
+    c = customers(window)
     sums = [sa.func.count().label("customers"),
             sa.func.sum(sa.case((c.c.net_value < 0, 1), else_=0)).label("negative_customers"),
-            *[sa.func.sum(c.c[m]).label(m) for m in ("gross", "discount", "service_cost",
-                                                      "campaign_cost", "net_value")]]
-    if level == "channel":
-        ch = s.dim_channel
-        keys = [ch.c.channel_id, ch.c.channel_name, ch.c.channel_type]
-        source = c.join(ch, c.c.channel_id == ch.c.channel_id)
-    elif level == "group":
-        grp = s.dim_group
-        keys = [grp.c.group_id, grp.c.group_name, grp.c.industry]
-        source = c.join(grp, c.c.group_id == grp.c.group_id)
-    else:
-        region = s.dim_region
-        keys = [region.c.branch, region.c.micro_region, region.c.micro_region_zh, region.c.lat,
-                region.c.lon]
-        source = c.join(region, c.c.micro_region == region.c.micro_region)
-    statement = (sa.select(*keys, *sums).select_from(source).group_by(*keys)
-                 .order_by(*keys[:2]))
+            *[sa.func.sum(c.c[m]).label(m) for m in MONEY]]
+    own = c.c.region_id if level == "micro_region" else c.c[f"{level}_id"]
+    statement = (sa.select(*keys, *sums).select_from(c.join(dimension, own == key))
+                 .group_by(*keys).order_by(*keys[:2]))
     return read_frame(engine, statement)
 
 
@@ -131,31 +200,48 @@ def load_value_customers(engine: sa.Engine, window: tuple[dt.date, dt.date], kin
                          *, limit: int = 500) -> pd.DataFrame:
     """A customer list, worst first: ``negative_high_end`` (high-end, net value below zero)
     or ``duplicate_benefit`` (paid benefits from two or more departments in the window)."""
-    if kind not in CUSTOMER_LISTS:
-        raise ConcertoError(f"list: choose one of {', '.join(CUSTOMER_LISTS)}, not {kind!r}.")
-    c = _customers(window)
+    _list_condition(s.sum_value_customer, kind)  # an unknown list is refused first
+    if _summarised(engine, window):
+        t, sub, region = s.sum_value_customer, s.dim_subscriber, s.dim_region
+        number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
+        statement = (sa.select(t.c.subscriber_id, number.label("number"), region.c.branch,
+                               region.c.micro_region, t.c.segment, t.c.channel_id, t.c.group_id,
+                               *[t.c[m] for m in MONEY], t.c.departments, t.c.campaigns)
+                     .select_from(t.join(sub, sub.c.subscriber_id == t.c.subscriber_id)
+                                  .join(region, region.c.region_id == t.c.region_id))
+                     .where(*_of_window(t, window), _list_condition(t, kind),
+                            *region_conditions(Slice()))
+                     .order_by(t.c.net_value, t.c.subscriber_id).limit(int(limit)))
+        return read_frame(engine, statement)
+    c = customers(window)
     number = c.c.msisdn if reveal_numbers() else masked(c.c.msisdn)
-    condition = (sa.and_(c.c.segment == "high_end", c.c.net_value < 0)
-                 if kind == "negative_high_end" else c.c.departments >= 2)
     statement = (sa.select(c.c.subscriber_id, number.label("number"), c.c.branch,
                            c.c.micro_region, c.c.segment, c.c.channel_id, c.c.group_id,
-                           c.c.gross, c.c.discount, c.c.service_cost, c.c.campaign_cost,
-                           c.c.net_value, c.c.departments, c.c.campaigns)
-                 .where(condition).order_by(c.c.net_value, c.c.subscriber_id)
+                           *[c.c[m] for m in MONEY], c.c.departments, c.c.campaigns)
+                 .where(_list_condition(c, kind)).order_by(c.c.net_value, c.c.subscriber_id)
                  .limit(int(limit)))
     return read_frame(engine, statement)
 
 
 def load_high_end_summary(engine: sa.Engine, window: tuple[dt.date, dt.date]) -> dict[str, float]:
     """High-end customers, how many lose money and how many of those got duplicate benefits."""
-    c = _customers(window)
-    loss = c.c.net_value < 0
-    row = read_frame(engine, sa.select(
-        sa.func.count().label("high_end"),
-        sa.func.sum(sa.case((loss, 1), else_=0)).label("unprofitable"),
-        sa.func.sum(sa.case((sa.and_(loss, c.c.departments >= 2), 1), else_=0)).label("dup"),
-    ).where(c.c.segment == "high_end")).iloc[0]
-    high, unprofitable = int(row["high_end"]), int(row["unprofitable"] or 0)
+    if _summarised(engine, window):
+        cell = s.sum_value_cell
+        statement = sa.select(
+            _count(cell.c.customers, "high_end"),
+            _count(cell.c.negative_customers, "unprofitable"),
+            _count(cell.c.negative_duplicates, "dup"),
+        ).where(*_of_window(cell, window), *_in_scope(cell), cell.c.segment == "high_end")
+    else:
+        c = customers(window)
+        loss = c.c.net_value < 0
+        statement = sa.select(
+            sa.func.count().label("high_end"),
+            sa.func.sum(sa.case((loss, 1), else_=0)).label("unprofitable"),
+            sa.func.sum(sa.case((sa.and_(loss, c.c.departments >= 2), 1), else_=0)).label("dup"),
+        ).where(c.c.segment == "high_end")
+    row = read_frame(engine, statement).iloc[0]
+    high, unprofitable = int(row["high_end"] or 0), int(row["unprofitable"] or 0)
     return {"high_end": high, "unprofitable": unprofitable,
             "unprofitable_share": unprofitable / high if high else 0.0,
             "duplicate_share_of_unprofitable":
