@@ -196,14 +196,17 @@ def _seconds(clicks, *, after_first_round: bool = False) -> list[float]:
 def level_table(levels: list[Level]) -> list[str]:
     """One row per N: clicks, failures, percentiles, CPU, memory, load."""
     rows = ["| N | clicks | failed / made twice | exception elements / server tracebacks | p50 s | p95 s | "
-            "max s | p95 after round 1 s | p95 until the browser was free s | sign-in page load "
+            "max s | p95 after round 1 s | p95 until the browser was free s | p50 / p95 until "
+            "the server's answer was in s | sign-in page load "
             "p50 s | server CPU s | browser CPU s | wall s | server RSS peak MB | load avg start "
-            "→ end |", "| ---: " * 14 + "| --- |"]
+            "→ end |", "| ---: " * 15 + "| --- |"]
     for lv in levels:
         every, later = summarize(_seconds(lv.clicks)), summarize(
             _seconds(lv.clicks, after_first_round=True))
         opens = summarize(lv.opens)
         free = summarize([c.free_seconds for c in lv.clicks if c.free_seconds is not None])
+        answered = summarize([c.answered_seconds for c in lv.clicks
+                              if getattr(c, "answered_seconds", None) is not None])
         failed = sum(c.seconds is None for c in lv.clicks)
         rows.append(
             f"| {lv.n} | {len(lv.clicks)} | {failed} / "
@@ -211,6 +214,7 @@ def level_table(levels: list[Level]) -> list[str]:
             f"{sum(c.exceptions for c in lv.clicks)} / {lv.tracebacks} | "
             f"{_s(every and every.p50)} | **{_s(every and every.p95)}** | "
             f"{_s(every and every.max)} | {_s(later and later.p95)} | {_s(free and free.p95)} | "
+            f"{_s(answered and answered.p50)} / {_s(answered and answered.p95)} | "
             f"{_s(opens and opens.p50)} "
             f"| {lv.server_cpu_s:.1f} | {lv.browser_cpu_s:.1f} | {lv.wall_s:.0f} | "
             f"{_mb(lv.rss_peak_kb)} | {lv.load[0]:.1f} → {lv.load[1]:.1f} |")
@@ -292,7 +296,9 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
               "nothing stale, the next frame drawn), over every click of every session and "
               "round; round 1 meets caches cold for users not seen before. \"Until the browser "
               "was free\" adds the drawing that goes on after that frame (maps in software, "
-              "no GPU). Server CPU: the app's process tree; browser CPU: Chromium, Playwright's "
+              "no GPU). \"Until the server's answer was in\": from the click to the last "
+              "websocket message of the run as the page received it (the server's share, "
+              "still delayed by a busy browser's event loop). Server CPU: the app's process tree; browser CPU: Chromium, Playwright's "
               "driver and this script (sampled every 0.5 s, so a little low); both over the "
               "whole N. RSS: the server's process tree, sampled every 0.5 s. Per step below: "
               "p50 / p95, max (clicks).")

@@ -44,9 +44,11 @@ _NO_RUN_S = 15.0
 _COUNT_WS = """(() => {
   const Native = window.WebSocket;
   window.__wsIn = 0;
+  window.__wsLastAt = null;
   window.WebSocket = class extends Native {
     constructor(...args) { super(...args);
-      this.addEventListener('message', () => { window.__wsIn += 1; }); }
+      this.addEventListener('message', () => {
+        window.__wsIn += 1; window.__wsLastAt = performance.now(); }); }
   };
 })();"""
 #: Whether a run was seen since the click (``w`` is ``window.__load``).
@@ -82,7 +84,8 @@ _ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = 
 _SETTLED = f"""() => {{ const w = window.__load;
   if (!({_RAN_SINCE} && w.drawnAt !== null && w.settled())) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
-  return performance.now() - w.drawnAt >= {_QUIET_MS} && [w.drawnAt, w.freeAt]; }}"""
+  return performance.now() - w.drawnAt >= {_QUIET_MS}
+    && [w.drawnAt, w.freeAt, window.__wsLastAt]; }}"""
 # What the page looked like when a click never settled: which condition was missing.
 _STATE = f"""() => {{ const w = window.__load || {{runs: []}};
   const app = document.querySelector('[data-testid="stApp"]');
@@ -98,8 +101,10 @@ _FORM_READY = f"() => document.querySelector('{APP_IDLE}') && " \
 @dataclass(frozen=True)
 class Click:
     """One timed click: who, which step of which round, seconds to settled (None when it
-    failed), what went wrong, how many exception elements the page then showed, and seconds
-    until the browser was free again after drawing (within the 100 ms poll)."""
+    failed), what went wrong, how many exception elements the page then showed, seconds
+    until the browser was free again after drawing (within the 100 ms poll), and seconds
+    until the last message of the server's answer arrived (the server's part of the click,
+    without the drawing after it; None when no message came)."""
 
     n: int
     user: str
@@ -111,6 +116,7 @@ class Click:
     exceptions: int = 0
     free_seconds: float | None = None
     repeated: bool = False
+    answered_seconds: float | None = None
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -170,7 +176,7 @@ class Session:
                     else:
                         repeated = True
                         await (again or action)()
-            drawn, free = await handle.json_value()
+            drawn, free, answered = await handle.json_value()
         except PlaywrightError as exc:
             timed_out = _timed_out(exc)
             problem = (f"did not settle within {self.timeout_ms / 1000:.0f} s" if timed_out
@@ -185,13 +191,16 @@ class Session:
             self.clicks.append(self.clicked(step, None, problem))
             raise StepFailed(problem) from exc
         shown = await self.page.locator(EXCEPTION).count()
+        answered = (min(answered, drawn) - started) / 1000 \
+            if answered is not None and answered > started else None
         self.clicks.append(self.clicked(step, (drawn - started) / 1000, "", shown,
-                                        (free - started) / 1000, repeated))
+                                        (free - started) / 1000, repeated, answered))
 
     def clicked(self, step: str, seconds: float | None, problem: str, shown: int = 0,
-                free: float | None = None, repeated: bool = False) -> Click:
+                free: float | None = None, repeated: bool = False,
+                answered: float | None = None) -> Click:
         return Click(self.n, self.user, self.role, self.round, step, seconds, problem, shown,
-                     free, repeated)
+                     free, repeated, answered)
 
     async def ready(self, locator, step: str):
         """The element the next click needs, visible (not timed); StepFailed otherwise."""

@@ -77,6 +77,61 @@ def test_a_run_that_fails_half_way_leaves_nothing_behind(workflow):
     assert _count(workflow, audit_log, audit_log.c.action == "churn_run_save") == 1
 
 
+def test_a_run_whose_job_died_is_never_read_and_the_next_save_removes_it(workflow,
+                                                                          monkeypatch):
+    kept = scores.save_score_run(workflow, "churn-20261201-000000", "2026-09", fake_scores(),
+                                 pd.DataFrame())
+    died = fake_scores(seed=1)
+    died.loc[180, "branch"] = None  # the fourth chunk fails …
+    with monkeypatch.context() as patch:  # … and the process dies before it cleans up
+        patch.setattr(scores, "_delete_runs", lambda *args, **kwargs: None)
+        with pytest.raises(sa.exc.IntegrityError):
+            scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", died,
+                                  pd.DataFrame(), chunk_rows=60)
+    assert _count(workflow, scores.churn_score) == 2 * len(fake_scores()) - 70  # 3 chunks in
+    assert scores.latest_run(workflow).run_id == kept.run_id  # the half-written run is unseen
+    assert [r.run_id for r in scores.list_runs(workflow)] == [kept.run_id]
+    later = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", fake_scores(),
+                                  pd.DataFrame())
+    assert [r.run_id for r in scores.list_runs(workflow)] == [later.run_id, kept.run_id]
+    assert _count(workflow, scores.churn_run) == 2  # the dead run is gone, rows and all
+    assert _count(workflow, scores.churn_score) == 2 * len(fake_scores())
+
+
+def test_other_writers_get_in_between_the_chunks_of_a_large_run(workflow):
+    """SQLite has one writer at a time: a run written in one transaction held everyone
+    else (a work order, a sign-in) for all its seconds; chunk by chunk, they get in."""
+    from data_access.store.audit import record_audit
+    from data_access.store.workflow import write_transaction
+
+    done, others, failed = threading.Event(), [], []
+
+    def other_writer() -> None:
+        try:
+            while not done.is_set():
+                with write_transaction(workflow) as conn:
+                    record_audit(conn, "someone", "demo_seed", "test", "x", None, None)
+                    others.append(conn.execute(sa.select(sa.func.max(audit_log.c.audit_id))
+                                               ).scalar())
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            failed.append(exc)
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    try:
+        scores.save_score_run(workflow, "churn-20261201-000000", "2026-10",
+                              fake_scores(6_000), pd.DataFrame(), chunk_rows=200)
+    finally:
+        done.set()
+        thread.join()
+    with workflow.connect() as conn:
+        ids = dict(conn.execute(sa.select(audit_log.c.action, audit_log.c.audit_id).where(
+            audit_log.c.action.in_(["churn_run_start", "churn_run_save"]))).all())
+    assert not failed, failed
+    between = [i for i in others if ids["churn_run_start"] < i < ids["churn_run_save"]]
+    assert between, "no other write landed while the run was written"
+
+
 def test_only_the_newest_runs_are_kept(workflow):
     runs = [scores.save_score_run(workflow, "churn-20261201-000000", month, fake_scores(50),
                                   pd.DataFrame(), keep=2)

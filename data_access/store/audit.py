@@ -38,8 +38,9 @@ ACTIONS = frozenset({
     "comms_resource_add", "comms_request_create", "comms_request_move", "comms_budget_set",
     "demo_seed",
     # churn scores and trainings started from the page
-    "churn_run_save", "churn_run_prune", "precompute_save", "churn_training_start", "churn_training_step",
-    "churn_training_finish",
+    "churn_run_start", "churn_run_save", "churn_run_prune", "churn_run_prune_done",
+    "churn_run_abandon", "churn_run_abandon_done", "precompute_save", "churn_training_start",
+    "churn_training_step", "churn_training_finish",
     # group early warnings raised as orders, and their outcomes
     "rescue_create", "rescue_outcome",
 })

@@ -2,9 +2,10 @@
 
 ``churn_run`` describes a scoring run (model version, month, base rate); ``churn_score``
 holds its subscribers (branch and micro-region copied in, so scope is a WHERE clause) and
-``churn_group_warning`` its enterprise-group warnings. A run is written in one transaction
-(:func:`save_score_run`): readers see all of it or none. Every reader narrows to the
-acting scope in its WHERE clause.
+``churn_group_warning`` its enterprise-group warnings. A run is written in short
+transactions and marked complete in the last (:func:`save_score_run`): readers see only
+complete runs, so all of one or none, and other writers wait at most one chunk. Every
+reader narrows to the acting scope in its WHERE clause.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from data_access.store.workflow import WORKFLOW, write_transaction
 
 #: Scoring runs kept: the newest ones (older runs are pruned when a new one is saved).
 KEEP_RUNS = 3
-CHUNK_ROWS = 20_000
+#: Scores written (or deleted) per transaction: SQLite has one writer at a time, and a
+#: chunk holds the others for about half a second.
+CHUNK_ROWS = 50_000
 
 churn_run = sa.Table(
     "churn_run", WORKFLOW,
@@ -36,6 +39,8 @@ churn_run = sa.Table(
     sa.Column("subscribers", sa.Integer, nullable=False),
     sa.Column("base_rate", sa.Double, nullable=False),  # mean churn probability of the run
     sa.Column("created_by", sa.String(40), nullable=False),
+    # False while the run is being written (and for ever if its job died): readers skip it
+    sa.Column("complete", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_churn_run_version_month", "model_version", "month"),
     comment="Churn scoring runs: which model scored which month, when, for how many.",
 )
@@ -172,22 +177,33 @@ def _insert_rows(conn: sa.Connection, table: sa.Table, run_id: int, frame: pd.Da
     """``INSERT`` a frame's rows through the driver's executemany with positional tuples:
     the one dialect difference is the placeholder. Names come from the table's metadata.
     (Building a dict per row costs more than the insert itself at a million rows.)"""
+    statement, rows = _insert_of(conn.dialect, table, run_id, frame, columns)
+    conn.exec_driver_sql(statement, rows)
+
+
+def _insert_of(dialect: sa.Dialect, table: sa.Table, run_id: int, frame: pd.DataFrame,
+               columns: tuple[str, ...]) -> tuple[str, list[tuple]]:
+    """The statement and the rows of :func:`_insert_rows` (built before a transaction
+    opens, so it holds the write lock only for the insert)."""
     names = [c for c in columns if c in frame.columns]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO {table.name} (run_id, {', '.join(names)}) "
                  f"VALUES ({', '.join([mark] * (len(names) + 1))})")
     values = [[int(run_id)] * len(frame), *(_column(frame[name]) for name in names)]
-    conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
+    return statement, list(zip(*values, strict=True))
 
 
 def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.DataFrame,
                    warnings: pd.DataFrame, *, keep: int = KEEP_RUNS,
                    chunk_rows: int = CHUNK_ROWS) -> ScoreRun:
-    """Write a scoring run, its scores and group warnings in one transaction; prune old runs.
+    """Write a scoring run, its scores and group warnings; then prune old runs.
 
-    Rows go in chunks of ``chunk_rows``, all inside one transaction with its audit row, so a
-    run that fails half-way leaves nothing behind. Runs beyond the newest ``keep`` are
-    deleted in the same transaction. Needs ``view_mart_admin`` (jobs act as the system).
+    The run is opened incomplete, its rows go in transactions of ``chunk_rows`` (so other
+    writers, on SQLite one at a time, wait at most one chunk), and the last transaction
+    adds the cells and warnings, marks it complete and writes its audit row: until then no
+    reader sees it. A run that fails half-way is deleted again, and one whose job died is
+    pruned by the next save. Then runs beyond the newest ``keep`` are deleted, a chunk at a
+    time. Needs ``view_mart_admin`` (jobs act as the system).
     """
     require("view_mart_admin", "save churn scores")
     who = acting_principal("save churn scores")
@@ -196,20 +212,32 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
               "subscribers": len(scores), "base_rate": base_rate,
               "created_by": who.username[:40]}
     with write_transaction(workflow) as conn:
-        run_id = int(conn.execute(sa.insert(churn_run).values(**values)).inserted_primary_key[0])
+        run_id = int(conn.execute(sa.insert(churn_run).values(**values, complete=False))
+                     .inserted_primary_key[0])
+        record_audit(conn, who.username, "churn_run_start", "churn_run", run_id, None, values)
+    try:
         for start in range(0, len(scores), chunk_rows):
-            _insert_rows(conn, churn_score, run_id, scores.iloc[start:start + chunk_rows],
-                         SCORE_COLUMNS)
+            statement, rows = _insert_of(workflow.dialect, churn_score, run_id,
+                                         scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
+            with write_transaction(workflow) as conn:
+                conn.exec_driver_sql(statement, rows)
         cells = score_cells(scores)
-        if len(cells):
-            _insert_rows(conn, churn_score_cell, run_id, cells,
-                         (*CELL_KEYS, "subscribers", "expected_loss"))
-        if len(warnings):
-            rows = _records(warnings, _WARNING_COLUMNS)
-            conn.execute(sa.insert(churn_group_warning), [{"run_id": run_id, **r} for r in rows])
-        record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
-                     {**values, "warnings": len(warnings)})
-        _prune(conn, who.username, keep)
+        with write_transaction(workflow) as conn:
+            if len(cells):
+                _insert_rows(conn, churn_score_cell, run_id, cells,
+                             (*CELL_KEYS, "subscribers", "expected_loss"))
+            if len(warnings):
+                rows = _records(warnings, _WARNING_COLUMNS)
+                conn.execute(sa.insert(churn_group_warning),
+                             [{"run_id": run_id, **r} for r in rows])
+            conn.execute(sa.update(churn_run).where(churn_run.c.run_id == run_id)
+                         .values(complete=True))
+            record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
+                         {**values, "warnings": len(warnings)})
+    except BaseException:
+        _delete_runs(workflow, who.username, [run_id], "churn_run_abandon", chunk_rows)
+        raise
+    _prune(workflow, who.username, keep, chunk_rows)
     return ScoreRun(run_id, version, month, values["scored_at"], len(scores), base_rate)
 
 
@@ -225,15 +253,46 @@ def score_cells(scores: pd.DataFrame) -> pd.DataFrame:
     return cells
 
 
-def _prune(conn: sa.Connection, actor: str, keep: int) -> None:
-    old = conn.execute(sa.select(churn_run.c.run_id).order_by(churn_run.c.run_id.desc())
-                       .offset(max(1, int(keep)))).scalars().all()
-    if not old:
-        return
-    for table in (churn_score, churn_score_cell, churn_group_warning, churn_run):  # children first
-        conn.execute(sa.delete(table).where(table.c.run_id.in_(old)))
-    record_audit(conn, actor, "churn_run_prune", "churn_run", ",".join(map(str, old))[:80],
-                 {"run_ids": old}, None)
+def _prune(workflow: sa.Engine, actor: str, keep: int, chunk_rows: int) -> None:
+    """Delete the complete runs beyond the newest ``keep``, and incomplete runs older than
+    the newest complete one (their job died: a run still being written is newer)."""
+    with workflow.connect() as conn:
+        runs = conn.execute(sa.select(churn_run.c.run_id, churn_run.c.complete)
+                            .order_by(churn_run.c.run_id.desc())).all()
+    complete = [r.run_id for r in runs if r.complete]
+    old = complete[max(1, int(keep)):]
+    if complete:
+        old += [r.run_id for r in runs if not r.complete and r.run_id < complete[0]]
+    if old:
+        _delete_runs(workflow, actor, sorted(old), "churn_run_prune", chunk_rows)
+
+
+def _delete_runs(workflow: sa.Engine, actor: str, run_ids: list[int], action: str,
+                 chunk_rows: int) -> None:
+    """Delete runs: first marked incomplete (readers stop seeing them), then their scores a
+    chunk of ranks per transaction, then the rest and the runs themselves. A deletion cut
+    short leaves incomplete runs, which the next prune finishes."""
+    with write_transaction(workflow) as conn:
+        conn.execute(sa.update(churn_run).where(churn_run.c.run_id.in_(run_ids))
+                     .values(complete=False))
+        record_audit(conn, actor, action, "churn_run", ",".join(map(str, run_ids))[:80],
+                     {"run_ids": run_ids}, None)
+    for run_id in run_ids:
+        with workflow.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(churn_score.c.rank))
+                                .where(churn_score.c.run_id == run_id)).scalar() or 0
+        for upto in range(chunk_rows, int(last), chunk_rows):
+            with write_transaction(workflow) as conn:
+                conn.execute(sa.delete(churn_score).where(churn_score.c.run_id == run_id,
+                                                          churn_score.c.rank <= upto))
+                # the scores of a run already retired (and audited) above, not a change of
+                # their own: the audit rule's one exemption
+                conn.info["written"] = 0
+    with write_transaction(workflow) as conn:
+        for table in (churn_score, churn_score_cell, churn_group_warning, churn_run):
+            conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))
+        record_audit(conn, actor, f"{action}_done", "churn_run",
+                     ",".join(map(str, run_ids))[:80], None, {"run_ids": run_ids})
 
 
 def _run(row: Any) -> ScoreRun:
@@ -246,7 +305,8 @@ def _run(row: Any) -> ScoreRun:
 def latest_run(workflow: sa.Engine, version: str | None = None,
                month: str | None = None) -> ScoreRun | None:
     """The newest run (of ``version`` and ``month`` when given), or None."""
-    query = sa.select(churn_run).order_by(churn_run.c.run_id.desc()).limit(1)
+    query = (sa.select(churn_run).where(churn_run.c.complete.is_(True))
+             .order_by(churn_run.c.run_id.desc()).limit(1))
     if version is not None:
         query = query.where(churn_run.c.model_version == version)
     if month is not None:
@@ -258,7 +318,8 @@ def latest_run(workflow: sa.Engine, version: str | None = None,
 
 def list_runs(workflow: sa.Engine, version: str | None = None) -> list[ScoreRun]:
     """The kept runs (of ``version``), newest first: one per month, the newest of each."""
-    query = sa.select(churn_run).order_by(churn_run.c.run_id.desc())
+    query = (sa.select(churn_run).where(churn_run.c.complete.is_(True))
+             .order_by(churn_run.c.run_id.desc()))
     if version is not None:
         query = query.where(churn_run.c.model_version == version)
     with workflow.connect() as conn:

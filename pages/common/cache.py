@@ -121,7 +121,6 @@ def shared_viewer(who: Principal | None) -> Principal | None:
     regional manager's rows are never served to another scope or role.
 
     >>> from data_access.store.auth import Principal
-from data_access.store.principal import ROLES, SYSTEM_ACTOR
     >>> a = Principal("ann", "Ann", "regional_manager", "branch", "Gongbei", 3)
     >>> b = Principal("bob", "Bob", "regional_manager", "branch", "Gongbei", 1)
     >>> shared_viewer(a) == shared_viewer(b), shared_viewer(a).display_name
