@@ -255,3 +255,14 @@ def test_postgres_app_plans_preparation_only_when_the_store_lacks_it(tmp_path):
     assert [s.title for s in again] == ["sign-in and drill clicks", "the load test"]
     assert "--record" not in again[0].args and "--no-record" in again[1].args
     assert again[1].args[again[1].args.index("--sessions") + 1] == "1,2"
+
+
+def test_the_value_benchmark_times_both_ways_on_a_small_mart(any_mart, capsys):
+    from bench import value as bench_value
+
+    option = ["--mart-url", any_mart] if any_mart.startswith("postgresql") else \
+        ["--mart", any_mart.removeprefix("duckdb:///")]
+    assert bench_value.main([*option, "--runs", "1", "--windows", "3,2", "--no-record"]) == 0
+    out = capsys.readouterr().out
+    assert "| 3 (summarised) | ROI bands |" in out and "| 2 (not summarised) |" in out
+    assert out.count("list: duplicate benefits") == 2 * 2 + 2  # a line per way, a row per window
