@@ -110,10 +110,14 @@ def test_processes_opening_one_new_store_at_once_upgrade_it_once(empty_url: str)
 
 
 def test_runs_scored_before_the_cells_get_their_cells_on_upgrade(empty_url: str) -> None:
-    """0007 adds churn_score_cell and fills it from the runs already stored."""
+    """0007 adds churn_score_cell and fills it from the runs already stored; 0009 then
+    marks those runs complete, their scores still pointing at them (foreign keys on)."""
     from data_access.store import churn_scores as scores
 
     engine = sa.create_engine(empty_url)
+    if engine.dialect.name == "sqlite":  # as the store's engine has them
+        sa.event.listen(engine, "connect",
+                        lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
     try:
         with engine.begin() as conn:
             config = migrate._config(conn)
@@ -139,6 +143,7 @@ def test_runs_scored_before_the_cells_get_their_cells_on_upgrade(empty_url: str)
                 scores.churn_score_cell.c.subscribers, scores.churn_score_cell.c.expected_loss)
                 .order_by(scores.churn_score_cell.c.risk_band)).all()
         assert [tuple(c) for c in cells] == [("youth", "high", 2, 5.0), (None, "low", 1, 1.0)]
+        assert scores.latest_run(engine).run_id == 1  # complete: readers still see it
     finally:
         engine.dispose()
 

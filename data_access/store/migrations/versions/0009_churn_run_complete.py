@@ -16,11 +16,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("churn_run") as batch:
-        batch.add_column(sa.Column("complete", sa.Boolean(), nullable=False,
-                                   server_default=sa.true()))
+    # a plain ADD COLUMN (with a constant default SQLite needs no table copy, and a copy
+    # would drop churn_run under its scores' foreign keys)
+    op.add_column("churn_run", sa.Column("complete", sa.Boolean(), nullable=False,
+                                         server_default=sa.true()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("churn_run") as batch:
-        batch.drop_column("complete")
+    op.drop_column("churn_run", "complete")
