@@ -141,9 +141,12 @@ def choose_mart(given: str | None, url: str | None = None) -> MartTarget:
 
 
 def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
-            model_dir: Path | None) -> tuple[list[Level], dict[str, float]]:
+            model_dir: Path | None, browser_nice: int = 0
+            ) -> tuple[list[Level], dict[str, float]]:
     """Start the app once and drive each N in turn; the levels, the server's RSS after start
-    and at the end, and the load average before anything started."""
+    and at the end, and the load average before anything started. With ``browser_nice``
+    this process takes that niceness once the server runs, so the browsers it starts do
+    too and the server comes first for the cores."""
     from bench.load_journeys import USERS, drive_sessions
     from tests.browser_support import running_app
 
@@ -158,6 +161,8 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
         with running_app(mart.url, f"sqlite:///{store}", Path(folder) / "server.log",
                          model_dir=models, timeout=300) as server:
             pid = server.process.pid
+            if browser_nice:
+                os.nice(browser_nice)  # Playwright's driver and Chromium start after this
             sampler = TreeSampler(pid)
             sampler.start()
             for n in counts:
@@ -275,11 +280,14 @@ def aim_statement(levels: list[Level], facts: dict[str, str]) -> str:
 
 
 def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: dict[str, str],
-           rounds: int, model_dir: Path | None, size_bytes: int) -> str:
+           rounds: int, model_dir: Path | None, size_bytes: int, browser_nice: int = 0) -> str:
     cores = os.cpu_count() or 1
     header = (
         f"Measured {dt.date.today()} on {cores} cores, Python {platform.python_version()}, "
-        f"Chromium headless on the same machine, mart `{mart.label}` "
+        "Chromium headless on the same machine"
+        + (f" at nice {browser_nice} (the server first for the cores, as if the browsers ran "
+           "on the users' own machines)" if browser_nice else "")
+        + f", mart `{mart.label}` "
         f"({int(facts.get('subscribers', 0)):,} subscribers × {facts.get('months', '?')} "
         f"months, {size_bytes / 2**20:,.0f} MB"
         + (", the database on the same machine" if mart.engine == "postgresql" else "")
@@ -298,8 +306,8 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
               "was free\" adds the drawing that goes on after that frame (maps in software, "
               "no GPU). \"Until the server's answer was in\": from the click to the last "
               "websocket message of the run as the page received it (the server's share, "
-              "still delayed by a busy browser's event loop). Server CPU: the app's process tree; browser CPU: Chromium, Playwright's "
-              "driver and this script (sampled every 0.5 s, so a little low); both over the "
+              "still delayed by a busy browser's event loop). Server CPU: the app's process "
+              "tree; browser CPU: Chromium, Playwright's driver and this script (sampled every 0.5 s, so a little low); both over the "
               "whole N. RSS: the server's process tree, sampled every 0.5 s. Per step below: "
               "p50 / p95, max (clicks).")
     problems = problem_lines(levels)
@@ -316,12 +324,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model-dir", default=None, help="a churn model folder for the app")
     parser.add_argument("--timeout", type=float, default=120, help="seconds a click may take")
+    parser.add_argument("--browser-nice", type=int, default=0, metavar="0-19",
+                        help="run the browsers at this niceness, the server at 0 (recorded "
+                             "in its own section)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     try:
         counts = parse_sessions(args.sessions)
         if args.rounds < 1 or args.timeout <= 0:
             raise BadInput("--rounds must be at least 1 and --timeout positive")
+        if not 0 <= args.browser_nice <= 19:
+            raise BadInput(f"--browser-nice must be 0 to 19, not {args.browser_nice}")
         model_dir = Path(args.model_dir).resolve() if args.model_dir else None
         if model_dir is not None and not model_dir.is_dir():
             raise BadInput(f"--model-dir: no folder at {model_dir}")
@@ -335,11 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2
     print(mart_line(mart, facts), flush=True)
-    levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir)
-    body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart))
+    levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir,
+                          args.browser_nice)
+    body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart),
+                  args.browser_nice)
     print("\n" + body)
     if not args.no_record:
-        record_section(section_name("load", mart), "## Several people at once, in the browser",
+        base = "load-browser-nice" if args.browser_nice else "load"
+        record_section(section_name(base, mart), "## Several people at once, in the browser",
                        body, "Run `python -m bench.load [--mart PATH | --mart-url URL] "
                        "[--sessions 1,5,10] [--rounds 3]` (needs Chromium).", after="load")
         print(f"recorded in {RESULTS}")

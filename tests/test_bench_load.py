@@ -33,6 +33,8 @@ def test_sessions_are_parsed_and_bad_lists_refused():
 def test_a_bad_sessions_list_exits_2_with_a_message(capsys):
     assert main(["--sessions", "1,five", "--no-record"]) == 2
     assert "--sessions" in capsys.readouterr().err
+    assert main(["--browser-nice", "20", "--no-record"]) == 2
+    assert "--browser-nice must be 0 to 19" in capsys.readouterr().err
 
 
 def test_percentiles_interpolate_between_ranks():
