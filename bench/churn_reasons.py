@@ -24,7 +24,6 @@ import datetime as dt
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics.churn import model as churn_model
 from analytics.churn.reasons import driver_effects
-from bench.results import record_section
+from bench.results import record_section, timed_runs
 from data_access.db import DEFAULT_MART_PATH, ConcertoError, create_mart_engine
 from data_access.mart import churn as reads
 from data_access.store import churn as store
@@ -48,17 +47,6 @@ class _AnyModel:
 
     def decision_function(self, X):
         return self.model.decision_function(X)
-
-
-def _time(call, runs: int) -> tuple[list[float], list[float]]:
-    call()  # warm-up
-    walls, cpus = [], []
-    for _ in range(runs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        call()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return walls, cpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             churn_model.tree_threads = lambda n=threads: n  # the fast path asks per call
             for name, subject in (("swap_effects", model), ("swapped copies", _AnyModel(model))):
                 with threadpool_limits(limits=threads, user_api="openmp"):
-                    walls, cpus = _time(lambda s=subject: driver_effects(s, rows, features),
+                    walls, cpus = timed_runs(lambda s=subject: driver_effects(s, rows, features),
                                         args.runs)
                 lines.append((name, threads, walls, cpus))
                 print(f"{name:15s} threads={threads}: wall median {statistics.median(walls):.2f} s"

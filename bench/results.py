@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def record_section(name: str, heading: str, body: str, intro: str = "", *,
         text = text.rstrip("\n") + f"\n\n{heading}\n\n" + (f"{intro}\n\n" if intro else "") \
             + section + "\n"
     RESULTS.write_text(text, encoding="utf-8")
+
+
+def timed_runs(call: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (``time.process_time``: this process, all its threads) of
+    ``runs`` calls of ``call`` after one warm-up call."""
+    call()
+    walls, cpus = [], []
+    for _ in range(runs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        call()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus
 
 
 def mart_benchmark(description: str, runs: int, extra: Callable[[argparse.ArgumentParser], None]

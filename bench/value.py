@@ -20,12 +20,11 @@ import datetime as dt
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from unittest import mock
 
 from bench.marts import add_mart_options, mart_facts, mart_line, mart_target, section_name
-from bench.results import record_section
+from bench.results import record_section, timed_runs
 from bench.sandbox import OUT
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import value
@@ -42,17 +41,6 @@ READS: dict[str, Callable] = {
         e, w, "negative_high_end"),
     "list: duplicate benefits": lambda e, w: value.load_value_customers(e, w, "duplicate_benefit"),
 }
-
-
-def _time(call: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
-    call()  # warm-up
-    walls, cpus = [], []
-    for _ in range(runs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        call()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return walls, cpus
 
 
 def _ms(values: list[float]) -> str:
@@ -89,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
                 cells = []
                 for _, patch in ways:
                     if patch is None:
-                        walls, cpus = _time(lambda: read(engine, window), args.runs)
+                        walls, cpus = timed_runs(lambda: read(engine, window), args.runs)
                     else:
                         with patch:
-                            walls, cpus = _time(lambda: read(engine, window), args.runs)
+                            walls, cpus = timed_runs(lambda: read(engine, window), args.runs)
                     cells.append(f"**{_ms(walls)}** ({1000 * min(walls):,.1f}–"
                                  f"{1000 * max(walls):,.1f}) | {_ms(cpus)}")
                     print(f"{months:>2} months  {name:<30} {cells[-1]}", flush=True)
