@@ -218,8 +218,12 @@ class Session:
         await self.timed("sign in → landing page",
                          page.get_by_role("button", name="Sign in 登录").click)
         if not await page.locator(".st-key-logout").count():
-            self.clicks.append(self.clicked("sign in → landing page", None, "not signed in"))
-            raise StepFailed("not signed in")
+            shown = await page.locator('[data-testid="stAlert"]').all_inner_texts()
+            problem = f"not signed in at {page.url}" + (
+                f" (the page said: {' / '.join(shown)[:160]})" if shown
+                else " (no message on the page)")
+            self.clicks.append(self.clicked("sign in → landing page", None, problem))
+            raise StepFailed(problem)
 
     async def click(self, step: str, locator) -> None:
         await self.timed(step, (await self.ready(locator, step)).click)
