@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.churn import _child, _steps
-from bench.results import record_section
+from bench.results import record_section, timed_runs
 from bench.sandbox import HERE, OUT
 
 _HEADING = "## How cost grows with the subscriber base (issue 16)"
@@ -52,13 +52,7 @@ def _build(size: int) -> dict:
 
 
 def _timed(step, runs: int) -> dict:
-    step()  # warm-up
-    walls, cpus = [], []
-    for _ in range(runs):
-        started, cpu = time.perf_counter(), time.process_time()
-        step()
-        walls.append(time.perf_counter() - started)
-        cpus.append(time.process_time() - cpu)
+    walls, cpus = timed_runs(step, runs)
     return {"median": statistics.median(walls), "min": min(walls), "max": max(walls),
             "cpu": statistics.median(cpus)}
 

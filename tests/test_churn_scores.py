@@ -134,7 +134,7 @@ def test_other_writers_get_in_between_the_chunks_of_a_large_run(workflow):
 
 def test_only_the_newest_runs_are_kept(workflow):
     runs = [scores.save_score_run(workflow, "churn-20261201-000000", month, fake_scores(50),
-                                  pd.DataFrame(), keep=2)
+                                  pd.DataFrame(), keep=2, chunk_rows=20)  # 3 chunks each way
             for month in ("2026-08", "2026-09", "2026-10")]
     assert [r.run_id for r in scores.list_runs(workflow)] == [runs[2].run_id, runs[1].run_id]
     assert _count(workflow, scores.churn_score) == 100

@@ -224,13 +224,10 @@ def rebuild_member_starts(conn: sa.Connection) -> None:
 
 def value_windows(conn: sa.Connection) -> list[tuple[dt.date, dt.date]]:
     """The value page's windows (``schema.VALUE_WINDOWS`` latest months) as the mart holds
-    them, first and last month each; a mart with fewer months gives some windows once."""
-    fact = s.fact_subscriber_month
-    months = conn.execute(sa.select(fact.c.month).distinct().order_by(fact.c.month.desc())
-                          .limit(max(s.VALUE_WINDOWS))).scalars().all()
-    if not months:
-        return []
-    return list(dict.fromkeys((min(months[:n]), months[0]) for n in s.VALUE_WINDOWS))
+    them, as ``value.load_value_window`` finds them; a mart with fewer months gives some
+    windows once."""
+    windows = [tuple(conn.execute(value.window_statement(n)).one()) for n in s.VALUE_WINDOWS]
+    return list(dict.fromkeys(w for w in windows if w[1] is not None))
 
 
 #: One value window's customers, computed once and summarised four ways (a scratch table

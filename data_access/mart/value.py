@@ -26,15 +26,21 @@ CUSTOMER_LISTS = ("negative_high_end", "duplicate_benefit")
 MONEY = ("gross", "discount", "service_cost", "campaign_cost", "net_value")
 
 
+def window_statement(months: int) -> sa.Select:
+    """``first`` and ``last``: the first and last of the fact's latest ``months`` months
+    (NULL on an empty mart); the page's reads and the build's summaries share it."""
+    fact = s.fact_subscriber_month
+    recent = (sa.select(fact.c.month).distinct().order_by(fact.c.month.desc()).limit(months)
+              .subquery())
+    return sa.select(sa.func.min(recent.c.month).label("first"),
+                     sa.func.max(recent.c.month).label("last"))
+
+
 def load_value_window(engine: sa.Engine, months: int = 3) -> tuple[dt.date, dt.date]:
     """First and last month of the value window (the latest ``months`` months of the mart)."""
     if not 1 <= months <= 24:
         raise ConcertoError(f"months: choose 1 to 24, not {months}.")
-    fact = s.fact_subscriber_month
-    recent = (sa.select(fact.c.month).distinct().order_by(fact.c.month.desc()).limit(months)
-              .subquery())
-    row = read_frame(engine, sa.select(sa.func.min(recent.c.month).label("first"),
-                                       sa.func.max(recent.c.month).label("last")))
+    row = read_frame(engine, window_statement(months))
     if row.empty or pd.isna(row.loc[0, "last"]):
         raise ConcertoError("The mart has no billed months yet.")
     return pd.Timestamp(row.loc[0, "first"]).date(), pd.Timestamp(row.loc[0, "last"]).date()

@@ -219,7 +219,7 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
         for start in range(0, len(scores), chunk_rows):
             statement, rows = _insert_of(workflow.dialect, churn_score, run_id,
                                          scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
-            with write_transaction(workflow) as conn:
+            with write_transaction(workflow, rows_of="churn_run") as conn:
                 conn.exec_driver_sql(statement, rows)
         cells = score_cells(scores)
         with write_transaction(workflow) as conn:
@@ -282,12 +282,9 @@ def _delete_runs(workflow: sa.Engine, actor: str, run_ids: list[int], action: st
             last = conn.execute(sa.select(sa.func.max(churn_score.c.rank))
                                 .where(churn_score.c.run_id == run_id)).scalar() or 0
         for upto in range(chunk_rows, int(last), chunk_rows):
-            with write_transaction(workflow) as conn:
+            with write_transaction(workflow, rows_of="churn_run") as conn:  # retired above
                 conn.execute(sa.delete(churn_score).where(churn_score.c.run_id == run_id,
                                                           churn_score.c.rank <= upto))
-                # the scores of a run already retired (and audited) above, not a change of
-                # their own: the audit rule's one exemption
-                conn.info["written"] = 0
     with write_transaction(workflow) as conn:
         for table in (churn_score, churn_score_cell, churn_group_warning, churn_run):
             conn.execute(sa.delete(table).where(table.c.run_id.in_(run_ids)))

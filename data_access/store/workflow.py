@@ -202,7 +202,8 @@ def _note_write(conn: sa.Connection, statement: object, *_: object) -> None:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+def write_transaction(engine: sa.Engine, *, rows_of: str | None = None
+                      ) -> Iterator[sa.Connection]:
     """One write transaction that takes the write lock at its start.
 
     On SQLite a transaction that reads and then writes can fail with "database is locked"
@@ -213,13 +214,16 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     Every write to the store goes through here, and a transaction that changed any table
     must also have written its audit row (``data_access.store.audit.record_audit``) on the
     same connection: otherwise it is rolled back with an error, so no change goes unaudited.
+    The one exception is named: ``rows_of`` says the transaction only writes bulk rows of
+    an entity whose own transactions are audited (a churn scoring run's million scores,
+    written and deleted a chunk at a time between its audited start and end).
     """
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         conn.info["written"] = conn.info["audited"] = 0
         yield conn
-        if conn.info["written"] and not conn.info["audited"]:
+        if conn.info["written"] and not conn.info["audited"] and rows_of is None:
             raise UnauditedWrite("A change to the workflow store was about to be saved without "
                                  "its audit row; nothing was saved.")
 
