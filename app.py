@@ -4,17 +4,12 @@ import streamlit as st
 
 from data_access.store import scope
 from data_access.db import ConcertoError
-from pages.common import filters, login, navigation, routing
+from pages.common import filters, login, navigation, routing, runlog
 from pages.common.plaintext import plain
 
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
-
-# Re-read on every run: a user disabled, demoted or moved since signing in is signed out.
-who = login.refresh_signed_in()
-scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
-routing.mark_checked(who)  # the page need not re-read the user in this run
 
 PAGES = {
     "Discover 发现": [
@@ -57,22 +52,31 @@ PAGES = {
     ],
 }
 
-# Navigation is set up before signing in, so a deep link survives the sign-in form. Signed in,
-# the menu holds the pages the role may open, every section open ("View N more" hides none);
-# the others stay registered, hidden, so a link to one gets a message instead of the page.
-menu = navigation.arrange(PAGES, who) if who else PAGES
-page = st.navigation(menu, position="sidebar" if who else "hidden", expanded=True)
-if who is None:
-    login.sign_in(at_home=page.url_path == "" and not st.query_params)
-if login.take_fresh_arrival() and navigation.landing(who.role) != navigation.HOME:
-    st.switch_page(navigation.landing(who.role))  # signed in at "/" with no link: own page
-st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
-login.signed_in_banner()
-st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
-try:
-    if navigation.refused(page, who):
-        navigation.show_refusal(page, who, menu)
-    else:
-        page.run()
-except ConcertoError as exc:  # refused, stale, out of scope…: a message, never a traceback
-    st.error(plain(exc))
+# Each run is timed when CONCERTO_RUN_LOG names a file (pages/common/runlog.py).
+with runlog.timed_run("app") as run:
+    # Re-read on every run: a user disabled, demoted or moved since signing in is signed out.
+    who = login.refresh_signed_in()
+    scope.act_as(who)  # every data_access read in this run is narrowed to who may see it
+    routing.mark_checked(who)  # the page need not re-read the user in this run
+    run["role"] = who.role if who else ""
+
+    # Navigation is set up before signing in, so a deep link survives the sign-in form. Signed in,
+    # the menu holds the pages the role may open, every section open ("View N more" hides none);
+    # the others stay registered, hidden, so a link to one gets a message instead of the page.
+    menu = navigation.arrange(PAGES, who) if who else PAGES
+    page = st.navigation(menu, position="sidebar" if who else "hidden", expanded=True)
+    run["page"] = page.url_path or "sandbox"
+    if who is None:
+        login.sign_in(at_home=page.url_path == "" and not st.query_params)
+    if login.take_fresh_arrival() and navigation.landing(who.role) != navigation.HOME:
+        st.switch_page(navigation.landing(who.role))  # signed in at "/" with no link: own page
+    st.sidebar.markdown("### 🎼 Concerto\nCollaborative operations 协同运营")
+    login.signed_in_banner()
+    st.session_state[routing.ROUTED_KEY] = filters.render_sidebar()
+    try:
+        if navigation.refused(page, who):
+            navigation.show_refusal(page, who, menu)
+        else:
+            page.run()
+    except ConcertoError as exc:  # refused, stale, out of scope…: a message, never a traceback
+        st.error(plain(exc))

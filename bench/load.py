@@ -49,7 +49,8 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.marts import (BadInput, MartTarget, add_mart_options, mart_bytes, mart_facts,
@@ -132,6 +133,24 @@ class Level:
     load: tuple[float, float]
     rss_peak_kb: int
     tracebacks: int
+    #: the server's own record of its script runs in this N (``CONCERTO_RUN_LOG``, one dict each)
+    runs: list = field(default_factory=list)
+
+
+def read_runs(path: Path, since: float, until: float) -> list[dict]:
+    """The server's runs (``pages/common/runlog.py``'s JSON lines) that started within
+    [since, until] (epoch seconds); a line cut short is skipped."""
+    runs = []
+    if not path.exists():
+        return runs
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            run = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(run, dict) and since <= float(run.get("start", -1)) <= until:
+            runs.append(run)
+    return runs
 
 
 def choose_mart(given: str | None, url: str | None = None) -> MartTarget:
@@ -158,8 +177,10 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
             for suffix in ("", "-wal", "-shm"):  # the store the scores were written to
                 if (model_dir / f"workflow.sqlite{suffix}").exists():
                     shutil.copy(model_dir / f"workflow.sqlite{suffix}", f"{store}{suffix}")
+        run_log = Path(folder) / "runs.jsonl"
         with running_app(mart.url, f"sqlite:///{store}", Path(folder) / "server.log",
-                         model_dir=models, timeout=300) as server:
+                         model_dir=models, timeout=300,
+                         extra_env={"CONCERTO_RUN_LOG": str(run_log)}) as server:
             pid = server.process.pid
             if browser_nice:
                 os.nice(browser_nice)  # Playwright's driver and Chromium start after this
@@ -167,7 +188,7 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
             sampler.start()
             for n in counts:
                 load_start, mark = os.getloadavg()[0], server.mark()
-                since, cpu = time.monotonic(), tree_cpu_seconds(pid)
+                since, cpu, began = time.monotonic(), tree_cpu_seconds(pid), time.time()
                 sampler.sample()
                 browser = sampler.browser_cpu_seconds()
                 print(f"N = {n}: {n} session(s) × {rounds} round(s)…", flush=True)
@@ -177,7 +198,8 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
                     n, clicks, opens, time.monotonic() - since, tree_cpu_seconds(pid) - cpu,
                     sampler.browser_cpu_seconds() - browser,
                     (load_start, os.getloadavg()[0]), sampler.peak_since(since),
-                    server.output_since(mark).count("Traceback")))
+                    server.output_since(mark).count("Traceback"),
+                    read_runs(run_log, began, time.time())))
             rss = {"start": sampler.samples[0][1], "end": sampler.stop()}
     return levels, {**rss, "load_before": before}
 
@@ -202,9 +224,9 @@ def level_table(levels: list[Level]) -> list[str]:
     """One row per N: clicks, failures, percentiles, CPU, memory, load."""
     rows = ["| N | clicks | failed / made twice | exception elements / server tracebacks | p50 s | p95 s | "
             "max s | p95 after round 1 s | p95 until the browser was free s | p50 / p95 until "
-            "the server's answer was in s | sign-in page load "
+            "the server's answer was in s | server runs: n, p50 / p95 s, p95 CPU s | sign-in page load "
             "p50 s | server CPU s | browser CPU s | wall s | server RSS peak MB | load avg start "
-            "→ end |", "| ---: " * 15 + "| --- |"]
+            "→ end |", "| ---: " * 16 + "| --- |"]
     for lv in levels:
         every, later = summarize(_seconds(lv.clicks)), summarize(
             _seconds(lv.clicks, after_first_round=True))
@@ -213,6 +235,8 @@ def level_table(levels: list[Level]) -> list[str]:
         answered = summarize([c.answered_seconds for c in lv.clicks
                               if getattr(c, "answered_seconds", None) is not None])
         failed = sum(c.seconds is None for c in lv.clicks)
+        runs = summarize([float(r["wall_s"]) for r in lv.runs])
+        run_cpu = summarize([float(r["cpu_s"]) for r in lv.runs])
         rows.append(
             f"| {lv.n} | {len(lv.clicks)} | {failed} / "
             f"{sum(getattr(c, 'repeated', False) for c in lv.clicks)} | "
@@ -220,7 +244,9 @@ def level_table(levels: list[Level]) -> list[str]:
             f"{_s(every and every.p50)} | **{_s(every and every.p95)}** | "
             f"{_s(every and every.max)} | {_s(later and later.p95)} | {_s(free and free.p95)} | "
             f"{_s(answered and answered.p50)} / {_s(answered and answered.p95)} | "
-            f"{_s(opens and opens.p50)} "
+            + (f"{runs.n}, {runs.p50:.2f} / {runs.p95:.2f}, {run_cpu.p95:.2f} | " if runs
+               else "— | ")
+            + f"{_s(opens and opens.p50)} "
             f"| {lv.server_cpu_s:.1f} | {lv.browser_cpu_s:.1f} | {lv.wall_s:.0f} | "
             f"{_mb(lv.rss_peak_kb)} | {lv.load[0]:.1f} → {lv.load[1]:.1f} |")
     return rows
@@ -241,6 +267,41 @@ def step_table(levels: list[Level]) -> list[str]:
                                             f"({got.n})")
             cells.append(cell + (f", {failed} failed" if failed else ""))
         rows.append(f"| {role} | {step} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def server_part(levels: list[Level]) -> list[str]:
+    """The per-page table of the server's runs, with its legend (nothing when not logged)."""
+    table = run_table(levels)
+    if not table:
+        return []
+    return ["The server's own timing of each script run (`CONCERTO_RUN_LOG`): wall seconds "
+            "from the start of the run to its end on the server, and the CPU seconds of the "
+            "script's thread (a query's helper threads not counted; wall minus CPU is time "
+            "spent waiting: for the database, a core or the interpreter lock). A click may "
+            "cause two runs (a sign-in, then the landing page it switches to).", "",
+            *table, ""]
+
+
+def run_table(levels: list[Level]) -> list[str]:
+    """The server's side, from its own log: per page (and per fragment rerun alone), one
+    column per N: runs, p50 / p95 wall seconds, p95 CPU seconds of the script's thread."""
+    pages = sorted({(str(r.get("kind")), str(r.get("page"))) for lv in levels for r in lv.runs})
+    if not pages:
+        return []
+    rows = ["| server run | " + " | ".join(f"N = {lv.n}" for lv in levels) + " |",
+            "| --- | " + " | ".join("---:" for _ in levels) + " |"]
+    for kind, page in pages:
+        cells = []
+        for lv in levels:
+            mine = [r for r in lv.runs if (str(r.get("kind")), str(r.get("page"))) == (kind, page)]
+            wall = summarize([float(r["wall_s"]) for r in mine])
+            cpu = summarize([float(r["cpu_s"]) for r in mine])
+            cells.append("—" if wall is None else
+                         f"{wall.n}: {wall.p50:.2f} / {wall.p95:.2f}, CPU {cpu.p95:.2f}")
+        name = page or "(sign-in form)"
+        rows.append(f"| {name if kind == 'app' else f'{name} (fragment)'} | "
+                    + " | ".join(cells) + " |")
     return rows
 
 
@@ -312,7 +373,7 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
               "p50 / p95, max (clicks).")
     problems = problem_lines(levels)
     return "\n".join([header, "", aim_statement(levels, facts), "", legend, "",
-                      *level_table(levels), "", *step_table(levels), "",
+                      *level_table(levels), "", *step_table(levels), "", *server_part(levels),
                       "Failed clicks and exception elements: "
                       + ("none." if not problems else ""), *problems])
 

@@ -9,7 +9,7 @@ from data_access.store.audit import load_audit
 from data_access.db import ConcertoError
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -36,7 +36,7 @@ with people:
     show_table(shown[["username", "display_name", "role", "scope", "active", "failed_logins",
                       "locked", "created_at"]], {"created_at": "time", "failed_logins": "count"},
                key="admin_users", labels=USER_LABELS)
-    st.download_button("Download users (CSV)", csv_bytes(shown.drop(columns=["locked_until"])),
+    st.download_button("Download users (CSV)", csv_file(shown.drop(columns=["locked_until"])),
                        "users.csv", "text/csv")
     if not who.can("manage_users"):
         st.caption("Only administrators change users.")

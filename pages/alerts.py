@@ -12,7 +12,7 @@ from data_access.store.dispatch import dispatch_alert
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from analytics.formatting import LOCAL_TZ, MISSING
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.findings import ALERT_LABELS, alert_rows
 from pages.common.tables import readable_table
 from pages.common.plaintext import plain  # user text shown as text
@@ -74,7 +74,7 @@ config["Score 评分"] = st.column_config.ProgressColumn("Score 评分", min_val
 picked = st.dataframe(table, hide_index=True, column_config=config, placeholder=MISSING,
                       on_select="rerun", selection_mode="single-row", key="alerts_table")
 shown = listed
-st.download_button("Download alerts (CSV)", csv_bytes(shown), "alerts.csv", "text/csv")
+st.download_button("Download alerts (CSV)", csv_file(shown), "alerts.csv", "text/csv")
 
 who = principal()
 if picked.selection.rows and who.can("dispatch_orders"):

@@ -12,7 +12,7 @@ from data_access.db import ConcertoError
 from pages.sections.arsenal_editor import render_editor
 from pages.common.routing import require_routed
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 from pages.sections.tactic_effects import render_tactic_effects
@@ -66,7 +66,7 @@ else:
         "active": "Active 启用"})
     st.caption(f"{len(shown)} of {len(tactics)} tactic(s).")
     st.download_button("Download the catalogue (CSV)",
-                       shown[list(rules.COLUMNS)].pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+                       csv_file(shown[list(rules.COLUMNS)], encoding="utf-8-sig"),
                        "arsenal.csv", "text/csv", key="arsenal_catalogue_csv")
 
 pickable = tactics[tactics["may_pick"]]
@@ -120,7 +120,7 @@ if who.can("pick_tactics") or manager:
                 "unit_cost": "Unit cost 单价", "total_cost": "Total 合计",
                 "order_id": "Work order 工单", "target_key": "For 对象", "note": "Note 备注",
                 "quantity": "Quantity 数量"})
-        st.download_button("Download picks (CSV)", recent.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+        st.download_button("Download picks (CSV)", csv_file(recent, encoding="utf-8-sig"),
                            "arsenal_picks.csv", "text/csv", key="arsenal_picks_csv")
         live = recent[recent["status"] == "picked"]
         if not live.empty:

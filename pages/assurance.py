@@ -11,7 +11,7 @@ from data_access.db import ConcertoError
 from data_access.store import scope
 from jobs.assurance import raise_assurance_alerts
 from pages.common import cache, fragments
-from pages.common.csvexport import csv_bytes
+from pages.common.csvexport import csv_file
 from pages.common.empty import require_mart
 from pages.common.filters import current
 from pages.common.links import open_customer_button
@@ -89,7 +89,7 @@ def findings_table(found: pd.DataFrame) -> None:
     else:
         st.caption("Click a finding's row to open that line's customer view 客户视图.")
     st.download_button("Download the findings (CSV)",
-                       csv_bytes(shown.drop(columns=["subscriber_id"]).rename(columns=column_label)),
+                       csv_file(shown.drop(columns=["subscriber_id"]).rename(columns=column_label)),
                        "revenue_assurance.csv", "text/csv", key="assurance_csv")
 
 

@@ -14,7 +14,7 @@ from pages.sections import budget_forms as forms
 from pages.common.routing import require_routed
 from pages.common.session import principal
 from analytics.formatting import MISSING, format_time, format_times
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
 TREE_CSV = ["unit_id", "period", "level", "name", "parent_id", "owner", "branch", "micro_region",
@@ -82,7 +82,7 @@ else:
         strokeDash=[4, 4], color="#888").encode(x="at:Q")
     st.altair_chart(bars + marks, width="stretch")
     st.download_button("Download the budget tree (CSV)",
-                       table[TREE_CSV].pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+                       csv_file(table[TREE_CSV], encoding="utf-8-sig"),
                        f"budgets_{period}.csv", "text/csv", key="budgets_tree_csv")
 
 forms.my_budget(workflow, who, table, bookings)
@@ -101,8 +101,7 @@ else:
                                          strict=True)]
     st.dataframe(listed, hide_index=True, key="budgets_bookings", placeholder=MISSING)
     st.download_button("Download the bookings (CSV)",
-                       bookings.drop(columns="can_settle").pipe(safe_frame).to_csv(index=False)
-                       .encode("utf-8-sig"), f"budget_bookings_{period}.csv", "text/csv",
-                       key="budgets_bookings_csv")
+                       csv_file(bookings.drop(columns="can_settle"), encoding="utf-8-sig"),
+                       f"budget_bookings_{period}.csv", "text/csv", key="budgets_bookings_csv")
 
 forms.allocation(workflow, who, period, table)

@@ -13,7 +13,7 @@ from data_access.db import ConcertoError
 from pages.sections import plan_forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -68,8 +68,8 @@ else:
                      "campaigns"])
         st.caption("Campaigns per channel type and month 渠道负载")
         st.altair_chart(heat, width="stretch")
-        st.download_button("Download the calendar (CSV)", bars.drop(columns="bar_stop")
-                           .pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+        st.download_button("Download the calendar (CSV)",
+                           csv_file(bars.drop(columns="bar_stop"), encoding="utf-8-sig"),
                            f"calendar_{view}_{year}_{part}.csv", "text/csv", key="calendar_csv")
 
 st.subheader("Plans 营销计划")

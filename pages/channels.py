@@ -121,8 +121,12 @@ with channel_tab:
     mine = every_alert[every_alert["channel_id"] == channel_id]
     for reason, metric in zip(mine["reason"], mine["metric"], strict=True):
         st.warning(f"{view.METRIC_NAMES[metric]}: {reason}")
-    view.history_charts(cache.channel_history(channel_id), cache.channel_days(channel_id))
-    low = cache.channel_low_use(channel_id, months)
+    # The low-use lines are the scope's, not the channel's: read once, not on every pick.
+    view.history_charts(cache.channel_history(channel_id, cache.low_use_cutoffs(
+        cache.available_months())), cache.channel_days(channel_id))
+    low = cache.channel_low_use(channel_id, months, cutoffs={
+        "mou": float(row["low_mou_cut"]), "data_mb": float(row["low_data_cut"]),
+        "revenue": float(row["low_revenue_cut"])})
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             low_use_numbers(low, channel_id)

@@ -19,7 +19,7 @@ from pages.common.empty import require_mart
 from pages.common.filters import current
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.links import open_customer_button
 
 PAGE_ROWS = 50
@@ -151,9 +151,9 @@ else:
                  column_config={"usage_change": st.column_config.NumberColumn(format="percent"),
                                 "score": st.column_config.ProgressColumn(min_value=0.0,
                                                                          max_value=1.0)})
-    st.download_button("Download the group warnings (CSV)", warnings.pipe(safe_frame).to_csv(
-        index=False).encode("utf-8-sig"), f"group_warnings_{month}.csv", "text/csv",
-        key="churn_groups_csv")
+    st.download_button("Download the group warnings (CSV)",
+                       csv_file(warnings, encoding="utf-8-sig"), f"group_warnings_{month}.csv",
+                       "text/csv", key="churn_groups_csv")
 
 st.subheader("Why this subscriber? 单用户解读")
 labels = {int(r.subscriber_id): f"#{r.rank} · {r.subscriber_id} · {r.micro_region} · "

@@ -15,7 +15,7 @@ from data_access.mart.schema import DEPARTMENTS
 from pages.sections import comms_forms as forms
 from pages.common.empty import require_mart
 from pages.common.session import principal
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -108,7 +108,7 @@ with recommend:
                                                     "similarity": "Similarity 相似度"},
                        column_config={"Similarity 相似度": st.column_config.ProgressColumn(
                            "Similarity 相似度", min_value=0.0, max_value=1.0, format="%.2f")})
-            st.download_button("Download the recommendation (CSV)", csv_bytes(rec.campaigns),
+            st.download_button("Download the recommendation (CSV)", csv_file(rec.campaigns),
                                "comms_recommendation.csv", "text/csv", key="comms_rec_csv")
 
 with money:

@@ -14,7 +14,7 @@ from pages.sections import intel_panel
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from analytics.formatting import MISSING
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -66,7 +66,7 @@ else:
                column_config={"Score 评分": st.column_config.ProgressColumn(
                    "Score 评分", min_value=0.0, max_value=1.0, format="%.2f")})
     row = st.columns([1, 1, 2])
-    row[0].download_button("Download alerts (CSV)", csv_bytes(points), "competitor_alerts.csv",
+    row[0].download_button("Download alerts (CSV)", csv_file(points), "competitor_alerts.csv",
                            "text/csv", key="comp_alerts_csv")
     if who.can("act_on_alerts") and row[1].button("Raise as alerts 生成告警", key="comp_raise"):
         new = store.raise_alerts(workflow, ac.alert_rows(points, level))
@@ -78,7 +78,7 @@ if picked:
     st.altair_chart(view.side_by_side_chart(frame, flags, metric, picked), width="content")
     st.caption("Ringed points are unusual for that operator and series.")
     wide = ac.side_by_side(frame[frame["unit"].isin(picked)], metric)
-    st.download_button(f"Download {metric.replace('_', ' ')} side by side (CSV)", csv_bytes(wide),
+    st.download_button(f"Download {metric.replace('_', ' ')} side by side (CSV)", csv_file(wide),
                        f"competitors_{metric}.csv", "text/csv", key="comp_wide_csv")
     moved = ac.share_change(frame[frame["unit"].isin(picked)])
     show_table(moved.assign(operator=moved["operator"].map(lambda o: view.OPERATORS.get(o, o)),

@@ -15,7 +15,7 @@ from data_access.mart import customer as reads
 from data_access.store import arsenal as tactics_store
 from data_access.store import scope
 from pages.common import cache
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.empty import require_mart
 from pages.common.links import (PARAM, customer_link_column, subscriber_param,
                                 with_customer_links)
@@ -119,7 +119,7 @@ else:
                        width="stretch")
     with st.expander(f"Ledger 账单明细 ({len(ledger)} months)"):
         st.dataframe(view.ledger_display(ledger), hide_index=True, width="stretch")
-    st.download_button("Download the 24-month ledger (CSV) 下载账单", csv_bytes(
+    st.download_button("Download the 24-month ledger (CSV) 下载账单", csv_file(
         ledger[["number", *view.LEDGER_COLUMNS, "is_new"]]),
         f"customer_{subscriber}_ledger.csv", "text/csv", key="customer_csv")
 

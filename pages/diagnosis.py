@@ -17,7 +17,7 @@ from pages.common.findings import render_findings
 from pages.common.mindmap import legend_markdown, mindmap_dot, node_table, readable_comparison
 from pages.common.session import principal
 from pages.sections.template_editor import WORKING, render_editor
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -74,7 +74,7 @@ with run_tab:
         st.markdown(legend_markdown())
         st.graphviz_chart(mindmap_dot(result), width="content")
         show_table(node_table(result), key="diagnosis_nodes")
-        st.download_button("Download node results (CSV)", csv_bytes(result.frame()),
+        st.download_button("Download node results (CSV)", csv_file(result.frame()),
                            "diagnosis_nodes.csv", "text/csv")
         render_findings(result)
         if name in stored and st.button("Save this run and raise its alerts 保存并告警",
@@ -113,8 +113,8 @@ with edit_tab:
             except (TemplateError, ConcertoError) as exc:  # Forbidden without edit_templates
                 st.error(plain(exc))
     with st.expander("Template as JSON (copy, share, or paste one in)"):
-        st.download_button("Download JSON", template_to_json(template).encode(), "template.json",
-                           "application/json")
+        st.download_button("Download JSON", lambda: template_to_json(template).encode(),
+                           "template.json", "application/json")
         pasted = st.text_area("Paste a template", key="diagnosis_json", height=160)
         if st.button("Load pasted JSON", key="diagnosis_load_json"):
             try:

@@ -9,7 +9,7 @@ from data_access.store.auth import ROLES
 from pages.common.empty import build_demo_mart_button, require_mart
 from pages.common.session import principal
 from analytics.formatting import MISSING, format_time
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.tables import show_table
 
@@ -58,7 +58,7 @@ else:
                {"size": "number"}, key="mart_truths",
                labels={"truth_id": "Truth 事实", "kind": "Kind 类型", "where": "Where 位置",
                        "size": "Size 大小", "detail": "Detail 详情"})
-    st.download_button("Download planted truths (CSV)", csv_bytes(truths), "planted_truths.csv",
+    st.download_button("Download planted truths (CSV)", csv_file(truths), "planted_truths.csv",
                        "text/csv")
 
 if cache.rebuildable():

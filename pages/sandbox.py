@@ -13,7 +13,7 @@ from pages.common.empty import require_mart
 from pages.common import kpimap
 from pages.common.session import principal
 from pages.common.plaintext import plain  # the URL's text shown as text
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 
 st.title("Operations sandbox 运营沙盘")
 require_mart()
@@ -63,7 +63,7 @@ with right:
             nodes = tree.to_frame()
             st.dataframe(tree_table(nodes), hide_index=True)
             st.download_button("Download the tree (CSV)",
-                               nodes.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+                               csv_file(nodes),
                                f"kpi_tree_{kpi}.csv", "text/csv")
 
 # ── Drill: chart → table → ledger ── (a click in it reruns the drill, and the map when the

@@ -11,7 +11,7 @@ from data_access.mart.schema import VALUE_WINDOWS  # the windows summarised at b
 from pages.common.empty import require_mart
 from pages.common.maps import region_map
 from pages.common.session import principal
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
@@ -61,7 +61,7 @@ chart = alt.Chart(dist).mark_bar().encode(
     tooltip=["level", "band", alt.Tooltip("units:Q", format=","),
              alt.Tooltip("share:Q", format=".1%")])
 st.altair_chart(chart, width="stretch")
-st.download_button("Download the band distribution (CSV)", csv_bytes(dist), "value_bands.csv",
+st.download_button("Download the band distribution (CSV)", csv_file(dist), "value_bands.csv",
                    "text/csv", key="value_bands_csv")
 
 UNIT_COLUMNS = {"customers": "subs", "negative_customers": "subs", "gross": "yuan", "cost": "yuan",

@@ -19,7 +19,7 @@ from pages.common.empty import require_mart
 from pages.sections.orderextras import checklist, order_extras
 from pages.sections.group_view import rescue_panel
 from pages.common.session import principal
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 from pages.sections.order_effect import render_order_effect
 
@@ -73,7 +73,7 @@ def pick_from(frame: pd.DataFrame, key: str, where) -> None:
                             selection_mode="single-row", key=key)
     if event.selection.rows:
         st.session_state[orderview.SELECTED] = int(shown["order"].iloc[event.selection.rows[0]])
-    where.download_button("Download (CSV)", shown.pipe(safe_frame).to_csv(index=False).encode(),
+    where.download_button("Download (CSV)", csv_file(shown),
                           f"{key}.csv", "text/csv", key=f"{key}_csv")
 
 

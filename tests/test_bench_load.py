@@ -92,6 +92,26 @@ def test_clicks_made_twice_are_counted_and_listed_beside_the_failed_ones():
     assert lines[1].endswith("drill: first row: did not settle")
 
 
+def test_the_servers_runs_are_read_from_its_log_and_summarised_per_page(tmp_path):
+    from bench.load import Level, level_table, read_runs, run_table
+
+    log = tmp_path / "runs.jsonl"
+    log.write_text(
+        '{"kind": "app", "page": "channels", "start": 100.0, "wall_s": 2.0, "cpu_s": 0.5}\n'
+        '{"kind": "app", "page": "channels", "start": 101.0, "wall_s": 4.0, "cpu_s": 1.5}\n'
+        '{"kind": "fragment", "page": "drill", "start": 102.0, "wall_s": 0.3, "cpu_s": 0.2}\n'
+        '{"kind": "app", "page": "alerts", "start": 500.0, "wall_s": 9.0, "cpu_s": 9.0}\n'
+        '{"kind": "app", "pa', encoding="utf-8")  # the last write cut short
+    runs = read_runs(log, 99.0, 200.0)
+    assert [r["page"] for r in runs] == ["channels", "channels", "drill"]  # alerts: later
+    level = Level(5, [], [], 30.0, 5.0, 9.0, (0.1, 0.5), 400_000, 0, runs)
+    assert "| 3, 2.00 / 3.80, 1.40 |" in level_table([level])[2]
+    table = run_table([level])
+    assert table[2] == "| channels | 2: 3.00 / 3.90, CPU 1.45 |"
+    assert table[3] == "| drill (fragment) | 1: 0.30 / 0.30, CPU 0.20 |"
+    assert read_runs(tmp_path / "absent.jsonl", 0, 1e12) == []
+
+
 # ── a PostgreSQL mart for the browser benchmarks (bench/marts.py, bench/clicks.py,
 #    bench/postgres_app.py) ─────────────────────────────────────────────────────────────────
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pages.common.csvexport import csv_bytes, safe_frame
+from pages.common.csvexport import csv_bytes, csv_file, safe_frame
 from pages.common.plaintext import plain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +94,45 @@ def test_every_download_button_exports_through_the_helper():
                  for m in re.finditer(r"\.to_csv\(", source)
                  if not source[:m.start()].endswith(".pipe(safe_frame)")]
     assert bare == []
+
+
+def test_a_deferred_csv_holds_the_rows_as_they_were_shown():
+    frame = pd.DataFrame({"title": ["=1+1", "ok"], "amount": [1.5, -2.0]})
+    later = csv_file(frame, encoding="utf-8-sig")
+    frame.loc[0, "title"] = "changed after the render"
+    frame["amount"] *= 10
+    data = later()
+    assert data.startswith("\ufeff".encode("utf-8"))  # Excel reads the Chinese headers right
+    back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    assert list(back["title"]) == ["'=1+1", "ok"] and list(back["amount"]) == [1.5, -2.0]
+
+
+def test_every_download_is_written_only_when_asked_for():
+    """A page run never formats a CSV: each download button gets a deferred file (csv_file or
+    a function of its own), so rows nobody downloads cost neither time nor session memory."""
+    eager = []
+    for path in sorted((ROOT / "pages").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        eager += [f"{path.name}:{source[:m.start()].count(chr(10)) + 1}"
+                  for m in re.finditer(r"download_button\(", source)
+                  if _eager(_call_text(source, m.end()))]
+    assert eager == []
+
+
+def _eager(arguments: str) -> bool:
+    """Whether a download button's arguments write the file now (not inside a lambda)."""
+    now = arguments.split("lambda", 1)[0]
+    return bool(re.search(r"csv_bytes\(|\.to_csv\(|\.encode\(", now))
+
+
+def _call_text(source: str, start: int) -> str:
+    """The argument text of the call whose opening parenthesis ends at ``start``."""
+    depth = 1
+    for at in range(start, len(source)):
+        depth += {"(": 1, ")": -1}.get(source[at], 0)
+        if depth == 0:
+            return source[start:at]
+    return source[start:]
 
 
 def test_no_page_passes_unsafe_html():

@@ -6,8 +6,11 @@ import io
 import math
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 import pytest
 
+from analytics.formatting import MISSING, format_ratio, format_value
 from pages.common import tables
 
 
@@ -81,8 +84,23 @@ def test_the_csv_holds_the_raw_rows(frame, monkeypatch):
 
     raw = frame.assign(reason=["=HYPERLINK(1)", "ok", "ok"])
     tables.show_table(raw, {"rev_voice": "yuan"}, csv=("Download", "x.csv"), where=Fake())
-    back = pd.read_csv(io.BytesIO(seen["csv"]))
+    assert callable(seen["csv"])  # written on the download, not on every render
+    back = pd.read_csv(io.BytesIO(seen["csv"]()))
     assert list(back.columns) == list(raw.columns)  # machine names, as the rows were
     assert back["rev_voice"].iloc[0] == pytest.approx(2646771.32)
     assert back["reason"].iloc[0].startswith("'=")  # formula neutralised
     assert seen["kwargs"]["placeholder"] == "—"
+
+
+@settings(max_examples=150, deadline=None)
+@given(hs.lists(hs.one_of(hs.none(), hs.floats(allow_nan=False, allow_infinity=False,
+                                                min_value=-1e12, max_value=1e12),
+                          hs.sampled_from([0.0, 5.0, 12.5])), min_size=1, max_size=40),
+       hs.sampled_from(["yuan", "yuan_per_sub", "pct", "count", "number", "ratio", "subs"]))
+def test_each_distinct_value_is_formatted_as_every_cell_was(values, unit):
+    column = pd.Series(values, dtype="float64")
+    one_by_one = {"count": lambda v: MISSING if pd.isna(v) else f"{float(v):,.0f}",
+                  "number": lambda v: format_value(v, "yuan_per_sub").removeprefix("¥")
+                  .replace("-¥", "-"),
+                  "ratio": format_ratio}.get(unit, lambda v: format_value(v, unit))
+    assert tables._text(column, unit).tolist() == column.map(one_by_one).tolist()

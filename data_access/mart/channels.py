@@ -243,8 +243,8 @@ def load_channel_history(engine: sa.Engine, channel_id: int,
     if monthly.empty:
         return monthly
     months = [pd.Timestamp(m).date() for m in monthly["month"]]
-    if cutoffs is None:
-        cutoffs = load_low_use_cutoffs(engine, months)
+    if cutoffs is None:  # one yardstick for every channel: the new numbers of every month
+        cutoffs = load_low_use_cutoffs(engine, queries.available_months(engine))
     new = _new_numbers(months, channel_id)
     low = read_frame(engine, sa.select(
         new.c.join_month.label("month"),
@@ -276,12 +276,14 @@ def load_channel_days(engine: sa.Engine, channel_id: int, days: int = 90) -> pd.
 
 
 def load_low_use_numbers(engine: sa.Engine, channel_id: int, months: list[dt.date],
-                         limit: int = 200) -> pd.DataFrame:
+                         limit: int = 200,
+                         cutoffs: dict[str, float] | None = None) -> pd.DataFrame:
     """The channel's new numbers with low use in ``months`` (under the window's low-use
-    lines, :func:`load_low_use_cutoffs`; masked unless the role may see them), lowest
-    revenue first; empty outside the acting scope."""
+    lines: ``cutoffs``, else :func:`load_low_use_cutoffs` of ``months``; masked unless the
+    role may see them), lowest revenue first; empty outside the acting scope."""
     joined, scope = _channels()
-    cutoffs = load_low_use_cutoffs(engine, months)
+    if cutoffs is None:
+        cutoffs = load_low_use_cutoffs(engine, months)
     new, sub, home = _new_numbers(months, channel_id), s.dim_subscriber, s.dim_region.alias("home")
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
     statement = (

@@ -9,6 +9,8 @@ are left alone (a negative number is a number, not a formula).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -35,6 +37,20 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(frame: pd.DataFrame, *, index: bool = False) -> bytes:
-    """The frame as UTF-8 CSV with formula-like text cells neutralised."""
-    return safe_frame(frame).to_csv(index=index).encode("utf-8")
+def csv_bytes(frame: pd.DataFrame, *, index: bool = False, encoding: str = "utf-8") -> bytes:
+    """The frame as CSV with formula-like text cells neutralised (UTF-8; ``"utf-8-sig"``
+    adds the mark that makes Excel read Chinese text right)."""
+    return safe_frame(frame).to_csv(index=index).encode(encoding)
+
+
+def csv_file(frame: pd.DataFrame, *, index: bool = False,
+             encoding: str = "utf-8") -> Callable[[], bytes]:
+    """The CSV of ``frame`` (:func:`csv_bytes`), written only when someone downloads it.
+
+    ``st.download_button`` calls it on the click, so a page run never formats rows that
+    nobody asked for, and a session keeps a reference to the rows instead of their text. The
+    frame is taken as it is now: pandas' copy-on-write keeps later edits of the caller's
+    frame out of the file.
+    """
+    rows = frame.copy(deep=False)
+    return lambda: csv_bytes(rows, index=index, encoding=encoding)

@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from data_access.store import scope
+from pages.common import runlog
 from pages.common.login import refresh_signed_in
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -43,12 +44,15 @@ def section(key: str | None = None) -> Callable[[_F], _F]:
     def wrap(func: _F) -> _F:
         @functools.wraps(func)
         def body(*args: Any, **kwargs: Any) -> Any:
-            if in_partial_rerun():
+            if not in_partial_rerun():
+                return func(*args, **kwargs)  # part of the app's run, timed with it
+            with runlog.timed_run("fragment", func.__name__) as run:
                 who = refresh_signed_in()
                 if who is None:  # signed out meanwhile: the whole app shows the form
                     st.rerun()
                 scope.act_as(who)
-            return func(*args, **kwargs)
+                run["role"] = who.role
+                return func(*args, **kwargs)
 
         return st.fragment(body, key=key)  # type: ignore[return-value]
 

@@ -11,15 +11,16 @@ raw rows (formula-like text neutralised by :mod:`pages.common.csvexport`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from analytics.formatting import (MISSING, column_label, format_day, format_month,
                                   format_ratio, format_times, format_value)
-from pages.common.csvexport import csv_bytes
+from pages.common.csvexport import csv_file
 
 #: Units a table column can carry: the KPI units of ``format_value`` and a few table-only ones.
 #: ``ratio`` is a multiple (ROI 1.37×), ``day``/``month`` calendar dates, ``time`` a moment
@@ -37,22 +38,32 @@ def _all_finite(values: pd.Series) -> bool:
     return bool(numbers.map(math.isfinite).all())
 
 
+def _each(values: pd.Series, text: Callable[[Any], str]) -> pd.Series:
+    """``values.map(text)``, calling ``text`` once per distinct value: a list of 5,000
+    members has a few distinct costs and plans, and a rerun formats it again."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    texts = [text(v) for v in distinct]
+    if (codes < 0).any():
+        texts.append(text(values[codes < 0].iloc[0]))  # the missing value, as map would see it
+    return pd.Series(np.asarray(texts, dtype=object)[codes], index=values.index, dtype=object)
+
+
 def _text(values: pd.Series, unit: str) -> pd.Series:
     """``values`` as the reader's text in ``unit`` (missing as "—")."""
     if unit == "time":
         return format_times(values)
     if unit == "day":
-        return values.map(format_day)
+        return _each(values, format_day)
     if unit == "month":
-        return values.map(format_month)
+        return _each(values, format_month)
     if unit == "ratio":
-        return values.map(format_ratio)
+        return _each(values, format_ratio)
     if unit == "count":
-        return values.map(lambda v: MISSING if pd.isna(v) else f"{float(v):,.0f}")
+        return _each(values, lambda v: MISSING if pd.isna(v) else f"{float(v):,.0f}")
     if unit == "number":
-        return values.map(lambda v: format_value(v, "yuan_per_sub").removeprefix("¥")
-                          .replace("-¥", "-"))
-    return values.map(lambda v: format_value(v, unit))
+        return _each(values, lambda v: format_value(v, "yuan_per_sub").removeprefix("¥")
+                     .replace("-¥", "-"))
+    return _each(values, lambda v: format_value(v, unit))
 
 
 def _guess_unit(values: pd.Series) -> str | None:
@@ -145,7 +156,7 @@ def show_table(frame: pd.DataFrame, units: Mapping[str, str] | None = None, *,
                             placeholder=MISSING, height=height, **options)
     if csv is not None:
         label, name = csv
-        where.download_button(label, csv_bytes(frame), name, "text/csv",
+        where.download_button(label, csv_file(frame), name, "text/csv",
                               key=f"{key or name}_csv")
     rows = event.selection.rows if select and event is not None else []
     return int(rows[0]) if rows and int(rows[0]) < len(frame) else None

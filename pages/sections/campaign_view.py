@@ -8,7 +8,7 @@ import streamlit as st
 
 from analytics.campaigns.effect import METRICS, CampaignEffect
 from analytics.formatting import MISSING, format_value
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 
 _LABELS = {**METRICS, "churn_rate": "churn rate 离网率"}
 #: Campaign list columns and their units (the raw CSV keeps the numbers as they are).
@@ -120,4 +120,4 @@ def burn_chart(burn: pd.DataFrame) -> alt.Chart:
 
 def csv_button(frame: pd.DataFrame, label: str, name: str) -> None:
     """A CSV download of ``frame`` (raw rows)."""
-    st.download_button(label, csv_bytes(frame), name, "text/csv", key=f"dl_{name}")
+    st.download_button(label, csv_file(frame), name, "text/csv", key=f"dl_{name}")

@@ -20,7 +20,7 @@ from data_access.store.auth import Forbidden
 from pages.common import cache
 from pages.common import fragments, urlstate
 from pages.common.cards import STATUS_BADGE
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 from pages.sections.numbers import render_ledger, render_subscribers
 
@@ -231,7 +231,7 @@ def render_level(level: str, slice_: Slice, kpi: str, month: dt.date, path: list
     )
     st.download_button(f"Download all {total:,} members (CSV)" if total > len(table) else
                        "Download this table (CSV)",
-                       everyone.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+                       csv_file(everyone),
                        f"{kpi}_by_{level}.csv", "text/csv", key=f"{prefix}_csv_{depth}_{level}")
     rows = event.selection.rows if event else []
     return steps[rows[0]] if rows and rows[0] < len(steps) else None

@@ -13,7 +13,7 @@ from data_access.store import intel
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.geography import load_regions
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
 _FIGURE_ROWS = pd.DataFrame({"figure": pd.Series([""] * 3, dtype="string"),
@@ -114,7 +114,7 @@ def feed(workflow: Any, who: Principal, *, micro_region: str | None) -> None:
                              label=f"Open work order #{int(row['order_id'])} ▸",
                              query_params={"order": str(int(row["order_id"]))})
     table = found.assign(tags=found["tags"].map(", ".join), figures=found["figures"].map(str))
-    st.download_button("Download reports (CSV)", csv_bytes(table), "intelligence.csv", "text/csv",
+    st.download_button("Download reports (CSV)", csv_file(table), "intelligence.csv", "text/csv",
                        key="intel_download")
     _link_form(workflow, who, found)
 

@@ -10,7 +10,7 @@ import streamlit as st
 from analytics import network as net
 from analytics.formatting import column_label, format_month, format_value
 from pages.common import cache
-from pages.common.csvexport import csv_bytes
+from pages.common.csvexport import csv_file
 
 _DAYS_SHOWN = 120
 
@@ -47,7 +47,7 @@ def render(micro_region: str | None, month: pd.Timestamp) -> None:
             **{label: worst[kpi].round(3 if kpi == "call_drop_rate" else 1)
                for kpi, label in net.KPI_LABELS.items()}})
         st.dataframe(shown, hide_index=True, width="stretch")
-        st.download_button("Download the worst months (CSV)", csv_bytes(worst),
+        st.download_button("Download the worst months (CSV)", csv_file(worst),
                            "network_worst_months.csv", "text/csv", key="network_worst_csv")
         return
     mine = index[index["region"] == micro_region]

@@ -13,7 +13,7 @@ from analytics.kpis.drill import SUBSCRIBER_STEP
 from data_access.db import ConcertoError
 from data_access.mart.queries import SUBSCRIBER_MOVEMENTS, Slice
 from pages.common import cache
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -75,8 +75,8 @@ def render_subscribers(slice_: Slice, kpi: str, month: dt.date, previous: dt.dat
     event = st.dataframe(_subscriber_view(rows, order_by), hide_index=True, on_select="rerun",
                          selection_mode="single-row", key=f"{prefix}_subscribers",
                          column_order=order, column_config=_SUBSCRIBER_CONFIG)
-    st.download_button("Download subscriber rows (CSV)", rows.drop(columns=["subscriber_id"])
-                       .pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+    st.download_button("Download subscriber rows (CSV)",
+                       csv_file(rows.drop(columns=["subscriber_id"])),
                        "subscriber_rows.csv", "text/csv", key=f"{prefix}_csv_subscribers")
     picked = event.selection.rows if event else []
     return int(rows.iloc[picked[0]]["subscriber_id"]) if picked else None
@@ -122,5 +122,5 @@ def render_ledger(subscriber_id: int, prefix: str = "sandbox") -> None:
     ).properties(height=220)
     st.altair_chart(chart, width="stretch")
     st.dataframe(_ledger_view(ledger), hide_index=True)
-    st.download_button("Download ledger (CSV)", ledger.pipe(safe_frame).to_csv(index=False).encode("utf-8"),
+    st.download_button("Download ledger (CSV)", csv_file(ledger),
                        "subscriber_ledger.csv", "text/csv", key=f"{prefix}_csv_ledger")

@@ -15,7 +15,7 @@ from data_access.store.arsenal import list_tactics
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.store.order_spend import bookable_units, order_spend, pick_and_book
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
 _NO_BUDGET = "— do not book budget 不占预算"
@@ -184,7 +184,7 @@ def _bookings(engine, who: Principal, bookings: pd.DataFrame, order_id: int) -> 
                 st.session_state[_SETTLE] = {"booking_id": booking, "what": what}
                 st.rerun()
     st.download_button("Download bookings (CSV)",
-                       bookings.pipe(safe_frame).to_csv(index=False).encode(),
+                       csv_file(bookings),
                        f"order_{order_id}_bookings.csv", "text/csv", key="order_bookings_csv")
 
 
@@ -212,7 +212,7 @@ def order_extras(engine, who: Principal, order: dict, todo: list[rules.Question]
                              target_key="For 对象", picked_by="Picked by 领用人",
                              picked_at="Picked 领用时间", note="Note 备注"))
             st.download_button("Download picks (CSV)",
-                               picks.pipe(safe_frame).to_csv(index=False).encode(),
+                               csv_file(picks),
                                f"order_{order['order_id']}_picks.csv", "text/csv",
                                key="order_picks_csv")
     with right:

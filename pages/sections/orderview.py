@@ -12,7 +12,7 @@ from data_access.store import order_actions
 from data_access.store import workorders
 from data_access.store.auth import ROLES, Principal, list_users
 from data_access.db import ConcertoError
-from pages.common.csvexport import safe_frame  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.plaintext import plain  # user text shown as text
 
 STATE_ICON = {"new": "🆕", "dispatched": "📨", "accepted": "👍", "in_progress": "🔧",
@@ -258,7 +258,7 @@ def history(engine, who: Principal, order_id: int) -> None:
     st.dataframe(shown, hide_index=True, width="stretch",
                  column_config=HISTORY_COLUMNS)
     st.download_button("Download history (CSV)",
-                       shown.pipe(safe_frame).to_csv(index=False).encode(),
+                       csv_file(shown),
                        f"order_{order_id}_history.csv", "text/csv", key="order_history_csv")
 
 

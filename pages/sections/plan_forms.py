@@ -14,7 +14,7 @@ from data_access.store import campaign_plans as plans
 from data_access.store.auth import Principal
 from data_access.db import ConcertoError
 from data_access.mart.schema import CHANNEL_TYPES, DEPARTMENTS, SEGMENTS
-from pages.common.csvexport import csv_bytes  # formula-like cells neutralised
+from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -34,7 +34,7 @@ PLAN_UNITS = {"month": "month", "start_month": "month", "end_month": "month",
 
 def _show_conflicts(found: pd.DataFrame) -> None:
     show_table(found[CONFLICT_COLUMNS], PLAN_UNITS, key="calendar_conflicts", labels=PLAN_LABELS)
-    st.download_button("Download the conflicts (CSV)", csv_bytes(found), "plan_conflicts.csv",
+    st.download_button("Download the conflicts (CSV)", csv_file(found), "plan_conflicts.csv",
                        "text/csv", key="calendar_conflicts_csv")
 
 
@@ -152,7 +152,7 @@ def rules_editor(workflow: Any, who: Principal) -> None:
                    f"{cf.DEFAULT_MAX_PER_MONTH} campaigns per channel type and month.")
     else:
         show_table(rules, PLAN_UNITS, key="calendar_rules", labels=PLAN_LABELS)
-        st.download_button("Download the rules (CSV)", csv_bytes(rules), "channel_rules.csv",
+        st.download_button("Download the rules (CSV)", csv_file(rules), "channel_rules.csv",
                            "text/csv", key="calendar_rules_csv")
     with st.form("calendar_rule_form"):
         cols = st.columns(3)

@@ -15,7 +15,7 @@ from data_access.db import ConcertoError
 from data_access.store import scope
 from jobs.action_effects import rank_measured, visible_effects
 from pages.common.cache import mart_available, mart_engine, viewer, workflow_engine
-from pages.common.csvexport import safe_frame
+from pages.common.csvexport import csv_file
 from pages.common.plaintext import plain
 from pages.sections.order_effect import relative
 
@@ -58,7 +58,7 @@ def render_tactic_effects() -> None:
                "against comparable units without an order (positive is better), pooled over "
                "the orders with enough data; orders measured in the same weeks share controls.")
     st.download_button("Download the ranking (CSV)",
-                       table.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+                       csv_file(table, encoding="utf-8-sig"),
                        f"effects_by_{by}.csv", "text/csv", key="arsenal_effect_csv")
     with st.expander(f"Every measured order ({len(effects)})"):
         orders = pd.DataFrame({
@@ -70,5 +70,5 @@ def render_tactic_effects() -> None:
             "High 上限": effects["ci_high"].map(relative)})
         st.dataframe(orders, hide_index=True, width="stretch")
         st.download_button("Download every order (CSV)",
-                           orders.pipe(safe_frame).to_csv(index=False).encode("utf-8-sig"),
+                           csv_file(orders, encoding="utf-8-sig"),
                            "effects_by_order.csv", "text/csv", key="arsenal_effect_orders_csv")
