@@ -4,12 +4,13 @@ import streamlit as st
 
 from data_access.store import scope
 from data_access.db import ConcertoError
-from pages.common import filters, login, navigation, routing, runlog
+from pages.common import filters, login, navigation, routing, runlog, warmup
 from pages.common.plaintext import plain
 
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
+warmup.start()  # once per server: the pages' imports and the mart, before anyone signs in
 
 PAGES = {
     "Discover 发现": [
