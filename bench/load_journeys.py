@@ -81,11 +81,16 @@ _ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = 
 # messages) and the page has not changed for _QUIET_MS since the frame after its last change.
 # The first poll that finds it so runs once the browser is free again (a map drawn in
 # software can keep it busy after the first frame): ``freeAt``.
-_SETTLED = f"""() => {{ const w = window.__load;
-  if (!({_RAN_SINCE} && w.drawnAt !== null && w.settled())) return false;
+_SETTLED = f"""(until) => {{ const w = window.__load;
+  if (!({_RAN_SINCE} && w.drawnAt !== null && w.settled() && (!until
+        || document.querySelector(until)))) return false;
   if (w.freeAt === null) w.freeAt = performance.now();
   return performance.now() - w.drawnAt >= {_QUIET_MS}
     && [w.drawnAt, w.freeAt, window.__wsLastAt]; }}"""
+#: A sign-in has settled only on the landing page (its sign-out button) or on a refusal (an
+#: error under the form): between the run that checks the password and the run of the page it
+#: switches to, a busy server can leave the form standing, quiet, for more than _QUIET_MS.
+_SIGNED_IN_OR_REFUSED = '.st-key-logout, [data-testid="stAlertContentError"]'
 # What the page looked like when a click never settled: which condition was missing.
 _STATE = f"""() => {{ const w = window.__load || {{runs: []}};
   const app = document.querySelector('[data-testid="stApp"]');
@@ -150,10 +155,12 @@ class Session:
         return loop.time() - started
 
     async def timed(self, step: str, action: Callable[[], Awaitable[object]],
-                    again: Callable[[], Awaitable[object]] | None = None) -> None:
-        """Run ``action`` (the click), wait until settled, record the click. When no script
-        run started within ``_NO_RUN_S`` seconds the click is made again once (``again``,
-        by default the same action)."""
+                    again: Callable[[], Awaitable[object]] | None = None,
+                    until: str = "") -> None:
+        """Run ``action`` (the click), wait until settled (and, given ``until``, a CSS
+        selector, until the page shows it), record the click. When no script run started
+        within ``_NO_RUN_S`` seconds the click is made again once (``again``, by default the
+        same action)."""
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
         loop = asyncio.get_running_loop()
         started = await self.page.evaluate(_ARM)
@@ -166,7 +173,7 @@ class Session:
                     wait_s = min(wait_s, _NO_RUN_S)
                 try:
                     handle = await self.page.wait_for_function(
-                        _SETTLED, timeout=max(wait_s, 0.1) * 1000, polling=100)
+                        _SETTLED, arg=until, timeout=max(wait_s, 0.1) * 1000, polling=100)
                     break
                 except PlaywrightError as exc:
                     if repeated or ran or not _timed_out(exc) or loop.time() >= deadline:
@@ -216,7 +223,8 @@ class Session:
         await page.get_by_label("Username 用户名").fill(self.user)
         await page.get_by_label("Password 密码").fill(PASSWORD.format(role=self.role))
         await self.timed("sign in → landing page",
-                         page.get_by_role("button", name="Sign in 登录").click)
+                         page.get_by_role("button", name="Sign in 登录").click,
+                         until=_SIGNED_IN_OR_REFUSED)
         if not await page.locator(".st-key-logout").count():
             shown = await page.locator('[data-testid="stAlert"]').all_inner_texts()
             problem = f"not signed in at {page.url}" + (

@@ -124,9 +124,7 @@ with channel_tab:
     # The low-use lines are the scope's, not the channel's: read once, not on every pick.
     view.history_charts(cache.channel_history(channel_id, cache.low_use_cutoffs(
         cache.available_months())), cache.channel_days(channel_id))
-    low = cache.channel_low_use(channel_id, months, cutoffs={
-        "mou": float(row["low_mou_cut"]), "data_mb": float(row["low_data_cut"]),
-        "revenue": float(row["low_revenue_cut"])})
+    low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_cutoffs(months))
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             low_use_numbers(low, channel_id)
