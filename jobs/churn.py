@@ -4,15 +4,17 @@ the background training the churn page starts (:func:`start_background_training`
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from jobs.churn_pipeline import score_latest, train_churn_model
+from jobs.churn_pipeline import EXPLAIN_TOP, score_latest, scoring_month, train_churn_model
 from analytics.churn.retention import GROUP_FADING, filter_retention
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores_store
@@ -20,7 +22,7 @@ from data_access.db import PROJECT_ROOT, ConcertoError, create_mart_engine
 from data_access.mart.queries import available_months
 from analytics.churn import model as churn
 from data_access.store.arsenal import ASSET, read_catalogue
-from data_access.store.scope import as_system
+from data_access.store.scope import acting_principal, as_system
 from data_access.store.workflow import create_workflow_engine
 
 #: Training rows for ``ensure`` (the demo's first start): enough for a sound model, quick.
@@ -108,21 +110,56 @@ def _tactics(workflow) -> pd.DataFrame | None:
     return tactics if not tactics.empty else read_catalogue(ASSET)
 
 
+def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp,
+                    tactics: pd.DataFrame | None, *, fading: float = GROUP_FADING,
+                    explain_top: int = EXPLAIN_TOP, progress=_say) -> tuple[
+                        pd.Timestamp, pd.DataFrame, pd.DataFrame, scores_store.ScoreRun]:
+    """Score ``month`` and write the run. The rows that get no reasons (most of them) are
+    written by a second process while this one works out the others' reasons, so the job
+    uses both cores (a thread would share one interpreter lock with the reasons); the run is
+    complete only when every row is in, and deleted again if anything fails. The writer
+    first makes room for it (the oldest kept run goes while the features load)."""
+    who = acting_principal("save churn scores")
+    url = workflow.url.render_as_string(hide_password=False)
+    handed: list[Future] = []
+    ids: list[pd.Series] = []
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process with database threads
+    with (scores_store.open_score_run(workflow, manifest["version"], f"{month:%Y-%m}")
+          as run_id):
+
+        def settled(rows: pd.DataFrame) -> None:
+            ids.append(rows["subscriber_id"])
+            progress(f"writing {len(rows):,} scores without reasons meanwhile")
+            handed.append(writer.submit(scores_store.add_scores_in, url, run_id, rows, who))
+
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as writer:
+            # While the features load, the writer deletes the run the new one will replace.
+            handed.append(writer.submit(scores_store.make_room_in, url, who))
+            try:
+                month, scores, warnings = score_latest(
+                    engine, model, manifest, month, tactics, fading=fading,
+                    explain_top=explain_top, progress=progress, settled=settled)
+            finally:
+                done = [future.result() or 0 for future in handed]  # a failure is raised here
+        rest = scores[~scores["subscriber_id"].isin(pd.concat(ids))] if ids else scores
+        progress(f"writing the other {len(rest):,} scores ({sum(done):,} written meanwhile)")
+        scores_store.add_scores(workflow, run_id, rest)
+        return month, scores, warnings, scores_store.finish_score_run(workflow, run_id, scores,
+                                                                      warnings)
+
+
 def _score(args: argparse.Namespace, progress=_say) -> None:
     model, manifest = store.load_model(args.version, model_dir=args.model_dir)
     engine = create_mart_engine(args.mart, read_only=True)
     workflow = create_workflow_engine(args.workflow)
     started = time.perf_counter()
-    month, scores, warnings = score_latest(engine, model, manifest, args.month,
-                                           _tactics(workflow), fading=args.fading,
-                                           progress=progress)
-    seconds = time.perf_counter() - started
+    month = scoring_month(engine, args.month)
     label = f"{month:%Y-%m}"
-    progress(f"writing {len(scores):,} scores to the workflow store")
-    written = time.perf_counter()
-    run = scores_store.save_score_run(workflow, manifest["version"], label, scores, warnings)
-    print(f"Scored {len(scores):,} subscribers of {label} with {manifest['version']} in "
-          f"{seconds:.1f}s; written as run {run.run_id} in {time.perf_counter() - written:.1f}s")
+    month, scores, warnings, run = score_and_write(
+        engine, workflow, model, manifest, month, _tactics(workflow), fading=args.fading,
+        progress=progress)
+    print(f"Scored {len(scores):,} subscribers of {label} with {manifest['version']} and "
+          f"wrote them as run {run.run_id} in {time.perf_counter() - started:.1f}s")
     print(scores.head(10)[["rank", "subscriber_id", "micro_region", "churn_prob", "net_value",
                            "expected_loss", "top_reason"]].to_string(index=False))
     print(f"{len(warnings)} enterprise group warning(s).")

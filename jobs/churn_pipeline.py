@@ -232,8 +232,9 @@ def check_schema(features: pd.DataFrame, expected: dict[str, str], version: str)
 def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
                    groups: pd.DataFrame, group_sizes: pd.DataFrame,
                    tactics: pd.DataFrame | None = None, *, fading: float = GROUP_FADING,
-                   explain_top: int = EXPLAIN_TOP,
-                   progress: Progress = _quiet) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   explain_top: int = EXPLAIN_TOP, progress: Progress = _quiet,
+                   settled: Callable[[pd.DataFrame], None] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one snapshot: the ranked retention table and the group warnings.
 
     Reasons are given to every subscriber of the ``EXPLAIN_BANDS`` (risk at least 1.5 times
@@ -241,6 +242,9 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     head of the list has them; an average or low risk has no reason to tell.
     With ``tactics`` (the arsenal's catalogue) the top rows get a suggested action;
     ``fading`` is the fall in a leased-line group's usage that warns its account manager.
+    ``settled`` is handed the rows that get no reasons as soon as they are final (before
+    the reasons of the others are worked out: the caller may write them meanwhile); the
+    table returned still holds every row.
     """
     check_schema(snapshot.features, manifest["features"], manifest.get("version", "?"))
     features = snapshot.features
@@ -250,16 +254,27 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     bands = risk_band(prob, float(prob.mean()))
     explain = (bands.isin(EXPLAIN_BANDS)
                | (list_ranks(prob, snapshot.context["net_value"]) <= explain_top)).to_numpy()
-    progress(f"reasons for {int(explain.sum()):,} subscribers")
-    reasons = reason_codes(model, features[explain], snapshot.context[explain],
-                           base=base[explain], reference=features)
     context = snapshot.context.join(groups.set_index("group_id")[["group_name"]], on="group_id")
     context = context.drop(columns=["net_value", "region_id", "rival_events_6m"]).assign(
         tenure_months=features["tenure_months"].astype(int),
         arpu=features["arpu_3m"].round(2))
-    scores = retention_table(prob, snapshot.context["net_value"], context, reasons)
+    scores = retention_table(prob, snapshot.context["net_value"], context,
+                             pd.DataFrame(index=prob.index[:0]))
     scores["churn_prob"] = scores["churn_prob"].round(5)
     scores["risk_band"] = bands.reindex(scores["subscriber_id"]).to_numpy()
+    if tactics is not None:
+        scores["action"] = ""  # an action answers a reason: the rows without one get none
+    explained = pd.Series(explain, index=features.index).reindex(
+        scores["subscriber_id"]).to_numpy()
+    if settled is not None:
+        settled(scores[~explained])
+    progress(f"reasons for {int(explain.sum()):,} subscribers")
+    reasons = reason_codes(model, features[explain], snapshot.context[explain],
+                           base=base[explain], reference=features)
+    at = scores.index[explained]
+    for column in reasons.columns:
+        scores.loc[at, column] = scores.loc[at, "subscriber_id"].map(reasons[column]).fillna(
+            "").to_numpy()
     if tactics is not None:
         progress("retention actions from the arsenal")
         scores["action"] = suggest_actions(scores, tactics).to_numpy()
@@ -269,24 +284,32 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     return scores, warnings
 
 
-def score_latest(engine: sa.Engine, model: ChurnModel, manifest: dict,
-                 month: pd.Timestamp | None = None, tactics: pd.DataFrame | None = None, *,
-                 fading: float = GROUP_FADING, explain_top: int = EXPLAIN_TOP,
-                 progress: Progress = _quiet
-                 ) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
-    """Score the latest month (or ``month``): (month, retention table, group warnings)."""
+def scoring_month(engine: sa.Engine, month: object = None) -> pd.Timestamp:
+    """The month a scoring run scores: ``month``, else the mart's latest billed month."""
     months = reads.load_fact_months(engine)
     if not months:
         raise ConcertoError("The mart has no billed months: build or load it first")
-    month = pd.Timestamp(month) if month is not None else pd.Timestamp(months[-1])
+    return pd.Timestamp(month) if month is not None else pd.Timestamp(months[-1])
+
+
+def score_latest(engine: sa.Engine, model: ChurnModel, manifest: dict,
+                 month: pd.Timestamp | None = None, tactics: pd.DataFrame | None = None, *,
+                 fading: float = GROUP_FADING, explain_top: int = EXPLAIN_TOP,
+                 progress: Progress = _quiet,
+                 settled: Callable[[pd.DataFrame], None] | None = None
+                 ) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
+    """Score the latest month (or ``month``): (month, retention table, group warnings);
+    ``settled`` as in :func:`score_snapshot`."""
+    month = scoring_month(engine, month)
     progress(f"features {month:%Y-%m}")
     snapshot = load_snapshot(engine, month)
     scores, warnings = score_snapshot(model, manifest, snapshot, reads.load_groups(engine),
                                       reads.load_group_sizes(engine, month.date()), tactics,
                                       fading=fading, explain_top=explain_top,
-                                      progress=progress)
+                                      progress=progress, settled=settled)
     return month, scores, warnings
 
 
 __all__ = ["CATEGORICAL_FEATURES", "FEATURES", "Snapshot", "TrainedModel", "check_schema",
-           "labelled", "load_snapshot", "score_latest", "score_snapshot", "train_churn_model"]
+           "labelled", "load_snapshot", "score_latest", "score_snapshot", "scoring_month",
+           "train_churn_model"]

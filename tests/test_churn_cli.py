@@ -192,3 +192,77 @@ def test_a_path_or_garbage_where_a_url_belongs_is_refused_with_a_message(tmp_pat
     assert "'bench/out/mart.duckdb' is not a database URL" in err and "duckdb:///" in err
     with pytest.raises(ConcertoError, match="workflow store URL 'not a url' is not a database"):
         create_workflow_engine("not a url")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def test_rows_without_reasons_are_written_meanwhile_and_the_run_equals_the_table(
+        duck_mart, models, tmp_path, monkeypatch):
+    """score_and_write hands the rows that get no reasons to a writer process while the
+    others' reasons are worked out; the run then holds exactly the returned table."""
+    from data_access.db import create_mart_engine
+    from data_access.store.principal import SYSTEM
+    from jobs import churn as job
+    from jobs.churn_pipeline import scoring_month
+
+    handed: list[int] = []
+    here: list[int] = []
+
+    class Noting(job.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            if fn is scores_store.add_scores_in:
+                handed.append(len(args[2]))
+            return super().submit(fn, *args, **kwargs)
+
+    add = scores_store.add_scores
+
+    def noting(engine, run_id, rows, **kwargs):  # in this process only
+        here.append(len(rows))
+        return add(engine, run_id, rows, **kwargs)
+
+    monkeypatch.setattr(job, "ProcessPoolExecutor", Noting)
+    monkeypatch.setattr(scores_store, "add_scores", noting)
+    workflow = create_workflow_engine(f"sqlite:///{tmp_path / 'workflow.sqlite'}")
+    mart = create_mart_engine(duck_mart, read_only=True)
+    model, manifest = store.load_model(model_dir=models)
+    with acting_as(SYSTEM):
+        month, table, warnings, run = job.score_and_write(
+            mart, workflow, model, manifest, scoring_month(mart), None, explain_top=200,
+            progress=_quiet)
+        back = scores_store.load_retention(workflow, run.run_id, limit=10**7,
+                                           columns=scores_store.SCORE_COLUMNS)
+    assert handed and here  # most rows by the writer process, the explained ones here
+    assert sum(handed) + sum(here) == len(table) == run.subscribers
+    assert back["subscriber_id"].tolist() == table["subscriber_id"].tolist()
+    explained = back["top_reason"] != ""
+    assert explained.sum() == sum(here) < sum(handed)
+    assert back.loc[explained, "rank"].min() == 1  # the head of the list has its reasons
+    pd.testing.assert_series_equal(back["top_reason"], table["top_reason"], check_names=False,
+                                   check_dtype=False)
+
+
+def test_a_scoring_that_fails_while_the_writer_writes_leaves_no_run(
+        duck_mart, models, tmp_path, monkeypatch):
+    from data_access.db import create_mart_engine
+    from data_access.store.principal import SYSTEM
+    from jobs import churn as job
+    from jobs import churn_pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the reasons failed")
+
+    monkeypatch.setattr(churn_pipeline, "reason_codes", broken)
+    workflow = create_workflow_engine(f"sqlite:///{tmp_path / 'workflow.sqlite'}")
+    mart = create_mart_engine(duck_mart, read_only=True)
+    model, manifest = store.load_model(model_dir=models)
+    with acting_as(SYSTEM), pytest.raises(RuntimeError, match="the reasons failed"):
+        job.score_and_write(mart, workflow, model, manifest,
+                            churn_pipeline.scoring_month(mart), None, explain_top=200,
+                            progress=_quiet)
+    with workflow.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(scores_store.churn_run)
+                            ).scalar() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(scores_store.churn_score)
+                            ).scalar() == 0

@@ -242,3 +242,43 @@ def test_the_pages_counts_from_cells_equal_counting_the_scores(workflow, filters
         by_band = scores.load_risk_summary(workflow, run.run_id, risky)
     assert n_risky == int((keep & (frame["churn_prob"] >= 0.2)).sum()) == \
         by_band["subscribers"].sum()
+
+
+def test_a_finished_run_takes_no_more_rows_and_a_short_one_cannot_finish(workflow):
+    frame = fake_scores(100)
+    with acting_as(SYSTEM):
+        with pytest.raises(ValueError, match="holds 60 rows, not the 100 scored"), \
+                scores.open_score_run(workflow, "churn-20261201-000000", "2026-10") as run_id:
+            scores.add_scores(workflow, run_id, frame.iloc[:60], chunk_rows=25)
+            assert scores.latest_run(workflow) is None  # open: nobody reads it
+            scores.finish_score_run(workflow, run_id, frame, pd.DataFrame())
+        assert _count(workflow, scores.churn_run) == 0  # abandoned, rows and all
+        assert _count(workflow, scores.churn_score) == 0
+        with scores.open_score_run(workflow, "churn-20261201-000000", "2026-10") as run_id:
+            scores.add_scores(workflow, run_id, frame.iloc[60:])
+            scores.add_scores(workflow, run_id, frame.iloc[:60])  # in any order
+            run = scores.finish_score_run(workflow, run_id, frame, pd.DataFrame())
+        assert (run.subscribers, scores.latest_run(workflow).run_id) == (100, run_id)
+        assert run.base_rate == pytest.approx(frame["churn_prob"].mean())
+        with pytest.raises(ValueError, match="is not open"):
+            scores.add_scores(workflow, run_id, frame.iloc[:1])
+    assert _count(workflow, scores.churn_score, scores.churn_score.c.run_id == run_id) == 100
+
+
+def test_room_is_made_for_a_new_run_without_touching_it(workflow):
+    url = workflow.url.render_as_string(hide_password=False)
+    with acting_as(SYSTEM):
+        kept = [scores.save_score_run(workflow, "churn-20261201-000000", f"2026-0{m}",
+                                      fake_scores(40), pd.DataFrame()).run_id for m in (6, 7, 8)]
+        with scores.open_score_run(workflow, "churn-20261201-000000", "2026-09") as run_id:
+            scores.add_scores(workflow, run_id, fake_scores(40).iloc[:10])
+            scores.make_room_in(url, SYSTEM, keep=3)
+            assert [r.run_id for r in scores.list_runs(workflow)] == kept[:0:-1]  # oldest gone
+            assert _count(workflow, scores.churn_score,
+                          scores.churn_score.c.run_id == run_id) == 10
+            scores.add_scores(workflow, run_id, fake_scores(40).iloc[10:])
+            scores.finish_score_run(workflow, run_id, fake_scores(40), pd.DataFrame(), keep=3)
+    assert [r.run_id for r in scores.list_runs(workflow)] == [run_id, *kept[:0:-1]]
+    with pytest.raises(Forbidden):
+        scores.make_room_in(url, MARKETER, keep=3)
+    assert _count(workflow, scores.churn_run) == 3

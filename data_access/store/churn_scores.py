@@ -10,6 +10,7 @@ reader narrows to the acting scope in its WHERE clause.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
@@ -21,8 +22,9 @@ import sqlalchemy as sa
 from data_access.db import read_frame
 from data_access.mart.queries import Slice
 from data_access.store.audit import record_audit
-from data_access.store.scope import acting_principal, require, scoped
-from data_access.store.workflow import WORKFLOW, write_transaction
+from data_access.store.principal import Principal
+from data_access.store.scope import acting_as, acting_principal, require, scoped
+from data_access.store.workflow import WORKFLOW, create_workflow_engine, write_transaction
 
 #: Scoring runs kept: the newest ones (older runs are pruned when a new one is saved).
 KEEP_RUNS = 3
@@ -198,47 +200,134 @@ def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.Dat
                    chunk_rows: int = CHUNK_ROWS) -> ScoreRun:
     """Write a scoring run, its scores and group warnings; then prune old runs.
 
-    The run is opened incomplete, its rows go in transactions of ``chunk_rows`` (so other
-    writers, on SQLite one at a time, wait at most one chunk), and the last transaction
-    adds the cells and warnings, marks it complete and writes its audit row: until then no
-    reader sees it. A run that fails half-way is deleted again, and one whose job died is
-    pruned by the next save. Then runs beyond the newest ``keep`` are deleted, a chunk at a
-    time. Needs ``view_mart_admin`` (jobs act as the system).
+    The run is opened incomplete (:func:`open_score_run`), its rows go in transactions of
+    ``chunk_rows`` (:func:`add_scores`: other writers, on SQLite one at a time, wait at most
+    one chunk), and the last transaction adds the cells and warnings, marks it complete and
+    writes its audit row (:func:`finish_score_run`): until then no reader sees it. A run that
+    fails half-way is deleted again, and one whose job died is pruned by the next save. Then
+    runs beyond the newest ``keep`` are deleted, a chunk at a time. Needs ``view_mart_admin``
+    (jobs act as the system).
     """
+    with open_score_run(workflow, version, month, chunk_rows=chunk_rows) as run_id:
+        add_scores(workflow, run_id, scores, chunk_rows=chunk_rows)
+        return finish_score_run(workflow, run_id, scores, warnings, keep=keep,
+                                chunk_rows=chunk_rows)
+
+
+@contextlib.contextmanager
+def open_score_run(workflow: sa.Engine, version: str, month: str, *,
+                   chunk_rows: int = CHUNK_ROWS) -> Iterator[int]:
+    """Open a scoring run of ``version`` for ``month``, incomplete (no reader sees it), and
+    give its id to the block, which adds its rows as they become ready (:func:`add_scores`,
+    from any thread or process acting as the same person) and finishes it
+    (:func:`finish_score_run`). If the block fails before the run is complete, the run is
+    deleted again, rows and all."""
     require("view_mart_admin", "save churn scores")
     who = acting_principal("save churn scores")
-    base_rate = float(scores["churn_prob"].mean()) if len(scores) else 0.0
-    values = {"model_version": version, "month": month, "scored_at": _now(),
-              "subscribers": len(scores), "base_rate": base_rate,
-              "created_by": who.username[:40]}
+    values = {"model_version": version, "month": month, "scored_at": _now(), "subscribers": 0,
+              "base_rate": 0.0, "created_by": who.username[:40]}
     with write_transaction(workflow) as conn:
         run_id = int(conn.execute(sa.insert(churn_run).values(**values, complete=False))
                      .inserted_primary_key[0])
-        record_audit(conn, who.username, "churn_run_start", "churn_run", run_id, None, values)
+        record_audit(conn, who.username, "churn_run_start", "churn_run", run_id, None,
+                     {k: v for k, v in values.items() if k not in ("subscribers", "base_rate")})
     try:
-        for start in range(0, len(scores), chunk_rows):
-            statement, rows = _insert_of(workflow.dialect, churn_score, run_id,
-                                         scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
-            with write_transaction(workflow, rows_of="churn_run") as conn:
-                conn.exec_driver_sql(statement, rows)
-        cells = score_cells(scores)
-        with write_transaction(workflow) as conn:
-            if len(cells):
-                _insert_rows(conn, churn_score_cell, run_id, cells,
-                             (*CELL_KEYS, "subscribers", "expected_loss"))
-            if len(warnings):
-                rows = _records(warnings, _WARNING_COLUMNS)
-                conn.execute(sa.insert(churn_group_warning),
-                             [{"run_id": run_id, **r} for r in rows])
-            conn.execute(sa.update(churn_run).where(churn_run.c.run_id == run_id)
-                         .values(complete=True))
-            record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
-                         {**values, "warnings": len(warnings)})
+        yield run_id
     except BaseException:
-        _delete_runs(workflow, who.username, [run_id], "churn_run_abandon", chunk_rows)
+        with workflow.connect() as conn:
+            complete = conn.execute(sa.select(churn_run.c.complete)
+                                    .where(churn_run.c.run_id == run_id)).scalar()
+        if not complete:  # a failure after it was complete (pruning) keeps the run
+            _delete_runs(workflow, who.username, [run_id], "churn_run_abandon", chunk_rows)
         raise
+
+
+def add_scores(workflow: sa.Engine, run_id: int, scores: pd.DataFrame, *,
+               chunk_rows: int = CHUNK_ROWS) -> None:
+    """Add scored rows (``SCORE_COLUMNS``) to the open run ``run_id``, ``chunk_rows`` per
+    transaction. Refused for a run that is complete (or absent): a run's rows are final."""
+    require("view_mart_admin", "save churn scores")
+    with workflow.connect() as conn:
+        open_ = conn.execute(sa.select(churn_run.c.complete)
+                             .where(churn_run.c.run_id == int(run_id))).first()
+    if open_ is None or open_.complete:
+        raise ValueError(f"scoring run {run_id} is not open: its rows cannot change")
+    for start in range(0, len(scores), chunk_rows):
+        statement, rows = _insert_of(workflow.dialect, churn_score, run_id,
+                                     scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
+        with write_transaction(workflow, rows_of="churn_run") as conn:
+            conn.exec_driver_sql(statement, rows)
+
+
+def add_scores_in(url: str, run_id: int, scores: pd.DataFrame, who: Principal, *,
+                  chunk_rows: int = CHUNK_ROWS) -> int:
+    """:func:`add_scores` through an engine of its own on the store at ``url``, acting as
+    ``who``: for a writer in another process (an engine is not shared across processes).
+    Returns the rows added."""
+    engine = create_workflow_engine(url)
+    try:
+        with acting_as(who):
+            add_scores(engine, run_id, scores, chunk_rows=chunk_rows)
+    finally:
+        engine.dispose()
+    return len(scores)
+
+
+def make_room_in(url: str, who: Principal, *, keep: int = KEEP_RUNS,
+                 chunk_rows: int = CHUNK_ROWS) -> None:
+    """Before a new run is finished: delete the runs beyond the newest ``keep - 1`` complete
+    ones (and dead incomplete ones older than those), through an engine of its own on the
+    store at ``url`` acting as ``who``. A writer process does it while the new run is being
+    scored, so the job does not wait for the deletion at its end. A run still open is newer
+    than every complete run, so it is never touched."""
+    engine = create_workflow_engine(url)
+    try:
+        with acting_as(who):
+            require("view_mart_admin", "save churn scores")
+            _prune(engine, who.username, max(1, int(keep) - 1), chunk_rows)
+    finally:
+        engine.dispose()
+
+
+def finish_score_run(workflow: sa.Engine, run_id: int, scores: pd.DataFrame,
+                     warnings: pd.DataFrame, *, keep: int = KEEP_RUNS,
+                     chunk_rows: int = CHUNK_ROWS) -> ScoreRun:
+    """Complete the open run ``run_id`` whose rows are all added: ``scores`` is the whole
+    run (for its size, base rate and cells; its rows are not written again) and ``warnings``
+    its group warnings. One transaction writes the cells and warnings, the run's figures,
+    marks it complete and writes the audit row; then older runs are pruned."""
+    require("view_mart_admin", "save churn scores")
+    who = acting_principal("save churn scores")
+    base_rate = float(scores["churn_prob"].mean()) if len(scores) else 0.0
+    with workflow.connect() as conn:
+        run = conn.execute(sa.select(churn_run).where(churn_run.c.run_id == int(run_id))
+                           ).first()
+        written = conn.execute(sa.select(sa.func.count()).select_from(churn_score)
+                               .where(churn_score.c.run_id == int(run_id))).scalar()
+    if run is None or run.complete:
+        raise ValueError(f"scoring run {run_id} is not open: it cannot be finished again")
+    if int(written) != len(scores):
+        raise ValueError(f"scoring run {run_id} holds {written:,} rows, not the "
+                         f"{len(scores):,} scored: it is not finished")
+    values = {"model_version": run.model_version, "month": run.month,
+              "scored_at": run.scored_at, "subscribers": len(scores),
+              "base_rate": base_rate, "created_by": run.created_by}
+    cells = score_cells(scores)
+    with write_transaction(workflow) as conn:
+        if len(cells):
+            _insert_rows(conn, churn_score_cell, run_id, cells,
+                         (*CELL_KEYS, "subscribers", "expected_loss"))
+        if len(warnings):
+            rows = _records(warnings, _WARNING_COLUMNS)
+            conn.execute(sa.insert(churn_group_warning),
+                         [{"run_id": run_id, **r} for r in rows])
+        conn.execute(sa.update(churn_run).where(churn_run.c.run_id == run_id)
+                     .values(complete=True, subscribers=len(scores), base_rate=base_rate))
+        record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
+                     {**values, "warnings": len(warnings)})
     _prune(workflow, who.username, keep, chunk_rows)
-    return ScoreRun(run_id, version, month, values["scored_at"], len(scores), base_rate)
+    scored_at = run.scored_at if run.scored_at.tzinfo else run.scored_at.replace(tzinfo=dt.UTC)
+    return ScoreRun(int(run_id), run.model_version, run.month, scored_at, len(scores), base_rate)
 
 
 def score_cells(scores: pd.DataFrame) -> pd.DataFrame:
@@ -451,5 +540,6 @@ def load_group_warnings(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
                       .order_by(c.score.desc(), c.expected_loss.desc()))
 
 
-__all__ = ["EXPORT_COLUMNS", "KEEP_RUNS", "LIST_COLUMNS", "SCORE_COLUMNS", "RetentionFilter", "ScoreRun", "churn_group_warning",
-           "churn_run", "churn_score"]
+__all__ = ["EXPORT_COLUMNS", "KEEP_RUNS", "LIST_COLUMNS", "SCORE_COLUMNS", "RetentionFilter",
+           "ScoreRun", "add_scores", "add_scores_in", "make_room_in", "churn_group_warning", "churn_run",
+           "churn_score", "finish_score_run", "open_score_run", "save_score_run"]
