@@ -224,9 +224,10 @@ def level_table(levels: list[Level]) -> list[str]:
     """One row per N: clicks, failures, percentiles, CPU, memory, load."""
     rows = ["| N | clicks | failed / made twice | exception elements / server tracebacks | p50 s | p95 s | "
             "max s | p95 after round 1 s | p95 until the browser was free s | p50 / p95 until "
-            "the server's answer was in s | server runs: n, p50 / p95 s, p95 CPU s | sign-in page load "
+            "the server's answer was in s | server runs: n, p50 / p95 s, p95 CPU s | page main "
+            "thread per click p50 / p95 s | sign-in page load "
             "p50 s | server CPU s | browser CPU s | wall s | server RSS peak MB | load avg start "
-            "→ end |", "| ---: " * 16 + "| --- |"]
+            "→ end |", "| ---: " * 17 + "| --- |"]
     for lv in levels:
         every, later = summarize(_seconds(lv.clicks)), summarize(
             _seconds(lv.clicks, after_first_round=True))
@@ -235,6 +236,8 @@ def level_table(levels: list[Level]) -> list[str]:
         answered = summarize([c.answered_seconds for c in lv.clicks
                               if getattr(c, "answered_seconds", None) is not None])
         failed = sum(c.seconds is None for c in lv.clicks)
+        tasks = summarize([c.browser_task_seconds for c in lv.clicks
+                           if getattr(c, "browser_task_seconds", None) is not None])
         runs = summarize([float(r["wall_s"]) for r in lv.runs])
         run_cpu = summarize([float(r["cpu_s"]) for r in lv.runs])
         rows.append(
@@ -246,6 +249,7 @@ def level_table(levels: list[Level]) -> list[str]:
             f"{_s(answered and answered.p50)} / {_s(answered and answered.p95)} | "
             + (f"{runs.n}, {runs.p50:.2f} / {runs.p95:.2f}, {run_cpu.p95:.2f} | " if runs
                else "— | ")
+            + f"{_s(tasks and tasks.p50)} / {_s(tasks and tasks.p95)} | "
             + f"{_s(opens and opens.p50)} "
             f"| {lv.server_cpu_s:.1f} | {lv.browser_cpu_s:.1f} | {lv.wall_s:.0f} | "
             f"{_mb(lv.rss_peak_kb)} | {lv.load[0]:.1f} → {lv.load[1]:.1f} |")
@@ -367,7 +371,10 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
               "was free\" adds the drawing that goes on after that frame (maps in software, "
               "no GPU). \"Until the server's answer was in\": from the click to the last "
               "websocket message of the run as the page received it (the server's share, "
-              "still delayed by a busy browser's event loop). Server CPU: the app's process "
+              "still delayed by a busy browser's event loop). \"Page main thread\": the "
+              "seconds the page's main thread spent in tasks from the click until settled "
+              "(Chromium's TaskDuration counter; drawing after that not counted). Server CPU: "
+              "the app's process "
               "tree; browser CPU: Chromium, Playwright's driver and this script (sampled every 0.5 s, so a little low); both over the "
               "whole N. RSS: the server's process tree, sampled every 0.5 s. Per step below: "
               "p50 / p95, max (clicks).")

@@ -122,6 +122,9 @@ class Click:
     free_seconds: float | None = None
     repeated: bool = False
     answered_seconds: float | None = None
+    #: seconds the page's main thread spent in tasks from the click until settled
+    #: (Chromium's ``TaskDuration`` counter): the browser's own work for the click
+    browser_task_seconds: float | None = None
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -143,6 +146,7 @@ class Session:
                  timeout_s: float, clicks: list[Click]) -> None:
         self.page, self.base, self.n, self.user, self.role = page, base, n, user, role
         self.round, self.timeout_ms, self.clicks = round_, timeout_s * 1000, clicks
+        self._cdp = None  # Chromium's DevTools session on the page, opened on first use
 
     async def open(self) -> float:
         """Load the sign-in page (not a click: returned, not recorded)."""
@@ -163,6 +167,7 @@ class Session:
         same action)."""
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
         loop = asyncio.get_running_loop()
+        tasks_before = await self._task_seconds()
         started = await self.page.evaluate(_ARM)
         deadline, repeated, ran = loop.time() + self.timeout_ms / 1000, False, False
         try:
@@ -200,14 +205,28 @@ class Session:
         shown = await self.page.locator(EXCEPTION).count()
         answered = (min(answered, drawn) - started) / 1000 \
             if answered is not None and answered > started else None
-        self.clicks.append(self.clicked(step, (drawn - started) / 1000, "", shown,
-                                        (free - started) / 1000, repeated, answered))
+        tasks = await self._task_seconds()
+        self.clicks.append(self.clicked(
+            step, (drawn - started) / 1000, "", shown, (free - started) / 1000, repeated,
+            answered, None if None in (tasks, tasks_before) else tasks - tasks_before))
+
+    async def _task_seconds(self) -> float | None:
+        """The page's main-thread task seconds so far (Chromium's performance counters);
+        None when they cannot be read."""
+        try:
+            if self._cdp is None:
+                self._cdp = await self.page.context.new_cdp_session(self.page)
+                await self._cdp.send("Performance.enable")
+            metrics = (await self._cdp.send("Performance.getMetrics"))["metrics"]
+        except PlaywrightError:
+            return None
+        return next((m["value"] for m in metrics if m["name"] == "TaskDuration"), None)
 
     def clicked(self, step: str, seconds: float | None, problem: str, shown: int = 0,
                 free: float | None = None, repeated: bool = False,
-                answered: float | None = None) -> Click:
+                answered: float | None = None, tasks: float | None = None) -> Click:
         return Click(self.n, self.user, self.role, self.round, step, seconds, problem, shown,
-                     free, repeated, answered)
+                     free, repeated, answered, tasks)
 
     async def ready(self, locator, step: str):
         """The element the next click needs, visible (not timed); StepFailed otherwise."""

@@ -78,14 +78,17 @@ def test_clicks_made_twice_are_counted_and_listed_beside_the_failed_ones():
     from bench.load import Level, level_table, problem_lines
     from bench.load_journeys import Click
 
-    clicks = [Click(2, "exec", "executive", 0, "KPI card", 0.8, answered_seconds=0.3),
+    clicks = [Click(2, "exec", "executive", 0, "KPI card", 0.8, answered_seconds=0.3,
+                    browser_task_seconds=0.2),
               Click(2, "analyst", "analyst", 0, "run the template", 16.4, repeated=True,
-                    answered_seconds=16.1),
+                    answered_seconds=16.1, browser_task_seconds=0.6),
               Click(2, "exec", "executive", 0, "drill: first row", None, "did not settle")]
     level = Level(2, clicks, [1.0, 1.2], 30.0, 5.0, 9.0, (0.1, 0.5), 400_000, 0)
     row = level_table([level])[2]
     assert row.startswith("| 2 | 3 | 1 / 1 |")
     assert "| 8.20 / 15.31 |" in row  # the server's answer: p50 / p95 of the two answered
+    tasks = summarize([0.2, 0.6])
+    assert f"| — | {tasks.p50:.2f} / {tasks.p95:.2f} |" in row  # no server runs; page tasks
     lines = problem_lines([level])
     assert len(lines) == 2
     assert "run the template: made twice" in lines[0] and "16.40 s from the first" in lines[0]
