@@ -4,11 +4,14 @@ the background training the churn page starts (:func:`start_background_training`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import subprocess
 import sys
 import threading
 import time
+import types
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -110,6 +113,20 @@ def _tactics(workflow) -> pd.DataFrame | None:
     return tactics if not tactics.empty else read_catalogue(ASSET)
 
 
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """While a process is spawned: an empty ``__main__``. A spawned process runs its parent's
+    main script again before it does anything; this job's is heavy (scikit-learn) and, where
+    a Streamlit script ran in this process (the app's tests), a page that fails outside the
+    app. The writer needs neither: it imports only what it is given to run."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp,
                     tactics: pd.DataFrame | None, *, fading: float = GROUP_FADING,
                     explain_top: int = EXPLAIN_TOP, progress=_say) -> tuple[
@@ -134,7 +151,8 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
 
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as writer:
             # While the features load, the writer deletes the run the new one will replace.
-            handed.append(writer.submit(scores_store.make_room_in, url, who))
+            with _plain_main():  # the writer process starts here
+                handed.append(writer.submit(scores_store.make_room_in, url, who))
             try:
                 month, scores, warnings = score_latest(
                     engine, model, manifest, month, tactics, fading=fading,

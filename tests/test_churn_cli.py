@@ -266,3 +266,31 @@ def test_a_scoring_that_fails_while_the_writer_writes_leaves_no_run(
                             ).scalar() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(scores_store.churn_score)
                             ).scalar() == 0
+
+
+def test_the_writer_process_does_not_run_the_parents_main_script(duck_mart, models, tmp_path,
+                                                                  monkeypatch):
+    """A spawned process runs its parent's ``__main__`` first; after a Streamlit script ran
+    in this process (AppTest leaves the last page there) that would be a page that fails
+    outside the app, and the pool would break. The job's writer runs without it."""
+    import sys
+    import types
+
+    from data_access.db import create_mart_engine
+    from data_access.store.principal import SYSTEM
+    from jobs import churn as job
+    from jobs.churn_pipeline import scoring_month
+
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('a page script ran in the writer process')\n",
+                      encoding="utf-8")
+    leftover = types.ModuleType("__main__")
+    leftover.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", leftover)
+    workflow = create_workflow_engine(f"sqlite:///{tmp_path / 'workflow.sqlite'}")
+    mart = create_mart_engine(duck_mart, read_only=True)
+    model, manifest = store.load_model(model_dir=models)
+    with acting_as(SYSTEM):
+        *_, run = job.score_and_write(mart, workflow, model, manifest, scoring_month(mart),
+                                      None, explain_top=200, progress=_quiet)
+    assert run.subscribers > 0 and sys.modules["__main__"] is leftover
