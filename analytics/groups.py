@@ -82,6 +82,16 @@ def month_index(months: pd.Series) -> pd.Series:
     return stamps.dt.year * 12 + stamps.dt.month - 1
 
 
+def month_number(when: object) -> int:
+    """One month as a whole number, as :func:`month_index` numbers a column of them.
+
+    >>> month_number("2026-10-01") - month_number("2025-10-15")
+    12
+    """
+    stamp = pd.Timestamp(when)
+    return stamp.year * 12 + stamp.month - 1
+
+
 def _stamp(index: int) -> pd.Timestamp:
     return pd.Timestamp(year=int(index) // 12, month=int(index) % 12 + 1, day=1)
 
@@ -197,7 +207,7 @@ def line_warnings(lines: pd.DataFrame, line_months: pd.DataFrame, as_of: object,
     month, line_id, traffic. ``since`` is the first month of the run of low months.
     """
     as_of = pd.Timestamp(as_of)
-    t_end = int(month_index(pd.Series([as_of])).iloc[0])
+    t_end = month_number(as_of)
     months = line_months.merge(lines[["line_id", "product"]], on="line_id")
     resid = line_residuals(months, as_of)
     if resid.empty or t_end not in resid.columns:
@@ -223,7 +233,7 @@ def member_warnings(group_months: pd.DataFrame, as_of: object,
     month-on-month change of log active members (``group_months``: month, group_id,
     active_subs)."""
     as_of = pd.Timestamp(as_of)
-    t_end = int(month_index(pd.Series([as_of])).iloc[0])
+    t_end = month_number(as_of)
     frame = group_months[pd.to_datetime(group_months["month"]) <= as_of]
     frame = frame.assign(t=month_index(frame["month"]),
                          log=np.log(frame["active_subs"].clip(lower=1).astype(float)))
@@ -278,8 +288,7 @@ def severity(latest_fall: float, contract_end: object, as_of: object,
     if latest_fall >= policy.high_fall:
         return "high"
     if contract_end is not None and not pd.isna(contract_end):
-        end, now = pd.Timestamp(contract_end), pd.Timestamp(as_of)
-        left = (end.year * 12 + end.month) - (now.year * 12 + now.month)
+        left = month_number(contract_end) - month_number(as_of)
         if left <= policy.contract_months:
             return "high"
     return "medium"
@@ -311,13 +320,13 @@ def classify_outcome(warned: object, cancelled: object, latest: object,
     >>> classify_outcome("2026-09-01", None, "2026-10-01")
     ('pending', None)
     """
-    w = int(month_index(pd.Series([warned])).iloc[0])
+    w = month_number(warned)
     horizon = w + policy.outcome_months
     if cancelled is not None and not pd.isna(cancelled):
-        c = int(month_index(pd.Series([cancelled])).iloc[0])
+        c = month_number(cancelled)
         if c <= horizon:
             return "lost", _stamp(c)
-    if int(month_index(pd.Series([latest])).iloc[0]) >= horizon:
+    if month_number(latest) >= horizon:
         return "retained", _stamp(horizon)
     return "pending", None
 

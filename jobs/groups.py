@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from analytics.groups import (DEFAULT_POLICY, OFFERS, SIGNALS, WarningPolicy, classify_group_outcome,
                               classify_outcome, evidence, line_warnings, member_warnings,
-                              month_index, subject)
+                              month_index, month_number, subject)
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import groups as reads
 from data_access.mart import queries
@@ -152,7 +152,7 @@ def settle_outcomes(workflow: sa.Engine, mart: sa.Engine,
     if pending.empty or not months:
         return 0
     latest = pd.Timestamp(months[-1])
-    t_latest = int(month_index(pd.Series([latest])).iloc[0])
+    t_latest = month_number(latest)
     lines = reads.load_lines(mart) if reads.has_group_lines(mart) else None
     facts = reads.load_line_months(mart) if lines is not None else None
     members = reads.load_group_months(mart)
@@ -160,7 +160,7 @@ def settle_outcomes(workflow: sa.Engine, mart: sa.Engine,
     decided = []
     for r in pending.itertuples():
         warned = pd.Timestamp(f"{r.warned_month}-01")
-        t_warned = int(month_index(pd.Series([warned])).iloc[0])
+        t_warned = month_number(warned)
         horizon = t_warned + policy.outcome_months
         if r.signal == "line_traffic" and lines is not None:
             found = lines[lines["line_id"] == r.line_id]

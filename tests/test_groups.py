@@ -365,3 +365,14 @@ def test_a_groups_usage_is_the_mean_of_its_lines_with_every_recent_month():
     for group_id, values in want.items():
         np.testing.assert_allclose(got[group_id], values, equal_nan=True)
     assert np.isnan(got[1][2]) and np.isnan(got[3][5])
+
+
+def test_the_short_series_median_is_numpys():
+    """The level test's medians (a fast path for the few months of each of thousands of
+    series) equal ``np.median`` exactly, odd and even lengths, any scale."""
+    rng = np.random.default_rng(7)
+    for n in range(1, 40):
+        for _ in range(50):
+            values = rng.normal(size=n) * 10 ** rng.uniform(-3, 3)
+            assert rules._median(values) == float(np.median(values))
+    assert rules.month_number("2026-01-31") - rules.month_number("2025-12-01") == 1

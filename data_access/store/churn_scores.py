@@ -259,34 +259,37 @@ def add_scores(workflow: sa.Engine, run_id: int, scores: pd.DataFrame, *,
             conn.exec_driver_sql(statement, rows)
 
 
-def add_scores_in(url: str, run_id: int, scores: pd.DataFrame, who: Principal, *,
-                  chunk_rows: int = CHUNK_ROWS) -> int:
-    """:func:`add_scores` through an engine of its own on the store at ``url``, acting as
-    ``who``: for a writer in another process (an engine is not shared across processes).
-    Returns the rows added."""
+@contextlib.contextmanager
+def _store_at(url: str, who: Principal) -> Iterator[sa.Engine]:
+    """An engine of its own on the store at ``url``, acting as ``who``: for work in another
+    process (an engine is not shared across processes); disposed afterwards."""
     engine = create_workflow_engine(url)
     try:
         with acting_as(who):
-            add_scores(engine, run_id, scores, chunk_rows=chunk_rows)
+            yield engine
     finally:
         engine.dispose()
+
+
+def add_scores_in(url: str, run_id: int, scores: pd.DataFrame, who: Principal, *,
+                  chunk_rows: int = CHUNK_ROWS) -> int:
+    """:func:`add_scores` on the store at ``url``, acting as ``who``, from a writer process
+    (:func:`_store_at`). Returns the rows added."""
+    with _store_at(url, who) as engine:
+        add_scores(engine, run_id, scores, chunk_rows=chunk_rows)
     return len(scores)
 
 
 def make_room_in(url: str, who: Principal, *, keep: int = KEEP_RUNS,
                  chunk_rows: int = CHUNK_ROWS) -> None:
     """Before a new run is finished: delete the runs beyond the newest ``keep - 1`` complete
-    ones (and dead incomplete ones older than those), through an engine of its own on the
-    store at ``url`` acting as ``who``. A writer process does it while the new run is being
-    scored, so the job does not wait for the deletion at its end. A run still open is newer
-    than every complete run, so it is never touched."""
-    engine = create_workflow_engine(url)
-    try:
-        with acting_as(who):
-            require("view_mart_admin", "save churn scores")
-            _prune(engine, who.username, max(1, int(keep) - 1), chunk_rows)
-    finally:
-        engine.dispose()
+    ones (and dead incomplete ones older than those) on the store at ``url``, acting as
+    ``who`` (:func:`_store_at`). A writer process does it while the new run is being scored,
+    so the job does not wait for the deletion at its end. A run still open is newer than
+    every complete run, so it is never touched."""
+    with _store_at(url, who) as engine:
+        require("view_mart_admin", "save churn scores")
+        _prune(engine, who.username, max(1, int(keep) - 1), chunk_rows)
 
 
 def finish_score_run(workflow: sa.Engine, run_id: int, scores: pd.DataFrame,
@@ -541,5 +544,6 @@ def load_group_warnings(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
 
 
 __all__ = ["EXPORT_COLUMNS", "KEEP_RUNS", "LIST_COLUMNS", "SCORE_COLUMNS", "RetentionFilter",
-           "ScoreRun", "add_scores", "add_scores_in", "make_room_in", "churn_group_warning", "churn_run",
-           "churn_score", "finish_score_run", "open_score_run", "save_score_run"]
+           "ScoreRun", "add_scores", "add_scores_in", "churn_group_warning", "churn_run",
+           "churn_score", "finish_score_run", "make_room_in", "open_score_run",
+           "save_score_run"]
