@@ -52,6 +52,13 @@ def test_nothing_is_written_without_the_setting(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_log_that_cannot_be_written_never_breaks_the_run(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(runlog.ENV, str(tmp_path / "no such folder" / "runs.jsonl"))
+    with runlog.timed_run("app", "sandbox") as run:
+        run["role"] = "executive"
+    assert "cannot be written" in caplog.text
+
+
 def test_the_app_logs_each_run_with_its_page_and_role(app_as, tmp_path, monkeypatch):
     log = tmp_path / "runs.jsonl"
     monkeypatch.setenv(runlog.ENV, str(log))

@@ -11,13 +11,15 @@ appends one JSON line to ``path``::
 thread (a DuckDB query's helper threads are not in it; the time the thread waited for the
 interpreter lock or a core is in ``wall_s`` only). ``ended`` is ``done``, or how the run was
 cut short: ``RerunException`` (``st.rerun``, ``st.switch_page``), ``StopException``
-(``st.stop``). Unset, nothing is timed or written.
+(``st.stop``). Unset, nothing is timed or written; a file that cannot be written is
+logged as a warning and the page runs as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 
 ENV = "CONCERTO_RUN_LOG"
 _write = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -47,6 +50,9 @@ def timed_run(kind: str, page: str = "") -> Iterator[dict[str, object]]:
         record.update(wall_s=round(time.perf_counter() - wall, 4),
                       cpu_s=round(time.thread_time() - cpu, 4), ended=ended)
         line = json.dumps(record, default=str) + "\n"
-        with _write, open(path, "a", encoding="utf-8") as sink:
-            sink.write(line)
+        try:
+            with _write, open(path, "a", encoding="utf-8") as sink:
+                sink.write(line)
+        except OSError as exc:  # a timing file that cannot be written never breaks a page
+            _log.warning("%s=%s cannot be written (%s): this run is not timed", ENV, path, exc)
 
