@@ -2,7 +2,7 @@
 RSS and CPU (issue 16).
 
     python -m bench.load [--mart PATH | --mart-url URL] [--sessions 1,5,10] [--rounds 3]
-                         [--model-dir DIR] [--timeout 120] [--no-record]
+                         [--model-dir DIR] [--timeout 120] [--think SECONDS] [--no-record]
 
 Starts one app server on the mart (default: the 1M mart ``bench/out/mart_1000000x24.duckdb``
 when it exists, else ``.data/mart.duckdb``; ``--mart-url`` a PostgreSQL mart, e.g. the one
@@ -13,7 +13,11 @@ rm_gongbei, channel_mgr, account_mgr, marketer, admin, rm_xiangzhou, rm_doumen, 
 takes the first N). After a barrier each session clicks its role's main journey
 (``bench/load_journeys.py``: sign in → landing page, then 2–4 clicks that each cause a script
 run: a KPI card, a drill row, a select box, a segmented control, a page from the sidebar) and
-repeats it ``--rounds`` times, each round in a fresh session.
+repeats it ``--rounds`` times, each round in a fresh session. By default each click is made
+as soon as the page before it settled: ten sessions that never stop to read, a stress test.
+``--think T`` has each person read for a random 0.5–1.5 × T seconds before every click (and
+type the password before signing in), as people at work do; it is recorded in its own
+section (``load-think``), beside the stress figures, never instead of them.
 
 Per click: wall seconds from the click until the page settled. Per N: p50, p95 and max over
 all clicks and per step, the clicks that failed or timed out, the exception elements drawn,
@@ -160,7 +164,7 @@ def choose_mart(given: str | None, url: str | None = None) -> MartTarget:
 
 
 def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
-            model_dir: Path | None, browser_nice: int = 0
+            model_dir: Path | None, browser_nice: int = 0, think_s: float = 0.0
             ) -> tuple[list[Level], dict[str, float]]:
     """Start the app once and drive each N in turn; the levels, the server's RSS after start
     and at the end, and the load average before anything started. With ``browser_nice``
@@ -192,7 +196,8 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
                 sampler.sample()
                 browser = sampler.browser_cpu_seconds()
                 print(f"N = {n}: {n} session(s) × {rounds} round(s)…", flush=True)
-                clicks, opens = drive_sessions(server.url, USERS[:n], rounds, timeout_s)
+                clicks, opens = drive_sessions(server.url, USERS[:n], rounds, timeout_s,
+                                               think_s)
                 sampler.sample()
                 levels.append(Level(
                     n, clicks, opens, time.monotonic() - since, tree_cpu_seconds(pid) - cpu,
@@ -345,7 +350,8 @@ def aim_statement(levels: list[Level], facts: dict[str, str]) -> str:
 
 
 def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: dict[str, str],
-           rounds: int, model_dir: Path | None, size_bytes: int, browser_nice: int = 0) -> str:
+           rounds: int, model_dir: Path | None, size_bytes: int, browser_nice: int = 0,
+           think_s: float = 0.0) -> str:
     cores = os.cpu_count() or 1
     header = (
         f"Measured {dt.date.today()} on {cores} cores, Python {platform.python_version()}, "
@@ -358,7 +364,11 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
         + (", the database on the same machine" if mart.engine == "postgresql" else "")
         + "); one app server; per N, N sessions "
         f"at once (one demo user each), {rounds} round(s) of each role's main journey, a fresh "
-        f"session per round; churn page "
+        f"session per round, "
+        + (f"each person reading before every click (typing the password before signing in) "
+           f"for a random {think_s / 2:g}–{think_s * 1.5:g} s, the same pauses in every run"
+           if think_s > 0 else "each click made as soon as the page before it settled")
+        + "; churn page "
         + (f"with the model in `{model_dir.name}`" if model_dir else "without a model")
         + f". Server RSS {_mb(rss['start'])} MB after start, {_mb(rss['end'])} MB at the end. "
         f"Load average {rss['load_before']:.1f} before the benchmark started"
@@ -395,12 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser-nice", type=int, default=0, metavar="0-19",
                         help="run the browsers at this niceness, the server at 0 (recorded "
                              "in its own section)")
+    parser.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
+                        help="each person pauses a random 0.5–1.5 × SECONDS before every "
+                             "click, as people read a page before they click (default 0: "
+                             "click as soon as the page settled; recorded in its own section)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     try:
         counts = parse_sessions(args.sessions)
         if args.rounds < 1 or args.timeout <= 0:
             raise BadInput("--rounds must be at least 1 and --timeout positive")
+        if not 0 <= args.think <= 60:  # NaN fails this too
+            raise BadInput(f"--think must be 0 to 60 seconds, not {args.think}")
         if not 0 <= args.browser_nice <= 19:
             raise BadInput(f"--browser-nice must be 0 to 19, not {args.browser_nice}")
         model_dir = Path(args.model_dir).resolve() if args.model_dir else None
@@ -417,12 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(mart_line(mart, facts), flush=True)
     levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir,
-                          args.browser_nice)
+                          args.browser_nice, args.think)
     body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart),
-                  args.browser_nice)
+                  args.browser_nice, args.think)
     print("\n" + body)
     if not args.no_record:
-        base = "load-browser-nice" if args.browser_nice else "load"
+        base = ("load-browser-nice" if args.browser_nice else "load") + (
+            "-think" if args.think > 0 else "")
         record_section(section_name(base, mart), "## Several people at once, in the browser",
                        body, "Run `python -m bench.load [--mart PATH | --mart-url URL] "
                        "[--sessions 1,5,10] [--rounds 3]` (needs Chromium).", after="load")

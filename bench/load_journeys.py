@@ -18,6 +18,7 @@ ones tests/test_journeys.py keeps working; widgets are waited for before the clo
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -143,10 +144,18 @@ class Session:
     """One person's browser session for one round."""
 
     def __init__(self, page, base: str, n: int, user: str, role: str, round_: int,
-                 timeout_s: float, clicks: list[Click]) -> None:
+                 timeout_s: float, clicks: list[Click], think_s: float = 0.0) -> None:
         self.page, self.base, self.n, self.user, self.role = page, base, n, user, role
         self.round, self.timeout_ms, self.clicks = round_, timeout_s * 1000, clicks
         self._cdp = None  # Chromium's DevTools session on the page, opened on first use
+        self.think_s = think_s
+        # the same pauses in every run of the benchmark, different for each person and round
+        self._pauses = random.Random(f"{user}:{round_}")
+
+    def pause_s(self) -> float:
+        """Seconds this person reads the page (or types the password) before the next click:
+        uniform in [0.5, 1.5] × ``think_s``; 0 when the benchmark clicks at once."""
+        return self._pauses.uniform(0.5, 1.5) * self.think_s if self.think_s > 0 else 0.0
 
     async def open(self) -> float:
         """Load the sign-in page (not a click: returned, not recorded)."""
@@ -164,7 +173,9 @@ class Session:
         """Run ``action`` (the click), wait until settled (and, given ``until``, a CSS
         selector, until the page shows it), record the click. When no script run started
         within ``_NO_RUN_S`` seconds the click is made again once (``again``, by default the
-        same action)."""
+        same action). A thinking person first waits :meth:`pause_s` (not timed)."""
+        if self.think_s > 0:
+            await asyncio.sleep(self.pause_s())
         await self.page.evaluate(_WATCH)  # a no-op unless the document was replaced
         loop = asyncio.get_running_loop()
         tasks_before = await self._task_seconds()
@@ -353,14 +364,14 @@ JOURNEYS: dict[str, Callable[[Session], Awaitable[None]]] = {
 
 async def _person(browser, base: str, n: int, user: str, role: str, rounds: int,
                   timeout_s: float, barrier: asyncio.Barrier, clicks: list[Click],
-                  opens: list[float]) -> None:
+                  opens: list[float], think_s: float) -> None:
     for round_ in range(rounds):
         context, step = None, "open the sign-in page"
         try:
             try:
                 context = await browser.new_context(viewport=VIEWPORT)
                 session = Session(await context.new_page(), base, n, user, role, round_,
-                                  timeout_s, clicks)
+                                  timeout_s, clicks, think_s)
                 opens.append(await session.open())
             finally:
                 if round_ == 0:
@@ -378,8 +389,8 @@ async def _person(browser, base: str, n: int, user: str, role: str, rounds: int,
                 await context.close()
 
 
-async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float
-                 ) -> tuple[list[Click], list[float]]:
+async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float,
+                 think_s: float) -> tuple[list[Click], list[float]]:
     clicks: list[Click] = []
     opens: list[float] = []
     n = len(users)
@@ -388,15 +399,17 @@ async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             await asyncio.gather(*(_person(browser, base, n, user, role, rounds, timeout_s,
-                                           barrier, clicks, opens)
+                                           barrier, clicks, opens, think_s)
                                    for user, role in users))
         finally:
             await browser.close()
     return clicks, opens
 
 
-def drive_sessions(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float
-                   ) -> tuple[list[Click], list[float]]:
+def drive_sessions(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float,
+                   think_s: float = 0.0) -> tuple[list[Click], list[float]]:
     """Run one session per (username, role) at once against the app at ``base``: every click,
-    and the seconds each sign-in page took to load."""
-    return asyncio.run(_drive(base, users, rounds, timeout_s))
+    and the seconds each sign-in page took to load. With ``think_s`` each person pauses
+    before every click (see :meth:`Session.pause_s`); with 0 they click as soon as the page
+    settled."""
+    return asyncio.run(_drive(base, users, rounds, timeout_s, think_s))

@@ -35,6 +35,23 @@ def test_a_bad_sessions_list_exits_2_with_a_message(capsys):
     assert "--sessions" in capsys.readouterr().err
     assert main(["--browser-nice", "20", "--no-record"]) == 2
     assert "--browser-nice must be 0 to 19" in capsys.readouterr().err
+    for bad in ("-1", "61", "nan"):
+        assert main(["--think", bad, "--no-record"]) == 2
+        assert "--think must be 0 to 60 seconds" in capsys.readouterr().err
+
+
+def test_a_thinking_person_pauses_between_half_and_one_and_a_half_times_the_think_time():
+    from bench.load_journeys import Session
+
+    def pauses(user: str, round_: int, think: float) -> list[float]:
+        session = Session(None, "http://x", 1, user, "executive", round_, 10, [], think)
+        return [session.pause_s() for _ in range(200)]
+
+    got = pauses("exec", 0, 4.0)
+    assert all(2.0 <= p <= 6.0 for p in got) and max(got) - min(got) > 3.0
+    assert got == pauses("exec", 0, 4.0)  # the same pauses in every run of the benchmark
+    assert got != pauses("exec", 1, 4.0) and got != pauses("analyst", 0, 4.0)
+    assert set(pauses("exec", 0, 0.0)) == {0.0}  # the stress test clicks at once
 
 
 def test_percentiles_interpolate_between_ranks():
