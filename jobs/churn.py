@@ -169,7 +169,7 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
 def _score(args: argparse.Namespace, progress=_say) -> None:
     model, manifest = store.load_model(args.version, model_dir=args.model_dir)
     engine = create_mart_engine(args.mart, read_only=True)
-    workflow = create_workflow_engine(args.workflow)
+    workflow = create_workflow_engine(args.workflow, bulk=True)
     started = time.perf_counter()
     month = scoring_month(engine, args.month)
     label = f"{month:%Y-%m}"

@@ -282,3 +282,23 @@ def test_room_is_made_for_a_new_run_without_touching_it(workflow):
     with pytest.raises(Forbidden):
         scores.make_room_in(url, MARKETER, keep=3)
     assert _count(workflow, scores.churn_run) == 3
+
+
+def test_the_bulk_writers_of_a_sqlite_store_have_a_larger_page_cache(tmp_path, monkeypatch):
+    """The score job's engines (its own and the writer process's, ``_store_at``) give SQLite
+    a 64 MB page cache; the app's engines keep SQLite's default (each pooled connection
+    would keep its own)."""
+    from data_access.store.workflow import BULK_CACHE_KIB, create_workflow_engine
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+
+    def cache_kib(engine: sa.Engine) -> int:
+        with engine.connect() as conn:
+            return -int(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+
+    plain, bulk = create_workflow_engine(url), create_workflow_engine(url, bulk=True)
+    assert (cache_kib(plain), cache_kib(bulk)) == (2000, BULK_CACHE_KIB)
+    with scores._store_at(url, SYSTEM) as writer:
+        assert cache_kib(writer) == BULK_CACHE_KIB
+    for engine in (plain, bulk):
+        engine.dispose()

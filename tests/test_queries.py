@@ -214,3 +214,32 @@ def test_postgresql_mart_reads_come_in_binary_and_load_as_from_text(pg_mart):
     text.dispose()
     assert len(got) == 300
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_a_duckdb_read_through_arrow_gives_the_frame_fetchdf_gives(duck_mart, monkeypatch):
+    """``read_frame(..., through_arrow=True)`` (the churn snapshot's million rows) is the same
+    frame as DuckDB's own conversion: values, dtypes (integers and booleans nullable only
+    where a NULL is), dates, strings and NULLs, on a typed statement and on the snapshot."""
+    import data_access.mart.churn as churn_reads
+    from data_access.store.principal import SYSTEM
+    from data_access.store.scope import acting_as
+
+    engine = create_mart_engine(duck_mart, read_only=True)
+    typed = sa.text(
+        "SELECT * FROM (VALUES (1, NULL::INTEGER, 2::SMALLINT, TRUE, NULL::BOOLEAN, "
+        "DATE '2026-01-01', 'a', NULL::VARCHAR, 1.5, 12::HUGEINT, 2.5::DOUBLE), "
+        "(2, 7, 3::SMALLINT, FALSE, TRUE, NULL::DATE, NULL, 'b', NULL, NULL, NULL)) "
+        "AS t(i, i_null, s, b, b_null, d, v, v_null, x, h, f)")
+    via_arrow = read_frame(engine, typed, through_arrow=True)
+    pd.testing.assert_frame_equal(via_arrow, read_frame(engine, typed))
+    assert str(via_arrow["i_null"].dtype) == "Int32" and via_arrow["i"].dtype == np.int32
+    assert str(via_arrow["b_null"].dtype) == "boolean" and via_arrow["b"].dtype == bool
+    with acting_as(SYSTEM):
+        month = pd.Timestamp(queries.available_months(engine)[-1]).date()
+        snapshot = churn_reads.load_churn_snapshot(engine, month)
+        monkeypatch.setattr(churn_reads, "read_frame", lambda e, s, **_: read_frame(e, s))
+        expected = churn_reads.load_churn_snapshot(engine, month)
+    engine.dispose()
+    pd.testing.assert_frame_equal(snapshot, expected)
+    assert len(snapshot) > 1000
+    assert snapshot["group_id"].isna().any() and snapshot["has_leased_line"].isna().any()

@@ -104,7 +104,7 @@ def load_churn_snapshot(engine: sa.Engine, month: dt.date, *, history: int = 6,
                      .outerjoin(group, sub.c.group_id == group.c.group_id))
         .where(*region_conditions(Slice()))
         .order_by(history_q.c.subscriber_id))
-    frame = read_frame(engine, statement)
+    frame = read_frame(engine, statement, through_arrow=True)  # a million rows at 1M
     frame["join_month"] = pd.to_datetime(frame["join_month"])
     frame["group_id"] = frame["group_id"].astype("Int64")
     return frame

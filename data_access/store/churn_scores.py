@@ -262,8 +262,9 @@ def add_scores(workflow: sa.Engine, run_id: int, scores: pd.DataFrame, *,
 @contextlib.contextmanager
 def _store_at(url: str, who: Principal) -> Iterator[sa.Engine]:
     """An engine of its own on the store at ``url``, acting as ``who``: for work in another
-    process (an engine is not shared across processes); disposed afterwards."""
-    engine = create_workflow_engine(url)
+    process (an engine is not shared across processes), a bulk writer's
+    (``create_workflow_engine(bulk=True)``); disposed afterwards."""
+    engine = create_workflow_engine(url, bulk=True)
     try:
         with acting_as(who):
             yield engine
