@@ -34,7 +34,7 @@ from analytics.kpis.drill import (SUBSCRIBER_STEP, history_months, measures_for,
 from analytics.kpis.registry import kpi_cards
 from analytics.kpis.tree import kpi_tree
 from data_access.mart import queries
-from data_access.db import create_mart_engine
+from data_access.db import APP_MEMORY_LIMIT, create_mart_engine
 from data_access.mart.queries import Slice
 from bench.results import RESULTS, record_section
 
@@ -178,7 +178,9 @@ def main() -> int:
         print(lines[-1], flush=True)
     else:
         print(f"using the existing {path} (--rebuild to time a new build)", flush=True)
-    engine = create_mart_engine(f"duckdb:///{path}", read_only=True)
+    # as the app opens it: read-only, the buffer pool capped at the app's limit
+    engine = create_mart_engine(f"duckdb:///{path}", read_only=True,
+                                memory_limit=APP_MEMORY_LIMIT)
     opened = time.perf_counter()
     rows = queries.load_table_counts(engine).set_index("table")["rows"]
     print(f"opened in {(time.perf_counter() - opened) * 1000:.0f} ms; "

@@ -32,8 +32,11 @@ Engine = sa.Engine
 #: DuckDB's buffer-pool cap while a mart is being built.
 BUILD_MEMORY_LIMIT = "2GB"
 #: … and in the app: its connections share one pool, which otherwise keeps every page a
-#: query touched (the server grew to 0.9–1 GB with ten people at 1M; bench.load).
-APP_MEMORY_LIMIT = "256MB"
+#: query touched (the server grew to 0.9–1 GB with ten people at 1M; bench.load). At 256 MB
+#: the pool held 140–217 MB during the load test (``duckdb_memory()``) and the server peaked
+#: at 835–855 MB; at 128 MB it holds 75 MB. The app reads summaries and pages of rows; none
+#: of its queries got slower (bench.sandbox at 1M, both limits on the same machine).
+APP_MEMORY_LIMIT = "128MB"
 
 #: Session settings of every mart connection on PostgreSQL (measured with bench.postgres at
 #: 250,000 subscribers × 24 months, server defaults otherwise):

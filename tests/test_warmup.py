@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from pages.common import warmup
 
 
@@ -33,3 +35,43 @@ def test_a_page_importing_a_missing_module_is_reported_not_raised(tmp_path):
     assert warmup.page_imports(tmp_path) == ["json", "collections",
                                              "collections.OrderedDict", "no_such_module_here"]
     assert warmup.warm(tmp_path) == ["no_such_module_here"]
+
+
+_ARENAS_SEEN = """
+import ctypes, ctypes.util, os, sys, threading
+sys.path.insert(0, {root!r})
+if {limit}:
+    from pages.common.warmup import limit_arenas
+    assert limit_arenas(2)
+held, ready, done = [], threading.Barrier(9), threading.Event()
+def work():
+    held.append([bytearray(300_000) for _ in range(20)])  # malloc'd in this thread's arena
+    ready.wait()
+    done.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+ready.wait()
+os.dup2(1, 2)  # malloc_stats prints on stderr
+ctypes.CDLL(ctypes.util.find_library("c")).malloc_stats()
+done.set()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_server_threads_share_a_few_malloc_arenas():
+    """Eight threads allocating at once get arenas of their own, unless the limit is set."""
+    import subprocess
+
+    def arenas(limit: bool) -> int:
+        out = subprocess.run([sys.executable, "-c", _ARENAS_SEEN.format(
+            root=str(warmup.ROOT), limit=limit)], capture_output=True, text=True, check=True)
+        return out.stdout.count("Arena ")
+
+    assert arenas(False) >= 6
+    assert arenas(True) <= 3  # the two allowed, and at most one made before the limit
+
+
+def test_without_mallopt_the_limit_is_skipped(monkeypatch):
+    monkeypatch.setattr(warmup.ctypes, "CDLL", lambda _name: object())
+    assert warmup.limit_arenas() is False
