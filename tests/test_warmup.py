@@ -41,8 +41,8 @@ _ARENAS_SEEN = """
 import ctypes, ctypes.util, os, sys, threading
 sys.path.insert(0, {root!r})
 if {limit}:
-    from pages.common.warmup import limit_arenas
-    assert limit_arenas(2)
+    from pages.common.warmup import tune_malloc
+    assert tune_malloc(2)
 held, ready, done = [], threading.Barrier(9), threading.Event()
 def work():
     held.append([bytearray(300_000) for _ in range(20)])  # malloc'd in this thread's arena
@@ -72,6 +72,39 @@ def test_the_server_threads_share_a_few_malloc_arenas():
     assert arenas(True) <= 3  # the two allowed, and at most one made before the limit
 
 
-def test_without_mallopt_the_limit_is_skipped(monkeypatch):
+_MAPPED_AFTER_A_FREE = """
+import ctypes, ctypes.util, sys
+sys.path.insert(0, {root!r})
+if {tune}:
+    from pages.common.warmup import tune_malloc
+    assert tune_malloc()
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                               "usmblks", "fsmblks", "uordblks", "fordblks",
+                                               "keepcost")]
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = Info
+first = bytearray(6 * 2**20)  # mapped either way; freeing it raises glibc's own threshold
+del first
+second = bytearray(6 * 2**20)
+print(libc.mallinfo2().hblkhd // 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_large_blocks_stay_mapped_on_their_own_after_one_was_freed():
+    """glibc alone serves the second 6 MB block from its arenas (its threshold rose when the
+    first was freed); tuned, it maps it on its own, to give it back whole when freed."""
+    import subprocess
+
+    def mapped_mb(tune: bool) -> int:
+        out = subprocess.run([sys.executable, "-c", _MAPPED_AFTER_A_FREE.format(
+            root=str(warmup.ROOT), tune=tune)], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    assert mapped_mb(False) < 6 <= mapped_mb(True)
+
+
+def test_without_mallopt_the_tuning_is_skipped(monkeypatch):
     monkeypatch.setattr(warmup.ctypes, "CDLL", lambda _name: object())
-    assert warmup.limit_arenas() is False
+    assert warmup.tune_malloc() is False
