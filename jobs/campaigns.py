@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.campaigns.effect import CampaignEffect, estimate_effect
+from analytics.campaigns.effect import (BREAKDOWNS, CampaignEffect, estimate_effect,
+                                        participant_breakdown, uplift_by)
 from analytics.campaigns.matching import NEAREST, match_controls, matching_method
 from data_access.db import ConcertoError
 from data_access.mart.campaigns import (MEASURES, CampaignWindow, load_campaign_panel,
@@ -63,6 +64,28 @@ def evaluate_campaign(engine: sa.Engine, campaign_id: int, *, pool_limit: int = 
     effect = estimate_effect(compared, months=len(window.post), participants=len(treated),
                              cost=float(treated["cost"].sum()), method=method)
     return CampaignEvaluation(window, compared, effect)
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """What the campaign page shows of an evaluation, without its panel: the window, the
+    effect, the ARPU uplift and the participants per breakdown (``BREAKDOWNS``' columns)."""
+
+    window: CampaignWindow
+    effect: CampaignEffect
+    uplift: dict[str, pd.DataFrame]
+    participants: dict[str, pd.DataFrame]
+
+
+def summarize_campaign(engine: sa.Engine, campaign_id: int) -> CampaignSummary:
+    """:func:`evaluate_campaign`, reduced to what is shown. A page keeps this in its cache
+    rather than the panel (tens of thousands of rows at 1M subscribers, unpickled again on
+    every rerun) and does not work out the breakdowns again on every rerun."""
+    evaluation = evaluate_campaign(engine, campaign_id)
+    panel = evaluation.panel
+    return CampaignSummary(evaluation.window, evaluation.effect,
+                           {column: uplift_by(panel, column) for column in BREAKDOWNS},
+                           {column: participant_breakdown(panel, column) for column in BREAKDOWNS})
 
 
 def _levels_only(panel: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.campaigns.effect import BREAKDOWNS, budget_burn, participant_breakdown, uplift_by
+from analytics.campaigns.effect import BREAKDOWNS, budget_burn
 from analytics.formatting import format_value
 from pages.common import cache, fragments
 from data_access.db import ConcertoError
@@ -27,7 +27,7 @@ if campaigns.empty:
 
 def _effect(campaign_id: int):
     try:
-        return cache.campaign_evaluation(campaign_id).effect
+        return cache.campaign_summary(campaign_id).effect
     except ConcertoError:  # not started, or nobody in this person's scope
         return None
 
@@ -74,11 +74,11 @@ st.caption(f"{plain(row['offer'])} — {plain(row['department'])}, for "
            f"{plain(row['channel_types'].replace(',', ', '))}; "
            f"budget {format_value(row['budget'], 'yuan')}.")
 try:
-    evaluation = cache.campaign_evaluation(picked)
+    summary = cache.campaign_summary(picked)
 except ConcertoError as exc:
     st.info(f"No effect to show yet: {plain(exc)}")
     st.stop()
-effect, panel = evaluation.effect, evaluation.panel
+effect = summary.effect
 
 view.show_headline(effect)
 st.markdown("**Effect per participant and month 单用户月均效果** "
@@ -89,7 +89,7 @@ show_table(view.effects_table(effect), key="campaigns_effects",
 st.markdown("**ARPU uplift by segment, branch and channel type 分群提升**")
 tabs = st.tabs([label for label in BREAKDOWNS.values()])
 for tab, (column, label) in zip(tabs, BREAKDOWNS.items(), strict=True):
-    uplift = uplift_by(panel, column)
+    uplift = summary.uplift[column]
     if uplift.empty:
         tab.info("Too few participants and controls per group (at least 5 of each) to split.")
         continue
@@ -99,7 +99,7 @@ for tab, (column, label) in zip(tabs, BREAKDOWNS.items(), strict=True):
                         f"campaign_{picked}_{column}.csv")
 
 st.markdown("**Budget burn 预算消耗**")
-window = evaluation.window
+window = summary.window
 burn = budget_burn(cache.campaign_spend(window), window.budget, [pd.Timestamp(m) for m in window.life])
 st.altair_chart(view.burn_chart(burn), width="stretch")
 st.caption("The mart records each participant's cost, not when it was paid: it is spread evenly "
@@ -111,12 +111,12 @@ st.markdown("**Participants 参与用户**")
 
 
 @fragments.section()
-def participants(panel: pd.DataFrame, picked: int, full_numbers: bool) -> None:
+def participants(breakdowns: dict[str, pd.DataFrame], picked: int, full_numbers: bool) -> None:
     """Another breakdown or a picked member reruns this section, not the campaign's effect
     estimates and charts above."""
     by = st.segmented_control("Break down by", list(BREAKDOWNS), default="branch",
                               format_func=BREAKDOWNS.get, key="campaigns_breakdown") or "branch"
-    show_table(participant_breakdown(panel, by), {"cost": "yuan", "subscribers": "subs"},
+    show_table(breakdowns[by], {"cost": "yuan", "subscribers": "subs"},
                key="campaigns_participant_breakdown")
     members = cache.campaign_participants(picked)
     st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
@@ -129,4 +129,4 @@ def participants(panel: pd.DataFrame, picked: int, full_numbers: bool) -> None:
         open_customer_button(members["subscriber_id"].iloc[member], key="campaigns_open_customer")
 
 
-participants(panel, picked, who.sees_full_numbers)
+participants(summary.participants, picked, who.sees_full_numbers)

@@ -137,7 +137,7 @@ else:
             if pd.Timestamp(start) > pd.Timestamp(last):
                 continue  # not started: nothing measured yet
             try:
-                effects[int(campaign_id)] = cache.campaign_evaluation(int(campaign_id)).effect
+                effects[int(campaign_id)] = cache.campaign_summary(int(campaign_id)).effect
             except ConcertoError:  # too early, or nobody of it in this person's scope
                 continue
     st.dataframe(view.campaigns_display(campaigns, effects), hide_index=True, width="stretch",

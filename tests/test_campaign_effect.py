@@ -300,3 +300,21 @@ def test_campaign_page_reads_as_words_and_units(app_as):
     charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
     assert any("significance" in c.proto.spec for c in charts), "the forest plot is shown"
     assert unreadable(at) == []
+
+
+def test_the_pages_summary_is_the_evaluation_without_its_panel(mart: sa.Engine):
+    """``summarize_campaign`` (what the campaign page caches) holds the evaluation's window and
+    effect and each breakdown worked out from its panel, once."""
+    from analytics.campaigns.effect import BREAKDOWNS, participant_breakdown, uplift_by
+
+    campaign_id, _ = _planted(mart)
+    evaluation = campaign_jobs.evaluate_campaign(mart, campaign_id)
+    summary = campaign_jobs.summarize_campaign(mart, campaign_id)
+    assert (summary.window, summary.effect) == (evaluation.window, evaluation.effect)
+    assert not hasattr(summary, "panel")
+    assert set(summary.uplift) == set(summary.participants) == set(BREAKDOWNS)
+    for column in BREAKDOWNS:
+        pd.testing.assert_frame_equal(summary.uplift[column], uplift_by(evaluation.panel, column))
+        pd.testing.assert_frame_equal(summary.participants[column],
+                                      participant_breakdown(evaluation.panel, column))
+    assert not summary.uplift["branch"].empty

@@ -172,6 +172,8 @@ CASES: dict[str, tuple[str, Call] | str] = {
     # the campaign-effect job reads through the readers above; checked as a whole too
     "jobs.campaigns.evaluate_campaign": ("smaller", lambda c: campaign_jobs.evaluate_campaign(
         c.mart, c.campaign_id).panel["subscriber_id"].nunique()),
+    "jobs.campaigns.summarize_campaign": ("smaller", lambda c: campaign_jobs.summarize_campaign(
+        c.mart, c.campaign_id).participants["branch"]["subscribers"].sum()),
     "campaign_calendar.load_mart_campaigns": "no rows: the campaign catalogue",
     "campaign_calendar.count_duplicates": ("smaller", lambda c: sum(
         campaign_calendar.count_duplicates(c.mart, {

@@ -199,7 +199,7 @@ mart_campaigns = _cached(_calendar.load_mart_campaigns)
 
 # Campaign effect (issue 7)
 campaign_list = _cached(_campaigns.load_campaign_list)
-campaign_evaluation = _cached(campaign_jobs.evaluate_campaign)
+campaign_summary = _cached(campaign_jobs.summarize_campaign)  # the panel is never cached
 campaign_window = _cached(_campaigns.load_campaign_window)
 campaign_spend = _cached(_campaigns.load_campaign_spend)
 campaign_participants = _cached(_campaigns.load_participants)
