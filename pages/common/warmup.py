@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import ctypes
-import ctypes.util
 import importlib
 import importlib.util
 import logging
@@ -82,8 +81,8 @@ def tune_malloc(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> b
     """From now on, let this process's threads share at most ``arenas`` glibc malloc arenas
     (those already made stay) and map blocks of ``mmap_threshold`` bytes and more on their
     own; False where the C library has no ``mallopt`` (not glibc) or refuses either."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    try:  # the process's own symbols: no ldconfig run (find_library starts one)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
