@@ -24,22 +24,12 @@ if campaigns.empty:
             "tables (`python -m data_access.mart.load DIR`) or build the demo mart.")
     st.stop()
 
-
-def _effect(campaign_id: int):
-    try:
-        return cache.campaign_summary(campaign_id).effect
-    except ConcertoError:  # not started, or nobody in this person's scope
-        return None
-
-
-run_id, note = cache.stored_run("campaign_effect")
-if run_id is not None:  # computed once for this mart by jobs.precompute
-    effects = cache.stored_campaign_effects(run_id)
-else:
+started = [int(c) for c, s in zip(campaigns["campaign_id"], campaigns["status"], strict=True)
+           if s != "planned"]
+with st.spinner("Estimating each campaign's effect… 正在评估活动效果"):
+    effects, note = cache.campaign_effects(started)  # stored by jobs.precompute, else now
+if note:
     st.caption(note)
-    with st.spinner("Estimating each campaign's effect… 正在评估活动效果"):
-        effects = {int(c): _effect(int(c)) for c, s in zip(
-            campaigns["campaign_id"], campaigns["status"], strict=True) if s != "planned"}
 listing = campaigns.assign(roi=[getattr(effects.get(int(c)), "roi", None)
                                     for c in campaigns["campaign_id"]])
 columns = ["campaign_id", "campaign_name", "department", "status", "start_month", "end_month",

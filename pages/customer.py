@@ -130,16 +130,11 @@ st.subheader("Campaigns joined 参与的营销活动")
 if campaigns.empty:
     st.caption("Not a member of any campaign. 未参与营销活动。")
 else:
-    effects = {}
+    started = [int(c) for c, start in zip(campaigns["campaign_id"], campaigns["start_month"],
+                                          strict=True)
+               if pd.Timestamp(start) <= pd.Timestamp(last)]  # not started: nothing measured
     with st.spinner("Measuring the campaigns' effects… 正在评估活动效果"):
-        for campaign_id, start in zip(campaigns["campaign_id"], campaigns["start_month"],
-                                      strict=True):
-            if pd.Timestamp(start) > pd.Timestamp(last):
-                continue  # not started: nothing measured yet
-            try:
-                effects[int(campaign_id)] = cache.campaign_summary(int(campaign_id)).effect
-            except ConcertoError:  # too early, or nobody of it in this person's scope
-                continue
+        effects, _ = cache.campaign_effects(started)  # stored by jobs.precompute, else now
     st.dataframe(view.campaigns_display(campaigns, effects), hide_index=True, width="stretch",
                  column_config=view.CAMPAIGN_COLUMNS)
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from analytics import channels as channel_eval
 from analytics import competitors as ac
+from analytics.formatting import MISSING
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import campaigns as mart_campaigns
 from data_access.mart import channels as mart_channels
@@ -281,6 +282,19 @@ def test_pages_read_the_stored_rows_and_compute_nothing(app_as, duck_mart: str,
     assert not at.exception, at.exception
     charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
     assert charts, "the forest of every campaign's effect is drawn from the stored rows"
+    # a customer's campaigns show the stored effects too
+    mart = create_mart_engine(duck_mart, read_only=True)
+    with mart.connect() as conn:
+        member = int(conn.exec_driver_sql(
+            "select m.subscriber_id from campaign_member m join campaign c using (campaign_id) "
+            "where c.start_month <= (select max(month) from fact_subscriber_month) "
+            "and m.arm = 'treated' order by 1 limit 1").scalar_one())
+    mart.dispose()
+    at.query_params["sub"] = str(member)
+    at.switch_page("pages/customer.py").run()
+    assert not at.exception, at.exception
+    joined = next(d.value for d in at.dataframe if "arpu_effect" in d.value.columns)
+    assert (joined["arpu_effect"] != MISSING).any(), "the customer's campaigns show no effect"
 
 
 def test_pages_say_so_and_compute_when_nothing_is_stored(app_as) -> None:

@@ -275,6 +275,23 @@ def stored_campaign_effects(run_id: int) -> dict:
         _precomputed.load_campaign_effects(workflow_engine(), run_id))
 
 
+def campaign_effects(campaign_ids: list[int]) -> tuple[dict, str]:
+    """Each campaign's effect in the viewer's scope (None: it has none, or it has not started):
+    the ones ``jobs.precompute`` stored for this mart, else each worked out now (then kept in
+    the cache); and the line a page shows when they were worked out ("" when stored)."""
+    run_id, note = stored_run("campaign_effect")
+    if run_id is not None:
+        stored = stored_campaign_effects(run_id)
+        return {int(c): stored.get(int(c)) for c in campaign_ids}, ""
+    effects = {}
+    for campaign_id in campaign_ids:
+        try:
+            effects[int(campaign_id)] = campaign_summary(int(campaign_id)).effect
+        except db.ConcertoError:  # not started, or nobody of it in this person's scope
+            effects[int(campaign_id)] = None
+    return effects, note
+
+
 def stored_rival_scores(run_id: int, level: str):
     """The stored rival series scores at ``level``, as the viewer may see them."""
     viewer()
