@@ -116,8 +116,9 @@ else:
     regions["net_text"] = regions["net_value"].map(lambda v: format_value(v, "yuan"))
     regions["roi_text"] = regions["roi"].map(format_ratio)
     regions["neg_text"] = regions["negative_customers"].map("{:,.0f}".format)
-    st.pydeck_chart(region_map(regions, tooltip_html=(
-        "<b>{micro_region} {micro_region_zh}</b><br/>net value {net_text}<br/>ROI {roi_text}"
-        "<br/>customers losing money {neg_text}")), key="value_map")
+    st.altair_chart(region_map(regions, tooltip=[
+        ("micro_region", "Micro-region"), ("micro_region_zh", "微区域"),
+        ("net_text", "Net value"), ("roi_text", "ROI"),
+        ("neg_text", "Customers losing money")]), key="value_map", width="stretch")
     st.caption("Red: ROI below 1 (the region's customers cost more than they bring); amber: "
                "1–1.5; green: above 1.5.")

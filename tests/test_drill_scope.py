@@ -14,12 +14,27 @@ from data_access.mart.queries import SUBSCRIBER_MOVEMENTS
 REGIONS = load_regions()
 
 
-def _deck(at: AppTest) -> dict[str, list[dict]]:
-    """The map's layers by id (the JSON the browser gets)."""
-    charts = at.get("deck_gl_json_chart")
-    assert len(charts) == 1
-    spec = json.loads(charts[0].proto.json)
-    return {layer.get("id", layer["@@type"]): layer.get("data", []) for layer in spec["layers"]}
+def _map(at: AppTest) -> dict[str, list[dict]]:
+    """The map's shapes as the browser gets them: ``micro_regions`` (the viewer's own cells,
+    with their fields) and ``outside_scope`` (the rest of the city), and the JSON of the
+    whole chart (``text``: names anywhere in it, labels included, would show)."""
+    maps = [c for c in at.get("vega_lite_chart") if '"geoshape"' in c.proto.spec]
+    assert len(maps) == 1
+    spec = json.loads(maps[0].proto.spec)
+    shapes = [layer for layer in spec["layer"] if "geoshape" in json.dumps(layer["mark"])]
+    own = [layer for layer in shapes if "encoding" in layer]
+    outside = [layer for layer in shapes if layer["mark"].get("fill") == "#e2e2e2"]
+    assert len(own) == 1 and len(outside) <= 1
+    labels = [str(v) for d in maps[0].proto.datasets for v in _arrow(d.data.data)]
+    return {"micro_regions": own[0]["data"]["values"],
+            "outside_scope": outside[0]["data"]["values"] if outside else [],
+            "text": [maps[0].proto.spec, *labels]}
+
+
+def _arrow(data: bytes) -> list[object]:
+    import pyarrow as pa
+    table = pa.ipc.open_stream(data).read_all()
+    return [v for column in table.columns for v in column.to_pylist()]
 
 
 def _cells(frames: list[pd.DataFrame]) -> set[str]:
@@ -44,12 +59,13 @@ def test_a_micro_region_manager_drills_and_maps_their_own_area_only(app_as):
     shown = _cells(_drill_tables(at))
     assert not shown & others, shown & others
     assert not any(name in text for text in shown for name in ("Xiangzhou", "Doumen", "Jinwan"))
-    layers = _deck(at)
+    layers = _map(at)
     assert [row["micro_region"] for row in layers["micro_regions"]] == ["Gongbei"]
     # The rest of the city is drawn, but as bare shapes: no names, no figures.
     assert len(layers["outside_scope"]) == len(REGIONS) - 1
-    assert all(set(row) == {"polygon"} for row in layers["outside_scope"])
-    text = json.dumps(layers, ensure_ascii=False)
+    assert all(set(row) == {"type", "geometry"} for row in layers["outside_scope"])
+    text = json.dumps(layers["text"], ensure_ascii=False)
+    assert "Gongbei" in text
     assert not [name for name in set(REGIONS["micro_region"]) - {"Gongbei"} if name in text]
     captions = "\n".join(c.value for c in at.caption)
     assert "Your area 您的范围: Gongbei 拱北" in captions
@@ -65,7 +81,7 @@ def test_a_branch_manager_starts_at_their_branchs_micro_regions(app_as):
     names = set(first["Micro-region 微区域"])
     ours = set(REGIONS.loc[REGIONS["branch"] == "Xiangzhou", "micro_region"])
     assert names and names <= ours
-    assert {row["micro_region"] for row in _deck(at)["micro_regions"]} <= ours
+    assert {row["micro_region"] for row in _map(at)["micro_regions"]} <= ours
 
 
 @pytest.mark.parametrize(("params", "outlined"), [
@@ -80,9 +96,10 @@ def test_the_drilled_unit_is_outlined_on_the_map(app_as, params, outlined):
         at.query_params[name] = value
     at.run()
     assert not at.exception, at.exception
-    cells = _deck(at)["micro_regions"]
-    assert len(cells) == len(REGIONS)  # an unscoped viewer sees every cell
-    dark = {row["micro_region"] for row in cells if row["line"][:3] == [20, 20, 20]}
+    layers = _map(at)
+    cells = layers["micro_regions"]
+    assert len(cells) == len(REGIONS) and not layers["outside_scope"]  # unscoped: every cell
+    dark = {row["micro_region"] for row in cells if row["selected"]}
     assert dark == outlined
 
 
@@ -124,3 +141,18 @@ def test_the_sandbox_tree_follows_the_selected_kpi(app_as, kpi, root):
     tree = trees[0]
     assert tree["KPI 指标"].iloc[0].startswith(root)
     assert "None" not in _cells([tree]) and "nan" not in _cells([tree])
+
+
+def test_every_map_cell_is_a_closed_ring_wound_clockwise(app_as):
+    """The map projects on a sphere: a ring wound anticlockwise would be drawn as the rest of
+    the globe, covering the city."""
+    at = app_as("rm_gongbei")
+    at.run()
+    layers = _map(at)
+    rings = [shape["geometry"]["coordinates"][0]
+             for shape in layers["micro_regions"] + layers["outside_scope"]]
+    assert len(rings) == len(REGIONS)
+    for ring in rings:
+        assert len(ring) >= 4 and ring[0] == ring[-1]
+        twice_area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+        assert twice_area < 0

@@ -51,7 +51,15 @@ def test_executive_drills_from_an_off_target_kpi_to_a_ledger(journey: Journey):
     expect(off_target.first).to_be_visible()
     journey.click(off_target.first, "drill into an off-target KPI")
     expect(page).to_have_url(re.compile(r"[?&]kpi="))
-    expect(page.locator('[data-testid="stDeckGlJsonChart"]').first).to_be_visible()  # the map
+    # the map (a Vega-Lite chart): a click on a cell focuses the page on that micro-region
+    cells = page.locator('.st-key-sandbox_map [data-testid="stVegaLiteChart"] svg.marks')
+    expect(cells).to_be_visible()
+    cells.scroll_into_view_if_needed()
+    box = cells.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    journey.step("click a micro-region on the map")
+    expect(page).to_have_url(re.compile(r"[?&]region=\w"))
+    expect(page.get_by_text(re.compile(r"Outlined: \w"))).to_be_visible()
     # one level down: the first member of whatever level the drill offers first
     first_level = page.locator('[class*="st-key-sandbox_table_0_"]')
     expect(first_level).to_be_visible()

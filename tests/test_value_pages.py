@@ -47,7 +47,8 @@ def test_value_page_shows_bands_lists_and_map(app_as):
     assert "Customer value 价值经营" in [t.value for t in at.title]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Losing money 负价值"].endswith("%")
-    assert _charts(at) >= 1 and len(at.get("deck_gl_json_chart")) == 1
+    maps = [c for c in at.get("vega_lite_chart") if '"geoshape"' in c.proto.spec]
+    assert _charts(at) >= 2 and len(maps) == 1
     rows = _table_with(at, NET)
     assert len(rows) > 0 and (rows[NET] < 0).all() and set(rows["Segment 客群"]) == {"high_end"}
     assert unreadable(at) == []

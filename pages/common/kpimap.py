@@ -55,10 +55,11 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
             drilldown.set_path(prefix, [])
             st.rerun()  # new filters: the whole page, though the map may sit in a fragment
 
-    deck = maps.region_map(regions, tooltip_html="<b>{micro_region}</b> {micro_region_zh}<br/>"
-                           "{branch}<br/>" + REGISTRY[kpi].label + ": {shown}")
-    st.pydeck_chart(deck, on_select=focus, selection_mode="single-object", key=f"{prefix}_map",
-                    height=height)
+    chart = maps.region_map(regions, height=height, tooltip=[
+        ("micro_region", "Micro-region"), ("micro_region_zh", "微区域"), ("branch", "Branch"),
+        ("shown", REGISTRY[kpi].label)])
+    st.altair_chart(chart, on_select=focus, selection_mode=maps.SELECTION, key=f"{prefix}_map",
+                    width="stretch")
     drilled = drilldown.unit_label(Slice(branch=branch, micro_region=micro), "")
     where = f" Outlined: {drilled}." if (micro or branch) and drilled else ""
     who = scope.acting()

@@ -1,13 +1,20 @@
-"""Offline pydeck maps: micro-region cells coloured by status, no tile server needed."""
+"""Offline maps of micro-regions coloured by status, drawn by Vega-Lite (Altair) on a 2-D
+canvas: no tile server and no WebGL.
+
+The maps used to be pydeck (deck.gl) charts. Drawn without a GPU (a virtual desktop, or the
+load test's headless browsers) deck.gl's WebGL runs in software: the sandbox's landing took
+2.4 s of the browser's main thread, 1.1 s without the map. Sixty-odd polygons need no GPU.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from functools import cache
 
+import altair as alt
 import pandas as pd
-import pydeck as pdk
 
 from analytics.geo import voronoi_cells
 from data_access.db import PROJECT_ROOT
@@ -19,20 +26,20 @@ STATUS_RGB = {
     "red": [214, 57, 57],
     "grey": [160, 160, 160],
 }
-_SEA = [225, 236, 244]
+_SEA = "#e1ecf4"
 #: Cells outside the viewer's scope: an outline on a pale fill, no name, no figure.
-_OUTSIDE_FILL = [226, 226, 226, 200]
-_OUTSIDE_LINE = [190, 190, 190, 255]
+_OUTSIDE_FILL = "#e2e2e2"
+_OUTSIDE_LINE = "#bebebe"
+#: The name of the map's click selection (``st.altair_chart``'s ``selection_mode``).
+SELECTION = "cell"
+#: Sea around the city's outline in the map's frame, in degrees.
+_MARGIN = 0.03
 
 
 @cache
 def _outline() -> tuple[tuple[float, float], ...]:
     data = json.loads((PROJECT_ROOT / "assets" / "city_outline.json").read_text(encoding="utf-8"))
     return tuple(tuple(p) for p in data["outline"])
-
-#: Streamlit's chart fetches a public basemap style when ``map_style`` is None; its "no style"
-#: value draws only our own layers, so the map makes no request outside the app.
-NO_BASEMAP = "__MAP_STYLE__"
 
 
 def _cells(sites: pd.DataFrame) -> list[list[tuple[float, float]]]:
@@ -43,54 +50,104 @@ def _cells(sites: pd.DataFrame) -> list[list[tuple[float, float]]]:
     return [[(x / scale, y) for x, y in cell] for cell in voronoi_cells(points, outline)]
 
 
-def region_map(regions: pd.DataFrame, *, tooltip_html: str, height: int = 460) -> pdk.Deck:
-    """A map of micro-regions.
+@cache
+def _frame() -> tuple[tuple[float, float], tuple[float, float]]:
+    """The map's frame (south-west and north-east corners): the city and a little sea."""
+    lons, lats = zip(*_outline(), strict=True)
+    return ((min(lons) - _MARGIN, min(lats) - _MARGIN), (max(lons) + _MARGIN,
+                                                         max(lats) + _MARGIN))
 
-    ``regions`` needs micro_region, lat, lon and status (green/amber/red/grey); any other
-    columns can be named in ``tooltip_html`` as ``{column}``. Micro-regions with column
-    ``selected`` true are outlined in black. The city's other micro-regions (those a scoped
-    viewer may not see) are drawn as pale outlines with no name and no figure, and cannot be
-    hovered: the cells keep their real shapes, so a manager's own area sits where it lies.
+
+def _ring(cell: Sequence[tuple[float, float]]) -> list[list[float]]:
+    """A closed ring wound clockwise (east = x, north = y), as the map's spherical geometry
+    reads an outer ring: wound the other way it would cover the rest of the globe."""
+    ring = [[round(float(x), 6), round(float(y), 6)] for x, y in cell]
+    if ring and ring[0] != ring[-1]:
+        ring.append(list(ring[0]))
+    twice_area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
+    return ring[::-1] if twice_area > 0 else ring  # positive: anticlockwise
+
+
+def _shape(cell: Sequence[tuple[float, float]], **fields: object) -> dict:
+    """A GeoJSON feature whose own fields (beside its geometry) the chart encodes."""
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [_ring(cell)]},
+            **fields}
+
+
+def _hex(rgb: Sequence[int]) -> str:
+    return "#" + "".join(f"{int(c):02x}" for c in rgb[:3])
+
+
+def region_map(regions: pd.DataFrame, *, tooltip: Sequence[tuple[str, str]],
+               height: int = 460) -> alt.LayerChart:
+    """A map of micro-regions for ``st.altair_chart``.
+
+    ``regions`` needs micro_region, lat, lon and status (green/amber/red/grey); ``tooltip``
+    names the columns shown on hover, as (column, title) pairs. Micro-regions with column
+    ``selected`` true are outlined in black. A click selects a cell (selection
+    :data:`SELECTION`, read by :func:`selected_region`). The city's other micro-regions
+    (those a scoped viewer may not see) are drawn as pale outlines with no name and no
+    figure, and cannot be hovered: the cells keep their real shapes, so a manager's own
+    area sits where it lies.
     """
-    frame = regions.copy()
+    frame = regions.reset_index(drop=True)
     others = load_regions()
     others = others.loc[~others["micro_region"].isin(frame["micro_region"]), ["lat", "lon"]]
     cells = _cells(pd.concat([frame[["lat", "lon"]], others], ignore_index=True))
-    frame["polygon"] = [[list(p) for p in cell] for cell in cells[:len(frame)]]
-    outside = [{"polygon": [list(p) for p in cell]} for cell in cells[len(frame):]]
-    frame["fill"] = [STATUS_RGB.get(s, STATUS_RGB["grey"]) + [170] for s in frame["status"]]
-    selected = frame.get("selected", pd.Series(False, index=frame.index)).astype(bool)
-    frame["line"] = [[20, 20, 20, 255] if s else [255, 255, 255, 255] for s in selected]
-    frame["width"] = [4 if s else 1.5 for s in selected]
+    selected = frame.get("selected", pd.Series(False, index=frame.index)).fillna(False)
+    shown = ["micro_region", *dict.fromkeys(c for c, _ in tooltip if c != "micro_region")]
+    own = [_shape(cell, **{c: _plain(frame.at[i, c]) for c in shown},
+                  status=str(frame.at[i, "status"]), selected=bool(selected.iat[i]))
+           for i, cell in enumerate(cells[:len(frame)])]
     # Outlined cells drawn last, so their black border is not covered by a neighbour's white.
-    frame = frame.assign(_on_top=selected.values).sort_values("_on_top", kind="stable")
-    sea = pdk.Layer("PolygonLayer", [{"polygon": [[112.9, 21.85], [113.8, 21.85], [113.8, 22.55],
-                                                  [112.9, 22.55]]}],
-                    get_polygon="polygon", get_fill_color=_SEA, stroked=False, pickable=False)
-    rest = pdk.Layer("PolygonLayer", outside, id="outside_scope", get_polygon="polygon",
-                     get_fill_color=_OUTSIDE_FILL, get_line_color=_OUTSIDE_LINE,
-                     get_line_width=1, line_width_units='"pixels"', stroked=True,
-                     pickable=False)
-    cells_layer = pdk.Layer(
-        "PolygonLayer", frame.drop(columns=["selected", "_on_top"], errors="ignore"),
-        id="micro_regions", get_polygon="polygon", get_fill_color="fill",
-        get_line_color="line", get_line_width="width", line_width_units='"pixels"',
-        stroked=True, pickable=True, auto_highlight=True,
-    )
-    labels = pdk.Layer("TextLayer", frame[["micro_region", "lon", "lat"]],
-                       get_position=["lon", "lat"], get_text="micro_region", get_size=13,
-                       get_color=[25, 25, 25], get_text_anchor='"middle"',
-                       get_alignment_baseline='"center"')
-    view = pdk.ViewState(latitude=22.20, longitude=113.37, zoom=9.1, pitch=0)
-    return pdk.Deck(layers=[sea, rest, cells_layer, labels], initial_view_state=view,
-                    map_provider=None, map_style=NO_BASEMAP, tooltip={"html": tooltip_html},
-                    height=height)
+    own.sort(key=lambda shape: shape["selected"])
+    (west, south), (east, north) = _frame()
+    sea = alt.Chart(alt.Data(values=[_shape([(west, south), (east, south), (east, north),
+                                             (west, north)])])).mark_geoshape(
+        fill=_SEA, stroke=None)
+    layers = [sea]
+    rest = [_shape(cell) for cell in cells[len(frame):]]
+    if rest:
+        layers.append(alt.Chart(alt.Data(values=rest)).mark_geoshape(
+            fill=_OUTSIDE_FILL, stroke=_OUTSIDE_LINE, strokeWidth=1))
+    click = alt.selection_point(name=SELECTION, fields=["micro_region"], on="click",
+                                clear="dblclick", empty=False)
+    statuses = list(STATUS_RGB)
+    layers.append(alt.Chart(alt.Data(values=own)).mark_geoshape(fillOpacity=0.67).encode(
+        fill=alt.Fill("status:N", legend=None, scale=alt.Scale(
+            domain=statuses, range=[_hex(STATUS_RGB[s]) for s in statuses])),
+        stroke=alt.condition("datum.selected", alt.value("#141414"), alt.value("#ffffff")),
+        strokeWidth=alt.condition("datum.selected", alt.value(4), alt.value(1.5)),
+        tooltip=[alt.Tooltip(f"{column}:N", title=title) for column, title in tooltip],
+    ).add_params(click))
+    labels = frame[["micro_region", "lon", "lat"]]
+    layers.append(alt.Chart(labels).mark_text(fontSize=11, color="#191919").encode(
+        longitude="lon:Q", latitude="lat:Q", text="micro_region:N"))
+    return alt.layer(*layers).project(type="mercator").properties(height=height).configure_view(
+        stroke=None)
+
+
+def _plain(value: object) -> object:
+    """A value as JSON holds it (numpy numbers to Python's; missing to None)."""
+    if value is None or pd.isna(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def selected_region(event: object) -> str | None:
-    """The micro-region a user clicked on the map, from ``st.pydeck_chart``'s selection."""
+    """The micro-region a user clicked on the map, from ``st.altair_chart``'s selection."""
     try:
-        objects = event.selection["objects"].get("micro_regions", [])  # type: ignore[attr-defined]
+        points = event.selection[SELECTION]  # type: ignore[attr-defined]
     except (AttributeError, KeyError, TypeError):
-        return None
-    return objects[0].get("micro_region") if objects else None
+        try:
+            points = event["selection"][SELECTION]  # type: ignore[index]
+        except (KeyError, TypeError):
+            return None
+    if isinstance(points, dict):  # {field: [values]} in some versions
+        values = points.get("micro_region") or []
+        return str(values[0]) if values else None
+    first = points[0] if points else None
+    return str(first["micro_region"]) if isinstance(first, dict) and "micro_region" in first \
+        else None

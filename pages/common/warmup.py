@@ -1,7 +1,7 @@
 """Work that every first visitor of a fresh server would wait for, done once when it starts.
 
 A page script imports its sections, charts and analytics the first time anyone opens it
-(a few seconds in all: scikit-learn, Altair, pydeck, the sections), and the first query on
+(a few seconds in all: scikit-learn, Altair, the sections), and the first query on
 the mart starts the database engine. Ten people signing in together after a restart queue
 behind those imports in one Python process. :func:`start` runs them in a background thread
 as soon as the app's first run begins, so by the time someone has typed a password most of
