@@ -135,7 +135,8 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
     written by a second process while this one works out the others' reasons, so the job
     uses both cores (a thread would share one interpreter lock with the reasons); the run is
     complete only when every row is in, and deleted again if anything fails. The writer
-    first makes room for it (the oldest kept run goes while the features load)."""
+    then makes room for it (the oldest kept run goes), still while the reasons are worked
+    out: during the features it would take a core from the database's threads."""
     who = acting_principal("save churn scores")
     url = workflow.url.render_as_string(hide_password=False)
     handed: list[Future] = []
@@ -144,19 +145,25 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
     with (scores_store.open_score_run(workflow, manifest["version"], f"{month:%Y-%m}")
           as run_id):
 
+        def hand(task, *args) -> None:
+            with _plain_main():  # the writer process may start here
+                handed.append(writer.submit(task, *args))
+
         def settled(rows: pd.DataFrame) -> None:
             ids.append(rows["subscriber_id"])
             progress(f"writing {len(rows):,} scores without reasons meanwhile")
-            handed.append(writer.submit(scores_store.add_scores_in, url, run_id, rows, who))
+            hand(scores_store.add_scores_in, url, run_id, rows, who)
+            if len(ids) == 1:
+                hand(scores_store.make_room_in, url, who)
 
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as writer:
-            # While the features load, the writer deletes the run the new one will replace.
-            with _plain_main():  # the writer process starts here
-                handed.append(writer.submit(scores_store.make_room_in, url, who))
+            hand(scores_store.warm_writer)  # starts it (and its imports) while features load
             try:
                 month, scores, warnings = score_latest(
                     engine, model, manifest, month, tactics, fading=fading,
                     explain_top=explain_top, progress=progress, settled=settled)
+                if not ids:  # every row got reasons: nothing was handed over meanwhile
+                    hand(scores_store.make_room_in, url, who)
             finally:
                 done = [future.result() or 0 for future in handed]  # a failure is raised here
         rest = scores[~scores["subscriber_id"].isin(pd.concat(ids))] if ids else scores

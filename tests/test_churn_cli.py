@@ -294,3 +294,40 @@ def test_the_writer_process_does_not_run_the_parents_main_script(duck_mart, mode
         *_, run = job.score_and_write(mart, workflow, model, manifest, scoring_month(mart),
                                       None, explain_top=200, progress=_quiet)
     assert run.subscribers > 0 and sys.modules["__main__"] is leftover
+
+
+def test_the_job_keeps_the_newest_runs_and_makes_room_once_it_has_rows_to_write(
+        duck_mart, models, tmp_path, monkeypatch):
+    """Each run beyond ``KEEP_RUNS`` deletes the oldest. The writer process deletes it after
+    taking the rows without reasons (while the reasons are worked out), not while the
+    features load, when it would take a core from the database's threads."""
+    from data_access.db import create_mart_engine
+    from data_access.store.principal import SYSTEM
+    from jobs import churn as job
+    from jobs.churn_pipeline import scoring_month
+
+    tasks: list[str] = []
+
+    class Noting(job.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            tasks.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(job, "ProcessPoolExecutor", Noting)
+    workflow = create_workflow_engine(f"sqlite:///{tmp_path / 'workflow.sqlite'}")
+    mart = create_mart_engine(duck_mart, read_only=True)
+    model, manifest = store.load_model(model_dir=models)
+    made = []
+    with acting_as(SYSTEM):
+        for _ in range(scores_store.KEEP_RUNS + 1):
+            tasks.clear()
+            *_, run = job.score_and_write(mart, workflow, model, manifest, scoring_month(mart),
+                                          None, explain_top=200, progress=_quiet)
+            made.append(run.run_id)
+            assert tasks.index("make_room_in") > tasks.index("add_scores_in")
+    with workflow.connect() as conn:
+        kept = conn.execute(sa.select(scores_store.churn_run.c.run_id)
+                            .where(scores_store.churn_run.c.complete.is_(True))).scalars()
+        assert sorted(kept) == made[1:]
+        left = conn.execute(sa.select(scores_store.churn_score.c.run_id).distinct()).scalars()
+        assert sorted(left) == made[1:]

@@ -272,6 +272,11 @@ def _store_at(url: str, who: Principal) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
+def warm_writer() -> None:
+    """Nothing: a writer process's first task, so that it starts (and imports this module)
+    before it has rows to write."""
+
+
 def add_scores_in(url: str, run_id: int, scores: pd.DataFrame, who: Principal, *,
                   chunk_rows: int = CHUNK_ROWS) -> int:
     """:func:`add_scores` on the store at ``url``, acting as ``who``, from a writer process
@@ -285,9 +290,9 @@ def make_room_in(url: str, who: Principal, *, keep: int = KEEP_RUNS,
                  chunk_rows: int = CHUNK_ROWS) -> None:
     """Before a new run is finished: delete the runs beyond the newest ``keep - 1`` complete
     ones (and dead incomplete ones older than those) on the store at ``url``, acting as
-    ``who`` (:func:`_store_at`). A writer process does it while the new run is being scored,
-    so the job does not wait for the deletion at its end. A run still open is newer than
-    every complete run, so it is never touched."""
+    ``who`` (:func:`_store_at`). A writer process does it while the new run's reasons are
+    worked out, so the job does not wait for the deletion at its end. A run still open is
+    newer than every complete run, so it is never touched."""
     with _store_at(url, who) as engine:
         require("view_mart_admin", "save churn scores")
         _prune(engine, who.username, max(1, int(keep) - 1), chunk_rows)
@@ -546,5 +551,5 @@ def load_group_warnings(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
 
 __all__ = ["EXPORT_COLUMNS", "KEEP_RUNS", "LIST_COLUMNS", "SCORE_COLUMNS", "RetentionFilter",
            "ScoreRun", "add_scores", "add_scores_in", "churn_group_warning", "churn_run",
-           "churn_score", "finish_score_run", "make_room_in", "open_score_run",
+           "churn_score", "finish_score_run", "make_room_in", "open_score_run", "warm_writer",
            "save_score_run"]
