@@ -55,6 +55,26 @@ def test_raw_mixed_frame_with_gaps_and_unseen_categories_is_scored():
     assert model.categorical_columns_ == ["plan", "channel"]
 
 
+def test_scoring_in_batches_beside_a_helper_thread_equals_scoring_each_batch_alone(
+        monkeypatch):
+    """Beyond one batch the logistic part is scored on a helper thread while the trees walk
+    the batch; every row's log-odds stay what scoring its batch alone gives."""
+    table = make_churn_table("narrow_interactions", 4_000, random_state=5)
+    X_train, y_train, X_test, _, _ = _split(table)
+    model = ChurnModel(max_iter=60, random_state=0).fit(X_train, y_train)
+    monkeypatch.setattr(churn, "_BATCH", 128)  # 1,200 rows: ten batches
+    alone = np.concatenate([model.decision_function(X_test.iloc[at:at + 128])
+                            for at in range(0, len(X_test), 128)])
+    together = model.decision_function(X_test)
+    assert len(X_test) > 8 * 128
+    np.testing.assert_array_equal(together, alone)
+    # and the blend is of both parts: neither dropped
+    numeric, categories = model._blocks(model._frame(X_test.iloc[:128], reset=False))
+    parts = model._logits(numeric, categories, model._tree_input(numeric, categories))
+    assert np.abs(parts).min(axis=0).max() > 0
+    np.testing.assert_allclose(together[:128], parts @ model.blend_[:2] + model.blend_[2])
+
+
 def test_clone_and_cross_val_score_on_a_dataframe():
     table = make_churn_table("wide_additive", 3_000, random_state=1)
     model = ChurnModel(max_iter=60, random_state=0)

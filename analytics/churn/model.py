@@ -11,8 +11,10 @@ report   print the live model's manifest: version, windows, metrics, drivers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -323,16 +325,30 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 for iteration in self.trees_._predictors for tree in iteration]
 
     def decision_function(self, X) -> np.ndarray:
-        """The blended log-odds of the second class (before any isotonic map)."""
+        """The blended log-odds of the second class (before any isotonic map).
+
+        On more than one batch, a thread scores each batch's logistic part (interpolations
+        that release the interpreter lock) while the trees walk it: the trees' OpenMP team
+        leaves part of the cores idle between trees (1M rows on 2 cores: 6.2 → 5.5 s).
+        """
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
         out = np.empty(len(frame))
-        with threadpool_limits(limits=tree_threads(), user_api="openmp"):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(threadpool_limits(limits=tree_threads(), user_api="openmp"))
+            helper = (stack.enter_context(ThreadPoolExecutor(1, "churn-linear"))
+                      if len(frame) > _BATCH else None)
             for start in range(0, len(frame), _BATCH):
                 part = frame.iloc[start:start + _BATCH]
                 numeric, categories = self._blocks(part)
-                tree_input = self._tree_input(numeric, categories)
-                out[start:start + len(part)] = (self._logits(numeric, categories, tree_input)
+                if helper is None:
+                    logits = self._logits(numeric, categories,
+                                          self._tree_input(numeric, categories))
+                    out[start:start + len(part)] = logits @ self.blend_[:2] + self.blend_[2]
+                    continue
+                pending = helper.submit(self.linear_scorer_.decision, numeric, categories)
+                walked = self.trees_.decision_function(self._tree_input(numeric, categories))
+                out[start:start + len(part)] = (np.column_stack([walked, pending.result()])
                                                 @ self.blend_[:2] + self.blend_[2])
         return out
 
