@@ -131,11 +131,12 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
                     tactics: pd.DataFrame | None, *, fading: float = GROUP_FADING,
                     explain_top: int = EXPLAIN_TOP, progress=_say) -> tuple[
                         pd.Timestamp, pd.DataFrame, pd.DataFrame, scores_store.ScoreRun]:
-    """Score ``month`` and write the run. The rows that get no reasons (most of them) are
-    written by a second process while this one works out the others' reasons, so the job
-    uses both cores (a thread would share one interpreter lock with the reasons); the run is
-    complete only when every row is in, and deleted again if anything fails. The writer
-    then makes room for it (the oldest kept run goes), still while the reasons are worked
+    """Score ``month`` and write the run. The rows that get no reasons (most of them), then
+    the explained rows below the ones given a tactic (a part at a time), are written by a
+    second process while this one works out the next part's reasons, so the job uses both
+    cores (a thread would share one interpreter lock with the reasons); the run is complete
+    only when every row is in, and deleted again if anything fails. The writer makes room
+    for it (the oldest kept run goes) after the first rows, while the reasons are worked
     out: during the features it would take a core from the database's threads."""
     who = acting_principal("save churn scores")
     url = workflow.url.render_as_string(hide_password=False)
@@ -151,7 +152,8 @@ def score_and_write(engine, workflow, model, manifest: dict, month: pd.Timestamp
 
         def settled(rows: pd.DataFrame) -> None:
             ids.append(rows["subscriber_id"])
-            progress(f"writing {len(rows):,} scores without reasons meanwhile")
+            which = "without reasons" if len(ids) == 1 else "with reasons, below the tactics"
+            progress(f"writing {len(rows):,} scores {which} meanwhile")
             hand(scores_store.add_scores_in, url, run_id, rows, who)
             if len(ids) == 1:
                 hand(scores_store.make_room_in, url, who)

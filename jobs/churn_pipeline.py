@@ -24,8 +24,8 @@ from analytics.churn.evaluation import Evaluation, baselines, evaluate_scores, f
 from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONTHS, TimeSplit,
                                       build_features, feature_schema, group_figures,
                                       plan_time_split, rival_pressure)
-from analytics.churn.reasons import global_drivers, reason_codes
-from analytics.churn.retention import (GROUP_FADING, group_warnings, list_ranks,
+from analytics.churn.reasons import driver_swaps, global_drivers, reason_codes
+from analytics.churn.retention import (ACTION_ROWS, GROUP_FADING, group_warnings, list_ranks,
                                        retention_table, risk_band, suggest_actions)
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
@@ -42,6 +42,8 @@ SAMPLE_MODULUS = 100
 EXPLAIN_BANDS = ("high", "elevated")
 #: Besides those, this many of the largest expected losses get reasons (the list's head).
 EXPLAIN_TOP = 50_000
+#: Explained rows handed over at a time (``settled``), while the next part is explained.
+EXPLAIN_PART = 50_000
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,8 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
                    groups: pd.DataFrame, group_sizes: pd.DataFrame,
                    tactics: pd.DataFrame | None = None, *, fading: float = GROUP_FADING,
                    explain_top: int = EXPLAIN_TOP, progress: Progress = _quiet,
-                   settled: Callable[[pd.DataFrame], None] | None = None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   settled: Callable[[pd.DataFrame], None] | None = None,
+                   explain_part: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one snapshot: the ranked retention table and the group warnings.
 
     Reasons are given to every subscriber of the ``EXPLAIN_BANDS`` (risk at least 1.5 times
@@ -242,9 +244,10 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     head of the list has them; an average or low risk has no reason to tell.
     With ``tactics`` (the arsenal's catalogue) the top rows get a suggested action;
     ``fading`` is the fall in a leased-line group's usage that warns its account manager.
-    ``settled`` is handed the rows that get no reasons as soon as they are final (before
-    the reasons of the others are worked out: the caller may write them meanwhile); the
-    table returned still holds every row.
+    ``settled`` is handed rows as soon as they are final, for the caller to write while the
+    rest is worked out: first the rows that get no reasons (most of them), then the
+    explained rows below the ``ACTION_ROWS`` that get a tactic, ``explain_part`` (by default
+    ``EXPLAIN_PART``) at a time, each part while the next is explained. The table returned still holds every row.
     """
     check_schema(snapshot.features, manifest["features"], manifest.get("version", "?"))
     features = snapshot.features
@@ -266,22 +269,48 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
         scores["action"] = ""  # an action answers a reason: the rows without one get none
     explained = pd.Series(explain, index=features.index).reindex(
         scores["subscriber_id"]).to_numpy()
-    if settled is not None:
-        settled(scores[~explained])
     progress(f"reasons for {int(explain.sum()):,} subscribers")
-    reasons = reason_codes(model, features[explain], snapshot.context[explain],
-                           base=base[explain], reference=features)
-    at = scores.index[explained]
-    for column in reasons.columns:
-        scores.loc[at, column] = scores.loc[at, "subscriber_id"].map(reasons[column]).fillna(
-            "").to_numpy()
+    positions = np.flatnonzero(explained)
+    if settled is None:
+        _explain(model, features, snapshot.context, base, scores, positions)
+    else:
+        # Final first: the rows without reasons, then (a part at a time, while the next is
+        # explained) the explained ones below the head of the list, which get no tactic;
+        # the head's rows stay until their tactics are chosen.
+        settled(scores[~explained])
+        head = ACTION_ROWS if tactics is not None else 0
+        swaps = driver_swaps(features, features.columns)
+        below, step = positions[positions >= head], int(explain_part or EXPLAIN_PART)
+        for start in range(0, len(below), step):
+            part = below[start:start + step]
+            _explain(model, features, snapshot.context, base, scores, part, swaps=swaps)
+            settled(scores.iloc[part])
+        _explain(model, features, snapshot.context, base, scores, positions[positions < head],
+                 swaps=swaps)
     if tactics is not None:
         progress("retention actions from the arsenal")
-        scores["action"] = suggest_actions(scores, tactics).to_numpy()
+        scores["action"] = suggest_actions(scores, tactics, rows=ACTION_ROWS).to_numpy()
     progress("enterprise-group warnings")
     warnings = group_warnings(scores, groups, group_figures(group_sizes).reset_index(),
                               base_rate=float(prob.mean()), fading=fading)
     return scores, warnings
+
+
+def _explain(model: ChurnModel, features: pd.DataFrame, context: pd.DataFrame,
+             base: np.ndarray, scores: pd.DataFrame, positions: np.ndarray, *,
+             swaps: dict | None = None) -> None:
+    """Write the reasons of the ranked ``scores`` rows at ``positions`` into ``scores``
+    (``features``, ``context`` and ``base`` are indexed by subscriber, the whole population
+    being the reference)."""
+    if not len(positions):
+        return
+    ids = scores["subscriber_id"].to_numpy()[positions]
+    rows = features.index.get_indexer(ids)
+    reasons = reason_codes(model, features.iloc[rows], context.iloc[rows], base=base[rows],
+                           reference=features, swaps=swaps)
+    at = scores.index[positions]
+    for column in reasons.columns:
+        scores.loc[at, column] = reasons[column].fillna("").to_numpy()
 
 
 def scoring_month(engine: sa.Engine, month: object = None) -> pd.Timestamp:

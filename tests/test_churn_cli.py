@@ -18,6 +18,7 @@ from jobs.churn import run as main
 from data_access.db import ConcertoError
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores_store
+from data_access.store.arsenal import ASSET, read_catalogue
 from data_access.store.auth import Principal
 from data_access.store.scope import acting_as
 from data_access.store.workflow import alert, audit_log, create_workflow_engine
@@ -198,49 +199,91 @@ def _quiet(_: str) -> None:
     pass
 
 
-def test_rows_without_reasons_are_written_meanwhile_and_the_run_equals_the_table(
+def test_rows_are_handed_to_the_writer_as_they_become_final_and_the_run_equals_the_table(
         duck_mart, models, tmp_path, monkeypatch):
-    """score_and_write hands the rows that get no reasons to a writer process while the
-    others' reasons are worked out; the run then holds exactly the returned table."""
+    """score_and_write hands the writer process first the rows that get no reasons, then the
+    explained rows below the tactics' head a part at a time, while the next part's reasons
+    are worked out; the head (rows given a tactic) is written here. The run then holds
+    exactly the returned table, reasons and tactics included."""
     from data_access.db import create_mart_engine
     from data_access.store.principal import SYSTEM
     from jobs import churn as job
+    from jobs import churn_pipeline
     from jobs.churn_pipeline import scoring_month
 
-    handed: list[int] = []
-    here: list[int] = []
+    handed: list[pd.DataFrame] = []
+    here: list[pd.DataFrame] = []
 
     class Noting(job.ProcessPoolExecutor):
         def submit(self, fn, *args, **kwargs):
             if fn is scores_store.add_scores_in:
-                handed.append(len(args[2]))
+                handed.append(args[2])
             return super().submit(fn, *args, **kwargs)
 
     add = scores_store.add_scores
 
     def noting(engine, run_id, rows, **kwargs):  # in this process only
-        here.append(len(rows))
+        here.append(rows)
         return add(engine, run_id, rows, **kwargs)
 
     monkeypatch.setattr(job, "ProcessPoolExecutor", Noting)
     monkeypatch.setattr(scores_store, "add_scores", noting)
+    monkeypatch.setattr(churn_pipeline, "ACTION_ROWS", 60)
+    monkeypatch.setattr(churn_pipeline, "EXPLAIN_PART", 70)
     workflow = create_workflow_engine(f"sqlite:///{tmp_path / 'workflow.sqlite'}")
     mart = create_mart_engine(duck_mart, read_only=True)
     model, manifest = store.load_model(model_dir=models)
     with acting_as(SYSTEM):
         month, table, warnings, run = job.score_and_write(
-            mart, workflow, model, manifest, scoring_month(mart), None, explain_top=200,
-            progress=_quiet)
+            mart, workflow, model, manifest, scoring_month(mart), read_catalogue(ASSET),
+            explain_top=200, progress=_quiet)
         back = scores_store.load_retention(workflow, run.run_id, limit=10**7,
                                            columns=scores_store.SCORE_COLUMNS)
-    assert handed and here  # most rows by the writer process, the explained ones here
-    assert sum(handed) + sum(here) == len(table) == run.subscribers
+    first, parts = handed[0], handed[1:]
+    assert (first["top_reason"] == "").all() and len(first) > len(table) / 2
+    assert len(parts) >= 2 and all(0 < len(p) <= 70 for p in parts)
+    for part in parts:  # explained, ranked below the head, no tactic
+        assert (part["top_reason"] != "").all() and (part["rank"] > 60).all()
+        assert (part["action"] == "").all()
+    mine = pd.concat(here)
+    assert len(mine) and (mine["rank"] <= 60).all() and (mine["top_reason"] != "").all()
+    assert mine["action"].str.len().gt(0).any()  # the head's tactics were chosen before
+    assert sum(map(len, handed)) + len(mine) == len(table) == run.subscribers
     assert back["subscriber_id"].tolist() == table["subscriber_id"].tolist()
+    for column in ("top_reason", "reasons", "reason_tags", "action"):
+        assert back[column].tolist() == table[column].fillna("").tolist(), column
     explained = back["top_reason"] != ""
-    assert explained.sum() == sum(here) < sum(handed)
+    assert explained.sum() == len(mine) + sum(map(len, parts))
     assert back.loc[explained, "rank"].min() == 1  # the head of the list has its reasons
-    pd.testing.assert_series_equal(back["top_reason"], table["top_reason"], check_names=False,
-                                   check_dtype=False)
+
+
+def test_explaining_the_list_a_part_at_a_time_gives_what_explaining_it_at_once_gives(
+        duck_mart, models, monkeypatch):
+    """The reasons of parts explained one by one (the writer takes each as it is done)
+    equal those of one pass over the whole list: a row's reasons depend on that row and
+    the population alone."""
+    from data_access.db import create_mart_engine
+    from data_access.store.principal import SYSTEM
+    from jobs import churn_pipeline as pipeline
+
+    mart = create_mart_engine(duck_mart, read_only=True)
+    model, manifest = store.load_model(model_dir=models)
+    with acting_as(SYSTEM):
+        month = pipeline.scoring_month(mart)
+        snapshot = pipeline.load_snapshot(mart, month)
+        groups = pipeline.reads.load_groups(mart)
+        sizes = pipeline.reads.load_group_sizes(mart, month.date())
+    tactics = read_catalogue(ASSET)
+    monkeypatch.setattr(pipeline, "ACTION_ROWS", 50)  # the test mart's list is short
+    once, _ = pipeline.score_snapshot(model, manifest, snapshot, groups, sizes, tactics,
+                                      explain_top=300)
+    parts: list[int] = []
+    apart, _ = pipeline.score_snapshot(model, manifest, snapshot, groups, sizes, tactics,
+                                       explain_top=300, explain_part=37,
+                                       settled=lambda rows: parts.append(len(rows)))
+    assert len(parts) > 3
+    pd.testing.assert_frame_equal(apart, once)
+    assert (once["top_reason"] != "").sum() > 300
 
 
 def test_a_scoring_that_fails_while_the_writer_writes_leaves_no_run(

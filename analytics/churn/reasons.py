@@ -18,7 +18,7 @@ explained subscriber.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -258,19 +258,30 @@ def reference_values(features: pd.DataFrame, columns: list[str]) -> list[tuple[f
     return out
 
 
+def driver_swaps(reference: pd.DataFrame, columns: Iterable[str]
+                 ) -> dict[str, list[tuple[float, dict]]]:
+    """Each driver's :func:`reference_values` in ``reference``, for the drivers with columns
+    among ``columns``: what :func:`driver_effects` swaps in. Worked out once, it serves
+    several calls on parts of the same population (a second or so at a million rows)."""
+    columns = set(columns)
+    return {driver: reference_values(reference, present)
+            for driver, group in FEATURE_GROUPS.items()
+            if (present := [c for c in group if c in columns])}
+
+
 def driver_effects(model, features: pd.DataFrame, reference: pd.DataFrame | None = None,
-                   base: np.ndarray | None = None) -> pd.DataFrame:
+                   base: np.ndarray | None = None, *,
+                   swaps: Mapping[str, list[tuple[float, dict]]] | None = None) -> pd.DataFrame:
     """The model's attribution of each row's log-odds to each driver (one column per group).
 
     ``effect = decision(x) − Σ_r w_r · decision(x with the driver's columns set to r)`` over
     the driver's :func:`reference_values` in ``reference`` (by default ``features``): how
     much the subscriber's own values of the driver move the risk away from the population's
-    typical values. ``base`` is ``model.decision_function(features)`` when already computed.
+    typical values. ``base`` is ``model.decision_function(features)`` when already computed,
+    ``swaps`` :func:`driver_swaps` of ``reference`` when already worked out.
     """
     reference = features if reference is None else reference
-    swaps = {driver: reference_values(reference, present)
-             for driver, columns in FEATURE_GROUPS.items()
-             if (present := [c for c in columns if c in features.columns])}
+    swaps = driver_swaps(reference, features.columns) if swaps is None else swaps
     if hasattr(model, "swap_effects"):  # ChurnModel: only the trees that read each driver
         return model.swap_effects(features, swaps).set_axis(features.index)
     if base is None:
@@ -319,16 +330,19 @@ def reason_effects(model, features: pd.DataFrame, context: pd.DataFrame,
 
 def reason_codes(model, features: pd.DataFrame, context: pd.DataFrame, *, top: int = 3,
                  min_effect: float = MIN_EFFECT, base: np.ndarray | None = None,
-                 reference: pd.DataFrame | None = None) -> pd.DataFrame:
+                 reference: pd.DataFrame | None = None,
+                 swaps: Mapping[str, list[tuple[float, dict]]] | None = None) -> pd.DataFrame:
     """The ``top`` strongest reasons per subscriber (index subscriber_id).
 
     Columns: ``reason_tags`` (comma-separated tags, strongest first; equal effects in the
     drivers' order), ``reasons`` (sentences joined with "; ") and ``top_reason``; rows
     without a reason get empty strings. ``reference`` is the population the drivers'
     typical values come from (by default the rows explained). Sentences are written only
-    for the drivers chosen, not for every driver of every row.
+    for the drivers chosen, not for every driver of every row. Each row's reasons depend on
+    that row and ``reference`` alone, so parts of a population explained one by one (with
+    the same ``swaps``, :func:`driver_swaps`) get what explaining them together gives.
     """
-    effects = driver_effects(model, features, reference, base)
+    effects = driver_effects(model, features, reference, base, swaps=swaps)
     ref = features if reference is None else reference
     n = len(features)
     tags = np.full((n, top), "", dtype=object)

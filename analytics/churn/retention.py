@@ -18,6 +18,9 @@ FILTERS = ("branch", "micro_region", "segment", "group_id")
 GROUP_FADING = 0.10  # a leased-line group whose members' usage fell by this share is warned
 GROUP_RISK_RATIO = 2.0  # … and any group whose members' mean risk is this many times the base
 #: Risk bands by churn probability over the base rate (the run's mean), highest first.
+#: Rows at the head of the ranked list that get a suggested tactic (the rest are asked on
+#: the page).
+ACTION_ROWS = 20_000
 RISK_BANDS = (("high", 3.0), ("elevated", 1.5), ("average", 0.75), ("low", 0.0))
 
 
@@ -100,7 +103,7 @@ def _interval(values: pd.Series, column: pd.Series | None, side: str) -> np.ndar
 
 
 def suggest_actions(scores: pd.DataFrame, tactics: pd.DataFrame, *, level: int = 1,
-                    rows: int | None = 20_000) -> pd.Series:
+                    rows: int | None = ACTION_ROWS) -> pd.Series:
     """A suggested retention tactic for the first ``rows`` rows ("" where none fits).
 
     Answers as ``analytics.ops.arsenal.suggest_retention(tactics, reasons, profile, level)``
