@@ -137,10 +137,16 @@ def member_kpis(frame: pd.DataFrame, keys: Sequence[str], kpi: str, month: pd.Ti
     y0, y1 = ((pd.Timestamp(month).to_period("M") - lag).to_timestamp() for lag in (12, 13))
     frame = frame.assign(month=pd.to_datetime(frame["month"]))
     members = frame[keys].drop_duplicates().reset_index(drop=True)
+    # every month read, summed in one grouping (the keys are factorised once, not per month)
+    sums = (frame[frame["month"].isin([t0, t1, c0, c1, y0, y1])]
+            .groupby([*keys, "month"], dropna=False).sum(numeric_only=True))
+    per_month: dict[pd.Timestamp, pd.DataFrame] = {}
 
     def at(when: pd.Timestamp) -> pd.DataFrame:
-        rows = frame[frame["month"] == when].groupby(keys, dropna=False).sum(numeric_only=True)
-        return members.join(rows, on=keys).fillna(0.0)
+        if when not in per_month:
+            rows = sums[sums.index.get_level_values("month") == when].droplevel("month")
+            per_month[when] = members.join(rows, on=keys).fillna(0.0)
+        return per_month[when]
 
     def parts(now: pd.Timestamp, before: pd.Timestamp) -> tuple[pd.Series, pd.Series]:
         """Numerator and denominator per member (denominator 1 for additive KPIs)."""
