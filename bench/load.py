@@ -23,7 +23,7 @@ Per click: wall seconds from the click until the page settled. Per N: p50, p95 a
 all clicks and per step, the clicks that failed or timed out, the exception elements drawn,
 tracebacks in the server's output, the server process tree's CPU seconds and resident memory
 (sampled every 0.5 s from /proc: after start, peak, at the end), the browser side's CPU
-seconds (Chromium runs on the same two cores; a map is drawn in software, so the time until
+seconds (Chromium runs on the same two cores and draws without a GPU, so the time until
 the browser was free again is reported too) and the load average before and after. The aim
 (at N = 10, p95 per click ≤ 3 s on the 1M mart on 2 cores) is reported, never asserted.
 Prints a table and writes the ``load`` section of bench/RESULTS.md, ``load-postgres`` on a
@@ -378,10 +378,10 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
     legend = ("Figures: seconds from the click until the page settled (script not running, "
               "nothing stale, the next frame drawn), over every click of every session and "
               "round; round 1 meets caches cold for users not seen before. \"Until the browser "
-              "was free\" adds the drawing that goes on after that frame (maps in software, "
-              "no GPU). \"Until the server's answer was in\": from the click to the last "
-              "websocket message of the run as the page received it (the server's share, "
-              "still delayed by a busy browser's event loop). \"Page main thread\": the "
+              "was free\" adds the drawing that goes on after that frame (Chromium "
+              "draws without a GPU here). \"Until the server's answer was in\": from the "
+              "click to the last websocket message of the run as the page received it "
+              "(the server's share, still delayed by a busy browser's event loop). \"Page main thread\": the "
               "seconds the page's main thread spent in tasks from the click until settled "
               "(Chromium's TaskDuration counter; drawing after that not counted). Server CPU: "
               "the app's process "

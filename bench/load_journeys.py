@@ -10,8 +10,8 @@ change of the page, and the first frame after the last change while settled (scr
 running, no status widget, no stale element, an h1 drawn) marks the end; a 100 ms poll
 accepts it once the page has stayed unchanged for ``_QUIET_MS`` (so a run that an
 ``st.rerun`` follows is not cut short, and charts drawn after the run count). The first
-poll that finds the page settled also marks when the browser was free again: a map drawn in
-software (no GPU here) can keep it busy for a second after the frame. The selectors are the
+poll that finds the page settled also marks when the browser was free again: drawing without
+a GPU can keep it busy after the frame (the maps did for a second while they were WebGL). The selectors are the
 ones tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
 """
 
@@ -80,8 +80,8 @@ _ARM = "() => { const w = window.__load; w.runs = []; w.changedAt = w.drawnAt = 
        "null; w.wsArm = window.__wsIn || 0; return performance.now(); }"
 # Polled every 100 ms: settled once a run was seen (the script state, or the websocket's
 # messages) and the page has not changed for _QUIET_MS since the frame after its last change.
-# The first poll that finds it so runs once the browser is free again (a map drawn in
-# software can keep it busy after the first frame): ``freeAt``.
+# The first poll that finds it so runs once the browser is free again (drawing without a GPU
+# can keep it busy after the first frame): ``freeAt``.
 _SETTLED = f"""(until) => {{ const w = window.__load;
   if (!({_RAN_SINCE} && w.drawnAt !== null && w.settled() && (!until
         || document.querySelector(until)))) return false;

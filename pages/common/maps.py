@@ -1,5 +1,5 @@
-"""Offline maps of micro-regions coloured by status, drawn by Vega-Lite (Altair) on a 2-D
-canvas: no tile server and no WebGL.
+"""Offline maps of micro-regions coloured by status, drawn by Vega-Lite (Altair) as SVG: no
+tile server and no WebGL.
 
 The maps used to be pydeck (deck.gl) charts. Drawn without a GPU (a virtual desktop, or the
 load test's headless browsers) deck.gl's WebGL runs in software: the sandbox's landing took
