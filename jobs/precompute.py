@@ -1,5 +1,5 @@
-"""Compute campaign effects, rival series scores and channel values once per mart version and
-store them: ``python -m jobs.precompute [--if-stale]``.
+"""Compute campaign effects (with the campaign page's breakdowns), rival series scores and
+channel values once per mart version and store them: ``python -m jobs.precompute [--if-stale]``.
 
 ``make run`` calls it after the mart is built and the nightly scan (``python -m
 jobs.scheduler scan``) after its alerts, so no page click waits for these estimates. Each
@@ -22,9 +22,10 @@ import sqlalchemy as sa
 
 from analytics import channels as channel_eval
 from analytics import competitors as ac
-from analytics.campaigns.effect import CampaignEffect, Estimate
+from analytics.campaigns.effect import BREAKDOWNS, CampaignEffect, Estimate
 from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import campaigns as mart_campaigns
+from data_access.mart.campaigns import CampaignWindow
 from data_access.mart import channels as mart_channels
 from data_access.mart import competitors as mart_competitors
 from data_access.mart.queries import load_mart_fingerprint, load_region_table
@@ -57,11 +58,14 @@ def _as_scope(level: str, value: str):
     return acting_as(dataclasses.replace(SYSTEM, scope_level=level, scope_value=value))
 
 
-def compute_campaign_effects(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
-                             progress: Progress = print) -> pd.DataFrame:
-    """One row per campaign, measure and scope unit: ``jobs.campaigns.evaluate_campaign``'s
-    effect, or one row with ``error`` when it has none (not started, nobody in scope)."""
-    rows = []
+def compute_campaign_results(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
+                             progress: Progress = print) -> dict[str, pd.DataFrame]:
+    """What the campaign page shows of every started campaign, per scope unit, by table:
+    ``pre_campaign_effect``, one row per campaign and measure with
+    ``jobs.campaigns.summarize_campaign``'s effect (or one row with ``error`` when it has
+    none: not started, nobody in scope), and ``pre_campaign_breakdown``, its ARPU uplift and
+    participants per breakdown (:func:`breakdown_rows`)."""
+    rows, parts = [], []
     for level, value in scopes:
         with _as_scope(level, value):
             listing = mart_campaigns.load_campaign_list(mart)
@@ -71,11 +75,12 @@ def compute_campaign_effects(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
                 key = {"scope_level": level, "scope_value": value,
                        "campaign_id": int(campaign_id)}
                 try:
-                    effect = campaign_jobs.evaluate_campaign(mart, int(campaign_id)).effect
+                    summary = campaign_jobs.summarize_campaign(mart, int(campaign_id))
                 except ConcertoError as exc:
                     rows.append({**key, "metric": "", "position": 0, "error": str(exc)[:400],
                                  "method": ""})
                     continue
+                effect = summary.effect
                 whole = {"participants": effect.participants, "months": effect.months,
                          "cost": effect.cost, "incremental_revenue": effect.incremental_revenue,
                          "incremental_low": effect.incremental_low,
@@ -84,8 +89,64 @@ def compute_campaign_effects(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
                          "method": effect.method[:400], "error": ""}
                 for position, e in enumerate(effect.effects):
                     rows.append({**key, **dataclasses.asdict(e), "position": position, **whole})
+                parts += [{**key, **part} for part in breakdown_rows(summary)]
         progress(f"  campaign effects: {level} {value or ''}".rstrip())
-    return pd.DataFrame(rows, columns=list(store.EFFECT_COLUMNS))
+    return {"pre_campaign_effect": pd.DataFrame(rows, columns=list(store.EFFECT_COLUMNS)),
+            "pre_campaign_breakdown": pd.DataFrame(parts, columns=list(store.BREAKDOWN_COLUMNS))}
+
+
+#: The columns of a summary's breakdown tables beside the breakdown's own, by part.
+_PART_COLUMNS = {"uplift": ("estimate", "low", "high", "n_treated", "n_control"),
+                 "participants": ("arm", "subscribers", "cost")}
+_WHOLE_NUMBERS = ("n_treated", "n_control", "subscribers")
+
+
+def breakdown_rows(summary: campaign_jobs.CampaignSummary) -> list[dict]:
+    """A summary's uplift and participants tables as stored rows (part, breakdown, position,
+    the breakdown's value and the table's columns)."""
+    out = []
+    for part, tables in (("uplift", summary.uplift), ("participants", summary.participants)):
+        for column, frame in tables.items():
+            for position, row in enumerate(frame.to_dict("records")):
+                out.append({"part": part, "breakdown": column, "position": position,
+                            "value": str(row[column]),
+                            **{c: row[c] for c in _PART_COLUMNS[part]}})
+    return out
+
+
+def summary_from_rows(window: CampaignWindow, effect_rows: pd.DataFrame,
+                      breakdown_rows: pd.DataFrame) -> campaign_jobs.CampaignSummary | None:
+    """One campaign's stored rows back into the summary the page shows (the window read
+    anew); None when they hold no breakdowns (stored by an older job: work it out instead).
+
+    Raises
+    ------
+    ConcertoError
+        The campaign was stored without an effect (the reason the click would have given).
+    """
+    if effect_rows.empty:
+        return None
+    error = str(effect_rows["error"].iloc[0] or "")
+    if error:
+        raise ConcertoError(error)
+    if breakdown_rows.empty:
+        return None
+    effect = effects_from_rows(effect_rows)[int(effect_rows["campaign_id"].iloc[0])]
+    tables: dict[str, dict[str, pd.DataFrame]] = {"uplift": {}, "participants": {}}
+    for part, columns in _PART_COLUMNS.items():
+        for column in BREAKDOWNS:
+            rows = breakdown_rows[(breakdown_rows["part"] == part)
+                                  & (breakdown_rows["breakdown"] == column)]
+            frame = rows.sort_values("position")[["value", *columns]].rename(
+                columns={"value": column}).reset_index(drop=True)
+            for name in columns:
+                if name in _WHOLE_NUMBERS:
+                    frame[name] = pd.to_numeric(frame[name]).astype(int)
+                elif name != "arm":
+                    frame[name] = pd.to_numeric(frame[name]).astype(float)
+            tables[part][column] = frame
+    return campaign_jobs.CampaignSummary(window, effect, tables["uplift"],
+                                         tables["participants"])
 
 
 def compute_rival_scores(mart: sa.Engine, progress: Progress = print) -> pd.DataFrame:
@@ -181,7 +242,7 @@ def precompute(mart: sa.Engine, workflow: sa.Engine, *, if_stale: bool = False,
     for kind in wanted:
         started = time.perf_counter()
         if kind == "campaign_effect":
-            results[kind] = {"pre_campaign_effect": compute_campaign_effects(mart, scopes, progress)}
+            results[kind] = compute_campaign_results(mart, scopes, progress)
         elif kind == "rival_score":
             results[kind] = {"pre_rival_score": compute_rival_scores(mart, progress)}
         else:

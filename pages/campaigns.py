@@ -64,7 +64,7 @@ st.caption(f"{plain(row['offer'])} — {plain(row['department'])}, for "
            f"{plain(row['channel_types'].replace(',', ', '))}; "
            f"budget {format_value(row['budget'], 'yuan')}.")
 try:
-    summary = cache.campaign_summary(picked)
+    summary = cache.campaign_details(picked)  # stored by jobs.precompute, else worked out
 except ConcertoError as exc:
     st.info(f"No effect to show yet: {plain(exc)}")
     st.stop()

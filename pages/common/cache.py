@@ -275,6 +275,28 @@ def stored_campaign_effects(run_id: int) -> dict:
         _precomputed.load_campaign_effects(workflow_engine(), run_id))
 
 
+def campaign_details(campaign_id: int) -> campaign_jobs.CampaignSummary:
+    """What the campaign page shows of one campaign in the viewer's scope: what
+    ``jobs.precompute`` stored for this mart, else worked out now (then kept in the cache).
+
+    Raises
+    ------
+    ConcertoError
+        The campaign has no effect (not started, or nobody of it in this person's scope).
+    """
+    run_id, _ = stored_run("campaign_effect")
+    if run_id is not None:
+        workflow = workflow_engine()
+        effects = _precomputed.load_campaign_effects(workflow, run_id)
+        summary = _precompute.summary_from_rows(
+            campaign_window(int(campaign_id)),
+            effects[effects["campaign_id"] == int(campaign_id)],
+            _precomputed.load_campaign_breakdowns(workflow, run_id, int(campaign_id)))
+        if summary is not None:
+            return summary
+    return campaign_summary(int(campaign_id))
+
+
 def campaign_effects(campaign_ids: list[int]) -> tuple[dict, str]:
     """Each campaign's effect in the viewer's scope (None: it has none, or it has not started):
     the ones ``jobs.precompute`` stored for this mart, else each worked out now (then kept in

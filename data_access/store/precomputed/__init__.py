@@ -30,9 +30,9 @@ from data_access.store.audit import record_audit
 from data_access.store.scope import acting_principal, require
 from data_access.store.workflow import write_transaction
 from data_access.store.precomputed.tables import (
-    _TABLES, ALERT_COLUMNS, CHANNEL_COLUMNS, CITY, EFFECT_COLUMNS, KEEP_VERSIONS, KINDS,
-    RIVAL_COLUMNS, pre_campaign_effect, pre_channel_alert, pre_channel_value, pre_rival_score,
-    precompute_run)
+    _TABLES, ALERT_COLUMNS, BREAKDOWN_COLUMNS, CHANNEL_COLUMNS, CITY, EFFECT_COLUMNS,
+    KEEP_VERSIONS, KINDS, RIVAL_COLUMNS, pre_campaign_breakdown, pre_campaign_effect,
+    pre_channel_alert, pre_channel_value, pre_rival_score, precompute_run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +161,17 @@ def load_campaign_effects(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
                       .order_by(t.c.campaign_id, t.c.position))
 
 
+def load_campaign_breakdowns(workflow: sa.Engine, run_id: int, campaign_id: int) -> pd.DataFrame:
+    """One campaign's stored breakdown rows (uplift and participants) in the acting person's
+    scope unit, in each table's order."""
+    level, value = _viewer_unit()
+    t = pre_campaign_breakdown
+    return read_frame(workflow, sa.select(*[t.c[c] for c in BREAKDOWN_COLUMNS])
+                      .where(t.c.run_id == int(run_id), t.c.scope_level == level,
+                             t.c.scope_value == value, t.c.campaign_id == int(campaign_id))
+                      .order_by(t.c.part, t.c.breakdown, t.c.position))
+
+
 def load_rival_scores(workflow: sa.Engine, run_id: int, level: str) -> pd.DataFrame:
     """The stored scores of the rival series at ``level`` as the acting person sees them.
 
@@ -213,6 +224,6 @@ def load_channel_values(workflow: sa.Engine, run_id: int, span: int
 
 
 __all__ = ["ALERT_COLUMNS", "CHANNEL_COLUMNS", "EFFECT_COLUMNS", "KINDS", "RIVAL_COLUMNS",
-           "Stored", "load_campaign_effects", "load_channel_values", "load_rival_scores",
+           "Stored", "load_campaign_breakdowns", "load_campaign_effects", "load_channel_values", "load_rival_scores",
            "pre_campaign_effect", "pre_channel_alert", "pre_channel_value", "pre_rival_score",
            "precompute_run", "save_precomputed", "scope_computed", "scope_unit", "stored_run"]

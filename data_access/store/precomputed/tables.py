@@ -61,6 +61,25 @@ pre_campaign_effect = sa.Table(
     comment="Each campaign's effect per measure (DiD, 95% interval, n, ROI) per scope unit.",
 )
 
+pre_campaign_breakdown = sa.Table(
+    "pre_campaign_breakdown", WORKFLOW, _run_fk(), *_scope_columns(),
+    sa.Column("campaign_id", sa.Integer, primary_key=True),
+    sa.Column("part", sa.String(12), primary_key=True),  # uplift, participants
+    sa.Column("breakdown", sa.String(20), primary_key=True),  # segment, branch, channel_type
+    sa.Column("position", sa.Integer, primary_key=True),  # the row's place in its table
+    sa.Column("value", sa.String(80), nullable=True),  # the breakdown's value (a segment, …)
+    sa.Column("arm", sa.String(12), nullable=True),  # participants: treated or control
+    sa.Column("estimate", sa.Double, nullable=True),  # uplift: ARPU's DiD in the group
+    sa.Column("low", sa.Double, nullable=True),
+    sa.Column("high", sa.Double, nullable=True),
+    sa.Column("n_treated", sa.Integer, nullable=True),
+    sa.Column("n_control", sa.Integer, nullable=True),
+    sa.Column("subscribers", sa.Integer, nullable=True),  # participants: per value and arm
+    sa.Column("cost", sa.Double, nullable=True),
+    comment="Each campaign's ARPU uplift and participants per segment, branch and channel "
+            "type, per scope unit: the campaign page's breakdowns.",
+)
+
 pre_rival_score = sa.Table(
     "pre_rival_score", WORKFLOW, _run_fk(),
     sa.Column("level", sa.String(20), primary_key=True),  # micro_region, branch, city
@@ -123,11 +142,12 @@ pre_channel_alert = sa.Table(
 
 #: Columns of each kind's rows (the run id apart).
 _TABLES: dict[str, tuple[sa.Table, ...]] = {
-    "campaign_effect": (pre_campaign_effect,),
+    "campaign_effect": (pre_campaign_effect, pre_campaign_breakdown),
     "rival_score": (pre_rival_score,),
     "channel_value": (pre_channel_value, pre_channel_alert),
 }
 EFFECT_COLUMNS = tuple(c.name for c in pre_campaign_effect.columns if c.name != "run_id")
+BREAKDOWN_COLUMNS = tuple(c.name for c in pre_campaign_breakdown.columns if c.name != "run_id")
 RIVAL_COLUMNS = ("unit", "operator", "metric", "month", "value", "expected", "score", "unusual")
 CHANNEL_COLUMNS = tuple(c.name for c in pre_channel_value.columns
                         if c.name not in ("run_id", "scope_level", "scope_value", "span",
