@@ -30,7 +30,9 @@ def test_a_micro_region_managers_sandbox_in_the_browser(server, browser):  # noq
         expect = _expect()
         expect(page.locator(".st-key-sandbox_crumb_top button")).to_contain_text("Gongbei")
         expect(page.get_by_text("Your area")).to_contain_text("Gongbei")
-        expect(page.locator('[data-testid="stDeckGlJsonChart"] canvas').first).to_be_visible()
+        # the map, drawn offline: the area's own cell among the city's grey ones
+        expect(page.locator('.st-key-sandbox_map [data-testid="stVegaLiteChart"] svg.marks')
+               ).to_be_visible()
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         for key, kpi in REGISTRY.items():
             label = page.locator(f".st-key-sandbox_cardbox_{key} strong").first
