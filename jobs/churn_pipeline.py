@@ -247,7 +247,8 @@ def score_snapshot(model: ChurnModel, manifest: dict, snapshot: Snapshot,
     ``settled`` is handed rows as soon as they are final, for the caller to write while the
     rest is worked out: first the rows that get no reasons (most of them), then the
     explained rows below the ``ACTION_ROWS`` that get a tactic, ``explain_part`` (by default
-    ``EXPLAIN_PART``) at a time, each part while the next is explained. The table returned still holds every row.
+    ``EXPLAIN_PART``) at a time, each part while the next is explained. The table returned
+    still holds every row.
     """
     check_schema(snapshot.features, manifest["features"], manifest.get("version", "?"))
     features = snapshot.features
