@@ -287,10 +287,9 @@ def campaign_details(campaign_id: int) -> campaign_jobs.CampaignSummary:
     run_id, _ = stored_run("campaign_effect")
     if run_id is not None:
         workflow = workflow_engine()
-        effects = _precomputed.load_campaign_effects(workflow, run_id)
         summary = _precompute.summary_from_rows(
             campaign_window(int(campaign_id)),
-            effects[effects["campaign_id"] == int(campaign_id)],
+            _precomputed.load_campaign_effects(workflow, run_id, int(campaign_id)),
             _precomputed.load_campaign_breakdowns(workflow, run_id, int(campaign_id)))
         if summary is not None:
             return summary

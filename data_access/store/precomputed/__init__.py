@@ -151,13 +151,16 @@ def scope_computed(workflow: sa.Engine, run_id: int, table: sa.Table) -> bool:
         return conn.execute(query).first() is not None
 
 
-def load_campaign_effects(workflow: sa.Engine, run_id: int) -> pd.DataFrame:
-    """The stored effect rows of the acting person's scope unit, by campaign and position."""
+def load_campaign_effects(workflow: sa.Engine, run_id: int,
+                          campaign_id: int | None = None) -> pd.DataFrame:
+    """The stored effect rows of the acting person's scope unit (of one campaign, or of
+    all), by campaign and position."""
     level, value = _viewer_unit()
     t = pre_campaign_effect
-    return read_frame(workflow, sa.select(*[t.c[c] for c in EFFECT_COLUMNS])
-                      .where(t.c.run_id == int(run_id), t.c.scope_level == level,
-                             t.c.scope_value == value)
+    where = [t.c.run_id == int(run_id), t.c.scope_level == level, t.c.scope_value == value]
+    if campaign_id is not None:
+        where.append(t.c.campaign_id == int(campaign_id))
+    return read_frame(workflow, sa.select(*[t.c[c] for c in EFFECT_COLUMNS]).where(*where)
                       .order_by(t.c.campaign_id, t.c.position))
 
 
