@@ -38,6 +38,16 @@ BUILD_MEMORY_LIMIT = "2GB"
 #: at 835–855 MB; at 128 MB it holds 75 MB. The app reads summaries and pages of rows; none
 #: of its queries got slower (bench.sandbox at 1M, both limits on the same machine).
 APP_MEMORY_LIMIT = "128MB"
+#: The app's reads of an embedded mart run this many at a time (one per core); the others
+#: wait for a connection. Ten people at once had up to eight queries share the 128 MB and
+#: two cores: DuckDB ran out of memory for some (an exception on the page) and none
+#: finished sooner than one after another would have.
+APP_READ_SLOTS = max(2, os.cpu_count() or 2)
+#: Seconds a read waits for one of those slots before the person is told the mart is busy.
+APP_READ_WAIT_S = 60
+#: A read DuckDB could not fit in its memory is tried again this many times, after these
+#: many seconds times the attempt (the other reads have freed theirs by then).
+BUSY_RETRIES, BUSY_BACKOFF_S = 3, 0.25
 
 #: Session settings of every mart connection on PostgreSQL (measured with bench.postgres at
 #: 250,000 subscribers × 24 months, server defaults otherwise):
@@ -174,7 +184,8 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False,
             raise ValueError(f"memory_limit: write e.g. 256MB or 2GB, not {memory_limit!r}")
         # Read-only engines keep their connections (opening the file costs ~20 ms a query);
         # build engines hold none, so the finished file can be renamed into place.
-        pool = {"pool_size": 4, "max_overflow": 4} if read_only else {"poolclass": sa.pool.NullPool}
+        pool = ({"pool_size": APP_READ_SLOTS, "max_overflow": 0, "pool_timeout": APP_READ_WAIT_S}
+                if read_only else {"poolclass": sa.pool.NullPool})
         engine = sa.create_engine(url, connect_args={"read_only": read_only, "config": config},
                                   **pool)
         if read_only and memory_limit is not None:
@@ -316,6 +327,33 @@ def timed_read(engine: sa.Engine, statement: sa.Executable, *,
     takes 3.2 s where ``fetchdf`` takes 4.2–5.5 s.
     """
     start = time.perf_counter()
+    for attempt in range(1, BUSY_RETRIES + 2):
+        try:
+            return QueryResult(_read(engine, statement, through_arrow), time.perf_counter() - start)
+        except sa.exc.TimeoutError as exc:  # every read slot stayed taken
+            raise ConcertoError("The mart is busy: too many people are reading it at once. "
+                                "Try again in a minute.") from exc
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            if attempt > BUSY_RETRIES:
+                raise ConcertoError("The mart is busy: this read did not fit in the memory "
+                                    "the app may use beside the others running now. Try "
+                                    "again in a minute.") from exc
+            time.sleep(BUSY_BACKOFF_S * attempt)
+    raise AssertionError("unreachable")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB refused a statement for want of memory (its buffer-pool cap), raised
+    by the statement (SQLAlchemy wraps it) or while its result is fetched: a passing state
+    while other reads hold memory, not a fault of the statement."""
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return type(cause).__name__ == "OutOfMemoryException"
+
+
+def _read(engine: sa.Engine, statement: sa.Executable, through_arrow: bool) -> pd.DataFrame:
+    """One attempt of :func:`timed_read`: the statement's rows as a frame."""
     with engine.connect() as conn:
         with _results_in_binary(conn):
             result = conn.execute(statement)
@@ -334,4 +372,4 @@ def timed_read(engine: sa.Engine, statement: sa.Executable, *,
                     frame[column] = pd.to_datetime(frame[column])
     for column in frame.columns[[pd.api.types.is_datetime64_dtype(t) for t in frame.dtypes]]:
         frame[column] = frame[column].astype("datetime64[us]")
-    return QueryResult(frame, time.perf_counter() - start)
+    return frame

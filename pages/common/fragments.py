@@ -19,9 +19,11 @@ from typing import Any, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from data_access.db import ConcertoError
 from data_access.store import scope
 from pages.common import runlog
 from pages.common.login import refresh_signed_in
+from pages.common.plaintext import plain
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -45,18 +47,32 @@ def section(key: str | None = None) -> Callable[[_F], _F]:
         @functools.wraps(func)
         def body(*args: Any, **kwargs: Any) -> Any:
             if not in_partial_rerun():
-                return func(*args, **kwargs)  # part of the app's run, timed with it
+                return _told(func, *args, **kwargs)  # part of the app's run, timed with it
             with runlog.timed_run("fragment", func.__name__) as run:
                 who = refresh_signed_in()
                 if who is None:  # signed out meanwhile: the whole app shows the form
                     st.rerun()
                 scope.act_as(who)
                 run["role"] = who.role
-                return func(*args, **kwargs)
+                return _told(func, *args, **kwargs)
 
         return st.fragment(body, key=key)  # type: ignore[return-value]
 
     return wrap
+
+
+def _told(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``func``'s result; a :class:`ConcertoError` becomes its message in the section.
+
+    Streamlit draws an exception inside a fragment as an exception box, on the app's run as
+    on the fragment's own (app.py's handler never sees it): the person gets the message
+    that says what is wrong instead, and the rest of the page stays.
+    """
+    try:
+        return func(*args, **kwargs)
+    except ConcertoError as exc:
+        st.error(plain(exc))
+        return None
 
 
 def rerun(keys: Sequence[str]) -> None:
