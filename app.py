@@ -1,5 +1,7 @@
 """Concerto: the router — page config, sign-in, global filters, navigation."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from data_access.store import scope
@@ -7,9 +9,12 @@ from data_access.db import ConcertoError
 from pages.common import filters, login, navigation, routing, runlog, warmup
 from pages.common.plaintext import plain
 
+STYLESHEET = Path(__file__).parent / "assets" / "app.css"
+
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
+st.html(STYLESHEET)  # a fixed stylesheet, no data: placeholders that do not pulse
 warmup.start()  # once per server: the pages' imports and the mart, before anyone signs in
 
 PAGES = {
