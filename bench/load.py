@@ -2,7 +2,8 @@
 RSS and CPU (issue 16).
 
     python -m bench.load [--mart PATH | --mart-url URL] [--sessions 1,5,10] [--rounds 3]
-                         [--model-dir DIR] [--timeout 120] [--think SECONDS] [--no-record]
+                         [--model-dir DIR] [--timeout 120] [--think SECONDS]
+                         [--first-visits] [--no-record]
 
 Starts one app server on the mart (default: the 1M mart ``bench/out/mart_1000000x24.duckdb``
 when it exists, else ``.data/mart.duckdb``; ``--mart-url`` a PostgreSQL mart, e.g. the one
@@ -13,7 +14,10 @@ rm_gongbei, channel_mgr, account_mgr, marketer, admin, rm_xiangzhou, rm_doumen, 
 takes the first N). After a barrier each session clicks its role's main journey
 (``bench/load_journeys.py``: sign in → landing page, then 2–4 clicks that each cause a script
 run: a KPI card, a drill row, a select box, a segmented control, a page from the sidebar) and
-repeats it ``--rounds`` times, each round in a fresh session. By default each click is made
+repeats it ``--rounds`` times, each round in a new tab (a new session, a new sign-in) of the
+person's own browser profile, which keeps the app's scripts cached from round to round as a
+returning person's browser does (round 1 is a first visit; ``--first-visits``: a new profile
+every round, recorded in its own section, ``load-first-visits``). By default each click is made
 as soon as the page before it settled: ten sessions that never stop to read, a stress test.
 ``--think T`` has each person read for a random 0.5–1.5 × T seconds before every click (and
 type the password before signing in), as people at work do; it is recorded in its own
@@ -164,7 +168,8 @@ def choose_mart(given: str | None, url: str | None = None) -> MartTarget:
 
 
 def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
-            model_dir: Path | None, browser_nice: int = 0, think_s: float = 0.0
+            model_dir: Path | None, browser_nice: int = 0, think_s: float = 0.0,
+            first_visits: bool = False
             ) -> tuple[list[Level], dict[str, float]]:
     """Start the app once and drive each N in turn; the levels, the server's RSS after start
     and at the end, and the load average before anything started. With ``browser_nice``
@@ -197,7 +202,7 @@ def measure(mart: MartTarget, counts: list[int], rounds: int, timeout_s: float,
                 browser = sampler.browser_cpu_seconds()
                 print(f"N = {n}: {n} session(s) × {rounds} round(s)…", flush=True)
                 clicks, opens = drive_sessions(server.url, USERS[:n], rounds, timeout_s,
-                                               think_s)
+                                               think_s, first_visits)
                 sampler.sample()
                 levels.append(Level(
                     n, clicks, opens, time.monotonic() - since, tree_cpu_seconds(pid) - cpu,
@@ -351,7 +356,7 @@ def aim_statement(levels: list[Level], facts: dict[str, str]) -> str:
 
 def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: dict[str, str],
            rounds: int, model_dir: Path | None, size_bytes: int, browser_nice: int = 0,
-           think_s: float = 0.0) -> str:
+           think_s: float = 0.0, first_visits: bool = False) -> str:
     cores = os.cpu_count() or 1
     header = (
         f"Measured {dt.date.today()} on {cores} cores, Python {platform.python_version()}, "
@@ -363,8 +368,11 @@ def report(levels: list[Level], rss: dict[str, float], mart: MartTarget, facts: 
         f"months, {size_bytes / 2**20:,.0f} MB"
         + (", the database on the same machine" if mart.engine == "postgresql" else "")
         + "); one app server; per N, N sessions "
-        f"at once (one demo user each), {rounds} round(s) of each role's main journey, a fresh "
-        f"session per round, "
+        f"at once (one demo user each), {rounds} round(s) of each role's main journey, "
+        + ("each round in a new browser profile (its cache empty: every round a first visit), "
+           if first_visits else "each round a new tab (a new session, a new sign-in) in the "
+           "person's own browser profile, kept across rounds as a returning person's browser "
+           "keeps the app's scripts cached (round 1 a first visit), ")
         + (f"each person reading before every click (typing the password before signing in) "
            f"for a random {think_s / 2:g}–{think_s * 1.5:g} s, the same pauses in every run"
            if think_s > 0 else "each click made as soon as the page before it settled")
@@ -409,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="each person pauses a random 0.5–1.5 × SECONDS before every "
                              "click, as people read a page before they click (default 0: "
                              "click as soon as the page settled; recorded in its own section)")
+    parser.add_argument("--first-visits", action="store_true",
+                        help="every round in a new browser profile, its cache empty (default: "
+                             "each person keeps their profile across rounds; recorded in its "
+                             "own section)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     try:
@@ -433,13 +445,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(mart_line(mart, facts), flush=True)
     levels, rss = measure(mart, counts, args.rounds, args.timeout, model_dir,
-                          args.browser_nice, args.think)
+                          args.browser_nice, args.think, args.first_visits)
     body = report(levels, rss, mart, facts, args.rounds, model_dir, mart_bytes(mart),
-                  args.browser_nice, args.think)
+                  args.browser_nice, args.think, args.first_visits)
     print("\n" + body)
     if not args.no_record:
         base = ("load-browser-nice" if args.browser_nice else "load") + (
-            "-think" if args.think > 0 else "")
+            "-think" if args.think > 0 else "") + ("-first-visits" if args.first_visits else "")
         record_section(section_name(base, mart), "## Several people at once, in the browser",
                        body, "Run `python -m bench.load [--mart PATH | --mart-url URL] "
                        "[--sessions 1,5,10] [--rounds 3]` (needs Chromium).", after="load")

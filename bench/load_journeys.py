@@ -1,8 +1,10 @@
 """The browser side of bench/load.py: one signed-in session per user, each role's main journey
 clicked ``rounds`` times, every click timed from the click to the page settled.
 
-Playwright's async API drives every session from one event loop in one Chromium (a browser
-context per session and round, so each is its own Streamlit session). A click counts only
+Playwright's async API drives every session from one event loop in one Chromium: a browser
+context (a profile) per person, kept across rounds as a returning person's browser keeps the
+app's scripts cached, and a new tab per round, so each round is its own Streamlit session
+(``first_visits``: a new profile per round, as in the figures before 2026-12-07 08:00). A click counts only
 when it causes a script run: the script state is seen to change, or (a run answered within
 one task never shows "running": React draws the state once) the app's websocket brings
 messages after the click. The time is taken in the page: a ``MutationObserver`` notes each
@@ -364,33 +366,46 @@ JOURNEYS: dict[str, Callable[[Session], Awaitable[None]]] = {
 
 async def _person(browser, base: str, n: int, user: str, role: str, rounds: int,
                   timeout_s: float, barrier: asyncio.Barrier, clicks: list[Click],
-                  opens: list[float], think_s: float) -> None:
-    for round_ in range(rounds):
-        context, step = None, "open the sign-in page"
-        try:
+                  opens: list[float], think_s: float, first_visits: bool) -> None:
+    """One person's rounds. Each round is a new tab (a new Streamlit session, so a new
+    sign-in); the person keeps their browser profile, and with it the app's scripts cached,
+    from round to round, as someone who used the app yesterday does (round 1 is the first
+    visit). With ``first_visits`` every round starts in a new profile, caches empty."""
+    profile = None
+    try:
+        for round_ in range(rounds):
+            page, step = None, "open the sign-in page"
             try:
-                context = await browser.new_context(viewport=VIEWPORT)
-                session = Session(await context.new_page(), base, n, user, role, round_,
-                                  timeout_s, clicks, think_s)
-                opens.append(await session.open())
+                try:
+                    if profile is None or first_visits:
+                        if profile is not None:
+                            await profile.close()
+                        profile = await browser.new_context(viewport=VIEWPORT)
+                    page = await profile.new_page()
+                    session = Session(page, base, n, user, role, round_, timeout_s, clicks,
+                                      think_s)
+                    opens.append(await session.open())
+                finally:
+                    if round_ == 0:
+                        await barrier.wait()  # everyone starts together, even after a failure
+                step = "(the journey, between clicks)"
+                await session.sign_in()
+                await JOURNEYS[role](session)
+            except StepFailed:
+                pass  # recorded; the next round starts afresh
+            except Exception as exc:  # anything else ends this round, reported with the clicks
+                clicks.append(Click(n, user, role, round_, step, None,
+                                    f"{type(exc).__name__}: {_first_line(exc)}"))
             finally:
-                if round_ == 0:
-                    await barrier.wait()  # everyone starts together, even after a failure
-            step = "(the journey, between clicks)"
-            await session.sign_in()
-            await JOURNEYS[role](session)
-        except StepFailed:
-            pass  # recorded; the next round starts afresh
-        except Exception as exc:  # anything else ends this round, reported beside the clicks
-            clicks.append(Click(n, user, role, round_, step, None,
-                                f"{type(exc).__name__}: {_first_line(exc)}"))
-        finally:
-            if context is not None:
-                await context.close()
+                if page is not None:
+                    await page.close()
+    finally:
+        if profile is not None:
+            await profile.close()
 
 
 async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float,
-                 think_s: float) -> tuple[list[Click], list[float]]:
+                 think_s: float, first_visits: bool) -> tuple[list[Click], list[float]]:
     clicks: list[Click] = []
     opens: list[float] = []
     n = len(users)
@@ -399,7 +414,7 @@ async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             await asyncio.gather(*(_person(browser, base, n, user, role, rounds, timeout_s,
-                                           barrier, clicks, opens, think_s)
+                                           barrier, clicks, opens, think_s, first_visits)
                                    for user, role in users))
         finally:
             await browser.close()
@@ -407,9 +422,11 @@ async def _drive(base: str, users: list[tuple[str, str]], rounds: int, timeout_s
 
 
 def drive_sessions(base: str, users: list[tuple[str, str]], rounds: int, timeout_s: float,
-                   think_s: float = 0.0) -> tuple[list[Click], list[float]]:
+                   think_s: float = 0.0, first_visits: bool = False
+                   ) -> tuple[list[Click], list[float]]:
     """Run one session per (username, role) at once against the app at ``base``: every click,
     and the seconds each sign-in page took to load. With ``think_s`` each person pauses
     before every click (see :meth:`Session.pause_s`); with 0 they click as soon as the page
-    settled."""
-    return asyncio.run(_drive(base, users, rounds, timeout_s, think_s))
+    settled. With ``first_visits`` each round starts in a new browser profile (see
+    :func:`_person`)."""
+    return asyncio.run(_drive(base, users, rounds, timeout_s, think_s, first_visits))

@@ -308,3 +308,69 @@ def test_the_value_benchmark_times_both_ways_on_a_small_mart(any_mart, capsys):
     out = capsys.readouterr().out
     assert "| 3 (summarised) | ROI bands |" in out and "| 2 (not summarised) |" in out
     assert out.count("list: duplicate benefits") == 2 * 2 + 2  # a line per way, a row per window
+
+
+class _Tab:
+    def __init__(self, log: list[str], profile: int) -> None:
+        self.log, self.profile = log, profile
+
+    async def close(self) -> None:
+        self.log.append(f"close tab of profile {self.profile}")
+
+
+class _Profile:
+    def __init__(self, log: list[str], number: int) -> None:
+        self.log, self.number = log, number
+
+    async def new_page(self) -> _Tab:
+        self.log.append(f"tab in profile {self.number}")
+        return _Tab(self.log, self.number)
+
+    async def close(self) -> None:
+        self.log.append(f"close profile {self.number}")
+
+
+class _Browser:
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.profiles = 0
+
+    async def new_context(self, **_options) -> _Profile:
+        self.profiles += 1
+        return _Profile(self.log, self.profiles)
+
+
+@pytest.mark.parametrize("first_visits, profiles", [(False, 1), (True, 3)])
+def test_a_person_keeps_one_browser_profile_across_rounds_unless_first_visits(
+        monkeypatch, first_visits, profiles):
+    import asyncio
+
+    from bench import load_journeys
+
+    class Session:  # what a round does with its tab is not the point here
+        def __init__(self, page, *args) -> None:
+            self.page = page
+
+        async def open(self) -> float:
+            return 0.5
+
+        async def sign_in(self) -> None:
+            pass
+
+    async def journey(session) -> None:
+        pass
+
+    monkeypatch.setattr(load_journeys, "Session", Session)
+    monkeypatch.setitem(load_journeys.JOURNEYS, "executive", journey)
+    browser, opens = _Browser(), []
+
+    async def person() -> None:
+        await load_journeys._person(browser, "http://app", 1, "exec", "executive", 3, 5.0,
+                                    asyncio.Barrier(1), [], opens, 0.0, first_visits)
+
+    asyncio.run(person())
+    assert browser.profiles == profiles and opens == [0.5] * 3
+    tabs = [line for line in browser.log if line.startswith("tab")]
+    assert len(tabs) == 3  # a new tab, so a new Streamlit session and sign-in, every round
+    assert browser.log.count("close profile 1") == 1  # nothing left open
+    assert sum(line.startswith("close tab") for line in browser.log) == 3
