@@ -38,10 +38,11 @@ BUILD_MEMORY_LIMIT = "2GB"
 #: at 835–855 MB; at 128 MB it holds 75 MB. The app reads summaries and pages of rows; none
 #: of its queries got slower (bench.sandbox at 1M, both limits on the same machine).
 APP_MEMORY_LIMIT = "128MB"
-#: The app's reads of an embedded mart run this many at a time (one per core); the others
-#: wait for a connection. Ten people at once had up to eight queries share the 128 MB and
-#: two cores: DuckDB ran out of memory for some (an exception on the page) and none
-#: finished sooner than one after another would have.
+#: Reads of an embedded mart opened read-only (the app's; a job's, which read one at a
+#: time) run this many at a time (one per core); the others wait for a connection. Ten
+#: people at once had up to eight queries share the 128 MB and two cores: DuckDB ran out
+#: of memory for some (an exception on the page) and none finished sooner than one after
+#: another would have.
 APP_READ_SLOTS = max(2, os.cpu_count() or 2)
 #: Seconds a read waits for one of those slots before the person is told the mart is busy.
 APP_READ_WAIT_S = 60
