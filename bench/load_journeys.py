@@ -4,17 +4,17 @@ clicked ``rounds`` times, every click timed from the click to the page settled.
 Playwright's async API drives every session from one event loop in one Chromium: a browser
 context (a profile) per person, kept across rounds as a returning person's browser keeps the
 app's scripts cached, and a new tab per round, so each round is its own Streamlit session
-(``first_visits``: a new profile per round, as in the figures before 2026-12-07 08:00).
-A click counts only when it causes a script run: the script state is seen to change, or (a run answered within
-one task never shows "running": React draws the state once) the app's websocket brings
+(``first_visits``: a new profile per round, as in the figures before 2026-12-07 08:00). A click
+counts only when it causes a script run: the script state is seen to change, or (a run answered
+within one task never shows "running": React draws the state once) the app's websocket brings
 messages after the click. The time is taken in the page: a ``MutationObserver`` notes each
 change of the page, and the first frame after the last change while settled (script not
-running, no status widget, no stale element, an h1 drawn) marks the end; a 100 ms poll
-accepts it once the page has stayed unchanged for ``_QUIET_MS`` (so a run that an
-``st.rerun`` follows is not cut short, and charts drawn after the run count). The first
-poll that finds the page settled also marks when the browser was free again: drawing without
-a GPU can keep it busy after the frame (the maps did for a second while they were WebGL). The selectors are the
-ones tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
+running, no status widget, no stale element, an h1 drawn) marks the end; a 100 ms poll accepts
+it once the page has stayed unchanged for ``_QUIET_MS`` (so a run that an ``st.rerun`` follows
+is not cut short, and charts drawn after the run count). The first poll that finds the page
+settled also marks when the browser was free again: drawing without a GPU can keep it busy
+after the frame (the maps did for a second while they were WebGL). The selectors are the ones
+tests/test_journeys.py keeps working; widgets are waited for before the clock starts.
 """
 
 from __future__ import annotations
