@@ -353,9 +353,70 @@ def _out_of_memory(exc: BaseException) -> bool:
     return type(cause).__name__ == "OutOfMemoryException"
 
 
+def _arrow_types(statement: sa.Executable) -> dict[str, object] | None:
+    """Each selected column's Arrow type, from its SQLAlchemy type; None when the statement
+    is not a SELECT or a column's type has no plain text form in CSV (timestamps, JSON,
+    anything untyped), so the caller reads it another way."""
+    import pyarrow as pa
+
+    columns = getattr(statement, "selected_columns", None)
+    if columns is None:
+        return None
+    out: dict[str, object] = {}
+    for column in columns:
+        kind = column.type
+        if isinstance(kind, sa.Boolean):
+            out[column.name] = pa.bool_()
+        elif isinstance(kind, sa.Integer):
+            out[column.name] = pa.int64()
+        elif isinstance(kind, (sa.Float, sa.Numeric)):
+            out[column.name] = pa.float64()
+        elif isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime):
+            out[column.name] = pa.date32()
+        elif isinstance(kind, (sa.String, sa.Enum)):
+            out[column.name] = pa.string()
+        else:
+            return None
+    return out if len(out) == len(columns) else None  # two columns of one name: not here
+
+
+def _copied(conn: sa.Connection, statement: sa.Executable,
+            types: dict[str, object]) -> pd.DataFrame:
+    """PostgreSQL: the statement's rows as CSV (``COPY (…) TO STDOUT``, its parameters bound
+    by the driver) parsed by Arrow, then as :func:`_from_arrow` hands them over.
+
+    For a million rows of 57 columns (the churn snapshot at 1M) this took 12.6 s where
+    fetching rows took 32 s (27 s of this process's CPU building Python objects). A NULL is
+    an unquoted empty field, an empty string a quoted one; booleans are ``t`` and ``f``.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    compiled = statement.compile(dialect=conn.dialect)
+    sink = pa.BufferOutputStream()
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER true)",
+                         compiled.params) as copy:
+            for chunk in copy:
+                sink.write(chunk)
+    table = pacsv.read_csv(
+        pa.BufferReader(sink.getvalue()),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=True,
+            quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]))
+    return _from_arrow(table)
+
+
 def _read(engine: sa.Engine, statement: sa.Executable, through_arrow: bool) -> pd.DataFrame:
     """One attempt of :func:`timed_read`: the statement's rows as a frame."""
     with engine.connect() as conn:
+        if through_arrow and conn.dialect.name == "postgresql" and (
+                types := _arrow_types(statement)) is not None:
+            frame = _copied(conn, statement, types)
+            for column in frame.columns[
+                    [pd.api.types.is_datetime64_dtype(t) for t in frame.dtypes]]:
+                frame[column] = frame[column].astype("datetime64[us]")
+            return frame
         with _results_in_binary(conn):
             result = conn.execute(statement)
         if conn.dialect.name == "duckdb" and result.returns_rows:

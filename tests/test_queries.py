@@ -243,3 +243,44 @@ def test_a_duckdb_read_through_arrow_gives_the_frame_fetchdf_gives(duck_mart, mo
     pd.testing.assert_frame_equal(snapshot, expected)
     assert len(snapshot) > 1000
     assert snapshot["group_id"].isna().any() and snapshot["has_leased_line"].isna().any()
+
+
+def test_a_postgresql_read_through_arrow_comes_as_csv_with_the_rows_values(pg_mart, monkeypatch):
+    """On PostgreSQL ``read_frame(..., through_arrow=True)`` copies the rows out as CSV and
+    parses them with Arrow (the churn snapshot: 32 → 13 s at 1M). Same values as fetching
+    rows: NULLs stay NULL and an empty string stays empty, booleans, dates, numerics, text
+    with commas, quotes and a line break, and a bound parameter."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from data_access import db
+
+    copies = []
+    real = db._copied
+    monkeypatch.setattr(db, "_copied", lambda *a: copies.append(1) or real(*a))
+    t = sa.values(sa.column("i", sa.Integer), sa.column("i_null", sa.Integer),
+                  sa.column("b", sa.Boolean), sa.column("b_null", sa.Boolean),
+                  sa.column("d", sa.Date), sa.column("v", sa.String),
+                  sa.column("v_null", sa.String), sa.column("x", sa.Float),
+                  sa.column("n", sa.Numeric), name="t").data(
+        [(1, None, True, None, dt.date(2026, 1, 1), 'a, "quoted"\nline', None, 1.5,
+          Decimal("12.25")),
+         (2, 7, False, True, None, "", "b", None, None),
+         (3, 8, False, False, dt.date(2026, 2, 1), "left out", "c", 2.0, Decimal("1"))])
+    statement = sa.select(t).where(t.c.i <= sa.bindparam("most", 2)).order_by(t.c.i)
+    engine = create_mart_engine(pg_mart)
+    via_csv = read_frame(engine, statement, through_arrow=True)
+    rows = read_frame(engine, statement)
+    engine.dispose()
+    assert copies == [1]
+    assert list(via_csv.columns) == list(rows.columns) and len(via_csv) == 2
+
+    def values(column: pd.Series) -> list:
+        return [None if pd.isna(v) else v for v in column]
+
+    for column in via_csv.columns:
+        assert values(via_csv[column]) == values(rows[column]), column
+    assert via_csv["v"].tolist() == ['a, "quoted"\nline', ""]  # empty, not NULL
+    assert values(via_csv["v_null"]) == [None, "b"] and values(via_csv["b_null"]) == [None, True]
+    assert str(via_csv["i_null"].dtype) == "Int64" and via_csv["b"].dtype == bool
+    assert via_csv["d"].dtype == "datetime64[us]"
