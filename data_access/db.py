@@ -392,7 +392,9 @@ def _copied(conn: sa.Connection, statement: sa.Executable,
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    compiled = statement.compile(dialect=conn.dialect)
+    # IN lists (expanding parameters) are spelled out, one parameter per value
+    compiled = statement.compile(dialect=conn.dialect,
+                                 compile_kwargs={"render_postcompile": True})
     sink = pa.BufferOutputStream()
     with conn.connection.driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER true)",

@@ -249,7 +249,7 @@ def test_a_postgresql_read_through_arrow_comes_as_csv_with_the_rows_values(pg_ma
     """On PostgreSQL ``read_frame(..., through_arrow=True)`` copies the rows out as CSV and
     parses them with Arrow (the churn snapshot: 32 → 13 s at 1M). Same values as fetching
     rows: NULLs stay NULL and an empty string stays empty, booleans, dates, numerics, text
-    with commas, quotes and a line break, and a bound parameter."""
+    with commas, quotes and a line break, a bound parameter and an IN list."""
     import datetime as dt
     from decimal import Decimal
 
@@ -267,7 +267,8 @@ def test_a_postgresql_read_through_arrow_comes_as_csv_with_the_rows_values(pg_ma
           Decimal("12.25")),
          (2, 7, False, True, None, "", "b", None, None),
          (3, 8, False, False, dt.date(2026, 2, 1), "left out", "c", 2.0, Decimal("1"))])
-    statement = sa.select(t).where(t.c.i <= sa.bindparam("most", 2)).order_by(t.c.i)
+    statement = (sa.select(t).where(t.c.i <= sa.bindparam("most", 2), t.c.i.in_([1, 2, 5]))
+                 .order_by(t.c.i))
     engine = create_mart_engine(pg_mart)
     via_csv = read_frame(engine, statement, through_arrow=True)
     rows = read_frame(engine, statement)
@@ -284,3 +285,24 @@ def test_a_postgresql_read_through_arrow_comes_as_csv_with_the_rows_values(pg_ma
     assert values(via_csv["v_null"]) == [None, "b"] and values(via_csv["b_null"]) == [None, True]
     assert str(via_csv["i_null"].dtype) == "Int64" and via_csv["b"].dtype == bool
     assert via_csv["d"].dtype == "datetime64[us]"
+
+
+def test_a_sampled_churn_snapshot_on_postgresql_is_the_same_through_csv(pg_mart, monkeypatch):
+    """The training snapshots' sample (an IN list of residues) and a scoped reader's regions
+    reach PostgreSQL through the CSV copy as through rows."""
+    import data_access.mart.churn as churn_reads
+    from data_access.store.principal import SYSTEM
+    from data_access.store.scope import acting_as
+
+    engine = create_mart_engine(pg_mart)
+    with acting_as(SYSTEM):
+        month = pd.Timestamp(queries.available_months(engine)[-1]).date()
+        via_csv = churn_reads.load_churn_snapshot(engine, month, sample=(7, [0, 3]))
+        monkeypatch.setattr(churn_reads, "read_frame", lambda e, s, **_: read_frame(e, s))
+        rows = churn_reads.load_churn_snapshot(engine, month, sample=(7, [0, 3]))
+    engine.dispose()
+    assert len(via_csv) > 100 and set(via_csv["subscriber_id"] % 7) == {0, 3}
+    def plain(frame: pd.DataFrame) -> pd.DataFrame:  # NULL as None, whatever the dtype
+        return frame.astype(object).where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(plain(via_csv), plain(rows))
