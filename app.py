@@ -9,12 +9,14 @@ from data_access.db import ConcertoError
 from pages.common import filters, login, navigation, routing, runlog, warmup
 from pages.common.plaintext import plain
 
-STYLESHEET = Path(__file__).parent / "assets" / "app.css"
+#: Read once per server process: the same few lines are sent on every run.
+STYLESHEET = "<style>" + (Path(__file__).parent / "assets" / "app.css").read_text("utf-8") \
+    + "</style>"
 
 routing.use_navigation_only()
 
 st.set_page_config(page_title="Concerto 协同运营平台", page_icon="🎼", layout="wide")
-st.html(STYLESHEET)  # a fixed stylesheet, no data: placeholders that do not pulse
+st.html(STYLESHEET)  # a fixed stylesheet, no data: loading skeletons drawn still
 warmup.start()  # once per server: the pages' imports and the mart, before anyone signs in
 
 PAGES = {

@@ -185,7 +185,8 @@ def create_mart_engine(url: str | None = None, *, read_only: bool = False,
             raise ValueError(f"memory_limit: write e.g. 256MB or 2GB, not {memory_limit!r}")
         # Read-only engines keep their connections (opening the file costs ~20 ms a query);
         # build engines hold none, so the finished file can be renamed into place.
-        pool = ({"pool_size": APP_READ_SLOTS, "max_overflow": 0, "pool_timeout": APP_READ_WAIT_S}
+        pool = ({"poolclass": _ReadSlots, "pool_size": APP_READ_SLOTS, "max_overflow": 0,
+                 "pool_timeout": APP_READ_WAIT_S}
                 if read_only else {"poolclass": sa.pool.NullPool})
         engine = sa.create_engine(url, connect_args={"read_only": read_only, "config": config},
                                   **pool)
@@ -327,13 +328,11 @@ def timed_read(engine: sa.Engine, statement: sa.Executable, *,
     with the same dtypes; for a million rows of strings and numbers (the churn snapshot) it
     takes 3.2 s where ``fetchdf`` takes 4.2–5.5 s.
     """
-    start = time.perf_counter()
-    for attempt in range(1, BUSY_RETRIES + 2):
+    start, attempt = time.perf_counter(), 0
+    while True:
+        attempt += 1
         try:
             return QueryResult(_read(engine, statement, through_arrow), time.perf_counter() - start)
-        except sa.exc.TimeoutError as exc:  # every read slot stayed taken
-            raise ConcertoError("The mart is busy: too many people are reading it at once. "
-                                "Try again in a minute.") from exc
         except Exception as exc:
             if not _out_of_memory(exc):
                 raise
@@ -342,7 +341,18 @@ def timed_read(engine: sa.Engine, statement: sa.Executable, *,
                                     "the app may use beside the others running now. Try "
                                     "again in a minute.") from exc
             time.sleep(BUSY_BACKOFF_S * attempt)
-    raise AssertionError("unreachable")
+
+
+class _ReadSlots(sa.pool.QueuePool):
+    """The read-only mart's pool: a connection that waited ``APP_READ_WAIT_S`` for one of
+    the ``APP_READ_SLOTS`` is refused with a message, wherever it was asked for."""
+
+    def _do_get(self):  # type: ignore[no-untyped-def]
+        try:
+            return super()._do_get()
+        except sa.exc.TimeoutError as exc:  # every read slot stayed taken
+            raise ConcertoError("The mart is busy: too many people are reading it at once. "
+                                "Try again in a minute.") from exc
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -412,28 +422,32 @@ def _copied(conn: sa.Connection, statement: sa.Executable,
 def _read(engine: sa.Engine, statement: sa.Executable, through_arrow: bool) -> pd.DataFrame:
     """One attempt of :func:`timed_read`: the statement's rows as a frame."""
     with engine.connect() as conn:
-        if through_arrow and conn.dialect.name == "postgresql" and (
-                types := _arrow_types(statement)) is not None:
+        types = _arrow_types(statement) \
+            if through_arrow and conn.dialect.name == "postgresql" else None
+        if types is not None:
             frame = _copied(conn, statement, types)
-            for column in frame.columns[
-                    [pd.api.types.is_datetime64_dtype(t) for t in frame.dtypes]]:
-                frame[column] = frame[column].astype("datetime64[us]")
-            return frame
-        with _results_in_binary(conn):
-            result = conn.execute(statement)
-        if conn.dialect.name == "duckdb" and result.returns_rows:
-            frame = (_from_arrow(result.cursor.to_arrow_table()) if through_arrow
-                     else result.cursor.fetchdf())
         else:
-            # All rows at once (the driver's batch fetch, not one call per row: a fifth less
-            # client CPU for 8,000 rows on PostgreSQL), then plain tuples: pandas builds a
-            # frame from Row objects about 3× slower.
-            rows = result.fetchall()
-            frame = pd.DataFrame([tuple(row) for row in rows], columns=list(result.keys()))
-            for column in frame.columns[frame.dtypes == object]:
-                first = frame[column].dropna().head(1)
-                if not first.empty and type(first.iloc[0]) is dt.date:
-                    frame[column] = pd.to_datetime(frame[column])
+            frame = _fetched(conn, statement, through_arrow)
     for column in frame.columns[[pd.api.types.is_datetime64_dtype(t) for t in frame.dtypes]]:
         frame[column] = frame[column].astype("datetime64[us]")
+    return frame
+
+
+def _fetched(conn: sa.Connection, statement: sa.Executable, through_arrow: bool
+             ) -> pd.DataFrame:
+    """The statement's rows as the driver hands them over (DuckDB: columns; others: rows)."""
+    with _results_in_binary(conn):
+        result = conn.execute(statement)
+    if conn.dialect.name == "duckdb" and result.returns_rows:
+        return (_from_arrow(result.cursor.to_arrow_table()) if through_arrow
+                else result.cursor.fetchdf())
+    # All rows at once (the driver's batch fetch, not one call per row: a fifth less client
+    # CPU for 8,000 rows on PostgreSQL), then plain tuples: pandas builds a frame from Row
+    # objects about 3× slower.
+    rows = result.fetchall()
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=list(result.keys()))
+    for column in frame.columns[frame.dtypes == object]:
+        first = frame[column].dropna().head(1)
+        if not first.empty and type(first.iloc[0]) is dt.date:
+            frame[column] = pd.to_datetime(frame[column])
     return frame

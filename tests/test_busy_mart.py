@@ -82,6 +82,8 @@ def test_the_apps_reads_take_one_slot_per_core_and_a_full_house_is_a_message(
     try:
         with pytest.raises(ConcertoError, match="too many people"):
             db.timed_read(engine, sa.text("SELECT x FROM t"))
+        with pytest.raises(ConcertoError, match="too many people"):  # any read, not only frames
+            engine.connect()
         held.pop().close()  # one read ends: the next one gets its slot
         assert db.timed_read(engine, sa.text("SELECT x FROM t")).frame["x"].tolist() == [1]
     finally:

@@ -1,5 +1,5 @@
 """The app's one stylesheet (assets/app.css) reaches every page, signed in or not: Streamlit's
-placeholders stay still instead of pulsing (each pulse a repaint; without a GPU, CPU)."""
+loading skeletons are drawn still instead of pulsing (each pulse a repaint; without a GPU, CPU)."""
 
 from __future__ import annotations
 
