@@ -200,6 +200,27 @@ def test_the_binned_walk_equals_the_raw_walk_even_for_categories_never_binned():
             predictor.predict(prepared, bitsets, f_idx_map, 1))
 
 
+def test_decision_function_walks_binned_values_to_the_raw_walks_scores():
+    """decision_function walks the trees on binned input; its log-odds equal the blend of
+    scikit-learn's own walk over the raw values, with gaps, infinities, numbers beyond the
+    training range, and categories missing or never seen."""
+    table = make_churn_table("narrow_interactions", 4_000, random_state=9)
+    X_train, y_train, X_test, _, _ = _split(table)
+    model = ChurnModel(max_iter=60, random_state=0).fit(X_train, y_train)
+    X = X_test.copy()
+    numeric = [c for c in X.columns if X[c].dtype.kind == "f"]
+    X.loc[X.index[:10], "channel"] = None
+    X.loc[X.index[10:20], "plan"] = "plan_never_seen"
+    X.loc[X.index[20:30], numeric[0]] = np.nan
+    X.loc[X.index[30:40], numeric[1]] = np.inf
+    X.loc[X.index[40:50], numeric[2]] = X_train[numeric[2]].max() * 10
+    X.loc[X.index[50:60], numeric[2]] = X_train[numeric[2]].min() - 1e6
+    numbers, categories = model._blocks(model._frame(X, reset=False))
+    raw = model._logits(numbers, categories, model._tree_input(numbers, categories))
+    np.testing.assert_allclose(model.decision_function(X), raw @ model.blend_[:2]
+                               + model.blend_[2], rtol=0, atol=1e-12)
+
+
 def test_reference_values_are_the_commonest_joint_values_with_their_own_medians():
     """Written plainly: count each joint value of the discrete columns (missing is a value),
     keep the six commonest (ties: smaller values first, missing last), weight them by their

@@ -306,3 +306,40 @@ def test_a_sampled_churn_snapshot_on_postgresql_is_the_same_through_csv(pg_mart,
         return frame.astype(object).where(frame.notna(), None)
 
     pd.testing.assert_frame_equal(plain(via_csv), plain(rows))
+
+
+@pytest.mark.parametrize("back", [0, 7])
+def test_the_churn_snapshot_equals_a_pivot_of_the_fact_rows(engine, back):
+    """Each subscriber billed in the month, with six months of measures (NULL where not
+    billed), ``months_billed`` counted over them, against pandas' own pivot of the fact rows
+    (the latest month, and one whose history starts before the mart's first month)."""
+    import data_access.mart.churn as churn_reads
+    from data_access.store.scope import SYSTEM, acting_as
+
+    fact = schema.fact_subscriber_month
+    with acting_as(SYSTEM):
+        months = queries.available_months(engine)
+        month = pd.Timestamp(months[-1 - back] if back < len(months) else months[0])
+        sample = (5, [1, 4])
+        snapshot = churn_reads.load_churn_snapshot(engine, month.date(), sample=sample)
+    rows = read_frame(engine, sa.select(fact).where(
+        fact.c.month > (month - pd.DateOffset(months=6)).date(), fact.c.month <= month.date(),
+        (fact.c.subscriber_id % 5).in_([1, 4])))
+    rows["month"] = pd.to_datetime(rows["month"])
+    rows["gross"] = rows[["rev_voice", "rev_data", "rev_sms", "rev_vas"]].sum(axis=1)
+    rows["lag"] = [(month.year - m.year) * 12 + month.month - m.month for m in rows["month"]]
+    billed = rows.loc[rows["lag"] == 0, "subscriber_id"]
+    rows = rows[rows["subscriber_id"].isin(billed)]
+    assert len(billed) > 50 and rows["lag"].nunique() == min(6, len(months) - back)
+    got = snapshot.set_index("subscriber_id")
+    assert list(got.index) == sorted(billed)
+    counts = rows.groupby("subscriber_id").size()
+    np.testing.assert_array_equal(got["months_billed"], counts.reindex(got.index))
+    assert (got["months_billed"] < rows["lag"].nunique()).any()  # some with gaps
+    for name in churn_reads.MEASURES:
+        wide = rows.pivot(index="subscriber_id", columns="lag", values=name).reindex(got.index)
+        for lag in range(6):
+            expected = (wide[lag] if lag in wide else pd.Series(np.nan, index=got.index))
+            np.testing.assert_allclose(got[f"{name}_{lag}"].astype(float),
+                                       expected.astype(float), rtol=1e-9, equal_nan=True,
+                                       err_msg=f"{name}_{lag}")

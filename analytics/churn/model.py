@@ -327,13 +327,17 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         """The blended log-odds of the second class (before any isotonic map).
 
+        The trees walk the boosting's binned input (one byte per value, as they were grown
+        on; the same leaves as scikit-learn's walk over raw values, which
+        tests/test_churn_model.py holds): 1M rows on 2 cores 5.6 → 4.3 s.
         On more than one batch, a thread scores each batch's logistic part (interpolations
         that release the interpreter lock) while the trees walk it: the trees' OpenMP team
-        leaves part of the cores idle between trees (1M rows on 2 cores: 6.2 → 5.5 s).
+        leaves part of the cores idle between trees (6.2 → 5.5 s).
         """
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
         out = np.empty(len(frame))
+        walk = self._binned_walk()
         with contextlib.ExitStack() as stack:
             stack.enter_context(threadpool_limits(limits=tree_threads(), user_api="openmp"))
             helper = (stack.enter_context(ThreadPoolExecutor(1, "churn-linear"))
@@ -341,16 +345,31 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             for start in range(0, len(frame), _BATCH):
                 part = frame.iloc[start:start + _BATCH]
                 numeric, categories = self._blocks(part)
-                if helper is None:
-                    logits = self._logits(numeric, categories,
-                                          self._tree_input(numeric, categories))
-                    out[start:start + len(part)] = logits @ self.blend_[:2] + self.blend_[2]
-                    continue
-                pending = helper.submit(self.linear_scorer_.decision, numeric, categories)
-                walked = self.trees_.decision_function(self._tree_input(numeric, categories))
-                out[start:start + len(part)] = (np.column_stack([walked, pending.result()])
+                pending = (helper.submit(self.linear_scorer_.decision, numeric, categories)
+                           if helper is not None else None)
+                walked = walk(self._tree_input(numeric, categories))
+                linear = (pending.result() if pending is not None
+                          else self.linear_scorer_.decision(numeric, categories))
+                out[start:start + len(part)] = (np.column_stack([walked, linear])
                                                 @ self.blend_[:2] + self.blend_[2])
         return out
+
+    def _binned_walk(self):
+        """The boosted trees' raw score of a tree-input block, walking its binned values
+        (the trees' baseline plus each tree's leaf, summed in the boosting's order)."""
+        trees, predictors = self.trees_, self._binned_walkers()
+        prepare, _ = self._tree_layout()
+        binned = self._binner(prepare)
+        missing = trees._bin_mapper.missing_values_bin_idx_
+        baseline = float(np.ravel(trees._baseline_prediction)[0])
+
+        def walk(tree_input: np.ndarray) -> np.ndarray:
+            values, threads = binned(prepare(tree_input)), tree_threads()
+            raw = np.full(len(values), baseline)
+            for predictor in predictors:
+                raw += predictor.predict_binned(values, missing, threads)
+            return raw
+        return walk
 
     def swap_effects(self, X, swaps: Mapping[str, Sequence[tuple[float, Mapping[str, object]]]]
                      ) -> pd.DataFrame:

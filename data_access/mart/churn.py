@@ -81,15 +81,29 @@ def load_churn_snapshot(engine: sa.Engine, month: dt.date, *, history: int = 6,
     fact = s.fact_subscriber_month
     month = month_start(month)
     lags = [shift_month(month, -j) for j in range(history)]
-    sums = [sa.func.sum(sa.case((fact.c.month == when, _measure(fact, name)))).label(f"{name}_{j}")
-            for name in MEASURES for j, when in enumerate(lags)]
-    billed_now = sa.func.sum(sa.case((fact.c.month == month, 1), else_=0))
-    history_q = (sa.select(fact.c.subscriber_id, sa.func.count().label("months_billed"), *sums)
-                 .where(fact.c.month >= lags[-1], fact.c.month <= month))
-    if sample is not None:
-        modulus, residues = sample
-        history_q = history_q.where((fact.c.subscriber_id % modulus).in_(list(residues)))
-    history_q = history_q.group_by(fact.c.subscriber_id).having(billed_now > 0).subquery("h")
+    # One slice of the fact table per month, joined on the subscriber (a row per billed
+    # subscriber and month: the key), rather than one pass with a conditional sum per
+    # measure and month: at 1M on 2 cores 1.1 s against 4.0 s in DuckDB.
+    slices = []
+    for j, when in enumerate(lags):
+        rows = (sa.select(fact.c.subscriber_id,
+                          *[_measure(fact, name).label(f"{name}_{j}") for name in MEASURES])
+                .where(fact.c.month == when))
+        if sample is not None:
+            modulus, residues = sample
+            rows = rows.where((fact.c.subscriber_id % modulus).in_(list(residues)))
+        slices.append(rows.subquery(f"m{j}"))
+    now, *before = slices  # billed in ``month``: the snapshot's subscribers
+    billed = sum((sa.case((past.c.subscriber_id.is_(None), 0), else_=1) for past in before),
+                 start=sa.literal(1))
+    joined = now
+    for past in before:
+        joined = joined.outerjoin(past, past.c.subscriber_id == now.c.subscriber_id)
+    history_q = (sa.select(now.c.subscriber_id,
+                           sa.cast(billed, sa.BigInteger).label("months_billed"),
+                           *[slices[j].c[f"{name}_{j}"] for name in MEASURES
+                             for j in range(history)])
+                 .select_from(joined).subquery("h"))
     sub, plan, channel = s.dim_subscriber, s.dim_plan, s.dim_channel
     region, group = s.dim_region, s.dim_group
     statement = (
