@@ -28,7 +28,7 @@ from data_access.mart import campaigns as mart_campaigns
 from data_access.mart.campaigns import CampaignWindow
 from data_access.mart import channels as mart_channels
 from data_access.mart import competitors as mart_competitors
-from data_access.mart.queries import load_mart_fingerprint, load_region_table
+from data_access.mart.queries import available_months, load_mart_fingerprint, load_region_table
 from data_access.store import precomputed as store
 from data_access.store.auth import list_users
 from data_access.store.demo import demo_enabled, seed_demo
@@ -172,18 +172,21 @@ def compute_rival_scores(mart: sa.Engine, progress: Progress = print) -> pd.Data
 
 def compute_channel_values(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
                            spans: Iterable[int] = CHANNEL_SPANS, progress: Progress = print
-                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           ) -> dict[str, pd.DataFrame]:
     """The channel page's evaluation and alerts (``analytics.channels.judge_channels``) for
-    every window span and scope unit: ranked rows and alert rows."""
-    values, alerts = [], []
+    every window span and scope unit, and the low-use lines it draws new numbers against
+    (each window's, and those of every month of the mart under ``store.EVERY_MONTH``): rows
+    by table name."""
+    values, alerts, cutoffs = [], [], []
     for level, value in scopes:
         with _as_scope(level, value):
-            stock = mart_channels.load_stock_summary(mart)
+            stock, seen = mart_channels.load_stock_summary(mart), False
             for span in spans:
                 months = mart_channels.window_months(mart, span)
                 metrics = mart_channels.load_channel_metrics(mart, months)
                 if metrics.empty:
                     continue
+                seen = True
                 ranked, by_kind = channel_eval.judge_channels(metrics, stock)
                 key = {"scope_level": level, "scope_value": value, "span": int(span)}
                 values.append(ranked[list(store.CHANNEL_COLUMNS)].assign(
@@ -191,13 +194,24 @@ def compute_channel_values(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
                 every = pd.concat(by_kind.values(), ignore_index=True)
                 alerts.append(every[list(store.ALERT_COLUMNS)].assign(
                     **key, position=range(len(every))))
+                lines = metrics.iloc[0]  # the window's lines, the same on every row
+                cutoffs.append({**key, "mou": lines["low_mou_cut"],
+                                "data_mb": lines["low_data_cut"],
+                                "revenue": lines["low_revenue_cut"]})
+            if seen:  # a channel in the scope
+                every_month = mart_channels.load_low_use_cutoffs(
+                    mart, available_months(mart))
+                cutoffs.append({"scope_level": level, "scope_value": value,
+                                "span": store.EVERY_MONTH, **every_month})
         progress(f"  channel values: {level} {value or ''}".rstrip())
-    value_columns = [c.name for c in store.pre_channel_value.columns if c.name != "run_id"]
-    alert_columns = [c.name for c in store.pre_channel_alert.columns if c.name != "run_id"]
-    return (pd.concat(values, ignore_index=True)[value_columns] if values
-            else pd.DataFrame(columns=value_columns),
-            pd.concat(alerts, ignore_index=True)[alert_columns] if alerts
-            else pd.DataFrame(columns=alert_columns))
+    found = {store.pre_channel_value: pd.concat(values, ignore_index=True) if values else None,
+             store.pre_channel_alert: pd.concat(alerts, ignore_index=True) if alerts else None,
+             store.pre_channel_cutoff: pd.DataFrame(cutoffs) if cutoffs else None}
+    frames = {}
+    for table, frame in found.items():
+        columns = [c.name for c in table.columns if c.name != "run_id"]
+        frames[table.name] = pd.DataFrame(columns=columns) if frame is None else frame[columns]
+    return frames
 
 
 def effects_from_rows(rows: pd.DataFrame) -> dict[int, CampaignEffect | None]:
@@ -246,8 +260,7 @@ def precompute(mart: sa.Engine, workflow: sa.Engine, *, if_stale: bool = False,
         elif kind == "rival_score":
             results[kind] = {"pre_rival_score": compute_rival_scores(mart, progress)}
         else:
-            value, alert = compute_channel_values(mart, scopes, progress=progress)
-            results[kind] = {"pre_channel_value": value, "pre_channel_alert": alert}
+            results[kind] = compute_channel_values(mart, scopes, progress=progress)
         seconds[kind] = time.perf_counter() - started
         progress(f"{kind}: {sum(len(f) for f in results[kind].values()):,} rows "
                  f"in {seconds[kind]:.1f}s")

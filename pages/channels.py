@@ -122,9 +122,9 @@ with channel_tab:
     for reason, metric in zip(mine["reason"], mine["metric"], strict=True):
         st.warning(f"{view.METRIC_NAMES[metric]}: {reason}")
     # The low-use lines are the scope's, not the channel's: read once, not on every pick.
-    view.history_charts(cache.channel_history(channel_id, cache.low_use_cutoffs(
+    view.history_charts(cache.channel_history(channel_id, cache.low_use_lines(
         cache.available_months())), cache.channel_days(channel_id))
-    low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_cutoffs(months))
+    low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_lines(months))
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             low_use_numbers(low, channel_id)

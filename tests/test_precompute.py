@@ -19,6 +19,7 @@ from data_access.db import ConcertoError, create_mart_engine
 from data_access.mart import campaigns as mart_campaigns
 from data_access.mart import channels as mart_channels
 from data_access.mart import competitors as mart_competitors
+from data_access.mart import queries
 from data_access.mart.queries import load_mart_fingerprint
 from data_access.store import auth
 from data_access.store import precomputed as store
@@ -27,6 +28,7 @@ from data_access.store.scope import acting_as
 from data_access.store.workflow import create_workflow_engine
 from jobs import campaigns as campaign_jobs
 from jobs import precompute as job
+from pages.common import cache as page_cache
 
 GONGBEI = dataclasses.replace(SYSTEM, username="rm", role="regional_manager",
                               scope_level="micro_region", scope_value="Gongbei")
@@ -140,6 +142,24 @@ def test_stored_channel_values_equal_the_clicks(stored, who, span) -> None:
     pd.testing.assert_frame_equal(alerts, every[list(store.ALERT_COLUMNS)], check_dtype=False)
 
 
+@pytest.mark.parametrize("who", [SYSTEM, XIANGZHOU, GONGBEI], ids=["city", "branch", "micro"])
+def test_stored_low_use_lines_equal_the_clicks(stored, who) -> None:
+    """Each window's low-use lines and those of every month of the mart, per scope unit, as
+    the channel page would work them out."""
+    mart, workflow, runs = stored
+    with acting_as(who):
+        every = queries.available_months(mart)
+        expected = {store.EVERY_MONTH: mart_channels.load_low_use_cutoffs(mart, every)}
+        for span in SPANS:
+            expected[span] = mart_channels.load_low_use_cutoffs(
+                mart, mart_channels.window_months(mart, span))
+        got = {span: store.load_channel_cutoffs(workflow, runs["channel_value"], span)
+               for span in expected}
+        assert store.load_channel_cutoffs(workflow, runs["channel_value"], 13) is None
+    assert {s: pytest.approx(lines) for s, lines in expected.items()} == got
+    assert got[store.EVERY_MONTH] != got[SPANS[0]]  # a window's lines are its own
+
+
 def _rivals_clicked(mart: sa.Engine, level: str) -> pd.DataFrame:
     return ac.flag_series(mart_competitors.load_competitor_months(mart, level))
 
@@ -234,7 +254,7 @@ def _counts(workflow: sa.Engine) -> dict[str, int]:
         return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                 for t in (store.precompute_run, store.pre_campaign_effect,
                           store.pre_rival_score, store.pre_channel_value,
-                          store.pre_channel_alert)}
+                          store.pre_channel_alert, store.pre_channel_cutoff)}
 
 
 def test_a_failure_half_way_writes_nothing(duck_mart: str, tmp_path, monkeypatch) -> None:
@@ -309,6 +329,7 @@ def test_pages_read_the_stored_rows_and_compute_nothing(app_as, duck_mart: str,
     _precompute_for_app(app_as, duck_mart)
     monkeypatch.setattr(ac, "flag_series", _refuse)
     monkeypatch.setattr(channel_eval, "judge_channels", _refuse)
+    monkeypatch.setattr(page_cache, "low_use_cutoffs", _refuse)
     monkeypatch.setattr("jobs.campaigns.estimate_effect", _no_estimate)
     at.run()
     at.switch_page("pages/competitors.py").run()

@@ -319,6 +319,22 @@ def stored_rival_scores(run_id: int, level: str):
     return _precomputed.load_rival_scores(workflow_engine(), run_id, level)
 
 
+def low_use_lines(months: list) -> dict[str, float]:
+    """The low-use lines of the new numbers activated in ``months`` (the latest months of
+    the mart, as the channel page's window or every month), in the viewer's scope: stored by
+    ``jobs.precompute`` for this mart, else worked out now (then kept in the cache)."""
+    every = available_months()
+    months = list(months)
+    run_id, _ = stored_run("channel_value")
+    if run_id is not None and months and months == every[-len(months):]:
+        span = _precomputed.EVERY_MONTH if len(months) == len(every) else len(months)
+        viewer()
+        stored = _precomputed.load_channel_cutoffs(workflow_engine(), run_id, span)
+        if stored is not None:
+            return stored
+    return low_use_cutoffs(months)
+
+
 def stored_channel_values(run_id: int, span: int):
     """The stored ranked channels and their alerts for a ``span``-month window, viewer's scope."""
     viewer()

@@ -1,5 +1,5 @@
 """Results computed once per mart version and read by the pages: campaign effects, rival series
-scores, channel values and alerts.
+scores, channel values, alerts and the low-use lines of new numbers.
 
 ``precompute_run`` names one kind of result for one mart version (``mart_version``, the
 mart's fingerprint: ``data_access.mart.queries.load_mart_fingerprint``); the other tables hold
@@ -30,9 +30,10 @@ from data_access.store.audit import record_audit
 from data_access.store.scope import acting_principal, require
 from data_access.store.workflow import write_transaction
 from data_access.store.precomputed.tables import (
-    _TABLES, ALERT_COLUMNS, BREAKDOWN_COLUMNS, CHANNEL_COLUMNS, CITY, EFFECT_COLUMNS,
-    KEEP_VERSIONS, KINDS, RIVAL_COLUMNS, pre_campaign_breakdown, pre_campaign_effect,
-    pre_channel_alert, pre_channel_value, pre_rival_score, precompute_run)
+    _TABLES, ALERT_COLUMNS, BREAKDOWN_COLUMNS, CHANNEL_COLUMNS, CITY, CUTOFF_COLUMNS,
+    EFFECT_COLUMNS, EVERY_MONTH, KEEP_VERSIONS, KINDS, RIVAL_COLUMNS, pre_campaign_breakdown,
+    pre_campaign_effect, pre_channel_alert, pre_channel_cutoff, pre_channel_value,
+    pre_rival_score, precompute_run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +227,24 @@ def load_channel_values(workflow: sa.Engine, run_id: int, span: int
     return ranked, alerts
 
 
-__all__ = ["ALERT_COLUMNS", "CHANNEL_COLUMNS", "EFFECT_COLUMNS", "KINDS", "RIVAL_COLUMNS",
-           "Stored", "load_campaign_breakdowns", "load_campaign_effects", "load_channel_values", "load_rival_scores",
-           "pre_campaign_effect", "pre_channel_alert", "pre_channel_value", "pre_rival_score",
-           "precompute_run", "save_precomputed", "scope_computed", "scope_unit", "stored_run"]
+def load_channel_cutoffs(workflow: sa.Engine, run_id: int, span: int
+                         ) -> dict[str, float] | None:
+    """The stored low-use lines (``mou``, ``data_mb``, ``revenue``) of the new numbers of a
+    ``span``-month window (``EVERY_MONTH``: every month of the mart) in the acting person's
+    scope unit; None where the run holds none (stored before they were, or no channel)."""
+    level, value = _viewer_unit()
+    t = pre_channel_cutoff
+    with workflow.connect() as conn:
+        row = conn.execute(sa.select(*[t.c[c] for c in CUTOFF_COLUMNS])
+                           .where(t.c.run_id == int(run_id), t.c.scope_level == level,
+                                  t.c.scope_value == value, t.c.span == int(span))).first()
+    return None if row is None else {c: float(v) for c, v in zip(CUTOFF_COLUMNS, row,
+                                                                 strict=True)}
+
+
+__all__ = ["ALERT_COLUMNS", "CHANNEL_COLUMNS", "CUTOFF_COLUMNS", "EFFECT_COLUMNS", "EVERY_MONTH",
+           "KINDS", "RIVAL_COLUMNS", "Stored", "load_campaign_breakdowns",
+           "load_campaign_effects", "load_channel_cutoffs", "load_channel_values",
+           "load_rival_scores", "pre_campaign_effect", "pre_channel_alert",
+           "pre_channel_cutoff", "pre_channel_value", "pre_rival_score", "precompute_run",
+           "save_precomputed", "scope_computed", "scope_unit", "stored_run"]

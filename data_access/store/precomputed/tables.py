@@ -140,11 +140,21 @@ pre_channel_alert = sa.Table(
     comment="Channel alerts with the value each channel was expected to show, per window and scope.",
 )
 
+pre_channel_cutoff = sa.Table(
+    "pre_channel_cutoff", WORKFLOW, _run_fk(), *_scope_columns(),
+    sa.Column("span", sa.Integer, primary_key=True),  # window in months; 0: every month
+    sa.Column("mou", sa.Double, nullable=False),
+    sa.Column("data_mb", sa.Double, nullable=False),
+    sa.Column("revenue", sa.Double, nullable=False),
+    comment="The low-use lines of new numbers (minutes, data, revenue per month) per window "
+            "and scope unit; span 0: the new numbers of every month of the mart.",
+)
+
 #: Columns of each kind's rows (the run id apart).
 _TABLES: dict[str, tuple[sa.Table, ...]] = {
     "campaign_effect": (pre_campaign_effect, pre_campaign_breakdown),
     "rival_score": (pre_rival_score,),
-    "channel_value": (pre_channel_value, pre_channel_alert),
+    "channel_value": (pre_channel_value, pre_channel_alert, pre_channel_cutoff),
 }
 EFFECT_COLUMNS = tuple(c.name for c in pre_campaign_effect.columns if c.name != "run_id")
 BREAKDOWN_COLUMNS = tuple(c.name for c in pre_campaign_breakdown.columns if c.name != "run_id")
@@ -152,5 +162,8 @@ RIVAL_COLUMNS = ("unit", "operator", "metric", "month", "value", "expected", "sc
 CHANNEL_COLUMNS = tuple(c.name for c in pre_channel_value.columns
                         if c.name not in ("run_id", "scope_level", "scope_value", "span",
                                           "position"))
+CUTOFF_COLUMNS = ("mou", "data_mb", "revenue")
+#: The span under which the low-use lines of every month of the mart are stored.
+EVERY_MONTH = 0
 ALERT_COLUMNS = ("channel_id", "channel_name", "channel_type", "branch", "micro_region",
                  "metric", "score", "actual", "expected", "reason")
