@@ -322,6 +322,9 @@ def test_the_churn_snapshot_equals_a_pivot_of_the_fact_rows(engine, back):
         month = pd.Timestamp(months[-1 - back] if back < len(months) else months[0])
         sample = (5, [1, 4])
         snapshot = churn_reads.load_churn_snapshot(engine, month.date(), sample=sample)
+    billed_months = read_frame(engine, sa.select(fact.c.month).distinct().order_by(fact.c.month))
+    assert churn_reads.load_fact_months(engine) == [
+        pd.Timestamp(m).date() for m in billed_months["month"]]
     rows = read_frame(engine, sa.select(fact).where(
         fact.c.month > (month - pd.DateOffset(months=6)).date(), fact.c.month <= month.date(),
         (fact.c.subscriber_id % 5).in_([1, 4])))
@@ -343,3 +346,15 @@ def test_the_churn_snapshot_equals_a_pivot_of_the_fact_rows(engine, back):
             np.testing.assert_allclose(got[f"{name}_{lag}"].astype(float),
                                        expected.astype(float), rtol=1e-9, equal_nan=True,
                                        err_msg=f"{name}_{lag}")
+
+
+@pytest.mark.parametrize("months", [1, 3, 12, 24])
+def test_the_value_window_is_the_facts_latest_months(engine, months):
+    """The value page's window (read from the monthly summary) spans the fact's own latest
+    ``months`` billed months; a mart shorter than that gives all of them."""
+    from data_access.mart import value
+
+    fact = schema.fact_subscriber_month
+    billed = [pd.Timestamp(m).date() for m in read_frame(
+        engine, sa.select(fact.c.month).distinct().order_by(fact.c.month))["month"]]
+    assert value.load_value_window(engine, months) == (billed[-months:][0], billed[-1])

@@ -28,9 +28,11 @@ MONEY = ("gross", "discount", "service_cost", "campaign_cost", "net_value")
 
 def window_statement(months: int) -> sa.Select:
     """``first`` and ``last``: the first and last of the fact's latest ``months`` months
-    (NULL on an empty mart); the page's reads and the build's summaries share it."""
-    fact = s.fact_subscriber_month
-    recent = (sa.select(fact.c.month).distinct().order_by(fact.c.month.desc()).limit(months)
+    (NULL on an empty mart); the page's reads and the build's summaries share it. The months
+    are read from the monthly summary, built from the fact before the value summaries: the
+    fact's own DISTINCT took 2.7 s in PostgreSQL at 1M (6.9 s under load)."""
+    cube = s.sum_cube_month
+    recent = (sa.select(cube.c.month).distinct().order_by(cube.c.month.desc()).limit(months)
               .subquery())
     return sa.select(sa.func.min(recent.c.month).label("first"),
                      sa.func.max(recent.c.month).label("last"))
