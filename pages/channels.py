@@ -108,10 +108,10 @@ with channel_tab:
     cols[0].metric("New numbers 新增", format_value(row["new_numbers"], "subs"))
     cols[1].metric("Low use 低使用", format_value(row["low_use_share"], "pct"))
     cols[2].metric("Net value 净价值", format_value(row["net_value"], "yuan"))
-    cols[3].metric("ROI", "not meaningful 无意义" if row["roi_suspect"] else
+    cols[3].metric("ROI", "n/a" if row["roi_suspect"] else  # a long word is cut off here
                    format_value(row["roi"], "pct"),
-                   help=(f"ROI {row['roi_note']}: commissions paid for numbers that are not "
-                         "real customers" if row["roi_suspect"] else
+                   help=(f"ROI not meaningful 无意义 ({row['roi_note']}): commissions paid for "
+                         "numbers that are not real customers" if row["roi_suspect"] else
                          "Net value ÷ (commission + campaign cost)"))
     here = stock[stock["channel_id"] == channel_id]
     cols[4].metric("Stock now 库存",
