@@ -45,11 +45,17 @@ def load_fact_months(engine: sa.Engine) -> list[dt.date]:
 
 
 def _subscribers_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    """``column`` (a subscriber id) names a subscriber inside the acting scope."""
+    """``column`` (a subscriber id) names a subscriber inside the acting scope: every
+    subscriber for someone who sees the whole city (the mart's keys guarantee the subscriber
+    and the region exist; the lookup took 1.5 s of the churn snapshot's campaign benefits in
+    PostgreSQL at 1M)."""
     sub, region = s.dim_subscriber, s.dim_region
+    conditions = region_conditions(Slice())
+    if not conditions:
+        return sa.true()
     return column.in_(sa.select(sub.c.subscriber_id)
                       .select_from(sub.join(region, sub.c.region_id == region.c.region_id))
-                      .where(*region_conditions(Slice())))
+                      .where(*conditions))
 
 
 def _regions_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
