@@ -21,9 +21,9 @@ import sklearn
 
 from analytics.churn.model import MODEL_FORMAT, ChurnModel
 from analytics.churn.evaluation import Evaluation, baselines, evaluate_scores, fit_for
-from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONTHS, TimeSplit,
-                                      build_features, feature_schema, group_figures,
-                                      plan_time_split, rival_pressure)
+from analytics.churn.features import (CATEGORICAL_FEATURES, FEATURES, RIVAL_MONTHS,
+                                      SNAPSHOT_LAGS, TimeSplit, build_features, feature_schema,
+                                      group_figures, plan_time_split, rival_pressure)
 from analytics.churn.reasons import driver_swaps, global_drivers, reason_codes
 from analytics.churn.retention import (ACTION_ROWS, GROUP_FADING, group_warnings, list_ranks,
                                        retention_table, risk_band, suggest_actions)
@@ -72,7 +72,7 @@ def load_snapshot(engine: sa.Engine, month: pd.Timestamp,
                   sample: tuple[int, list[int]] | None = None) -> Snapshot:
     """The feature frame and the retention context of one snapshot month."""
     month = pd.Timestamp(month)
-    raw = reads.load_churn_snapshot(engine, month.date(), sample=sample)
+    raw = reads.load_churn_snapshot(engine, month.date(), lags=SNAPSHOT_LAGS, sample=sample)
     if raw.empty:
         raise ConcertoError(f"No subscriber is billed in {month:%Y-%m}: nothing to score")
     benefits = reads.load_benefits(engine, month.date())

@@ -149,3 +149,26 @@ def test_labels_beyond_the_mart_are_refused(duck_engine):
         reads.load_churn_labels(duck_engine, dt.date(2026, 9, 1), 2)
     labels = reads.load_churn_labels(duck_engine, dt.date(2026, 9, 1), 1)
     assert labels["churned"].dtype == bool and 0 < labels["churned"].mean() < 0.1
+
+
+def test_the_snapshot_brings_the_months_the_features_read_and_no_more(duck_engine, snapshot,
+                                                                      monkeypatch):
+    """The reader fetches ``SNAPSHOT_LAGS`` (the same values as the full six months for those
+    columns); the features are built from it (the fixture), and a month fewer of any measure
+    is refused by name rather than read as a shorter trend."""
+    from analytics.churn.features import SNAPSHOT_LAGS
+
+    full = reads.load_churn_snapshot(duck_engine, SNAPSHOT.date())
+    trimmed = reads.load_churn_snapshot(duck_engine, SNAPSHOT.date(), lags=SNAPSHOT_LAGS)
+    measures = {c for c in full.columns if c.rsplit("_", 1)[0] in reads.MEASURES}
+    wanted = {f"{m}_{j}" for m, n in SNAPSHOT_LAGS.items() for j in range(n)}
+    assert wanted < measures and set(trimmed.columns) == set(full.columns) - (measures - wanted)
+    pd.testing.assert_frame_equal(trimmed, full[list(trimmed.columns)])
+    assert len(snapshot.features) == len(trimmed)
+    for measure, months in SNAPSHOT_LAGS.items():
+        with monkeypatch.context() as m:
+            m.setitem(SNAPSHOT_LAGS, measure, months - 1)
+            with pytest.raises(ValueError, match=f"{measure}_{months - 1}"):
+                load_snapshot(duck_engine, SNAPSHOT)
+    with pytest.raises(ConcertoError, match="Unknown measure"):
+        reads.load_churn_snapshot(duck_engine, SNAPSHOT.date(), lags={"arpu": 3})

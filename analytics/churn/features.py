@@ -43,6 +43,12 @@ FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f i
 PRICE_EVENT_KINDS = ("tariff", "promotion", "handset_subsidy", "campus")
 RIVAL_MONTHS = 6
 _OFFSET = {"gross": 1.0, "mou": 1.0, "data_mb": 10.0}
+#: Months of each measure the features read, the snapshot month first (``<measure>_0`` …):
+#: trends over three months, three-month means, six months of discounts. The snapshot's
+#: reader fetches these and no more (25 columns of 42; tests/test_churn_features.py holds
+#: that each is needed and enough).
+SNAPSHOT_LAGS = {"gross": 4, "revenue": 3, "discount": 6, "mou": 4, "data_mb": 4,
+                 "sms_cnt": 1, "service_cost": 3}
 
 
 @dataclass(frozen=True)
@@ -98,22 +104,32 @@ def plan_time_split(months: Sequence, *, horizon: int = 1, train_months: int = 6
     return TimeSplit(train, test, horizon, latest)
 
 
-def _lags(snapshot: pd.DataFrame, measure: str) -> np.ndarray:
-    columns = sorted((c for c in snapshot.columns if c.startswith(f"{measure}_")
-                      and c.rsplit("_", 1)[1].isdigit()), key=lambda c: int(c.rsplit("_", 1)[1]))
+def _lags(snapshot: pd.DataFrame, measure: str, months: int) -> np.ndarray:
+    """The measure's latest ``months`` months as columns, the snapshot month first."""
+    columns = [f"{measure}_{lag}" for lag in range(months)]
+    missing = [c for c in columns if c not in snapshot.columns]
+    if missing:
+        raise ValueError(f"The snapshot lacks {', '.join(missing)}: the features read "
+                         f"{months} month(s) of {measure} (SNAPSHOT_LAGS)")
     return snapshot[columns].to_numpy(dtype=float, na_value=np.nan)
 
 
 def _trend(values: np.ndarray, lag: np.ndarray, offset: float) -> np.ndarray:
     """log((x_0 + offset) / (x_lag + offset)), NaN where the lag is 0 or missing."""
-    rows = np.arange(len(values))
-    past = values[rows, np.clip(lag, 0, values.shape[1] - 1)]
+    rows, lag = np.arange(len(values)), np.maximum(lag, 0)
+    if len(lag) and lag.max() >= values.shape[1]:
+        raise ValueError(f"A trend over {lag.max()} month(s) needs the measure's month that "
+                         f"long ago; SNAPSHOT_LAGS gives {values.shape[1]} month(s)")
+    past = values[rows, lag]
     with np.errstate(invalid="ignore", divide="ignore"):
         trend = np.log((values[:, 0] + offset) / (past + offset))
     return np.where(lag > 0, trend, np.nan)
 
 
 def _recent_mean(values: np.ndarray, months: int = 3) -> np.ndarray:
+    if values.shape[1] < months:
+        raise ValueError(f"A mean over {months} months; SNAPSHOT_LAGS gives "
+                         f"{values.shape[1]} month(s)")
     with np.errstate(invalid="ignore"):
         return np.nanmean(values[:, :months], axis=1)
 
@@ -202,9 +218,9 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
     joined = snapshot["join_month"]
     tenure = months_between(month, joined).to_numpy()
     lag3, lag1 = np.minimum(tenure, 3), np.minimum(tenure, 1)
-    gross, revenue = _lags(snapshot, "gross"), _lags(snapshot, "revenue")
-    mou, data = _lags(snapshot, "mou"), _lags(snapshot, "data_mb")
-    discount = _lags(snapshot, "discount")
+    gross, revenue = _lags(snapshot, "gross", 4), _lags(snapshot, "revenue", 3)
+    mou, data = _lags(snapshot, "mou", 4), _lags(snapshot, "data_mb", 4)
+    discount = _lags(snapshot, "discount", 6)
     out["arpu_trend_3m"] = _trend(gross, lag3, _OFFSET["gross"])
     out["arpu_trend_1m"] = _trend(gross, lag1, _OFFSET["gross"])
     out["mou_trend_3m"] = _trend(mou, lag3, _OFFSET["mou"])
@@ -213,11 +229,11 @@ def build_features(snapshot: pd.DataFrame, month: pd.Timestamp, *, benefits: pd.
     out["dou_trend_1m"] = _trend(data, lag1, _OFFSET["data_mb"])
     out["mou"], out["mou_3m"] = mou[:, 0], _recent_mean(mou)
     out["dou"], out["dou_3m"] = data[:, 0], _recent_mean(data)
-    out["sms"] = snapshot["sms_cnt_0"].to_numpy(dtype=float)
+    out["sms"] = _lags(snapshot, "sms_cnt", 1)[:, 0]
     fee = snapshot["monthly_fee"].to_numpy(dtype=float)
     out["arpu"], out["arpu_3m"] = revenue[:, 0], _recent_mean(revenue)
     out["spend_vs_fee"] = gross[:, 0] / np.where(fee > 0, fee, np.nan)
-    out["service_cost_3m"] = _recent_mean(_lags(snapshot, "service_cost"))
+    out["service_cost_3m"] = _recent_mean(_lags(snapshot, "service_cost", 3))
     with np.errstate(invalid="ignore", divide="ignore"):
         out["discount_share"] = np.where(gross[:, 0] > 0, discount[:, 0] / gross[:, 0], 0.0)
     out["discount_months_6m"] = (np.nan_to_num(discount) > 0).sum(axis=1).astype(float)

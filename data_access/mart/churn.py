@@ -8,7 +8,7 @@ Months are passed as bound parameters, so the same statements run on DuckDB and 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -71,30 +71,41 @@ def _measure(fact: sa.Table, name: str) -> sa.ColumnElement[float]:
 
 
 def load_churn_snapshot(engine: sa.Engine, month: dt.date, *, history: int = 6,
+                        lags: Mapping[str, int] | None = None,
                         sample: tuple[int, Sequence[int]] | None = None) -> pd.DataFrame:
     """Every subscriber billed in ``month`` with ``history`` months of measures and profile.
 
-    Columns: ``subscriber_id``, ``months_billed``, ``<measure>_<lag>`` for each of
-    ``MEASURES`` and lag 0 (the month itself) to ``history - 1`` (NULL where not billed), and
-    the profile: join month, plan, region, activation channel type, enterprise group, segment,
-    age. ``churn_month`` is never read.
+    Columns: ``subscriber_id``, ``months_billed`` (of the ``history`` months),
+    ``<measure>_<lag>`` for each of ``MEASURES`` (or of ``lags``) and lag 0 (the month
+    itself) to ``history - 1`` (NULL where not billed), and the profile: join month, plan, region,
+    activation channel type, enterprise group, segment, age. ``churn_month`` is never read.
 
     Parameters
     ----------
+    lags : {measure: months}, optional
+        Only these measures, each for its first ``months`` lags (at most ``history``): what
+        the caller reads, e.g. ``analytics.churn.features.SNAPSHOT_LAGS``.
     sample : (modulus, residues), optional
         Keep subscribers whose ``subscriber_id % modulus`` is one of ``residues``.
     """
     fact = s.fact_subscriber_month
     month = month_start(month)
-    lags = [shift_month(month, -j) for j in range(history)]
+    if lags is None:
+        lags = dict.fromkeys(MEASURES, history)
+    unknown = sorted(set(lags) - set(MEASURES))
+    if unknown:
+        raise ConcertoError(f"Unknown measure(s) {', '.join(unknown)}; choose among "
+                            f"{', '.join(MEASURES)}")
+    wanted = [(name, j) for name in MEASURES for j in range(min(lags.get(name, 0), history))]
     # One slice of the fact table per month, joined on the subscriber (a row per billed
     # subscriber and month: the key), rather than one pass with a conditional sum per
     # measure and month: at 1M on 2 cores 1.1 s against 4.0 s in DuckDB.
     slices = []
-    for j, when in enumerate(lags):
+    for j in range(history):
         rows = (sa.select(fact.c.subscriber_id,
-                          *[_measure(fact, name).label(f"{name}_{j}") for name in MEASURES])
-                .where(fact.c.month == when))
+                          *[_measure(fact, name).label(f"{name}_{j}")
+                            for name, lag in wanted if lag == j])
+                .where(fact.c.month == shift_month(month, -j)))
         if sample is not None:
             modulus, residues = sample
             rows = rows.where((fact.c.subscriber_id % modulus).in_(list(residues)))
@@ -107,8 +118,7 @@ def load_churn_snapshot(engine: sa.Engine, month: dt.date, *, history: int = 6,
         joined = joined.outerjoin(past, past.c.subscriber_id == now.c.subscriber_id)
     history_q = (sa.select(now.c.subscriber_id,
                            sa.cast(billed, sa.BigInteger).label("months_billed"),
-                           *[slices[j].c[f"{name}_{j}"] for name in MEASURES
-                             for j in range(history)])
+                           *[slices[j].c[f"{name}_{j}"] for name, j in wanted])
                  .select_from(joined).subquery("h"))
     sub, plan, channel = s.dim_subscriber, s.dim_plan, s.dim_channel
     region, group = s.dim_region, s.dim_group
