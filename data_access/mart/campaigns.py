@@ -210,14 +210,16 @@ def load_campaign_spend(engine: sa.Engine, window: CampaignWindow) -> pd.DataFra
     over the campaign's months and booked in the months they were billed."""
     cm, fact, sub, region = s.campaign_member, s.fact_subscriber_month, s.dim_subscriber, s.dim_region
     share = cm.c.cost / float(len(window.life))
+    joined = cm.join(fact, cm.c.subscriber_id == fact.c.subscriber_id)
+    scope = region_conditions(Slice())
+    if scope:  # the members' regions, for someone who does not see the whole city
+        joined = (joined.join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
+                  .join(region, sub.c.region_id == region.c.region_id))
     statement = (
         sa.select(fact.c.month, sa.func.sum(share).label("spend"))
-        .select_from(cm.join(fact, cm.c.subscriber_id == fact.c.subscriber_id)
-                     .join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
-                     .join(region, sub.c.region_id == region.c.region_id))
+        .select_from(joined)
         .where(cm.c.campaign_id == window.campaign_id, cm.c.arm == "treated",
-               fact.c.month >= window.start, fact.c.month <= window.end,
-               *region_conditions(Slice()))
+               fact.c.month >= window.start, fact.c.month <= window.end, *scope)
         .group_by(fact.c.month).order_by(fact.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
