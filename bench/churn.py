@@ -39,6 +39,7 @@ from jobs.churn_pipeline import load_snapshot
 from bench.results import record_section
 from bench.sandbox import OUT
 from data_access.mart import churn as reads
+from data_access.mart.queries import available_months
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores
 from data_access.store.churn_scores import RetentionFilter
@@ -231,7 +232,7 @@ def main() -> int:
     load_mid = os.getloadavg()
     model, manifest = store.load_model(model_dir=models)
     engine = create_mart_engine(url, read_only=True)
-    month = pd.Timestamp(reads.load_fact_months(engine)[-1])
+    month = pd.Timestamp(available_months(engine)[-1])
     snapshot = load_snapshot(engine, month)
     rows = len(snapshot.features)
     model.predict_proba(snapshot.features.head(1000))  # warm up

@@ -34,6 +34,7 @@ from analytics.churn.reasons import driver_effects
 from bench.results import record_section, timed_runs
 from data_access.db import DEFAULT_MART_PATH, ConcertoError, create_mart_engine
 from data_access.mart import churn as reads
+from data_access.mart.queries import available_months
 from data_access.store import churn as store
 from data_access.store.scope import SYSTEM, acting_as
 from jobs.churn_pipeline import load_snapshot
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         with acting_as(SYSTEM):
             engine = create_mart_engine(f"duckdb:///{args.mart}", read_only=True)
             model, manifest = store.load_model(model_dir=args.model_dir)
-            month = pd.Timestamp(reads.load_fact_months(engine)[-1])
+            month = pd.Timestamp(available_months(engine)[-1])
             snapshot = load_snapshot(engine, month)
     except ConcertoError as exc:
         print(exc, file=sys.stderr)

@@ -29,6 +29,7 @@ from analytics.churn.retention import (ACTION_ROWS, GROUP_FADING, group_warnings
                                        retention_table, risk_band, suggest_actions)
 from analytics.value.netvalue import subscriber_net_value
 from data_access.mart import churn as reads
+from data_access.mart.queries import available_months
 from data_access.db import ConcertoError
 from analytics.network import causal_quality, monthly_kpis
 from data_access.mart import network as network_reads
@@ -154,7 +155,7 @@ def train_churn_model(engine: sa.Engine, *, horizon: int = 1, train_months: int 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
-        split = plan_time_split(reads.load_fact_months(engine), horizon=horizon,
+        split = plan_time_split(available_months(engine), horizon=horizon,
                                 train_months=train_months, test_months=test_months)
     except ValueError as exc:
         raise ConcertoError(str(exc)) from exc
@@ -316,7 +317,7 @@ def _explain(model: ChurnModel, features: pd.DataFrame, context: pd.DataFrame,
 
 def scoring_month(engine: sa.Engine, month: object = None) -> pd.Timestamp:
     """The month a scoring run scores: ``month``, else the mart's latest billed month."""
-    months = reads.load_fact_months(engine)
+    months = available_months(engine)
     if not months:
         raise ConcertoError("The mart has no billed months: build or load it first")
     return pd.Timestamp(month) if month is not None else pd.Timestamp(months[-1])

@@ -123,8 +123,8 @@ with channel_tab:
         st.warning(f"{view.METRIC_NAMES[metric]}: {reason}")
     # The low-use lines are the scope's, not the channel's: read once, not on every pick.
     view.history_charts(cache.channel_history(channel_id, cache.low_use_lines(
-        cache.available_months())), cache.channel_days(channel_id))
-    low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_lines(months))
+        run_id, cache.available_months())), cache.channel_days(channel_id))
+    low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_lines(run_id, months))
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             low_use_numbers(low, channel_id)

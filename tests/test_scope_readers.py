@@ -130,7 +130,6 @@ CASES: dict[str, tuple[str, Call] | str] = {
         [actions.load_effect_panel(c.mart, level, "revenue", c.months[-3], c.months[-1])
          for level in actions.LEVELS], ignore_index=True)),
     # churn
-    "churn.load_fact_months": "no rows: the list of months",
     "churn.load_churn_snapshot": ("rows", lambda c: churn.load_churn_snapshot(c.mart,
                                                                               c.months[-1])),
     "churn.load_benefits": ("rows", lambda c: churn.load_benefits(c.mart, c.months[-1])),

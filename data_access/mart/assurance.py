@@ -17,20 +17,12 @@ from analytics.assurance import USAGE_COMPONENTS, AssurancePolicy
 from analytics.periods import add_months
 from data_access.db import has_table, read_frame
 from data_access.mart import schema as s
-from data_access.mart.queries import Slice, masked, region_conditions
+from data_access.mart.queries import Slice, masked, region_conditions, subscribers_in_scope
 from data_access.store.scope import reveal_numbers
 
 _PARTS = ("rev_voice", "rev_data", "rev_sms", "rev_vas")
 #: Revenue below half a fen is nothing billed.
 _ZERO = 0.005
-
-
-def _in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    """``column`` (a subscriber id) names a line inside the acting scope."""
-    sub, region = s.dim_subscriber, s.dim_region
-    return column.in_(sa.select(sub.c.subscriber_id)
-                      .select_from(sub.join(region, sub.c.region_id == region.c.region_id))
-                      .where(*region_conditions(Slice())))
 
 
 def _window(latest: dt.date, months: int) -> dt.date:
@@ -68,7 +60,7 @@ def load_unbilled_candidates(engine: sa.Engine, latest: dt.date, *, months: int,
                           sa.func.sum(fact.c[usage]).label("hist_usage"),
                           sa.func.count().label("hist_months"))
                 .where(fact.c.month >= add_months(start, -history), fact.c.month < start,
-                       fact.c[usage] > 0, _in_scope(fact.c.subscriber_id))
+                       fact.c[usage] > 0, subscribers_in_scope(fact.c.subscriber_id))
                 .group_by(fact.c.subscriber_id).subquery("past"))
         rate = past.c.hist_revenue / past.c.hist_usage
         statement = (
@@ -104,7 +96,7 @@ def load_typical_usage(engine: sa.Engine, latest: dt.date, *, months: int) -> pd
                       .label("median_usage"))
             .select_from(fact.join(sub, sub.c.subscriber_id == fact.c.subscriber_id))
             .where(fact.c.month >= start, fact.c.month <= latest, fact.c[usage] > 0,
-                   _in_scope(fact.c.subscriber_id))
+                   subscribers_in_scope(fact.c.subscriber_id))
             .group_by(sub.c.plan_id, fact.c.month))
         frames.append(read_frame(engine, statement))
     frame = pd.concat(frames, ignore_index=True)
@@ -124,7 +116,7 @@ def load_zero_revenue(engine: sa.Engine, latest: dt.date, *, months: int) -> pd.
         .where(fact.c.month >= _window(latest, months), fact.c.month <= latest,
                sa.func.abs(fact.c.revenue) < _ZERO,
                sa.or_(fact.c.mou > 0, fact.c.data_mb > 0, fact.c.sms_cnt > 0),
-               _in_scope(fact.c.subscriber_id))
+               subscribers_in_scope(fact.c.subscriber_id))
         .order_by(fact.c.subscriber_id, fact.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
@@ -141,7 +133,7 @@ def load_plan_revenue(engine: sa.Engine, latest: dt.date, *, months: int) -> pd.
                   .label("median_revenue"))
         .select_from(fact.join(sub, sub.c.subscriber_id == fact.c.subscriber_id))
         .where(fact.c.month >= _window(latest, months), fact.c.month <= latest,
-               fact.c.revenue >= _ZERO, _in_scope(fact.c.subscriber_id))
+               fact.c.revenue >= _ZERO, subscribers_in_scope(fact.c.subscriber_id))
         .group_by(sub.c.plan_id, fact.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])
@@ -163,7 +155,7 @@ def load_discount_candidates(engine: sa.Engine, latest: dt.date, *, months: int,
                   term.c.rate.label("term_rate"), term.c.end_month.label("term_end"))
         .select_from(fact.outerjoin(term, term.c.subscriber_id == fact.c.subscriber_id))
         .where(fact.c.month >= _window(latest, months), fact.c.month <= latest,
-               fact.c.discount > 0, _in_scope(fact.c.subscriber_id),
+               fact.c.discount > 0, subscribers_in_scope(fact.c.subscriber_id),
                sa.or_(term.c.subscriber_id.is_(None), fact.c.month >= term.c.end_month,
                       fact.c.discount > (term.c.rate + policy.rate_tolerance) * gross))
         .order_by(fact.c.subscriber_id, fact.c.month))
@@ -178,7 +170,7 @@ def load_billed_revenue(engine: sa.Engine, latest: dt.date, *, months: int) -> f
     fact = s.fact_subscriber_month
     total = read_frame(engine, sa.select(sa.func.sum(fact.c.revenue).label("total"))
                        .where(fact.c.month >= _window(latest, months), fact.c.month <= latest,
-                              _in_scope(fact.c.subscriber_id)))["total"].iloc[0]
+                              subscribers_in_scope(fact.c.subscriber_id)))["total"].iloc[0]
     return float(total) if pd.notna(total) else 0.0
 
 

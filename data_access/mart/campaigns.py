@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.mart.queries import Slice, available_months, masked, region_conditions
+from data_access.mart.queries import (Slice, available_months, masked, region_conditions,
+                                     subscribers_in_scope)
 from data_access.store.scope import reveal_numbers
 from analytics.periods import add_months, months_between
 
@@ -208,18 +209,14 @@ def load_matching_pool(engine: sa.Engine, window: CampaignWindow, limit: int = 2
 def load_campaign_spend(engine: sa.Engine, window: CampaignWindow) -> pd.DataFrame:
     """Spend booked per campaign month (in scope): each participant's cost is spread evenly
     over the campaign's months and booked in the months they were billed."""
-    cm, fact, sub, region = s.campaign_member, s.fact_subscriber_month, s.dim_subscriber, s.dim_region
+    cm, fact = s.campaign_member, s.fact_subscriber_month
     share = cm.c.cost / float(len(window.life))
-    joined = cm.join(fact, cm.c.subscriber_id == fact.c.subscriber_id)
-    scope = region_conditions(Slice())
-    if scope:  # the members' regions, for someone who does not see the whole city
-        joined = (joined.join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
-                  .join(region, sub.c.region_id == region.c.region_id))
     statement = (
         sa.select(fact.c.month, sa.func.sum(share).label("spend"))
-        .select_from(joined)
+        .select_from(cm.join(fact, cm.c.subscriber_id == fact.c.subscriber_id))
         .where(cm.c.campaign_id == window.campaign_id, cm.c.arm == "treated",
-               fact.c.month >= window.start, fact.c.month <= window.end, *scope)
+               fact.c.month >= window.start, fact.c.month <= window.end,
+               subscribers_in_scope(cm.c.subscriber_id))
         .group_by(fact.c.month).order_by(fact.c.month))
     frame = read_frame(engine, statement)
     frame["month"] = pd.to_datetime(frame["month"])

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.mart.queries import Slice, available_months, masked, region_conditions
+from data_access.mart.queries import (Slice, available_months, masked, region_conditions,
+                                     subscribers_in_scope)
 from data_access.store.scope import require
 from data_access.store.scope import reveal_numbers
 from analytics.periods import add_months
@@ -35,27 +36,6 @@ def month_start(month: dt.date | pd.Timestamp | str) -> dt.date:
 def shift_month(month: dt.date, months: int) -> dt.date:
     """``month`` moved by a whole number of months (negative: back)."""
     return add_months(month, months)
-
-
-def load_fact_months(engine: sa.Engine) -> list[dt.date]:
-    """Months with billed subscribers, oldest first (``queries.available_months``: the
-    monthly summary, built from the fact with the mart, has the fact's months; the fact's
-    own DISTINCT takes 1.4 s in PostgreSQL at 1M)."""
-    return available_months(engine)
-
-
-def _subscribers_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
-    """``column`` (a subscriber id) names a subscriber inside the acting scope: every
-    subscriber for someone who sees the whole city (the mart's keys guarantee the subscriber
-    and the region exist; the lookup took 1.5 s of the churn snapshot's campaign benefits in
-    PostgreSQL at 1M)."""
-    sub, region = s.dim_subscriber, s.dim_region
-    conditions = region_conditions(Slice())
-    if not conditions:
-        return sa.true()
-    return column.in_(sa.select(sub.c.subscriber_id)
-                      .select_from(sub.join(region, sub.c.region_id == region.c.region_id))
-                      .where(*conditions))
 
 
 def _regions_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
@@ -161,7 +141,7 @@ def load_benefits(engine: sa.Engine, month: dt.date) -> pd.DataFrame:
                   .label("campaign_cost_3m"))
         .select_from(member.join(campaign, member.c.campaign_id == campaign.c.campaign_id))
         .where(member.c.arm == "treated", campaign.c.start_month <= month,
-               _subscribers_in_scope(member.c.subscriber_id))
+               subscribers_in_scope(member.c.subscriber_id))
         .group_by(member.c.subscriber_id))
     frame = read_frame(engine, statement)
     for column in ("last_benefit_start", "last_benefit_end"):
@@ -240,7 +220,7 @@ def load_churn_labels(engine: sa.Engine, month: dt.date, horizon: int) -> pd.Dat
         When the mart does not reach ``month + horizon`` yet (the label is unknown).
     """
     month = month_start(month)
-    last = load_fact_months(engine)[-1]
+    last = available_months(engine)[-1]
     until = shift_month(month, horizon)
     if until > last:
         raise ConcertoError(f"Churn within {horizon} month(s) of {month:%Y-%m} is not known yet: "
@@ -250,7 +230,7 @@ def load_churn_labels(engine: sa.Engine, month: dt.date, horizon: int) -> pd.Dat
     statement = (sa.select(sub.c.subscriber_id,
                            sa.case((left, True), else_=False).label("churned"))
                  .select_from(fact.join(sub, fact.c.subscriber_id == sub.c.subscriber_id))
-                 .where(fact.c.month == month, _subscribers_in_scope(sub.c.subscriber_id))
+                 .where(fact.c.month == month, subscribers_in_scope(sub.c.subscriber_id))
                  .order_by(sub.c.subscriber_id))
     frame = read_frame(engine, statement)
     frame["churned"] = frame["churned"].astype(bool)
@@ -266,7 +246,7 @@ def load_true_churn_prob(engine: sa.Engine, month: dt.date) -> pd.DataFrame:
     truth = s.truth_churn_prob
     return read_frame(engine, sa.select(truth.c.subscriber_id, truth.c.prob)
                       .where(truth.c.month == month_start(month),
-                             _subscribers_in_scope(truth.c.subscriber_id))
+                             subscribers_in_scope(truth.c.subscriber_id))
                       .order_by(truth.c.subscriber_id))
 
 

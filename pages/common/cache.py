@@ -319,13 +319,13 @@ def stored_rival_scores(run_id: int, level: str):
     return _precomputed.load_rival_scores(workflow_engine(), run_id, level)
 
 
-def low_use_lines(months: list) -> dict[str, float]:
+def low_use_lines(run_id: int | None, months: list) -> dict[str, float]:
     """The low-use lines of the new numbers activated in ``months`` (the latest months of
-    the mart, as the channel page's window or every month), in the viewer's scope: stored by
-    ``jobs.precompute`` for this mart, else worked out now (then kept in the cache)."""
+    the mart, as the channel page's window or every month), in the viewer's scope: those
+    stored with the channel values' run ``run_id`` (:func:`stored_run`), else worked out now
+    (then kept in the cache)."""
     every = available_months()
     months = list(months)
-    run_id, _ = stored_run("channel_value")
     if run_id is not None and months and months == every[-len(months):]:
         span = _precomputed.EVERY_MONTH if len(months) == len(every) else len(months)
         viewer()
