@@ -37,6 +37,21 @@ def test_a_page_importing_a_missing_module_is_reported_not_raised(tmp_path):
     assert warmup.warm(tmp_path) == ["no_such_module_here"]
 
 
+def test_page_scripts_that_cannot_be_read_are_logged_not_raised(monkeypatch, caplog):
+    """The warm-up runs in a thread of its own: a failure to read the page scripts (seen in
+    CI: CPython 3.11's ``ast.parse`` racing another thread's compile) is logged, and the
+    mart is still opened."""
+    def broken(root):
+        raise SystemError("AST constructor recursion depth mismatch (before=18, after=24)")
+
+    opened = []
+    monkeypatch.setattr(warmup, "page_imports", broken)
+    monkeypatch.setattr(warmup.cache, "mart_available", lambda: opened.append(1) or False)
+    with caplog.at_level("WARNING", logger=warmup.__name__):
+        assert warmup.warm() == []
+    assert "page scripts could not be read" in caplog.text and opened == [1]
+
+
 _ARENAS_SEEN = """
 import ctypes, ctypes.util, os, sys, threading
 sys.path.insert(0, {root!r})

@@ -59,7 +59,13 @@ def warm(root: Path = ROOT) -> list[str]:
     """Import what the pages import and open the mart once; the modules that could not be
     imported (names that are attributes, not modules, are skipped silently)."""
     failed = []
-    for name in page_imports(root):
+    try:
+        names = page_imports(root)
+    except Exception:  # noqa: BLE001 — e.g. CPython 3.11's ast.parse racing a compile in
+        # another thread ("AST constructor recursion depth mismatch"): the pages import alone
+        _log.warning("warm-up: the page scripts could not be read", exc_info=True)
+        names = []
+    for name in names:
         try:
             importlib.import_module(name)
         except ImportError:
