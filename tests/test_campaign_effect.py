@@ -240,6 +240,29 @@ def test_a_micro_region_manager_reads_gongbei_rows_only(mart: sa.Engine):
     assert members["number"].str.fullmatch(r"\d{7}\*{4}").all()
 
 
+def test_the_member_list_is_participants_first_then_controls_by_subscriber(mart: sa.Engine):
+    """At most ``limit`` members, participants before controls, each in subscriber order:
+    against pandas' own order of every member row, with a limit inside the participants,
+    one reaching into the controls, and one beyond all members."""
+    from data_access.db import read_frame
+    from data_access.mart import schema
+
+    cm = schema.campaign_member
+    campaign_id, _ = _planted(mart)
+    every = read_frame(mart, sa.select(cm.c.subscriber_id, cm.c.arm).where(
+        cm.c.campaign_id == campaign_id))
+    every = every.assign(later=every["arm"] != "treated").sort_values(
+        ["later", "subscriber_id"], ignore_index=True)
+    treated = int((every["arm"] == "treated").sum())
+    assert 0 < treated < len(every)
+    for limit in (treated // 2, treated + 7, len(every) + 10):
+        got = campaigns.load_participants(mart, campaign_id, limit=limit)
+        expected = every.head(limit)
+        assert got["subscriber_id"].tolist() == expected["subscriber_id"].tolist(), limit
+        assert got["arm"].tolist() == expected["arm"].tolist()
+        assert got["branch"].notna().all() and got["number"].notna().all()
+
+
 def test_numbers_show_only_to_roles_that_may_see_them(mart: sa.Engine):
     campaign_id, _ = _planted(mart)
     with scope.acting_as(ACCOUNT):

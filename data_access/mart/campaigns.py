@@ -226,18 +226,34 @@ def load_campaign_spend(engine: sa.Engine, window: CampaignWindow) -> pd.DataFra
 
 def load_participants(engine: sa.Engine, campaign_id: int, limit: int = 5000) -> pd.DataFrame:
     """The campaign's members in scope for follow-up (numbers masked unless the acting role
-    may see them), participants first, then by subscriber id."""
+    may see them), participants first, then by subscriber id.
+
+    The participants are read first, in subscriber order, then the controls only if room is
+    left: the members' key (campaign, subscriber) hands them over in that order, so a
+    campaign of 200,000 members costs the rows shown, not a sort of all of them.
+    """
     cm, sub, region, channel, plan = (s.campaign_member, s.dim_subscriber, s.dim_region,
                                       s.dim_channel, s.dim_plan)
     number = sub.c.msisdn if reveal_numbers() else masked(sub.c.msisdn)
-    statement = (
-        sa.select(sub.c.subscriber_id, number.label("number"), cm.c.arm, cm.c.cost,
-                  sub.c.segment, region.c.branch, region.c.micro_region, channel.c.channel_type,
-                  channel.c.channel_name, plan.c.plan_name, sub.c.join_month, sub.c.churn_month)
-        .select_from(cm.join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
-                     .join(region, sub.c.region_id == region.c.region_id)
-                     .join(channel, sub.c.channel_id == channel.c.channel_id)
-                     .join(plan, sub.c.plan_id == plan.c.plan_id))
-        .where(cm.c.campaign_id == campaign_id, *region_conditions(Slice()))
-        .order_by(sa.case((cm.c.arm == "treated", 0), else_=1), sub.c.subscriber_id).limit(limit))
-    return read_frame(engine, statement)
+
+    def arm(participants: bool, rows: int = limit) -> sa.Select:
+        return (
+            sa.select(sub.c.subscriber_id, number.label("number"), cm.c.arm, cm.c.cost,
+                      sub.c.segment, region.c.branch, region.c.micro_region,
+                      channel.c.channel_type, channel.c.channel_name, plan.c.plan_name,
+                      sub.c.join_month, sub.c.churn_month)
+            .select_from(cm.join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
+                         .join(region, sub.c.region_id == region.c.region_id)
+                         .join(channel, sub.c.channel_id == channel.c.channel_id)
+                         .join(plan, sub.c.plan_id == plan.c.plan_id))
+            .where(cm.c.campaign_id == campaign_id,
+                   cm.c.arm == "treated" if participants else cm.c.arm != "treated",
+                   *region_conditions(Slice()))
+            .order_by(cm.c.subscriber_id).limit(rows))
+
+    treated = read_frame(engine, arm(True))
+    if len(treated) >= limit:
+        return treated
+    others = read_frame(engine, arm(False, limit - len(treated)))
+    return others if treated.empty else (
+        treated if others.empty else pd.concat([treated, others], ignore_index=True))
