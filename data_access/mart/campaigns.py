@@ -63,16 +63,15 @@ def load_campaign_list(engine: sa.Engine) -> pd.DataFrame:
     Participants and spend count members inside the acting person's region only. Status is
     'planned', 'running' (ends in or after the mart's last month) or 'finished'.
     """
-    c, cm, sub, region = s.campaign, s.campaign_member, s.dim_subscriber, s.dim_region
+    c, cm = s.campaign, s.campaign_member
     treated = cm.c.arm == "treated"
     members = (
         sa.select(cm.c.campaign_id,
                   sa.func.sum(sa.case((treated, 1), else_=0)).label("participants"),
                   sa.func.sum(sa.case((treated, 0), else_=1)).label("controls"),
                   sa.func.sum(sa.case((treated, cm.c.cost), else_=0.0)).label("spend"))
-        .select_from(cm.join(sub, cm.c.subscriber_id == sub.c.subscriber_id)
-                     .join(region, sub.c.region_id == region.c.region_id))
-        .where(*region_conditions(Slice())).group_by(cm.c.campaign_id).subquery("members"))
+        .where(subscribers_in_scope(cm.c.subscriber_id))
+        .group_by(cm.c.campaign_id).subquery("members"))
     statement = (
         sa.select(c, sa.func.coalesce(members.c.participants, 0).label("participants"),
                   sa.func.coalesce(members.c.controls, 0).label("controls"),
