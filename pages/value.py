@@ -9,7 +9,7 @@ from pages.common import cache, fragments
 from data_access.db import ConcertoError
 from data_access.mart.schema import VALUE_WINDOWS  # the windows summarised at build
 from pages.common.empty import require_mart
-from pages.common.maps import region_map
+from pages.common.maps import draw_region_map
 from pages.common.session import principal
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
@@ -116,9 +116,9 @@ else:
     regions["net_text"] = regions["net_value"].map(lambda v: format_value(v, "yuan"))
     regions["roi_text"] = regions["roi"].map(format_ratio)
     regions["neg_text"] = regions["negative_customers"].map("{:,.0f}".format)
-    st.altair_chart(region_map(regions, tooltip=[
+    draw_region_map(regions, key="value_map", tooltip=[
         ("micro_region", "Micro-region"), ("micro_region_zh", "微区域"),
         ("net_text", "Net value"), ("roi_text", "ROI"),
-        ("neg_text", "Customers losing money")]), key="value_map", width="stretch")
+        ("neg_text", "Customers losing money")])
     st.caption("Red: ROI below 1 (the region's customers cost more than they bring); amber: "
                "1–1.5; green: above 1.5.")

@@ -156,3 +156,29 @@ def test_every_map_cell_is_a_closed_ring_wound_clockwise(app_as):
         assert len(ring) >= 4 and ring[0] == ring[-1]
         twice_area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:]))
         assert twice_area < 0
+
+
+def test_a_map_drawn_again_reuses_its_spec(monkeypatch):
+    """The same map again (another session, or a drill click that does not move the outline)
+    builds no Altair chart; a moved outline builds a new one; what is drawn is Altair's own
+    spec without its theme's default size, and a spec changed downstream (Streamlit takes
+    the datasets out of it) leaves the kept one whole."""
+    from pages.common import maps
+
+    maps._spec.cache_clear()
+    built, drawn = [], []
+    real = maps.region_map
+    monkeypatch.setattr(maps, "region_map", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(maps.st, "vega_lite_chart", lambda spec, **_: drawn.append(spec))
+    regions = REGIONS.assign(status="green", selected=False, shown="¥1.2万")
+    tooltip = [("micro_region", "Micro-region"), ("shown", "Revenue")]
+    maps.draw_region_map(regions, tooltip=tooltip)
+    drawn[0]["layer"].clear()
+    maps.draw_region_map(regions.copy(), tooltip=tooltip)
+    assert len(built) == 1
+    expected = real(regions, tooltip=tooltip).to_dict()
+    expected["config"]["view"] = {"stroke": None}
+    assert drawn[1] == expected
+    maps.draw_region_map(regions.assign(selected=regions["micro_region"] == "Gongbei"),
+                         tooltip=tooltip)
+    assert len(built) == 2 and drawn[2] != drawn[1]

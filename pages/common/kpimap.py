@@ -55,11 +55,9 @@ def render_kpi_map(kpi: str, month: pd.Timestamp, selected: str | None, prefix: 
             drilldown.set_path(prefix, [])
             st.rerun()  # new filters: the whole page, though the map may sit in a fragment
 
-    chart = maps.region_map(regions, height=height, tooltip=[
-        ("micro_region", "Micro-region"), ("micro_region_zh", "微区域"), ("branch", "Branch"),
-        ("shown", REGISTRY[kpi].label)])
-    st.altair_chart(chart, on_select=focus, selection_mode=maps.SELECTION, key=f"{prefix}_map",
-                    width="stretch")
+    maps.draw_region_map(regions, height=height, on_select=focus, key=f"{prefix}_map",
+                         tooltip=[("micro_region", "Micro-region"), ("micro_region_zh", "微区域"),
+                                  ("branch", "Branch"), ("shown", REGISTRY[kpi].label)])
     drilled = drilldown.unit_label(Slice(branch=branch, micro_region=micro), "")
     where = f" Outlined: {drilled}." if (micro or branch) and drilled else ""
     who = scope.acting()

@@ -8,13 +8,15 @@ load test's headless browsers) deck.gl's WebGL runs in software: the sandbox's l
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Callable, Sequence
+from functools import cache, lru_cache
 
 import altair as alt
 import pandas as pd
+import streamlit as st
 
 from analytics.geo import voronoi_cells
 from data_access.db import PROJECT_ROOT
@@ -125,6 +127,40 @@ def region_map(regions: pd.DataFrame, *, tooltip: Sequence[tuple[str, str]],
         longitude="lon:Q", latitude="lat:Q", text="micro_region:N"))
     return alt.layer(*layers).project(type="mercator").properties(height=height).configure_view(
         stroke=None)
+
+
+def draw_region_map(regions: pd.DataFrame, *, tooltip: Sequence[tuple[str, str]],
+                    height: int = 460, key: str | None = None,
+                    on_select: Callable[[], None] | str = "ignore") -> object:
+    """Draw :func:`region_map` (with ``st.vega_lite_chart``; ``on_select`` and ``key`` as
+    ``st.altair_chart`` takes them, the click selection being :data:`SELECTION`).
+
+    The chart's Vega-Lite spec is kept for the last maps drawn, by what they show: building
+    the chart with Altair (whose every encoding is checked against the Vega-Lite schema)
+    and converting it took 78 ms of the server's CPU, on every drill click that moves the
+    outline (the map's section reruns with the drill). Drawn again it costs the copy.
+    """
+    columns = [c for c in dict.fromkeys(["micro_region", "lat", "lon", "status", "selected",
+                                         *(c for c, _ in tooltip)]) if c in regions.columns]
+    rows = tuple(tuple(_plain(v) for v in row)
+                 for row in regions[columns].itertuples(index=False, name=None))
+    spec = copy.deepcopy(_spec(tuple(columns), rows, tuple(tuple(t) for t in tooltip), height))
+    return st.vega_lite_chart(spec, on_select=on_select,
+                              selection_mode=None if on_select == "ignore" else SELECTION,
+                              key=key, width="stretch")
+
+
+@lru_cache(maxsize=64)
+def _spec(columns: tuple[str, ...], rows: tuple[tuple, ...],
+          tooltip: tuple[tuple[str, str], ...], height: int) -> dict:
+    """:func:`region_map`'s spec for these rows (a bounded cache shared by every session: the
+    key is everything the map shows, so no one gets a map drawn from rows they may not see)."""
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    spec = region_map(frame, tooltip=list(tooltip), height=height).to_dict()
+    view = spec.get("config", {}).get("view", {})
+    for default in ("continuousWidth", "continuousHeight"):  # Altair's theme; Streamlit's
+        view.pop(default, None)  # own chart path drops them too
+    return spec
 
 
 def _plain(value: object) -> object:
