@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from data_access.mart import schema as s
 from data_access.db import ConcertoError, read_frame
-from data_access.mart.queries import (Slice, available_months, masked, region_conditions,
-                                     subscribers_in_scope)
+from data_access.mart.queries import (Slice, available_months, groups_in_scope, masked,
+                                     region_conditions, subscribers_in_scope)
 from data_access.store.scope import require
 from data_access.store.scope import reveal_numbers
 from analytics.periods import add_months
@@ -198,17 +198,9 @@ def load_group_sizes(engine: sa.Engine, month: dt.date, *, back: int = 3) -> pd.
                              for name, value in measures.items()
                              for suffix, when in (("0", month), ("3", earlier))])
                  .where(summary.c.month.in_([month, earlier]),
-                        summary.c.group_id.in_(_groups_in_scope()))
+                        groups_in_scope(summary.c.group_id))
                  .group_by(summary.c.group_id).order_by(summary.c.group_id))
     return read_frame(engine, statement)
-
-
-def _groups_in_scope() -> sa.Select:
-    """The ids of the enterprise groups homed inside the acting scope."""
-    group, region = s.dim_group, s.dim_region
-    return (sa.select(group.c.group_id)
-            .select_from(group.join(region, group.c.region_id == region.c.region_id))
-            .where(*region_conditions(Slice())))
 
 
 def load_churn_labels(engine: sa.Engine, month: dt.date, horizon: int) -> pd.DataFrame:

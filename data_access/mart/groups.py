@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from data_access.db import ConcertoError, has_table, read_frame
 from data_access.mart import schema as s
-from data_access.mart.queries import Slice, region_conditions
+from data_access.mart.queries import groups_in_scope
 
 #: sum_group_month columns read per group and month.
 _MEASURES = ("active_subs", "new_subs", "churned_subs", "revenue", "discount", "service_cost",
@@ -30,16 +30,6 @@ def has_group_lines(engine: sa.Engine) -> bool:
     return not read_frame(engine, sa.select(s.group_line.c.line_id).limit(1)).empty
 
 
-def _groups_in_scope(account_manager: str | None = None) -> sa.Select:
-    grp, region = s.dim_group, s.dim_region
-    statement = (sa.select(grp.c.group_id)
-                 .select_from(grp.join(region, grp.c.region_id == region.c.region_id))
-                 .where(*region_conditions(Slice())))
-    if account_manager is not None:
-        statement = statement.where(grp.c.account_manager == account_manager)
-    return statement
-
-
 def _ids(name: str, values: Sequence[int] | None) -> list[int] | None:
     if values is None:
         return None
@@ -53,7 +43,7 @@ def load_account_managers(engine: sa.Engine) -> list[str]:
     """The account managers of the groups in scope, by name."""
     grp = s.dim_group
     statement = (sa.select(grp.c.account_manager).distinct()
-                 .where(grp.c.group_id.in_(_groups_in_scope()))
+                 .where(groups_in_scope(grp.c.group_id))
                  .order_by(grp.c.account_manager))
     return read_frame(engine, statement)["account_manager"].tolist()
 
@@ -66,7 +56,7 @@ def load_groups(engine: sa.Engine, account_manager: str | None = None) -> pd.Dat
                            grp.c.account_manager, grp.c.has_leased_line, region.c.branch,
                            region.c.micro_region)
                  .select_from(grp.join(region, grp.c.region_id == region.c.region_id))
-                 .where(grp.c.group_id.in_(_groups_in_scope(account_manager)))
+                 .where(groups_in_scope(grp.c.group_id, account_manager))
                  .order_by(grp.c.group_id))
     return read_frame(engine, statement)
 
@@ -76,7 +66,7 @@ def load_group_months(engine: sa.Engine, group_ids: Sequence[int] | None = None)
     ``group_id`` and the columns of ``_MEASURES``."""
     g = s.sum_group_month
     statement = (sa.select(g.c.month, g.c.group_id, *[g.c[m] for m in _MEASURES])
-                 .where(g.c.group_id.in_(_groups_in_scope()))
+                 .where(groups_in_scope(g.c.group_id))
                  .order_by(g.c.group_id, g.c.month))
     if (ids := _ids("group_ids", group_ids)) is not None:
         statement = statement.where(g.c.group_id.in_(ids))
@@ -92,7 +82,7 @@ def load_group_months(engine: sa.Engine, group_ids: Sequence[int] | None = None)
 def load_lines(engine: sa.Engine, group_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """The lines of the groups in scope: every column of ``group_line``."""
     line = s.group_line
-    statement = (sa.select(line).where(line.c.group_id.in_(_groups_in_scope()))
+    statement = (sa.select(line).where(groups_in_scope(line.c.group_id))
                  .order_by(line.c.group_id, line.c.line_id))
     if (ids := _ids("group_ids", group_ids)) is not None:
         statement = statement.where(line.c.group_id.in_(ids))
@@ -110,7 +100,7 @@ def load_line_months(engine: sa.Engine, group_ids: Sequence[int] | None = None) 
     statement = (sa.select(fact.c.month, fact.c.line_id, line.c.group_id, fact.c.traffic,
                            fact.c.revenue)
                  .select_from(fact.join(line, fact.c.line_id == line.c.line_id))
-                 .where(line.c.group_id.in_(_groups_in_scope()))
+                 .where(groups_in_scope(line.c.group_id))
                  .order_by(fact.c.line_id, fact.c.month))
     if (ids := _ids("group_ids", group_ids)) is not None:
         statement = statement.where(line.c.group_id.in_(ids))

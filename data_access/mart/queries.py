@@ -86,6 +86,24 @@ def subscribers_in_scope(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
                       .where(*conditions))
 
 
+def groups_in_scope(column: sa.ColumnElement,
+                    account_manager: str | None = None) -> sa.ColumnElement[bool]:
+    """``column`` (an enterprise group's id) names a group homed inside the acting scope (and
+    kept by ``account_manager`` when given): every group for someone who sees the whole city,
+    with no lookup (a group's region is required by the mart). Under load in PostgreSQL at
+    1M the lookup was in the groups' monthly figures (478 ms) and their lines' (427 ms)."""
+    conditions = region_conditions(Slice())
+    if not conditions and account_manager is None:
+        return sa.true()
+    grp, region = s.dim_group, s.dim_region
+    ids = (sa.select(grp.c.group_id)
+           .select_from(grp.join(region, grp.c.region_id == region.c.region_id))
+           .where(*conditions))
+    if account_manager is not None:
+        ids = ids.where(grp.c.account_manager == account_manager)
+    return column.in_(ids)
+
+
 @dataclass(frozen=True)
 class _Source:
     table: sa.Table  # the summary table
