@@ -326,8 +326,8 @@ async def _regional_manager(s: Session) -> None:
 
 
 async def _channel_manager(s: Session) -> None:
-    tab = await s.ready(s.page.get_by_role("tab", name="Channel view"), "the channel view tab")
-    await tab.click()  # a tab switches in the browser: no script run, not timed
+    # Only the open tab runs (pages.common.tabs): opening the channel view is a script run.
+    await s.click("open the channel view tab", s.page.get_by_role("tab", name="Channel view"))
     await s.choose("channels_pick")
     await s.go("alerts")
     await s.click("alerts: all", s.page.locator(".st-key-alerts_status button").filter(

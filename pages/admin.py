@@ -11,6 +11,7 @@ from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
+from pages.common.lazy import lazy_tabs
 from pages.common.plaintext import plain  # user text shown as text
 
 USER_LABELS = {"username": "Username 用户名", "display_name": "Name 姓名", "role": "Role 角色",
@@ -28,8 +29,12 @@ if not (who.can("manage_users") or who.can("view_audit")):
     st.info(f"A {auth.ROLES[who.role].lower()} may not manage users or read the audit log.")
     st.stop()
 
-people, audit = st.tabs(["Users 用户", "Audit log 审计日志"])
-with people:
+people, audit = lazy_tabs(["Users 用户", "Audit log 审计日志"], key="admin_tab",
+                          keep=["admin_entity", "admin_actor", "admin_rows"])
+
+
+def people_section() -> None:
+    """The users, with forms to add one and change one."""
     users = auth.list_users(engine)
     shown = users.assign(role=users["role"].map(auth.ROLES), scope=users["scope_value"].fillna("—"),
                          locked=pd.to_datetime(users["locked_until"], utc=True).notna())
@@ -85,19 +90,31 @@ with people:
                 else:
                     st.success(f"Saved {target}.")
                     st.rerun()
-with audit:
+
+
+def audit_section() -> None:
+    """The audit log, filtered by entity and user."""
     if not who.can("view_audit"):
         st.info("Only administrators and executives read the audit log.")
     else:
         cols = st.columns(3)
         entity = cols[0].selectbox("Entity 对象", [None, "app_user", "work_order", "tactic",
                                                    "tactic_pick", "budget_unit", "budget_booking"],
-                                   format_func=lambda e: e or "all 全部")
-        actor = cols[1].text_input("By user 操作人")
-        limit = cols[2].number_input("Rows", 50, 5000, 500, step=50)
+                                   format_func=lambda e: e or "all 全部", key="admin_entity")
+        actor = cols[1].text_input("By user 操作人", key="admin_actor")
+        st.session_state.setdefault("admin_rows", 500)
+        limit = cols[2].number_input("Rows", 50, 5000, step=50, key="admin_rows")
         rows = load_audit(engine, entity=entity, username=actor.strip() or None, limit=int(limit))
         if rows.empty:
             st.info("No audit rows match.")
         else:
             show_table(rows, {"at": "time"}, key="admin_audit", labels=AUDIT_LABELS,
                        csv=("Download the audit rows (CSV)", "audit_log.csv"))
+
+
+if people.open:
+    with people:
+        people_section()
+else:
+    with audit:
+        audit_section()

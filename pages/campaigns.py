@@ -12,6 +12,7 @@ from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.tables import show_table
+from pages.common.lazy import lazy_tabs
 from pages.common.links import open_customer_button
 
 st.title("Campaigns 营销活动")
@@ -77,8 +78,10 @@ show_table(view.effects_table(effect), key="campaigns_effects",
            csv=("Download effects (CSV)", f"campaign_{picked}_effects.csv"))
 
 st.markdown("**ARPU uplift by segment, branch and channel type 分群提升**")
-tabs = st.tabs([label for label in BREAKDOWNS.values()])
+tabs = lazy_tabs(list(BREAKDOWNS.values()), key="campaigns_uplift_tab")
 for tab, (column, label) in zip(tabs, BREAKDOWNS.items(), strict=True):
+    if not tab.open:
+        continue
     uplift = summary.uplift[column]
     if uplift.empty:
         tab.info("Too few participants and controls per group (at least 5 of each) to split.")

@@ -12,6 +12,7 @@ from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.tables import show_table
+from pages.common.lazy import lazy_tabs
 from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -40,11 +41,13 @@ if ranked.empty:
 st.caption(f"New numbers activated {months[0]:%Y-%m} – {months[-1]:%Y-%m}; money summed over "
            f"the same months; {len(ranked)} channel(s) in your scope.")
 stock = cache.channel_stock()
+evaluate_tab, alert_tab, channel_tab = lazy_tabs(
+    ["Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"],
+    key="channels_tab", keep=["channels_pick"])
 
-evaluate_tab, alert_tab, channel_tab = st.tabs([
-    "Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"])
 
-with evaluate_tab:
+def evaluator() -> None:
+    """The ranked channels and how their type and action are decided."""
     with st.expander("How the type and the action are decided 判定规则"):
         st.markdown("Net value = revenue − service cost − commission − campaign cost; "
                     "ROI = net value ÷ (commission + campaign cost). Commission per new number "
@@ -56,7 +59,9 @@ with evaluate_tab:
                            "action": "Action 动作"})
     view.evaluator_table(ranked)
 
-with alert_tab:
+
+def alert_lists() -> None:
+    """The three channel alerts, and recording them for dispatch."""
     with st.expander("How each alert is judged 告警规则"):
         rules = channel_eval.alert_rule_table()
         show_table(rules.assign(alert=rules["alert"].map(view.METRIC_NAMES)),
@@ -80,6 +85,7 @@ with alert_tab:
                 st.success(f"{added} new alert(s) recorded; the Alerts page and the nightly "
                            "dispatch pick them up.")
 
+
 @fragments.section()
 def low_use_numbers(low: pd.DataFrame, channel_id: int) -> None:
     """Picking a number reruns this table only, not the channel evaluation above it."""
@@ -93,7 +99,8 @@ def low_use_numbers(low: pd.DataFrame, channel_id: int) -> None:
         open_customer_button(low["subscriber_id"].iloc[picked], key="channels_open_customer")
 
 
-with channel_tab:
+def channel_page() -> None:
+    """One channel: its figures, alerts, history, low-use numbers and an order."""
     flagged = list(dict.fromkeys(every_alert["channel_id"].astype(int)))
     order = flagged + [c for c in ranked["channel_id"].astype(int) if c not in flagged]
     names = ranked.set_index("channel_id")["channel_name"]
@@ -129,3 +136,14 @@ with channel_tab:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):
             low_use_numbers(low, channel_id)
     view.order_form(workflow, who, row, mine)
+
+
+if evaluate_tab.open:
+    with evaluate_tab:
+        evaluator()
+elif alert_tab.open:
+    with alert_tab:
+        alert_lists()
+else:
+    with channel_tab:
+        channel_page()

@@ -19,6 +19,7 @@ from pages.common.session import principal
 from pages.sections.template_editor import WORKING, render_editor
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
+from pages.common.lazy import lazy_tabs
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Market diagnosis 市场诊断")
@@ -43,12 +44,20 @@ if message := st.session_state.pop("diagnosis_saved_message", None):
 if template.description:
     st.caption(template.description)
 
-run_tab, edit_tab, history_tab = st.tabs(["Run 运行", "Edit 编辑", "Runs & versions 历史"])
-with run_tab:
+run_tab, edit_tab, history_tab = lazy_tabs(
+    ["Run 运行", "Edit 编辑", "Runs & versions 历史"], key="diagnosis_tab",
+    keep=["diagnosis_period", "diagnosis_mode", "diagnosis_chosen", "diagnosis_node",
+          "diagnosis_json"])
+
+
+def run_section() -> None:
+    """Pick a period and a comparison, run every node, save the run."""
     months = list(scope.months)
     cols = st.columns([1, 1, 1, 1])
-    period = cols[0].selectbox("Period 账期", months[::-1], index=months[::-1].index(scope.month),
-                               format_func=lambda m: f"{m:%Y-%m}", key="diagnosis_period")
+    if st.session_state.get("diagnosis_period") not in months:  # preset, kept across tabs
+        st.session_state["diagnosis_period"] = scope.month
+    period = cols[0].selectbox("Period 账期", months[::-1], format_func=lambda m: f"{m:%Y-%m}",
+                               key="diagnosis_period")
     mode = cols[1].radio("Compare with 对比", ["last period", "last year", "a chosen month"],
                          key="diagnosis_mode")
     chosen = cols[2].selectbox("Chosen month", months[::-1], format_func=lambda m: f"{m:%Y-%m}",
@@ -89,7 +98,9 @@ with run_tab:
             else:
                 st.success(f"Saved as run {run_id}; {len(result.breaches)} node(s) breached.")
 
-with edit_tab:
+
+def edit_section() -> None:
+    """The mind map's editor, saving a version, the template as JSON."""
     render_editor(template, cache.region_table(), cache.plan_names())
     with st.form("diagnosis_save"):
         cols = st.columns(3)
@@ -123,7 +134,9 @@ with edit_tab:
             except TemplateError as exc:
                 st.error(f"Not loaded: {plain(exc)}")
 
-with history_tab:
+
+def history_section() -> None:
+    """The template's versions and stored runs, and two runs compared."""
     if name not in stored:
         st.info("Save the template first; its versions and runs are listed here.")
     else:
@@ -150,3 +163,10 @@ with history_tab:
                         store.load_run(workflow, int(second)))), key="diagnosis_compare")
                 except ConcertoError as exc:  # Forbidden: a city-wide run for a manager
                     st.warning(plain(exc))
+
+
+for tab, section in ((run_tab, run_section), (edit_tab, edit_section),
+                     (history_tab, history_section)):
+    if tab.open:
+        with tab:
+            section()

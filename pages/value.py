@@ -13,6 +13,7 @@ from pages.common.maps import draw_region_map
 from pages.common.session import principal
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
+from pages.common.lazy import lazy_expander
 from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -70,7 +71,10 @@ for title, frame, keys, name in [("Channels 渠道", channels, ["channel_name", 
                                   "channels"),
                                  ("Enterprise groups 集团", groups, ["group_name", "industry"],
                                   "groups")]:
-    with st.expander(f"{title}: {len(frame):,}, worst ROI first"):
+    shelf = lazy_expander(f"{title}: {len(frame):,}, worst ROI first", key=f"value_{name}_open")
+    if not shelf.open:  # thousands of rows: sent only when someone opens them
+        continue
+    with shelf:
         table = frame.sort_values("roi")[[*keys, *UNIT_COLUMNS]]
         show_table(table.assign(band=table["band"].astype(str)),
                    {k: u for k, u in UNIT_COLUMNS.items() if u}, key=f"value_{name}",

@@ -325,6 +325,29 @@ def test_campaign_page_reads_as_words_and_units(app_as):
     assert unreadable(at) == []
 
 
+def test_campaign_page_draws_only_the_open_uplift_tab(app_as):
+    """The uplift by segment, branch and channel type sit in three tabs: the landing draws the
+    open tab's chart only, and opening another tab draws that one instead."""
+    from analytics.campaigns.effect import BREAKDOWNS
+
+    def uplift_charts(at) -> list[str]:
+        specs = [json.loads(c.proto.spec) for c in
+                 [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]]
+        return [column for spec in specs for column in BREAKDOWNS
+                if f'"field": "{column}"' in json.dumps(spec)
+                and "ARPU uplift" in json.dumps(spec)]
+
+    at = app_as("marketer")
+    at.switch_page("pages/campaigns.py").run()
+    assert not at.exception, at.exception
+    first, second = list(BREAKDOWNS.values())[:2]
+    assert at.session_state["campaigns_uplift_tab"] == first
+    assert uplift_charts(at) == [list(BREAKDOWNS)[0]]
+    at.session_state["campaigns_uplift_tab"] = second
+    at.run()
+    assert not at.exception and uplift_charts(at) == [list(BREAKDOWNS)[1]]
+
+
 def test_the_pages_summary_is_the_evaluation_without_its_panel(mart: sa.Engine):
     """``summarize_campaign`` (what the campaign page caches) holds the evaluation's window and
     effect and each breakdown worked out from its panel, once."""

@@ -298,8 +298,12 @@ def test_channel_alerts_are_recorded_once_for_dispatch(workflow):
 
 # --- the page -----------------------------------------------------------------------------
 
+CHANNEL_VIEW = "Channel view 渠道全息"
+
+
 def test_channels_page_opens_the_farming_channel_and_raises_a_work_order(app_as):
     at = app_as("channel_mgr")
+    at.session_state["channels_tab"] = CHANNEL_VIEW
     at.switch_page("pages/channels.py").run()
     assert not at.exception
     assert any("Channels" in t.value for t in at.title)
@@ -317,6 +321,7 @@ def test_channels_page_opens_the_farming_channel_and_raises_a_work_order(app_as)
 
 def test_channels_page_for_a_regional_manager_shows_their_channels_only(app_as):
     at = app_as("rm_gongbei")
+    at.session_state["channels_tab"] = CHANNEL_VIEW
     at.switch_page("pages/channels.py").run()
     assert not at.exception
     options = at.selectbox(key="channels_pick").options
@@ -347,6 +352,28 @@ def test_a_flagged_channel_has_a_suspect_roi_whatever_its_size():
     assert not ranked.loc[1, "roi_suspect"] and not ranked.loc[2, "roi_suspect"]
 
 
+def test_channels_page_runs_only_the_open_tab_and_keeps_the_picked_channel(app_as):
+    """The landing draws the evaluator alone; a tab switch runs that tab; a channel picked in
+    the channel view is still picked after a visit to another tab."""
+    at = app_as("channel_mgr")
+    at.switch_page("pages/channels.py").run()
+    assert not at.exception
+    assert any("ROI note 说明" in d.value.columns for d in at.dataframe)  # the evaluator
+    assert "channels_pick" not in [s.key for s in at.selectbox] and not at.metric
+    at.session_state["channels_tab"] = CHANNEL_VIEW
+    at.run()
+    first = at.selectbox(key="channels_pick").value
+    at.selectbox(key="channels_pick").select_index(1).run()
+    picked = at.selectbox(key="channels_pick").value
+    assert picked != first and at.metric and not at.exception
+    at.session_state["channels_tab"] = "Value evaluator 价值评估"
+    at.run()
+    assert "channels_pick" not in [s.key for s in at.selectbox]
+    at.session_state["channels_tab"] = CHANNEL_VIEW
+    at.run()
+    assert at.selectbox(key="channels_pick").value == picked
+
+
 def test_channels_page_withholds_the_farming_channels_roi_and_reads_as_words(app_as):
     at = app_as("channel_mgr")
     at.switch_page("pages/channels.py").run()
@@ -356,6 +383,9 @@ def test_channels_page_withholds_the_farming_channels_roi_and_reads_as_words(app
     assert list(table.columns[:2]) == ["Channel 渠道", "ROI 投入产出比"]  # ROI on screen
     suspect = note.str.startswith("not meaningful")
     assert suspect.any() and roi[suspect].isna().all() and roi[~suspect].notna().any()
+    assert unreadable(at) == []
+    at.session_state["channels_tab"] = CHANNEL_VIEW
+    at.run()
     # the picked channel (the flagged one) shows no proud ROI beside its action
     shown = {m.label: m for m in at.metric}
     assert shown["ROI"].value == "n/a" and "not meaningful" in shown["ROI"].help

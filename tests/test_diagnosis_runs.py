@@ -99,6 +99,7 @@ def test_the_diagnosis_page_with_one_run_and_two_runs_of_a_month_opens(app_as):
     result = dataclasses.replace(_run(), template=name)
     store.record_run(engine, stored.template_id, result, trigger="manual", slot="one",
                      seconds=0.0, alerts=[])
+    at.session_state["diagnosis_tab"] = "Runs & versions 历史"
     at.run()
     assert not at.exception, at.exception
     assert any("One stored run" in i.value for i in at.info)
@@ -106,6 +107,7 @@ def test_the_diagnosis_page_with_one_run_and_two_runs_of_a_month_opens(app_as):
                      seconds=0.0, alerts=[])
     at.run()
     assert not at.exception, at.exception
+    assert {"diagnosis_a", "diagnosis_b"} <= {s.key for s in at.selectbox}  # two to compare
     engine.dispose()
 
 
@@ -118,6 +120,8 @@ def test_a_regional_manager_cannot_save_a_template_from_the_page(app_as):
     engine = create_workflow_engine(app_as.workflow_url)
     with engine.connect() as conn:
         before = conn.execute(sa.select(sa.func.count()).select_from(diagnosis_template)).scalar()
+    at.session_state["diagnosis_tab"] = "Edit 编辑"
+    at.run()
     at.button[[b.label for b in at.button].index("Save as a new version 保存")].click().run()
     assert not at.exception, at.exception
     assert any("may not save diagnosis templates" in e.value for e in at.error)

@@ -177,8 +177,11 @@ def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
     assert nodes["Node 节点"].iloc[0].lower().startswith("revenue")
     shown = _texts(app)
     assert "micro-region Gongbei" in shown and "channel type social_outlet" in shown
+    assert "diagnosis_add" not in [b.key for b in app.button]  # the editor's tab is not run
     # build a two-level tree from scratch and save it
     app.selectbox(key="diagnosis_template").set_value("➕ New template 新建模板").run()
+    app.session_state["diagnosis_tab"] = "Edit 编辑"
+    app.run()
     app.button(key="diagnosis_add").click().run()
     assert not app.exception, app.exception
     app.text_input[0].set_value("Two level check")
@@ -187,9 +190,31 @@ def test_diagnosis_page_builds_runs_and_saves_a_template(app: AppTest):
     assert any("Saved Two level check version 1" in s.value for s in app.success)
     assert app.selectbox(key="diagnosis_template").value == "Two level check"
     assert len(app.session_state["diagnosis_working"].root.children) == 1  # the child was kept
+    app.session_state["diagnosis_tab"] = "Run 运行"
+    app.run()
     app.button(key="diagnosis_run").click().run()
     assert not app.exception, app.exception
     assert len(app.dataframe[0].value) == 2  # both levels ran
+
+
+def test_diagnosis_page_keeps_the_run_tabs_choices_across_tabs(app: AppTest):
+    """Only the open tab runs; a period and a comparison chosen on the run tab are still
+    chosen after the editor was open."""
+    app.switch_page("pages/diagnosis.py").run()
+    latest = app.selectbox(key="diagnosis_period").value
+    app.selectbox(key="diagnosis_period").select_index(2).run()
+    app.radio(key="diagnosis_mode").set_value("last year").run()
+    chosen = app.selectbox(key="diagnosis_period").value
+    assert chosen < latest
+    app.session_state["diagnosis_tab"] = "Edit 编辑"
+    app.run()
+    assert "diagnosis_period" not in [b.key for b in app.selectbox]
+    assert "diagnosis_add" in [b.key for b in app.button]
+    app.session_state["diagnosis_tab"] = "Run 运行"
+    app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="diagnosis_period").value == chosen
+    assert app.radio(key="diagnosis_mode").value == "last year"
 
 
 def test_micro_region_page_follows_a_finding_down_to_numbers(app: AppTest):

@@ -208,7 +208,16 @@ def test_admin_page_creates_a_user_and_shows_the_audit(app_as):
     next(b for b in at.button if b.label == "Create 创建").click().run()
     assert not at.exception, at.exception
     assert "li.ming" in set(at.dataframe[0].value["Username 用户名"])
-    audit = at.dataframe[1].value
+    assert len(at.dataframe) == 1  # the audit log's tab is closed: not read, not drawn
+    at.session_state["admin_tab"] = "Audit log 审计日志"
+    at.run()
+    at.text_input(key="admin_actor").set_value("admin").run()
+    at.session_state["admin_tab"] = "Users 用户"
+    at.run()
+    at.session_state["admin_tab"] = "Audit log 审计日志"
+    at.run()
+    assert at.text_input(key="admin_actor").value == "admin"  # the filter kept across tabs
+    audit = at.dataframe[0].value
     assert audit.iloc[0]["Action 操作"] == "user_create" and audit.iloc[0]["Username 用户名"] == "admin"
     assert audit.iloc[0]["When 时间"].endswith("UTC+8")  # local time, labelled
     assert "Li-Ming-2026x" not in audit.to_csv()  # the password never reaches the audit

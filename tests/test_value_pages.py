@@ -57,6 +57,15 @@ def test_value_page_shows_bands_lists_and_map(app_as):
     assert (_table_with(at, NET)["Departments 部门数"] >= 2).all()
     labels = [d.proto.label for d in at.get("download_button")]
     assert {"Download the band distribution (CSV)", "Download the customers (CSV)"} <= set(labels)
+    roi = "ROI 投入产出比 (×)"  # the channels' and groups' lists: sent only once opened
+    assert not any(roi in d.value.columns for d in at.dataframe)
+    at.session_state["value_groups_open"] = True
+    at.run()
+    assert not at.exception, at.exception
+    groups = _table_with(at, roi)
+    assert "Group 集团" in groups.columns
+    assert len(groups) > 0 and groups[roi].dropna().is_monotonic_increasing  # worst ROI first
+    assert sum(roi in d.value.columns for d in at.dataframe) == 1  # the channels stay closed
 
 
 def test_value_page_for_a_regional_manager_shows_only_gongbei(app_as):
