@@ -18,7 +18,8 @@ from analytics.campaigns.effect import (BREAKDOWNS, CampaignEffect, estimate_eff
 from analytics.campaigns.matching import NEAREST, match_controls, matching_method
 from data_access.db import ConcertoError
 from data_access.mart.campaigns import (MEASURES, CampaignWindow, load_campaign_panel,
-                                        load_campaign_window, load_matching_pool)
+                                        load_campaign_spend, load_campaign_window,
+                                        load_matching_pool)
 
 #: Fewest hold-out controls in scope for the randomised comparison (else matched controls).
 MIN_HOLDOUT = 30
@@ -69,12 +70,14 @@ def evaluate_campaign(engine: sa.Engine, campaign_id: int, *, pool_limit: int = 
 @dataclass(frozen=True)
 class CampaignSummary:
     """What the campaign page shows of an evaluation, without its panel: the window, the
-    effect, the ARPU uplift and the participants per breakdown (``BREAKDOWNS``' columns)."""
+    effect, the ARPU uplift and the participants per breakdown (``BREAKDOWNS``' columns), and
+    the spend booked per month (``load_campaign_spend``; None: not read yet)."""
 
     window: CampaignWindow
     effect: CampaignEffect
     uplift: dict[str, pd.DataFrame]
     participants: dict[str, pd.DataFrame]
+    spend: pd.DataFrame | None = None
 
 
 def summarize_campaign(engine: sa.Engine, campaign_id: int) -> CampaignSummary:
@@ -85,7 +88,8 @@ def summarize_campaign(engine: sa.Engine, campaign_id: int) -> CampaignSummary:
     panel = evaluation.panel
     return CampaignSummary(evaluation.window, evaluation.effect,
                            {column: uplift_by(panel, column) for column in BREAKDOWNS},
-                           {column: participant_breakdown(panel, column) for column in BREAKDOWNS})
+                           {column: participant_breakdown(panel, column) for column in BREAKDOWNS},
+                           load_campaign_spend(engine, evaluation.window))
 
 
 def _levels_only(panel: pd.DataFrame) -> pd.DataFrame:

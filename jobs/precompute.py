@@ -99,11 +99,14 @@ def compute_campaign_results(mart: sa.Engine, scopes: Iterable[tuple[str, str]],
 _PART_COLUMNS = {"uplift": ("estimate", "low", "high", "n_treated", "n_control"),
                  "participants": ("arm", "subscribers", "cost")}
 _WHOLE_NUMBERS = ("n_treated", "n_control", "subscribers")
+#: The stored part that holds a campaign's spend per month (the budget burn's input).
+SPEND = "spend"
 
 
 def breakdown_rows(summary: campaign_jobs.CampaignSummary) -> list[dict]:
     """A summary's uplift and participants tables as stored rows (part, breakdown, position,
-    the breakdown's value and the table's columns)."""
+    the breakdown's value and the table's columns), and its spend per month (part
+    ``spend``, the month as the value, the spend as the cost)."""
     out = []
     for part, tables in (("uplift", summary.uplift), ("participants", summary.participants)):
         for column, frame in tables.items():
@@ -111,6 +114,11 @@ def breakdown_rows(summary: campaign_jobs.CampaignSummary) -> list[dict]:
                 out.append({"part": part, "breakdown": column, "position": position,
                             "value": str(row[column]),
                             **{c: row[c] for c in _PART_COLUMNS[part]}})
+    if summary.spend is not None:
+        for position, (month, spend) in enumerate(zip(summary.spend["month"],
+                                                      summary.spend["spend"], strict=True)):
+            out.append({"part": SPEND, "breakdown": "month", "position": position,
+                        "value": f"{pd.Timestamp(month):%Y-%m-%d}", "cost": float(spend)})
     return out
 
 
@@ -145,8 +153,12 @@ def summary_from_rows(window: CampaignWindow, effect_rows: pd.DataFrame,
                 elif name != "arm":
                     frame[name] = pd.to_numeric(frame[name]).astype(float)
             tables[part][column] = frame
+    spent = breakdown_rows[breakdown_rows["part"] == SPEND].sort_values("position")
+    spend = None if spent.empty else pd.DataFrame(  # None: stored by an older job
+        {"month": pd.to_datetime(spent["value"]).to_numpy(),
+         "spend": pd.to_numeric(spent["cost"]).astype(float).to_numpy()})
     return campaign_jobs.CampaignSummary(window, effect, tables["uplift"],
-                                         tables["participants"])
+                                         tables["participants"], spend)
 
 
 def compute_rival_scores(mart: sa.Engine, progress: Progress = print) -> pd.DataFrame:

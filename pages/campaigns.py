@@ -93,7 +93,7 @@ for tab, (column, label) in zip(tabs, BREAKDOWNS.items(), strict=True):
 
 st.markdown("**Budget burn 预算消耗**")
 window = summary.window
-burn = budget_burn(cache.campaign_spend(window), window.budget, [pd.Timestamp(m) for m in window.life])
+burn = budget_burn(summary.spend, window.budget, [pd.Timestamp(m) for m in window.life])
 st.altair_chart(view.burn_chart(burn), width="stretch")
 st.caption("The mart records each participant's cost, not when it was paid: it is spread evenly "
            "over the campaign's months and booked in the months the participant was billed. "

@@ -40,7 +40,6 @@ if ranked.empty:
     st.stop()
 st.caption(f"New numbers activated {months[0]:%Y-%m} – {months[-1]:%Y-%m}; money summed over "
            f"the same months; {len(ranked)} channel(s) in your scope.")
-stock = cache.channel_stock()
 evaluate_tab, alert_tab, channel_tab = lazy_tabs(
     ["Value evaluator 价值评估", f"Alerts 告警 ({len(every_alert)})", "Channel view 渠道全息"],
     key="channels_tab", keep=["channels_pick"])
@@ -120,9 +119,12 @@ def channel_page() -> None:
                    help=(f"ROI not meaningful 无意义 ({row['roi_note']}): commissions paid for "
                          "numbers that are not real customers" if row["roi_suspect"] else
                          "Net value ÷ (commission + campaign cost)"))
-    here = stock[stock["channel_id"] == channel_id]
-    cols[4].metric("Stock now 库存",
-                   MISSING if here.empty else f"{int(here['last_stock'].iloc[0])}")
+    days = cache.channel_days(channel_id)  # its last 90 days, drawn below too
+    last = days.dropna(subset=["stock_level"]).tail(1)
+    cols[4].metric("Stock now 库存", MISSING if last.empty else
+                   f"{int(last['stock_level'].iloc[0]):,}",
+                   help=None if last.empty else
+                   f"End of day {format_day(last['day'].iloc[0])}")
     st.markdown(f"Type **{row['behaviour']}** → recommended action **{row['action']}**; "
                 f"new-customer ARPU {format_value(row['new_arpu'], 'yuan_per_sub')}.")
     mine = every_alert[every_alert["channel_id"] == channel_id]
@@ -130,7 +132,7 @@ def channel_page() -> None:
         st.warning(f"{view.METRIC_NAMES[metric]}: {reason}")
     # The low-use lines are the scope's, not the channel's: read once, not on every pick.
     view.history_charts(cache.channel_history(channel_id, cache.low_use_lines(
-        run_id, cache.available_months())), cache.channel_days(channel_id))
+        run_id, cache.available_months())), days)
     low = cache.channel_low_use(channel_id, months, cutoffs=cache.low_use_lines(run_id, months))
     if not low.empty:
         with st.expander(f"Low-use new numbers 低使用号码 ({len(low)})"):

@@ -352,7 +352,7 @@ def test_a_flagged_channel_has_a_suspect_roi_whatever_its_size():
     assert not ranked.loc[1, "roi_suspect"] and not ranked.loc[2, "roi_suspect"]
 
 
-def test_channels_page_runs_only_the_open_tab_and_keeps_the_picked_channel(app_as):
+def test_channels_page_runs_only_the_open_tab_and_keeps_the_picked_channel(app_as, duck_mart):
     """The landing draws the evaluator alone; a tab switch runs that tab; a channel picked in
     the channel view is still picked after a visit to another tab."""
     at = app_as("channel_mgr")
@@ -372,6 +372,13 @@ def test_channels_page_runs_only_the_open_tab_and_keeps_the_picked_channel(app_a
     at.session_state["channels_tab"] = CHANNEL_VIEW
     at.run()
     assert at.selectbox(key="channels_pick").value == picked
+    # its stock now is the stock summary's last day (read from the channel's own days)
+    engine = create_mart_engine(duck_mart, read_only=True)
+    with scope.acting_as(scope.SYSTEM):
+        summary = channels.load_stock_summary(engine).set_index("channel_id")
+    engine.dispose()
+    shown = {m.label: m.value for m in at.metric}["Stock now 库存"]
+    assert shown == f"{int(summary.loc[picked, 'last_stock']):,}"
 
 
 def test_channels_page_withholds_the_farming_channels_roi_and_reads_as_words(app_as):

@@ -116,6 +116,9 @@ def test_stored_campaign_breakdowns_equal_the_clicks(stored, who) -> None:
                 for column in BREAKDOWNS:
                     pd.testing.assert_frame_equal(mine_[column], theirs[column],
                                                   check_dtype=False, rtol=1e-12)
+            assert len(back.spend) and back.spend["spend"].gt(0).any()  # the budget burn's input
+            pd.testing.assert_frame_equal(back.spend, clicked.spend, check_dtype=False,
+                                          rtol=1e-12)
             shown += sum(len(t) for t in back.uplift.values())
         assert shown > 0  # some campaign has an uplift split to compare
     # an older store (effects without breakdowns) is not read as "too few to split"
@@ -123,6 +126,9 @@ def test_stored_campaign_breakdowns_equal_the_clicks(stored, who) -> None:
         started = effects[effects["error"] == ""]
         first = started[started["campaign_id"] == started["campaign_id"].iloc[0]]
         assert job.summary_from_rows(window, first, rows.iloc[:0]) is None
+        # nor is a store whose breakdowns hold no spend read as "nothing spent"
+        older = job.summary_from_rows(window, mine, rows[rows["part"] != job.SPEND])
+        assert older is not None and older.spend is None
 
 
 @pytest.mark.parametrize("who", [SYSTEM, XIANGZHOU, GONGBEI], ids=["city", "branch", "micro"])
@@ -331,12 +337,18 @@ def test_pages_read_the_stored_rows_and_compute_nothing(app_as, duck_mart: str,
     monkeypatch.setattr(channel_eval, "judge_channels", _refuse)
     monkeypatch.setattr(page_cache, "low_use_cutoffs", _refuse)
     monkeypatch.setattr("jobs.campaigns.estimate_effect", _no_estimate)
+    monkeypatch.setattr(page_cache, "channel_stock", _refuse)  # the stock summary: stored too
+    monkeypatch.setattr(page_cache, "campaign_spend", _refuse)  # the budget burn's spend
     at.run()
     at.switch_page("pages/competitors.py").run()
     assert not at.exception, at.exception
     at.switch_page("pages/channels.py").run()
     assert not at.exception, at.exception
     assert not any("computing them now" in c.value for c in at.caption)
+    at.session_state["channels_tab"] = "Channel view 渠道全息"
+    at.run()
+    assert not at.exception, at.exception
+    assert "Stock now 库存" in [m.label for m in at.metric]
     at = app_as("marketer")
     at.run()
     at.switch_page("pages/campaigns.py").run()
@@ -364,6 +376,28 @@ def test_pages_read_the_stored_rows_and_compute_nothing(app_as, duck_mart: str,
     assert not at.exception, at.exception
     joined = next(d.value for d in at.dataframe if "arpu_effect" in d.value.columns)
     assert (joined["arpu_effect"] != MISSING).any(), "the customer's campaigns show no effect"
+
+
+def test_a_store_without_the_spend_still_draws_the_budget_burn(app_as, duck_mart: str,
+                                                                monkeypatch) -> None:
+    """Runs stored before the spend was (no ``spend`` rows): the page reads the spend from
+    the mart and estimates nothing."""
+    at = app_as("marketer")
+    monkeypatch.setattr(job, "CHANNEL_SPANS", (6,))
+    _precompute_for_app(app_as, duck_mart)
+    workflow = create_workflow_engine(app_as.workflow_url)
+    with workflow.begin() as conn:
+        gone = conn.execute(sa.delete(store.pre_campaign_breakdown).where(
+            store.pre_campaign_breakdown.c.part == job.SPEND)).rowcount
+    workflow.dispose()
+    assert gone > 0
+    monkeypatch.setattr("jobs.campaigns.estimate_effect", _no_estimate)
+    at.run()
+    at.switch_page("pages/campaigns.py").run()
+    assert not at.exception, at.exception
+    charts = [*at.get("vega_lite_chart"), *at.get("arrow_vega_lite_chart")]
+    assert any("yuan (to date)" in c.proto.spec for c in charts)  # the budget burn
+    assert "Download budget burn (CSV)" in [d.proto.label for d in at.get("download_button")]
 
 
 def test_pages_say_so_and_compute_when_nothing_is_stored(app_as) -> None:

@@ -6,6 +6,7 @@ generator or the loader is picked up on the next rerun; frames are cached with a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -292,6 +293,8 @@ def campaign_details(campaign_id: int) -> campaign_jobs.CampaignSummary:
             _precomputed.load_campaign_effects(workflow, run_id, int(campaign_id)),
             _precomputed.load_campaign_breakdowns(workflow, run_id, int(campaign_id)))
         if summary is not None:
+            if summary.spend is None:  # stored by an older job: the spend read now
+                summary = dataclasses.replace(summary, spend=campaign_spend(summary.window))
             return summary
     return campaign_summary(int(campaign_id))
 

@@ -64,7 +64,7 @@ pre_campaign_effect = sa.Table(
 pre_campaign_breakdown = sa.Table(
     "pre_campaign_breakdown", WORKFLOW, _run_fk(), *_scope_columns(),
     sa.Column("campaign_id", sa.Integer, primary_key=True),
-    sa.Column("part", sa.String(12), primary_key=True),  # uplift, participants
+    sa.Column("part", sa.String(12), primary_key=True),  # uplift, participants, spend
     sa.Column("breakdown", sa.String(20), primary_key=True),  # segment, branch, channel_type
     sa.Column("position", sa.Integer, primary_key=True),  # the row's place in its table
     sa.Column("value", sa.String(80), nullable=True),  # the breakdown's value (a segment, …)
@@ -77,7 +77,8 @@ pre_campaign_breakdown = sa.Table(
     sa.Column("subscribers", sa.Integer, nullable=True),  # participants: per value and arm
     sa.Column("cost", sa.Double, nullable=True),
     comment="Each campaign's ARPU uplift and participants per segment, branch and channel "
-            "type, per scope unit: the campaign page's breakdowns.",
+            "type, and its spend per month (part spend: the month as value, the spend as "
+            "cost), per scope unit: the campaign page's breakdowns and budget burn.",
 )
 
 pre_rival_score = sa.Table(
