@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+#: Session-state prefix under which the tabs' labels of the last run are kept.
+_SEEN = "_lazy_tabs_seen_"
+
 
 def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[str] = ()) -> Sequence:
     """Tabs keyed ``key`` (``st.session_state[key]`` is the open tab's label).
@@ -22,12 +25,22 @@ def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[str] = ()) -> Sequ
     widget no default of its own (preset it through session state), or Streamlit logs that
     it was set twice.
     """
+    labels = list(labels)
     for name in keep:
         if name in st.session_state:
             st.session_state[name] = st.session_state[name]
-    return st.tabs(list(labels), key=key, on_change="rerun")
+    # A label that changes (a count in it) makes Streamlit take the tabs for new ones, open
+    # at the first: the open tab is carried over by its place, so its own label may change too.
+    seen, open_ = st.session_state.get(_SEEN + key), st.session_state.get(key)
+    if seen and open_ in seen and len(seen) == len(labels):
+        st.session_state[key] = labels[seen.index(open_)]
+    st.session_state[_SEEN + key] = labels
+    return st.tabs(labels, key=key, on_change="rerun")
 
 
 def lazy_expander(label: str, key: str):
-    """A closed expander keyed ``key`` whose ``.open`` says whether to fill it."""
+    """A closed expander keyed ``key`` whose ``.open`` says whether to fill it; it stays
+    open when its label changes (a count in it)."""
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
     return st.expander(label, key=key, on_change="rerun")
