@@ -246,6 +246,7 @@ def test_the_day_picked_for_a_new_order_is_the_day_shown_afterwards(app_as):
 
 def test_the_day_picked_on_the_channels_page_is_the_order_s_due_day(app_as):
     at = app_as("channel_mgr")
+    at.session_state["channels_tab"] = "Channel view 渠道全息"  # the order form's tab
     at.switch_page("pages/channels.py").run()
     assert not at.exception, at.exception
     day = rules.first_due_day(pd.Timestamp.now(tz="UTC")) + dt.timedelta(days=4)
