@@ -11,7 +11,7 @@ from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
-from pages.common.lazy import lazy_tabs
+from pages.common.lazy import lazy_tabs, show_open
 from pages.common.plaintext import plain  # user text shown as text
 
 USER_LABELS = {"username": "Username 用户名", "display_name": "Name 姓名", "role": "Role 角色",
@@ -112,9 +112,4 @@ def audit_section() -> None:
                        csv=("Download the audit rows (CSV)", "audit_log.csv"))
 
 
-if people.open:
-    with people:
-        people_section()
-else:
-    with audit:
-        audit_section()
+show_open((people, audit), (people_section, audit_section))

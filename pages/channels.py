@@ -12,7 +12,7 @@ from pages.sections import channel_view as view
 from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.tables import show_table
-from pages.common.lazy import lazy_tabs
+from pages.common.lazy import lazy_tabs, show_open
 from pages.common.links import open_customer_button
 from pages.common.plaintext import plain  # user text shown as text
 
@@ -140,12 +140,4 @@ def channel_page() -> None:
     view.order_form(workflow, who, row, mine)
 
 
-if evaluate_tab.open:
-    with evaluate_tab:
-        evaluator()
-elif alert_tab.open:
-    with alert_tab:
-        alert_lists()
-else:
-    with channel_tab:
-        channel_page()
+show_open((evaluate_tab, alert_tab, channel_tab), (evaluator, alert_lists, channel_page))

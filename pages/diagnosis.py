@@ -19,7 +19,7 @@ from pages.common.session import principal
 from pages.sections.template_editor import WORKING, render_editor
 from pages.common.csvexport import csv_file  # formula-like cells neutralised
 from pages.common.tables import show_table
-from pages.common.lazy import lazy_tabs
+from pages.common.lazy import lazy_tabs, show_open
 from pages.common.plaintext import plain  # user text shown as text
 
 st.title("Market diagnosis 市场诊断")
@@ -165,8 +165,4 @@ def history_section() -> None:
                     st.warning(plain(exc))
 
 
-for tab, section in ((run_tab, run_section), (edit_tab, edit_section),
-                     (history_tab, history_section)):
-    if tab.open:
-        with tab:
-            section()
+show_open((run_tab, edit_tab, history_tab), (run_section, edit_section, history_section))

@@ -49,3 +49,25 @@ def test_the_open_tab_and_expander_stay_open_when_a_label_changes():
     at.session_state["tabs"] = "Counted (3)"
     at.run()
     assert at.selectbox(key="picked").value == "c"  # kept while its tab was hidden
+
+
+SECTIONS = """
+import streamlit as st
+from pages.common.lazy import lazy_tabs, show_open
+
+ran = st.session_state.setdefault("ran", [])
+tabs = lazy_tabs(["One", "Two", "Three"], key="tabs")
+show_open(tabs, [lambda name=name: (ran.append(name), st.write(f"in {name}"))
+                 for name in ("one", "two", "three")])
+"""
+
+
+def test_show_open_runs_the_open_tabs_section_alone_inside_its_tab():
+    at = AppTest.from_string(SECTIONS).run()
+    assert at.session_state["ran"] == ["one"]
+    assert [m.value for m in at.tabs[0].markdown] == ["in one"]
+    assert not at.tabs[1].markdown and not at.tabs[2].markdown
+    at.session_state["tabs"] = "Three"
+    at.run()
+    assert at.session_state["ran"] == ["one", "three"]
+    assert [m.value for m in at.tabs[2].markdown] == ["in three"] and not at.tabs[0].markdown

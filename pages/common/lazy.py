@@ -9,7 +9,7 @@ opening another reruns the page (or its section) from the caches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -36,6 +36,19 @@ def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[str] = ()) -> Sequ
         st.session_state[key] = labels[seen.index(open_)]
     st.session_state[_SEEN + key] = labels
     return st.tabs(labels, key=key, on_change="rerun")
+
+
+def show_open(tabs: Sequence, sections: Sequence[Callable[[], None]]) -> None:
+    """Run the open tab's section inside its tab; the other tabs stay empty.
+
+    ``tabs`` come from :func:`lazy_tabs` and ``sections`` are their fillers, in the same
+    order. A page whose tabs all share one filler (a breakdown per tab) loops itself.
+    """
+    for tab, section in zip(tabs, sections, strict=True):
+        if tab.open:
+            with tab:
+                section()
+            return
 
 
 def lazy_expander(label: str, key: str):
