@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
 from data_access.mart import schema
-from data_access.mart.bulk import write_frame
+from data_access.bulk import write_frame
 from data_access.db import create_mart_engine, duckdb_path, mart_url
 from data_access.mart.summaries import rebuild_summaries
 from data_access.mart.checks.load_guards import mart_write_lock

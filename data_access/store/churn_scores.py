@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from data_access import bulk
 from data_access.db import read_frame
 from data_access.mart.queries import Slice
 from data_access.store.audit import record_audit
@@ -160,39 +161,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values (NaN → None) for an executemany."""
-    present = frame[[c for c in columns if c in frame.columns]]
-    cleaned = present.astype(object).where(present.notna(), None)
-    return cleaned.to_dict("records")
-
-
-def _column(values: pd.Series) -> list[Any]:
-    """A column as plain Python values, NaN → None (``tolist`` gives Python scalars)."""
-    if values.isna().any():
-        return values.astype(object).where(values.notna(), None).tolist()
-    return values.tolist()
-
-
-def _insert_rows(conn: sa.Connection, table: sa.Table, run_id: int, frame: pd.DataFrame,
-                 columns: tuple[str, ...]) -> None:
-    """``INSERT`` a frame's rows through the driver's executemany with positional tuples:
-    the one dialect difference is the placeholder. Names come from the table's metadata.
-    (Building a dict per row costs more than the insert itself at a million rows.)"""
-    statement, rows = _insert_of(conn.dialect, table, run_id, frame, columns)
-    conn.exec_driver_sql(statement, rows)
-
-
-def _insert_of(dialect: sa.Dialect, table: sa.Table, run_id: int, frame: pd.DataFrame,
-               columns: tuple[str, ...]) -> tuple[str, list[tuple]]:
-    """The statement and the rows of :func:`_insert_rows` (built before a transaction
-    opens, so it holds the write lock only for the insert)."""
+def _prepared(dialect: sa.Dialect, table: sa.Table, run_id: int, frame: pd.DataFrame,
+              columns: tuple[str, ...]) -> bulk.Prepared:
+    """A frame's rows of ``columns`` (those it holds) for ``table`` under ``run_id``, made
+    ready before a transaction opens, so it holds the write lock only for the insert."""
     names = [c for c in columns if c in frame.columns]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {table.name} (run_id, {', '.join(names)}) "
-                 f"VALUES ({', '.join([mark] * (len(names) + 1))})")
-    values = [[int(run_id)] * len(frame), *(_column(frame[name]) for name in names)]
-    return statement, list(zip(*values, strict=True))
+    return bulk.prepare(dialect, table, frame[names].assign(run_id=int(run_id)),
+                        ["run_id", *names])
+
+
+def _write(conn: sa.Connection, prepared: bulk.Prepared) -> None:
+    """Write prepared rows, counted as a write for the audit guard (``write_transaction``)."""
+    bulk.write(conn, prepared)
+    conn.info["written"] = conn.info.get("written", 0) + 1
 
 
 def save_score_run(workflow: sa.Engine, version: str, month: str, scores: pd.DataFrame,
@@ -253,10 +234,10 @@ def add_scores(workflow: sa.Engine, run_id: int, scores: pd.DataFrame, *,
     if open_ is None or open_.complete:
         raise ValueError(f"scoring run {run_id} is not open: its rows cannot change")
     for start in range(0, len(scores), chunk_rows):
-        statement, rows = _insert_of(workflow.dialect, churn_score, run_id,
-                                     scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
+        rows = _prepared(workflow.dialect, churn_score, run_id,
+                         scores.iloc[start:start + chunk_rows], SCORE_COLUMNS)
         with write_transaction(workflow, rows_of="churn_run") as conn:
-            conn.exec_driver_sql(statement, rows)
+            _write(conn, rows)
 
 
 @contextlib.contextmanager
@@ -321,15 +302,13 @@ def finish_score_run(workflow: sa.Engine, run_id: int, scores: pd.DataFrame,
     values = {"model_version": run.model_version, "month": run.month,
               "scored_at": run.scored_at, "subscribers": len(scores),
               "base_rate": base_rate, "created_by": run.created_by}
-    cells = score_cells(scores)
+    cells = _prepared(workflow.dialect, churn_score_cell, run_id, score_cells(scores),
+                      (*CELL_KEYS, "subscribers", "expected_loss"))
+    warned = _prepared(workflow.dialect, churn_group_warning, run_id, warnings,
+                       _WARNING_COLUMNS)
     with write_transaction(workflow) as conn:
-        if len(cells):
-            _insert_rows(conn, churn_score_cell, run_id, cells,
-                         (*CELL_KEYS, "subscribers", "expected_loss"))
-        if len(warnings):
-            rows = _records(warnings, _WARNING_COLUMNS)
-            conn.execute(sa.insert(churn_group_warning),
-                         [{"run_id": run_id, **r} for r in rows])
+        _write(conn, cells)
+        _write(conn, warned)
         conn.execute(sa.update(churn_run).where(churn_run.c.run_id == run_id)
                      .values(complete=True, subscribers=len(scores), base_rate=base_rate))
         record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
