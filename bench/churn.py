@@ -11,6 +11,12 @@ the churn page's reads on that store (top 50, filtered, a deep page, one subscri
 aggregates; as the city and as a micro-region manager): median, min and max of ``--runs``,
 CPU beside wall, and the machine's load. Writes the ``churn`` section of bench/RESULTS.md
 unless ``--no-record``.
+
+    python -m bench.churn --table-rows 1000000 [--store sqlite|postgresql] [--writes 3]
+
+measures the scores table alone (no mart): synthetic runs written one after another into a
+fresh store (PostgreSQL: a private server on this machine, the production store), then the
+page's reads; the ``churn-table`` or ``churn-table-postgres`` section.
 Aims (issue "Interactive at 1M subscribers"): score 1M in 30 s, train in 2 minutes, on 2
 idle cores.
 """
@@ -18,6 +24,7 @@ idle cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -26,16 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import statistics
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from analytics.churn.retention import risk_band
 
 from jobs.churn_pipeline import load_snapshot
+from bench.proctree import tree_cpu_seconds
 from bench.results import record_section
 from bench.sandbox import OUT
 from data_access.mart import churn as reads
@@ -159,26 +169,72 @@ def synthetic_scores(n: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def table_only(rows: int, runs: int, record: bool) -> int:
-    """The scores table alone at ``rows`` rows: the write, then the page's reads."""
-    folder = Path(tempfile.mkdtemp(prefix="churn-table-"))
-    workflow = create_workflow_engine(f"sqlite:///{folder / 'workflow.sqlite'}")
+@contextlib.contextmanager
+def _score_store(kind: str) -> Iterator[tuple[sa.Engine, int | None, Callable[[], str]]]:
+    """A fresh workflow store of ``kind``: its engine, its server's pid (PostgreSQL: a private
+    server with the benchmarks' settings, removed afterwards) and a line on its size."""
+    if kind == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="churn-table-")) / "workflow.sqlite"
+        engine = create_workflow_engine(f"sqlite:///{path}")
+        yield engine, None, lambda: f"a fresh SQLite workflow store ({_mib(path)} after)"
+        engine.dispose()
+        return
+    from bench.postgres import SERVER_SETTINGS, _server_root
+    from tests.pgserver import private_server
+
+    with private_server(SERVER_SETTINGS) as url:
+        engine = create_workflow_engine(url, bulk=True)
+        with engine.connect() as conn:
+            server = _server_root(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+            version = conn.exec_driver_sql("SHOW server_version").scalar()
+
+        def size() -> str:
+            with engine.connect() as conn:
+                used = conn.exec_driver_sql("SELECT pg_database_size(current_database())"
+                                            ).scalar()
+            return (f"a fresh PostgreSQL {version} workflow store on this machine (settings of "
+                    f"`bench.postgres`; {used / 2**20:,.0f} MiB after)")
+
+        yield engine, server, size
+        engine.dispose()
+
+
+def _mib(path: Path) -> str:
+    return f"{path.stat().st_size / 2**20:,.0f} MiB"
+
+
+def table_only(rows: int, runs: int, record: bool, store: str = "sqlite",
+               writes: int = 3) -> int:
+    """The scores table alone at ``rows`` rows in a fresh ``store``: ``writes`` runs written
+    one after another (each a whole run: opened, its rows in chunks, finished; no older run is
+    deleted while ``writes`` ≤ the runs kept), then the page's reads of the last."""
     frame = synthetic_scores(rows)
     load = os.getloadavg()
-    with acting_as(SYSTEM):
-        started, cpu = time.perf_counter(), time.process_time()
-        run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", frame,
-                                    pd.DataFrame())
-        write_s, write_cpu = time.perf_counter() - started, time.process_time() - cpu
-    read_rows = _page_reads(workflow, run.run_id, runs)
+    walls, clients, servers = [], [], []
+    with _score_store(store) as (workflow, server, size), acting_as(SYSTEM):
+        for month in range(1, max(1, min(writes, scores.KEEP_RUNS)) + 1):
+            before = tree_cpu_seconds(server) if server else 0.0
+            started, cpu = time.perf_counter(), time.process_time()
+            run = scores.save_score_run(workflow, "churn-20261201-000000", f"2026-{month:02d}",
+                                        frame, pd.DataFrame())
+            walls.append(time.perf_counter() - started)
+            clients.append(time.process_time() - cpu)
+            if server:
+                servers.append(tree_cpu_seconds(server) - before)
+        read_rows = _page_reads(workflow, run.run_id, runs)
+        where = size()
+    server_part = (f"; the server's CPU {statistics.median(servers):.1f} s "
+                   f"({min(servers):.1f}–{max(servers):.1f})" if servers else "")
     body = "\n".join([
         f"Measured {dt.date.today()} on {os.cpu_count()} cores, load average {load[0]:.1f} at "
         f"the start and {os.getloadavg()[0]:.1f} at the end (the machine is shared: CPU beside "
-        f"wall); a synthetic run of {rows:,} scored rows in a fresh SQLite workflow store "
-        f"({(folder / 'workflow.sqlite').stat().st_size / 2**20:,.0f} MiB after).",
+        f"wall); synthetic runs of {rows:,} scored rows in {where}.",
         "",
-        f"Writing the run (one transaction, chunks of {scores.CHUNK_ROWS:,}, five indexes): "
-        f"**{write_s:.1f} s** wall, {write_cpu:.1f} s CPU.",
+        f"Writing a run ({len(walls)} runs one after another; its rows in transactions of "
+        f"{scores.CHUNK_ROWS:,}, `data_access.bulk`): **{statistics.median(walls):.1f} s** wall "
+        f"median ({min(walls):.1f}–{max(walls):.1f}), this process's CPU "
+        f"{statistics.median(clients):.1f} s ({min(clients):.1f}–{max(clients):.1f})"
+        f"{server_part}.",
         "",
         f"The churn page's reads ({runs} runs after a warm-up; ms):",
         "",
@@ -187,8 +243,12 @@ def table_only(rows: int, runs: int, record: bool) -> int:
         *read_rows])
     print(body)
     if record:
-        record_section("churn-table", "## Churn scores table: write and page reads", body,
-                       "Run `python -m bench.churn --table-rows 1000000` (no mart needed).")
+        name, title = (("churn-table", "## Churn scores table: write and page reads")
+                       if store == "sqlite" else
+                       ("churn-table-postgres",
+                        "## Churn scores table on PostgreSQL: write and page reads"))
+        record_section(name, title, body, "Run `python -m bench.churn --table-rows 1000000 "
+                       f"--store {store}` (no mart needed).")
     return 0
 
 
@@ -204,9 +264,15 @@ def main() -> int:
                              "then the page's reads")
     parser.add_argument("--model-dir", default=None,
                         help="score with the live model of this directory instead of training")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="with --table-rows: the workflow store written (postgresql: a "
+                             "private server on this machine)")
+    parser.add_argument("--writes", type=int, default=3,
+                        help=f"with --table-rows: runs written, at most {scores.KEEP_RUNS}")
     args = parser.parse_args()
     if args.table_rows is not None:
-        return table_only(args.table_rows, args.runs, not args.no_record)
+        return table_only(args.table_rows, args.runs, not args.no_record, args.store,
+                          args.writes)
     url = f"duckdb:///{Path(args.mart).resolve()}"
     load = os.getloadavg()
     models = Path(args.model_dir or tempfile.mkdtemp(prefix="churn-bench-"))

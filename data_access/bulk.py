@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 _DUCKDB_VIEW = "concerto_bulk_frame"
 _CHUNK_ROWS = 200_000
@@ -82,6 +83,33 @@ def write_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame,
     """Append ``frame`` to ``table`` on ``conn`` inside the caller's transaction
     (:func:`prepare`, then :func:`write`). Returns the number of rows written."""
     return write(conn, prepare(conn.dialect, table, frame, columns))
+
+
+class Analyze(sa.schema.ExecutableDDLElement):
+    """``ANALYZE`` of some tables (PostgreSQL), which SQLAlchemy has no construct for."""
+
+    def __init__(self, tables: Sequence[sa.Table]) -> None:
+        self.tables = list(tables)
+
+
+@compiles(Analyze, "postgresql")
+def _compile_analyze(element: Analyze, compiler, **_) -> str:
+    # The tables are metadata objects; the dialect's preparer quotes their names.
+    return "ANALYZE " + ", ".join(compiler.preparer.format_table(t) for t in element.tables)
+
+
+def refresh_statistics(engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+    """After a bulk write on PostgreSQL, refresh the planner's statistics of ``tables``
+    (``ANALYZE``), so the first readers after it get plans made with them; DuckDB keeps its
+    own, and SQLite's planner, without statistics, prefers the indexes these reads need.
+
+    Autovacuum would analyze them too, but only after its next look (a minute or more);
+    until then the planner works from the statistics of before the write, or none.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(Analyze(tables))
 
 
 def _write_duckdb(conn: sa.Connection, prepared: Prepared) -> None:

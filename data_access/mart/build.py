@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
 from data_access.mart import schema
+from data_access import bulk
 from data_access.bulk import write_frame
 from data_access.db import create_mart_engine, duckdb_path, mart_url
 from data_access.mart.summaries import rebuild_summaries
@@ -129,35 +130,16 @@ def _write_duckdb_file(path: Path, meta: dict[str, str]) -> Iterator[MartWriter]
         Path(f"{tmp}.wal").unlink(missing_ok=True)
 
 
-class _Analyze(sa.schema.ExecutableDDLElement):
-    """``ANALYZE`` of some tables (PostgreSQL), which SQLAlchemy has no construct for."""
-
-    def __init__(self, tables: list[sa.Table]) -> None:
-        self.tables = tables
-
-
-@compiles(_Analyze, "postgresql")
-def _compile_analyze(element: _Analyze, compiler, **_) -> str:
-    # The tables are metadata objects; the dialect's preparer quotes their names.
-    return "ANALYZE " + ", ".join(compiler.preparer.format_table(t) for t in element.tables)
-
-
 def refresh_statistics(engine: sa.Engine) -> None:
     """After a bulk write on PostgreSQL, refresh the planner's statistics (``ANALYZE``) of every
     mart table, summaries included, so the first users after a nightly load get plans made
-    with them; DuckDB keeps its own.
-
-    Autovacuum would analyze them too, but only after its next look (a minute or more), and
-    it records ``last_autoanalyze``; until then a first build leaves the planner without any
-    statistics (a row-count guess from the file size, 200 distinct values per column).
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(_Analyze(schema.MART.sorted_tables))
+    with them (``data_access.bulk.refresh_statistics``); a first build leaves the planner
+    without any until autovacuum's next look (a row-count guess from the file size, 200
+    distinct values per column)."""
+    bulk.refresh_statistics(engine, schema.MART.sorted_tables)
 
 
-class _Vacuum(_Analyze):
+class _Vacuum(bulk.Analyze):
     """``VACUUM (ANALYZE)`` of some tables (PostgreSQL)."""
 
 
