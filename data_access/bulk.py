@@ -1,10 +1,13 @@
 """Fast bulk inserts of DataFrames, one strategy per dialect (the only dialect branches for
 writes): the mart's build and the workflow store's churn scores write through here.
 
-DuckDB reads a frame in place (an Arrow scan), PostgreSQL receives it through ``COPY … FROM
-STDIN`` (CSV), other engines (SQLite) through the driver's ``executemany`` with positional
-rows. :func:`prepare` does the work that needs no connection (the CSV text, the rows), so a
-writer that holds a lock (SQLite's one writer) holds it only for :func:`write`.
+DuckDB reads a frame in place (an Arrow scan); PostgreSQL receives it through ``COPY … FROM
+STDIN`` as CSV written by Arrow (in C++: pandas' ``to_csv`` took as long as PostgreSQL's
+whole insert), a chunk at a time. Arrow quotes every string, so an empty one is ``""`` and a
+missing value an empty field, PostgreSQL's NULL in CSV. Other engines (SQLite) get the
+driver's ``executemany`` with positional rows. :func:`prepare` does the work that needs no
+connection (the Arrow table, the rows), so a writer that holds a lock (SQLite's one writer)
+holds it only for :func:`write`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class Prepared:
     table: sa.Table
     columns: tuple[str, ...]
     dialect: str
-    payload: object  # DuckDB: the frame; PostgreSQL: CSV chunks; others: (statement, rows)
+    payload: object  # DuckDB: the frame; PostgreSQL: Arrow; others: (statement, rows)
     rows: int
 
 
@@ -55,7 +58,7 @@ def prepare(dialect: sa.Dialect, table: sa.Table, frame: pd.DataFrame,
     if name == "duckdb":
         payload: object = frame
     elif name == "postgresql":
-        payload = _csv_chunks(table, frame)
+        payload = _arrow(table, frame)
     else:
         payload = _positional(dialect, table, frame)
     return Prepared(table, tuple(expected), name, payload, len(frame))
@@ -129,22 +132,12 @@ def _write_duckdb(conn: sa.Connection, prepared: Prepared) -> None:
     raw.unregister(_DUCKDB_VIEW)
 
 
-def _csv_chunks(table: sa.Table, frame: pd.DataFrame) -> list[bytes]:
-    """The frame as CSV of ``_CHUNK_ROWS`` rows each, written by Arrow (in C++: pandas'
-    ``to_csv`` took as long as PostgreSQL's whole insert). Arrow quotes every string, so an
-    empty one is ``""`` and a missing value an empty field, which is PostgreSQL's NULL in CSV;
-    whole numbers held as floats (a column with a gap) are written as integers, as an integer
-    column takes them."""
+def _arrow(table: sa.Table, frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow, whole numbers held as floats (a column with a gap) as integers, as
+    an integer column takes them."""
     whole = {c: "Int64" for c in frame.columns
              if isinstance(table.c[c].type, sa.Integer) and frame[c].dtype.kind == "f"}
-    arrow = pa.Table.from_pandas(frame.astype(whole) if whole else frame, preserve_index=False)
-    options = pacsv.WriteOptions(include_header=False)
-    chunks = []
-    for start in range(0, arrow.num_rows, _CHUNK_ROWS):
-        buffer = io.BytesIO()
-        pacsv.write_csv(arrow.slice(start, _CHUNK_ROWS), buffer, options)
-        chunks.append(buffer.getvalue())
-    return chunks
+    return pa.Table.from_pandas(frame.astype(whole) if whole else frame, preserve_index=False)
 
 
 def _write_postgresql(conn: sa.Connection, prepared: Prepared) -> None:
@@ -156,10 +149,13 @@ def _write_postgresql(conn: sa.Connection, prepared: Prepared) -> None:
         sql.SQL(", ").join(sql.Identifier(c) for c in prepared.columns),
     )
     raw = conn.connection.dbapi_connection
+    arrow, options = prepared.payload, pacsv.WriteOptions(include_header=False)
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            for chunk in prepared.payload:
-                copy.write(chunk)
+            for start in range(0, arrow.num_rows, _CHUNK_ROWS):  # a chunk's CSV at a time
+                buffer = io.BytesIO()
+                pacsv.write_csv(arrow.slice(start, _CHUNK_ROWS), buffer, options)
+                copy.write(buffer.getvalue())
     except psycopg.Error as exc:  # as SQLAlchemy raises a statement's (IntegrityError, …)
         raise sa.exc.DBAPIError.instance(statement.as_string(raw), None, exc,
                                          psycopg.Error, dialect=conn.dialect) from exc
