@@ -12,7 +12,7 @@ from pages.common.empty import require_mart
 from pages.common.session import principal
 from pages.common.plaintext import plain  # user text shown as text
 from pages.common.tables import show_table
-from pages.common.lazy import lazy_tabs
+from pages.common.lazy import lazy_expander, lazy_tabs
 from pages.common.links import open_customer_button
 
 st.title("Campaigns 营销活动")
@@ -111,15 +111,24 @@ def participants(breakdowns: dict[str, pd.DataFrame], picked: int, full_numbers:
                               format_func=BREAKDOWNS.get, key="campaigns_breakdown") or "branch"
     show_table(breakdowns[by], {"cost": "yuan", "subscribers": "subs"},
                key="campaigns_participant_breakdown")
-    members = cache.campaign_participants(picked)
-    st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
-               + ("" if full_numbers else "Numbers are masked for your role."))
-    member = show_table(members, {"cost": "yuan"}, key="campaigns_members", select=True,
-                        csv=("Download participants (CSV)", f"campaign_{picked}_participants.csv"))
-    if member is None:
-        st.caption("Click a member's row to open their customer view 客户视图.")
-    else:
-        open_customer_button(members["subscriber_id"].iloc[member], key="campaigns_open_customer")
+    # up to 5,000 rows: read and sent only when someone opens them (a fifth of the
+    # marketer's landing in the browser)
+    shelf = lazy_expander("Member list 成员名单: participants first, then controls",
+                          key="campaigns_members_open")
+    if not shelf.open:
+        return
+    with shelf:
+        members = cache.campaign_participants(picked)
+        st.caption(f"{len(members):,} member(s) listed (participants first; at most 5,000). "
+                   + ("" if full_numbers else "Numbers are masked for your role."))
+        member = show_table(members, {"cost": "yuan"}, key="campaigns_members", select=True,
+                            csv=("Download participants (CSV)",
+                                 f"campaign_{picked}_participants.csv"))
+        if member is None:
+            st.caption("Click a member's row to open their customer view 客户视图.")
+        else:
+            open_customer_button(members["subscriber_id"].iloc[member],
+                                 key="campaigns_open_customer")
 
 
 participants(summary.participants, picked, who.sees_full_numbers)

@@ -287,6 +287,13 @@ def test_campaign_page_shows_the_planted_campaign_roi(app_as, duck_mart: str):
     labels = {m.label: m.value for m in at.metric}
     assert labels["ROI 投入产出比"].endswith("%")
     assert "randomised hold-out" in " ".join(c.value for c in at.caption)
+    members = "Number 号码"  # the member list: read and sent only once opened
+    assert not any(members in d.value.columns for d in at.dataframe)
+    at.session_state["campaigns_members_open"] = True
+    at.run()
+    assert not at.exception, at.exception
+    shown = next(d.value for d in at.dataframe if members in d.value.columns)
+    assert len(shown) > 0 and shown["Arm 组别"].iloc[0] == "treated"  # participants first
 
 
 def test_campaign_page_for_a_regional_manager(app_as):
