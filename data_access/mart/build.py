@@ -15,7 +15,6 @@ from sqlalchemy.ext.compiler import compiles
 
 from data_access.mart import schema
 from data_access import bulk
-from data_access.bulk import write_frame
 from data_access.db import create_mart_engine, duckdb_path, mart_url
 from data_access.mart.summaries import rebuild_summaries
 from data_access.mart.checks.load_guards import mart_write_lock
@@ -54,7 +53,7 @@ class MartWriter:
 
     def write(self, table: sa.Table, frame: pd.DataFrame) -> int:
         """Append rows to a mart table."""
-        written = write_frame(self.conn, table, frame)
+        written = bulk.write_frame(self.conn, table, frame)
         self.rows[table.name] = self.rows.get(table.name, 0) + written
         if self._commit_each_write:
             self.conn.commit()
