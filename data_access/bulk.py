@@ -177,7 +177,8 @@ def _values(dialect: sa.Dialect, column: sa.Column, values: pd.Series) -> list:
 
 def _positional(dialect: sa.Dialect, table: sa.Table, frame: pd.DataFrame
                 ) -> tuple[str, list[tuple]]:
-    """An ``INSERT`` with the driver's positional placeholder and its rows as tuples
+    """An ``INSERT`` with the driver's positional parameter marker (``?`` or ``%s``) and its
+    rows as tuples
     (a dict per row costs more than the insert itself at a million rows). Names come from
     the table's metadata."""
     mark = "?" if dialect.paramstyle == "qmark" else "%s"

@@ -17,6 +17,14 @@ import streamlit as st
 _SEEN = "_lazy_tabs_seen_"
 
 
+def _kept(names: Sequence[str]) -> None:
+    """Keep the values of these widgets (tabs, expanders, inputs) through a run in which they
+    may not be drawn: Streamlit forgets a widget's value when it does not run."""
+    for name in names:
+        if name in st.session_state:
+            st.session_state[name] = st.session_state[name]
+
+
 def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[str] = ()) -> Sequence:
     """Tabs keyed ``key`` (``st.session_state[key]`` is the open tab's label).
 
@@ -26,9 +34,7 @@ def lazy_tabs(labels: Sequence[str], key: str, keep: Sequence[str] = ()) -> Sequ
     it was set twice.
     """
     labels = list(labels)
-    for name in keep:
-        if name in st.session_state:
-            st.session_state[name] = st.session_state[name]
+    _kept(keep)
     # A label that changes (a count in it) makes Streamlit take the tabs for new ones, open
     # at the first: the open tab is carried over by its place, so its own label may change too.
     seen, open_ = st.session_state.get(_SEEN + key), st.session_state.get(key)
@@ -54,6 +60,5 @@ def show_open(tabs: Sequence, sections: Sequence[Callable[[], None]]) -> None:
 def lazy_expander(label: str, key: str):
     """A closed expander keyed ``key`` whose ``.open`` says whether to fill it; it stays
     open when its label changes (a count in it)."""
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
+    _kept([key])
     return st.expander(label, key=key, on_change="rerun")
