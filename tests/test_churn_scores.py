@@ -83,13 +83,15 @@ def test_a_saved_run_leaves_the_planner_statistics_of_its_rows(pg_url, tmp_path)
 
 
 def _analyzed_after_a_run(workflow: sa.Engine) -> None:
-    scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", fake_scores(),
-                          pd.DataFrame())
+    run = scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", fake_scores(),
+                                pd.DataFrame())
+    partition = f"churn_score_run_{run.run_id}"  # a read names its run: planned on its partition
     with workflow.connect() as conn:
         analyzed = conn.execute(sa.text(
             "SELECT tablename, count(*) FROM pg_stats WHERE tablename IN "
-            "('churn_score', 'churn_score_cell') GROUP BY tablename")).all()
-    assert dict(analyzed).keys() == {"churn_score", "churn_score_cell"}
+            "(:partition, 'churn_score_cell') GROUP BY tablename"), {"partition": partition}
+        ).all()
+    assert dict(analyzed).keys() == {partition, "churn_score_cell"}
 
 
 def test_a_run_that_fails_half_way_leaves_nothing_behind(workflow):

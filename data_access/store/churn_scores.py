@@ -451,8 +451,11 @@ def finish_score_run(workflow: sa.Engine, run_id: int, scores: pd.DataFrame,
         record_audit(conn, who.username, "churn_run_save", "churn_run", run_id, None,
                      {**values, "warnings": len(warnings)})
     _prune(workflow, who.username, keep, chunk_rows)
-    # a run replaces a third of the table: the page's first reads get plans made for it
-    bulk.refresh_statistics(workflow, [churn_score, churn_score_cell])
+    # a run replaces a third of the table: the page's first reads get plans made for it. On
+    # PostgreSQL every read names its run, so it is planned on the run's partition alone: its
+    # statistics are the ones to refresh (0.25 s at 1M; the parent's, which recurse into every
+    # kept run, 1.2 s)
+    bulk.refresh_statistics(workflow, [table, churn_score_cell])
     scored_at = run.scored_at if run.scored_at.tzinfo else run.scored_at.replace(tzinfo=dt.UTC)
     return ScoreRun(int(run_id), run.model_version, run.month, scored_at, len(scores), base_rate)
 
