@@ -15,6 +15,7 @@ from alembic import command
 
 from data_access.store import churn_scores as scores
 from data_access.store import migrate
+from data_access.store.churn_scores import layout, reading, writing
 from data_access.store.scope import SYSTEM, acting_as
 from data_access.store.workflow import create_workflow_engine
 from tests.conftest import new_pg_database
@@ -122,7 +123,7 @@ def test_a_run_whose_job_died_leaves_a_table_the_next_save_drops(pg_workflow, mo
     died = fake_scores(seed=1)
     died.loc[180, "branch"] = None  # the fourth chunk fails …
     with monkeypatch.context() as patch:  # … and the process dies before it cleans up
-        patch.setattr(scores, "_delete_runs", lambda *args, **kwargs: None)
+        patch.setattr(writing, "_delete_runs", lambda *args, **kwargs: None)
         with pytest.raises(sa.exc.IntegrityError):
             scores.save_score_run(pg_workflow, VERSION, "2026-10", died, pd.DataFrame(),
                                   chunk_rows=60)
@@ -166,7 +167,7 @@ def test_a_run_holding_a_subscriber_twice_is_refused_and_leaves_nothing(workflow
 def test_a_reader_of_one_run_reads_its_partition_only(pg_workflow):
     first, second = _save(pg_workflow, "2026-09"), _save(pg_workflow, "2026-10")
     with acting_as(SYSTEM):
-        where = scores._where(scores.churn_score, second.run_id,
+        where = reading._where(scores.churn_score, second.run_id,
                               scores.RetentionFilter(action="Data pack [DATA]"))
     query = (sa.select(scores.churn_score.c.rank).where(*where)
              .order_by(scores.churn_score.c.rank).limit(50))
@@ -179,7 +180,7 @@ def test_a_reader_of_one_run_reads_its_partition_only(pg_workflow):
 @pytest.mark.parametrize("run_id", ["7", 7.0, True, 0, -3, "7; DROP TABLE churn_run"])
 def test_a_run_table_is_named_from_a_whole_run_id_only(run_id):
     with pytest.raises(ValueError, match="positive integer"):
-        scores._TablePerRun().table(run_id)
+        layout.TablePerRun().table(run_id)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -227,8 +228,8 @@ def test_migration_0014_moves_the_stored_runs_into_partitions_and_back(empty_url
                     run_id=3, model_version=VERSION, month="2026-03", complete=False,
                     scored_at=sa.func.current_timestamp(), subscribers=0, base_rate=0.0,
                     created_by="x"))
-                scores._layout(engine.dialect).create(conn, 3)
-                conn.execute(sa.insert(scores._layout(engine.dialect).table(3)),
+                layout.for_dialect(engine.dialect).create(conn, 3)
+                conn.execute(sa.insert(layout.for_dialect(engine.dialect).table(3)),
                              [{**row, "run_id": 3} for row in _records(stored[1])[:5]])
         with engine.begin() as conn:
             command.downgrade(migrate._config(conn), "0013")

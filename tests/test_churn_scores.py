@@ -16,6 +16,7 @@ from data_access.db import ConcertoError
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores
 from data_access.store.auth import SYSTEM, Forbidden, Principal
+from data_access.store.churn_scores import layout, writing
 from data_access.store.scope import acting_as
 from data_access.store.workflow import audit_log, create_workflow_engine
 from tests.conftest import new_pg_database
@@ -53,7 +54,7 @@ def _count(engine: sa.Engine, table: sa.Table, *where) -> int:
 def _rows_of(engine: sa.Engine, run_id: int) -> int:
     """The rows a run holds, open or complete (on PostgreSQL an open run's are in a table of
     its own, not yet churn_score's partition)."""
-    table = scores._layout(engine.dialect).table(run_id)
+    table = layout.for_dialect(engine.dialect).table(run_id)
     return _count(engine, table, table.c.run_id == run_id)
 
 
@@ -115,7 +116,7 @@ def test_a_run_whose_job_died_is_never_read_and_the_next_save_removes_it(workflo
     died = fake_scores(seed=1)
     died.loc[180, "branch"] = None  # the fourth chunk fails …
     with monkeypatch.context() as patch:  # … and the process dies before it cleans up
-        patch.setattr(scores, "_delete_runs", lambda *args, **kwargs: None)
+        patch.setattr(writing, "_delete_runs", lambda *args, **kwargs: None)
         with pytest.raises(sa.exc.IntegrityError):
             scores.save_score_run(workflow, "churn-20261201-000000", "2026-10", died,
                                   pd.DataFrame(), chunk_rows=60)
@@ -331,7 +332,7 @@ def test_the_bulk_writers_of_a_sqlite_store_have_a_larger_page_cache(tmp_path, m
 
     plain, bulk = create_workflow_engine(url), create_workflow_engine(url, bulk=True)
     assert (cache_kib(plain), cache_kib(bulk)) == (2000, BULK_CACHE_KIB)
-    with scores._store_at(url, SYSTEM) as writer:
+    with writing._store_at(url, SYSTEM) as writer:
         assert cache_kib(writer) == BULK_CACHE_KIB
     for engine in (plain, bulk):
         engine.dispose()

@@ -164,10 +164,11 @@ def test_the_tactic_index_holds_only_rows_with_a_tactic(empty_url: str) -> None:
         assert "WHERE" in definition.upper() and "action" in definition, definition
         if engine.dialect.name == "sqlite":
             from data_access.store import churn_scores as scores
+            from data_access.store.churn_scores import reading
             from data_access.store.scope import SYSTEM, acting_as
 
             with acting_as(SYSTEM):
-                where = scores._where(scores.churn_score, 1, scores.RetentionFilter(action="x"))
+                where = reading._where(scores.churn_score, 1, scores.RetentionFilter(action="x"))
             query = sa.select(scores.churn_score.c.rank).where(*where).order_by(
                 scores.churn_score.c.rank).limit(50)
             with engine.connect() as conn:

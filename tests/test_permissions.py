@@ -164,7 +164,8 @@ WRITERS = {
 _WRITER_MODULE = {"budgets/ledger.py": "budgets", "budgets/alerts.py": "budget_alerts",
                   "budgets/allocation.py": "budget_allocation",
                   "budgets/bookings.py": "budget_bookings", "budgets/seed.py": "budget_seed",
-                  "churn.py": "churn_store", "precomputed/__init__.py": "precomputed"}
+                  "churn.py": "churn_store", "churn_scores/writing.py": "churn_scores",
+                  "precomputed/__init__.py": "precomputed"}
 
 
 def _writers() -> dict[str, str]:

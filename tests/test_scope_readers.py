@@ -420,14 +420,16 @@ SCORE_CASES: dict[str, Callable[[Any, int, Ctx], pd.DataFrame] | str] = {
 
 
 def test_every_churn_scores_reader_has_a_case():
-    source = (ROOT / "data_access" / "store" / "churn_scores.py").read_text(encoding="utf-8")
     # save_score_run writes through open_score_run, add_scores and finish_score_run (each
     # checks view_mart_admin, tests/test_permissions.py): a writer, not a reader.
-    readers = {node.name for node in ast.parse(source).body
-               if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
-               and node.args.args and node.args.args[0].arg == "workflow"
-               and "write_transaction" not in (ast.get_source_segment(source, node) or "")
-               and "open_score_run(" not in (ast.get_source_segment(source, node) or "")}
+    readers = set()
+    for module in sorted((ROOT / "data_access" / "store" / "churn_scores").glob("*.py")):
+        source = module.read_text(encoding="utf-8")
+        readers |= {node.name for node in ast.parse(source).body
+                    if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+                    and node.args.args and node.args.args[0].arg == "workflow"
+                    and "write_transaction" not in (ast.get_source_segment(source, node) or "")
+                    and "open_score_run(" not in (ast.get_source_segment(source, node) or "")}
     assert readers == set(SCORE_CASES)
 
 

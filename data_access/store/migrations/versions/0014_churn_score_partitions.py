@@ -3,7 +3,7 @@ per scoring run: a run is written into a table of its own without indexes, index
 attached when complete, and an old run's partition is dropped whole instead of deleted a
 chunk at a time (keeping the indexes up during COPY cost 12–17 s of the server's CPU per
 million rows). Each stored run moves into its own partition, indexed, under the same
-names the score job gives them (``data_access.store.churn_scores._TablePerRun``). SQLite
+names the score job gives them (``data_access.store.churn_scores.layout.TablePerRun``). SQLite
 keeps one table: nothing changes there.
 
 Revision ID: 0014
