@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from analytics.formatting import MISSING
 from data_access.db import create_mart_engine
 from data_access.store import churn as store
 from data_access.store import churn_scores as scores
@@ -169,6 +170,9 @@ def test_churn_page_renders(app_as, scored, monkeypatch):
     assert not at.exception, at.exception
     assert scored["version"] in _texts(at)  # which model is live
     assert len(at.get("vega_lite_chart")) >= 5  # lift, calibration, drivers, bands, the ledger
+    # the models compared: the oracle has no PR-AUC or lift, shown as "—" (not "None")
+    quality = next(d for d in at.dataframe if "top-decile lift" in d.value.columns)
+    assert quality.value["PR-AUC"].isna().sum() == 1 and quality.proto.placeholder == MISSING
     # a new user: read why the top subscriber is at risk …
     assert "Why at risk" in _texts(at)
     top = scored["scores"].iloc[0]

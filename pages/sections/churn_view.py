@@ -64,10 +64,12 @@ def render_model_card(manifest: dict) -> None:
     if oracle is not None:
         rows.append({"model": "oracle (generator's true probabilities)", "ROC-AUC": oracle,
                      "PR-AUC": float("nan"), "top-decile lift": float("nan")})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-        "ROC-AUC": st.column_config.NumberColumn(format="%.3f"),
-        "PR-AUC": st.column_config.NumberColumn(format="%.3f"),
-        "top-decile lift": st.column_config.NumberColumn(format="%.2f×")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 placeholder=MISSING,  # the oracle has no PR-AUC or lift: "—", not "None"
+                 column_config={
+                     "ROC-AUC": st.column_config.NumberColumn(format="%.3f"),
+                     "PR-AUC": st.column_config.NumberColumn(format="%.3f"),
+                     "top-decile lift": st.column_config.NumberColumn(format="%.2f×")})
 
 
 def lift_chart(manifest: dict) -> alt.Chart:
