@@ -220,6 +220,9 @@ def test_migration_0014_moves_the_stored_runs_into_partitions_and_back(empty_url
             assert _run_tables(engine) == _partitions(engine) == {"churn_score_run_1",
                                                                   "churn_score_run_2"}
             for run_id in stored:
+                assert _rows(engine, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                             "conrelid = to_regclass(:part) AND contype = 'c'",
+                             part=_partition(run_id)) == [(f"CHECK ((run_id = {run_id}))",)]
                 assert _indexes_of(engine, _partition(run_id)) == {
                     f"{_partition(run_id)}_{suffix}": parent
                     for suffix, parent in PARENT_INDEXES.items()}

@@ -95,7 +95,7 @@ def upgrade() -> None:
     for run_id in [int(r) for r in runs.scalars()]:  # as the score job writes a run
         part = f"churn_score_run_{run_id:d}"
         op.execute(sa.DDL(f"CREATE TABLE {part} (LIKE churn_score INCLUDING DEFAULTS)"))
-        op.create_check_constraint(f"{part}_run", part, sa.text(f"run_id = {run_id:d}"))
+        op.create_check_constraint(f"{part}_run", part, sa.column("run_id") == run_id)
         _copy_rows(_OLD, part, run_id)
         op.create_primary_key(f"{part}_pkey", part, ["run_id", "subscriber_id"])
         _create_indexes(part, f"{part}_")
